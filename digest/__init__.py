@@ -1,0 +1,1 @@
+"""digest: bilingual research digest."""

@@ -1,0 +1,64 @@
+"""The demo: the whole path on the embedded default, from content to an outbox of .eml files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from digest import content, deliver, issues, subscribers
+from digest.db import engine_from, session_scope, upgrade
+from digest.models import DeliveryState, Issue, Language
+from digest.render import Renderer
+from digest.settings import REPO_ROOT, Settings
+from digest.transport import FileTransport
+
+# First Monday of September 2026, 09:00 in Cardiff: the seed content is fresh then.
+DEMO_AS_OF = "2026-09-07T09:00"
+DEMO_SUBSCRIBERS = REPO_ROOT / "subscribers" / "example.csv"
+
+
+@dataclass
+class DemoSummary:
+    """What the demo produced, for the summary table."""
+
+    items: dict[str, int] = field(default_factory=dict)
+    issue: str = ""
+    plan_message: str = ""
+    variants: dict[str, int] = field(default_factory=dict)  # language -> HTML bytes
+    messages: dict[str, int] = field(default_factory=dict)  # language -> sent rows
+    previews: list[Path] = field(default_factory=list)
+    outbox: Path = Path()
+    database: str = ""
+
+
+def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
+    """Migrate, sync content, import example subscribers, plan, preview and send to files."""
+    engine = engine_from(settings)
+    upgrade(engine)
+    summary = DemoSummary(outbox=settings.outbox_dir, database=settings.database_url)
+    items = content.load_dir(settings.content_dir)
+    with session_scope(engine) as session:
+        content.sync(session, items, settings.tz)
+        subscribers.import_file(session, DEMO_SUBSCRIBERS)
+    for item in items:
+        summary.items[item.meta.type] = summary.items.get(item.meta.type, 0) + 1
+    renderer = Renderer(settings)
+    with session_scope(engine) as session:
+        outcome = issues.plan(session, settings, as_of, renderer)
+        summary.plan_message = outcome.message
+        if outcome.issue is None:
+            return summary
+        issue: Issue = outcome.issue
+        summary.issue = issue.period
+        for language, variant in issues.variants(session, issue).items():
+            summary.variants[language.value] = len(variant.html.encode("utf-8"))
+            summary.previews += issues.write_preview(session, issue, language,
+                                                     settings.preview_dir)
+    deliver.send_issue(engine, settings, summary.issue, FileTransport(settings.outbox_dir))
+    with session_scope(engine) as session:
+        counts = deliver.delivery_counts(session, issues.get_issue(session, summary.issue).id or 0)
+    for lang in Language:
+        summary.messages[lang.value] = counts.get((DeliveryState.SENT.value, lang.value), 0)
+    engine.dispose()
+    return summary

@@ -1,0 +1,53 @@
+"""Interface strings (gettext catalogs edited as .po files), dates and plurals through Babel."""
+
+from __future__ import annotations
+
+import gettext
+from datetime import date, datetime
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "digest"
+# Babel locales for our two languages (British English for dates).
+BABEL_LOCALE = {"cy": "cy", "en": "en_GB"}
+
+
+@lru_cache(maxsize=None)
+def translations(lang: str) -> gettext.NullTranslations:
+    """The catalog for `lang`, compiled from its .po file in memory (English is the source)."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po.exists():
+        return gettext.NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=lang, domain=DOMAIN)
+    buf = BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def month_label(day: date, lang: str) -> str:
+    """'Medi 2026' / 'September 2026'."""
+    return format_date(day, "LLLL y", locale=BABEL_LOCALE[lang])
+
+
+def long_date(day: date, lang: str) -> str:
+    """'15 Medi 2026' / '15 September 2026'."""
+    return format_date(day, "d MMMM y", locale=BABEL_LOCALE[lang])
+
+
+def event_time(start: datetime, end: datetime | None, tz: ZoneInfo, lang: str) -> str:
+    """'Dydd Mawrth 15 Medi 2026, 12:00–13:00' in the editorial time zone."""
+    loc = BABEL_LOCALE[lang]
+    local = start.astimezone(tz)
+    text = f"{format_date(local, 'EEEE d MMMM y', locale=loc)}, {format_time(local, 'HH:mm', locale=loc)}"
+    if end is not None:
+        text += f"–{format_time(end.astimezone(tz), 'HH:mm', locale=loc)}"
+    return text

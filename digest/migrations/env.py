@@ -1,0 +1,21 @@
+"""Alembic environment: uses the engine handed over by digest.db.upgrade."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import digest.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from digest.db import make_engine
+
+config = context.config
+engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url"))
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=SQLModel.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()

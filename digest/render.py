@@ -1,0 +1,290 @@
+"""Render stage: issue content -> one HTML + text variant per language (Jinja -> MJML -> premailer).
+
+Runs once per variant, never per subscriber: personal links are left as placeholders that
+`digest.messages` splices per recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import mjml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from premailer import Premailer
+
+from digest.i18n import event_time, month_label, translations
+from digest.models import Language, News, Review, Seminar
+from digest.settings import Settings
+
+# Alphanumeric so that no escaping (HTML, URL, quoted-printable) can alter them.
+UNSUB_PLACEHOLDER = "ZZdigestUNSUBtokenZZ"
+PREFS_PLACEHOLDER = "ZZdigestPREFStokenZZ"
+OWN_CSS_MARKER = "/* digest:inline */"
+MAX_HTML_BYTES = 100_000  # Gmail clips above ~102 KB
+
+
+@dataclass(frozen=True)
+class Localised:
+    """A piece of text and the language it is actually in (after any fallback)."""
+
+    value: str
+    lang: str
+
+
+def _pick(cy: str | None, en: str | None, lang: str) -> Localised:
+    """Text in `lang`, falling back to the other language (marked as such) if missing."""
+    texts = {"cy": cy, "en": en}
+    other = "en" if lang == "cy" else "cy"
+    if texts[lang]:
+        return Localised(texts[lang] or "", lang)
+    return Localised(texts[other] or "", other)
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """What the email shows of a review."""
+
+    title_cy: str | None
+    title_en: str | None
+    teaser_cy: str | None
+    teaser_en: str | None
+    reviewer: str
+    citation: str
+    url: str | None
+
+    def title(self, lang: str) -> Localised:
+        """Title in `lang` (or the fallback)."""
+        return _pick(self.title_cy, self.title_en, lang)
+
+    def teaser(self, lang: str) -> Localised:
+        """Teaser in `lang` (or the fallback)."""
+        return _pick(self.teaser_cy, self.teaser_en, lang)
+
+
+@dataclass(frozen=True)
+class SeminarView:
+    """What the email shows of a seminar."""
+
+    title_cy: str | None
+    title_en: str | None
+    teaser_cy: str | None
+    teaser_en: str | None
+    location_cy: str | None
+    location_en: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    presenters: str
+    url: str | None
+    tz: ZoneInfo
+
+    def title(self, lang: str) -> Localised:
+        """Title in `lang` (or the fallback)."""
+        return _pick(self.title_cy, self.title_en, lang)
+
+    def teaser(self, lang: str) -> Localised:
+        """Teaser in `lang` (or the fallback)."""
+        return _pick(self.teaser_cy, self.teaser_en, lang)
+
+    def location(self, lang: str) -> Localised:
+        """Place in `lang` (or the fallback)."""
+        return _pick(self.location_cy, self.location_en, lang)
+
+    def when(self, lang: str) -> str:
+        """Day, date and time in the editorial time zone, in `lang`."""
+        return event_time(self.starts_at, self.ends_at, self.tz, lang)
+
+
+@dataclass(frozen=True)
+class NewsView:
+    """What the email shows of a news item."""
+
+    title_cy: str | None
+    title_en: str | None
+    teaser_cy: str | None
+    teaser_en: str | None
+    url: str | None
+
+    def title(self, lang: str) -> Localised:
+        """Title in `lang` (or the fallback)."""
+        return _pick(self.title_cy, self.title_en, lang)
+
+    def teaser(self, lang: str) -> Localised:
+        """Teaser in `lang` (or the fallback)."""
+        return _pick(self.teaser_cy, self.teaser_en, lang)
+
+
+@dataclass(frozen=True)
+class IssueContent:
+    """Everything one issue shows, independent of language and subscriber."""
+
+    period: str  # YYYY-MM
+    reviews: list[ReviewView]
+    seminars: list[SeminarView]
+    news: list[NewsView]
+
+    @property
+    def month(self) -> date:
+        """First day of the issue's month."""
+        year, month = self.period.split("-")
+        return date(int(year), int(month), 1)
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    """One finished variant, with personal links as placeholders."""
+
+    language: Language
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+def citation(review: Review) -> str:
+    """A compact, language-neutral reference: authors (year) title. Journal volume, pages. DOI."""
+    authors = list(review.authors)
+    names = ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
+    if len(authors) in (2, 3):
+        names = ", ".join(authors[:-1]) + " & " + authors[-1]
+    text = names + (f" ({review.year})" if review.year else "") + f". {review.article_title}"
+    text += "" if text.endswith(("?", ".", "!")) else "."
+    text += f" {review.journal}"
+    text += f", {review.volume}" if review.volume else ""
+    text += f", pp. {review.pages}" if review.pages else ""
+    text += "."
+    if review.doi:
+        text += f" https://doi.org/{review.doi}"
+    return text
+
+
+def review_view(row: Review) -> ReviewView:
+    """The view of a stored review."""
+    return ReviewView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en,
+                      row.reviewer, citation(row), row.url)
+
+
+def seminar_view(row: Seminar, tz: ZoneInfo) -> SeminarView:
+    """The view of a stored seminar."""
+    presenters = ", ".join(
+        p["name"] + (f" ({p['affiliation']})" if p.get("affiliation") else "")
+        for p in row.presenters
+    )
+    return SeminarView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en,
+                       row.location_cy, row.location_en, row.starts_at, row.ends_at,
+                       presenters, row.url, tz)
+
+
+def news_view(row: News) -> NewsView:
+    """The view of a stored news item."""
+    return NewsView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en, row.url)
+
+
+def variant_langs(language: Language) -> list[str]:
+    """Languages shown in a variant, in order (Welsh first in the bilingual one)."""
+    return ["cy", "en"] if language is Language.BOTH else [language.value]
+
+
+def _fix_premailer_output(html: str) -> str:
+    """Restore what premailer/lxml drop or rewrite in MJML output."""
+    html = re.sub(r"^\s*<!DOCTYPE[^>]*>\s*", "", html, flags=re.IGNORECASE)
+    return "<!doctype html>\n" + html
+
+
+class Renderer:
+    """Jinja environment plus the MJML and premailer steps, configured once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = Environment(
+            loader=FileSystemLoader(settings.templates_dir / "email"),
+            autoescape=select_autoescape(enabled_extensions=("mjml.j2", "html.j2"),
+                                         default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    def _context(self, content: IssueContent, lang: str) -> dict[str, object]:
+        t = translations(lang)
+        reviews, seminars, news = len(content.reviews), len(content.seminars), len(content.news)
+        summary = [
+            t.ngettext("{n} new review", "{n} new reviews", reviews).format(n=reviews),
+            t.ngettext("{n} seminar coming up", "{n} seminars coming up",
+                       seminars).format(n=seminars),
+        ]
+        if news:
+            summary.append(t.ngettext("{n} news item", "{n} news items", news).format(n=news))
+        site = self.settings.site_url.rstrip("/")
+        return {
+            "_": t.gettext,
+            "ngettext": t.ngettext,
+            "lang": lang,
+            "title": t.gettext("Social Work Research Digest"),
+            "month": month_label(content.month, lang),
+            "summary": " · ".join(summary),
+            "greeting": t.gettext("Hello! Here is this month's research digest.") + " "
+            + " · ".join(summary),
+            "view_online": t.gettext("View in your browser"),
+            "archive_url": f"{site}/archive/{content.period}/{lang}",
+            "reviews": content.reviews,
+            "seminars": content.seminars,
+            "news": content.news,
+            "unsubscribe_url": f"{site}/u/{UNSUB_PLACEHOLDER}",
+            "preferences_url": f"{site}/p/{PREFS_PLACEHOLDER}",
+            "sender_name": self.settings.sender_name,
+            "postal_address": self.settings.postal_address,
+        }
+
+    def render(self, content: IssueContent, language: Language) -> RenderedVariant:
+        """Render one variant: subject, preheader, inlined HTML and the text part."""
+        langs = variant_langs(language)
+        contexts = [self._context(content, lang) for lang in langs]
+        heads = [{"lang": c["lang"], "title": c["title"], "month": c["month"],
+                  "view_online": c["view_online"], "archive_url": c["archive_url"]}
+                 for c in contexts]
+        subject = " | ".join(f"{c['title']}: {c['month']}" for c in contexts)
+        preheader = " | ".join(str(c["summary"]) for c in contexts)
+        block_mjml = self.env.get_template("block.mjml.j2")
+        block_txt = self.env.get_template("block.txt.j2")
+        mjml_src = self.env.get_template("email.mjml.j2").render(
+            html_lang=langs[0], subject=subject, preheader=preheader, heads=heads,
+            blocks=[Markup(block_mjml.render(c)) for c in contexts],
+        )
+        html = self.inline_css(mjml.mjml2html(mjml_src, fonts={}))
+        text = self.env.get_template("email.txt.j2").render(
+            heads=heads, blocks=[block_txt.render(c).strip() + "\n" for c in contexts],
+        )
+        return RenderedVariant(language, subject, preheader, html, _tidy_text(text))
+
+    @staticmethod
+    def inline_css(html: str) -> str:
+        """Inline only our own CSS; keep MJML's reset and media queries as style blocks."""
+        def mark(match: re.Match[str]) -> str:
+            tag, body = match.group(1), match.group(2)
+            if OWN_CSS_MARKER in body:
+                return match.group(0)
+            return f'{tag[:-1]} data-premailer="ignore">{body}</style>'
+
+        html = re.sub(r"(<style[^>]*>)(.*?)</style>", mark, html, flags=re.DOTALL)
+        inlined = Premailer(
+            html,
+            strip_important=False,
+            allow_network=False,
+            keep_style_tags=False,
+            remove_classes=False,
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+            include_star_selectors=False,
+        ).transform()
+        return _fix_premailer_output(inlined)
+
+
+def _tidy_text(text: str) -> str:
+    """Collapse runs of blank lines left by template logic."""
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
