@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -36,6 +37,21 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_node_tools() -> None:
+    """Install the MJML reference compiler (template validation) if npm is available."""
+    stamp = ROOT / "node_modules" / ".installed"
+    wanted = hashlib.sha256((ROOT / "package-lock.json").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm not found: the MJML validation test will be skipped (install Node.js)")
+        return
+    print("Installing the MJML validator with npm ci ...", flush=True)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], check=True, cwd=ROOT)
+    stamp.write_text(wanted)
+
+
 def run(*cmd: str) -> int:
     """Run a command from the venv in the repo root and return its exit code."""
     print("$", " ".join(cmd), flush=True)
@@ -50,6 +66,7 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     if argv[0] == "demo":
         return run("digest", "demo", *argv[1:])
+    ensure_node_tools()
     for check in (("ruff", "check", "."), ("mypy",)):
         if code := run(*check):
             return code

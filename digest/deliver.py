@@ -60,10 +60,13 @@ def create_deliveries(session: Session, issue_id: int) -> int:
     select_new = sa.select(
         sa.literal(issue_id), S.c.id, sa.literal(DeliveryState.PENDING.value), sa.literal(0)
     ).where(S.c.state == SubscriberState.ACTIVE.value, ~sa.exists(exists))
-    result = session.execute(
+    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
+    before = session.execute(count).scalar_one()
+    # rowcount of INSERT ... SELECT is -1 under psycopg 3 with SQLAlchemy 2.1, so count.
+    session.execute(
         sa.insert(D).from_select(["issue_id", "subscriber_id", "state", "attempts"], select_new)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(session.execute(count).scalar_one() - before)
 
 
 def claim_batch(engine: Engine, issue_id: int, limit: int, now: datetime) -> list[tuple[

@@ -241,8 +241,8 @@ class Renderer:
             "postal_address": self.settings.postal_address,
         }
 
-    def render(self, content: IssueContent, language: Language) -> RenderedVariant:
-        """Render one variant: subject, preheader, inlined HTML and the text part."""
+    def compose(self, content: IssueContent, language: Language) -> tuple[str, str, str, str]:
+        """Subject, preheader, MJML source and text part of one variant (before MJML runs)."""
         langs = variant_langs(language)
         contexts = [self._context(content, lang) for lang in langs]
         heads = [{"lang": c["lang"], "title": c["title"], "month": c["month"],
@@ -256,11 +256,16 @@ class Renderer:
             html_lang=langs[0], subject=subject, preheader=preheader, heads=heads,
             blocks=[Markup(block_mjml.render(c)) for c in contexts],
         )
-        html = self.inline_css(mjml.mjml2html(mjml_src, fonts={}))
         text = self.env.get_template("email.txt.j2").render(
             heads=heads, blocks=[block_txt.render(c).strip() + "\n" for c in contexts],
         )
-        return RenderedVariant(language, subject, preheader, html, _tidy_text(text))
+        return subject, preheader, mjml_src, _tidy_text(text)
+
+    def render(self, content: IssueContent, language: Language) -> RenderedVariant:
+        """Render one variant: subject, preheader, inlined HTML and the text part."""
+        subject, preheader, mjml_src, text = self.compose(content, language)
+        html = self.inline_css(mjml.mjml2html(mjml_src, fonts={}))
+        return RenderedVariant(language, subject, preheader, html, text)
 
     @staticmethod
     def inline_css(html: str) -> str:

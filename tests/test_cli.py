@@ -1,0 +1,89 @@
+"""The CLI end to end on the embedded default: the demo, plan, preview and send commands."""
+
+from __future__ import annotations
+
+import csv
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from digest.cli import app
+from digest.settings import REPO_ROOT
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current directory and an environment free of DIGEST_* settings."""
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    return tmp_path
+
+
+def expected_languages() -> dict[str, str]:
+    with (REPO_ROOT / "subscribers" / "example.csv").open(encoding="utf-8") as fh:
+        return {row["email"].lower(): row["language"] for row in csv.DictReader(fh)}
+
+
+def test_demo_writes_one_message_per_subscriber_in_their_language(workdir: Path) -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "planned issue 2026-09" in result.output
+    outbox = workdir / "var" / "outbox"
+    files = sorted(outbox.glob("*.eml"))
+    wanted = expected_languages()
+    assert len(files) == len(wanted) == 35
+    header = {"cy": "cy", "en": "en", "both": "cy, en"}
+    for path in files:
+        msg = message_from_bytes(path.read_bytes(), policy=default)
+        email = msg["To"].addresses[0].addr_spec
+        assert msg["Content-Language"] == header[wanted[email]], email
+    for lang in ("cy", "en", "both"):
+        html = (workdir / "var" / "preview" / f"2026-09-{lang}.html").read_text(encoding="utf-8")
+        assert html.startswith("<!doctype html>")
+        assert (workdir / "var" / "preview" / f"2026-09-{lang}.txt").exists()
+    assert str(outbox) in result.output.replace("\n", "")
+
+    again = runner.invoke(app, ["demo"])
+    assert again.exit_code == 0, again.output
+    assert "already exists" in again.output
+    assert len(list(outbox.glob("*.eml"))) == 35
+
+
+def test_commands_one_by_one(workdir: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    synced = runner.invoke(app, ["content", "sync", str(REPO_ROOT / "content")])
+    assert synced.exit_code == 0 and "created" in synced.output
+    imported = runner.invoke(app, ["subscribers", "import",
+                                   str(REPO_ROOT / "subscribers" / "example.csv")])
+    assert imported.exit_code == 0 and "35 added" in imported.output
+
+    nothing = runner.invoke(app, ["issue", "plan", "--as-of", "2020-01-06"])
+    assert nothing.exit_code == 0 and "nothing new" in nothing.output
+    bad = runner.invoke(app, ["issue", "plan", "--as-of", "next tuesday"])
+    assert bad.exit_code != 0 and "2026-09-07" in bad.output
+
+    planned = runner.invoke(app, ["issue", "plan", "--as-of", "2026-09-07T09:00"])
+    assert planned.exit_code == 0 and "planned issue 2026-09" in planned.output
+    preview = runner.invoke(app, ["issue", "preview", "2026-09", "--lang", "cy",
+                                  "--out-dir", "prev"])
+    assert preview.exit_code == 0
+    assert "Medi 2026" in (workdir / "prev" / "2026-09-cy.txt").read_text(encoding="utf-8")
+    missing = runner.invoke(app, ["issue", "preview", "1999-01"])
+    assert missing.exit_code == 1 and "no issue" in missing.output
+
+    sent = runner.invoke(app, ["issue", "send", "2026-09"])
+    assert sent.exit_code == 0 and "35 new outbox row(s)" in sent.output
+    assert len(list((workdir / "var" / "outbox").glob("*.eml"))) == 35
+
+
+def test_every_command_help_has_an_example(workdir: Path) -> None:
+    for cmd in (["db", "upgrade"], ["content", "sync"], ["subscribers", "import"],
+                ["issue", "plan"], ["issue", "preview"], ["issue", "send"], ["demo"]):
+        result = runner.invoke(app, [*cmd, "--help"])
+        assert result.exit_code == 0 and "example: digest" in result.output.replace("\n", " ")
