@@ -55,7 +55,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply database migrations (example: digest db upgrade)."""
+    """Apply database migrations.
+
+    Example: digest db upgrade
+    """
     settings = _settings()
     engine = engine_from(settings)
     upgrade(engine)
@@ -67,7 +70,10 @@ def content_sync(
     directory: Annotated[Path | None, typer.Argument(help="Content folder (default: ./content)")]
     = None,
 ) -> None:
-    """Validate content files and upsert them, all or nothing (example: digest content sync content/)."""
+    """Validate content files and upsert them, all or nothing.
+
+    Example: digest content sync content/
+    """
     settings = _settings()
     try:
         items = content.load_dir(directory or settings.content_dir)
@@ -90,7 +96,10 @@ def subscribers_import(
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Import the good lines even if some lines are bad")] = False,
 ) -> None:
-    """Import subscribers from CSV, all or nothing (example: digest subscribers import subscribers/example.csv)."""
+    """Import subscribers from CSV, all or nothing.
+
+    Example: digest subscribers import subscribers/example.csv
+    """
     settings = _settings()
     engine = engine_from(settings)
     upgrade(engine)
@@ -115,7 +124,10 @@ def issue_plan(
     as_of: Annotated[str | None, typer.Option(
         help="Plan as of this local date/time (Europe/London), e.g. 2026-09-07T09:00")] = None,
 ) -> None:
-    """Plan and render the issue for the month of --as-of (example: digest issue plan --as-of 2026-09-07)."""
+    """Plan and render the issue for the month of --as-of.
+
+    Example: digest issue plan --as-of 2026-09-07
+    """
     settings = _settings()
     moment = _parse_as_of(as_of, settings)
     engine = engine_from(settings)
@@ -131,7 +143,10 @@ def issue_preview(
     lang: Annotated[Language, typer.Option("--lang", help="cy, en or both")] = Language.BOTH,
     out_dir: Annotated[Path | None, typer.Option(help="Folder (default: var/preview)")] = None,
 ) -> None:
-    """Write a variant's HTML and text to files (example: digest issue preview 2026-09 --lang cy)."""
+    """Write a variant's HTML and text to files.
+
+    Example: digest issue preview 2026-09 --lang cy
+    """
     settings = _settings()
     engine = engine_from(settings)
     try:
@@ -148,7 +163,10 @@ def issue_preview(
 def issue_send(
     issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
 ) -> None:
-    """Send an issue to every active subscriber (example: digest issue send 2026-09)."""
+    """Send an issue to every active subscriber.
+
+    Example: digest issue send 2026-09
+    """
     settings = _settings()
     engine = engine_from(settings)
     try:
@@ -165,7 +183,10 @@ def issue_send(
 def demo(
     as_of: Annotated[str, typer.Option(help="Plan as of this local time")] = DEMO_AS_OF,
 ) -> None:
-    """Run the whole path on SQLite into ./var (example: digest demo)."""
+    """Run the whole path on SQLite into ./var.
+
+    Example: digest demo
+    """
     settings = _settings()
     try:
         summary = run_demo(settings, _parse_as_of(as_of, settings))

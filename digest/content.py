@@ -50,7 +50,7 @@ class Presenter(_Strict):
 
 
 class _Neutral(_Strict):
-    published: date | datetime
+    published: datetime  # a bare date is midnight (one type, so errors name just `published`)
 
     @field_validator("published", mode="before")
     @classmethod
@@ -103,7 +103,21 @@ META_MODELS: dict[str, type[_Neutral]] = {
     "seminar": SeminarMeta,
     "news": NewsMeta,
 }
-TRANSLATION_FIELDS = set(Translation.model_fields)
+TRANSLATION_FIELDS = set(Translation.model_fields) - {"body"}  # body is the Markdown, not YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML where an impossible date (2026-13-45) stays a string for pydantic to report."""
+
+
+def _timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 @dataclass(frozen=True)
@@ -152,14 +166,17 @@ def _key_line(raw: _RawFile, loc: tuple[Any, ...]) -> int | None:
     """Best-effort file line of a front-matter key path such as ('citation', 'year')."""
     start = 0
     line_no: int | None = None
-    for part in loc:
-        if not isinstance(part, str):
-            continue
-        pattern = re.compile(rf"^\s*-?\s*{re.escape(part)}\s*:")
+    for depth, part in enumerate(p for p in loc if isinstance(p, str)):
+        # top-level keys start in column 0; nested ones are indented within their parent's block
+        pattern = re.compile(rf"^{r'\s*-?\s*' if depth else ''}{re.escape(part)}\s*:")
         for i in range(start, len(raw.lines)):
+            if depth and re.match(r"[^\s#-]", raw.lines[i]):
+                return line_no  # left the parent's block: report the parent
             if pattern.match(raw.lines[i]):
                 line_no, start = i + 2, i + 1  # +1 for 1-based, +1 for the opening '---'
                 break
+        else:
+            return line_no
     return line_no
 
 
@@ -175,7 +192,7 @@ def _read(path: Path, errors: list[ContentError]) -> _RawFile | None:
                                    f"unknown language {lang!r}; use 'cy' or 'en'"))
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from Windows editors
     except UnicodeDecodeError as exc:
         errors.append(ContentError(path, None, None, f"not valid UTF-8 ({exc.reason})"))
         return None
@@ -190,7 +207,7 @@ def _read(path: Path, errors: list[ContentError]) -> _RawFile | None:
             errors.append(ContentError(path, 1, None, "front matter is not closed by ---"))
             return None
     try:
-        data = yaml.safe_load(head) or {}
+        data = yaml.load(head, Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None
@@ -256,13 +273,23 @@ def _build_item(slug: str, files: list[_RawFile], errors: list[ContentError]) ->
         if isinstance(meta, SeminarMeta) and not translations[raw.lang].location:
             errors.append(ContentError(raw.path, None, "location",
                                        "required field is missing (seminars need a place)"))
+        elif meta is not None and not isinstance(meta, SeminarMeta) and "location" in fields:
+            errors.append(ContentError(raw.path, _key_line(raw, ("location",)), "location",
+                                       "unknown field (only seminars have a location)"))
     if meta is None or len(errors) > n_before:
         return None
-    if isinstance(meta, SeminarMeta) and meta.ends_at and meta.ends_at <= meta.starts_at:
+    if isinstance(meta, SeminarMeta) and meta.ends_at:
         src = owner["ends_at"]
-        errors.append(ContentError(src.path, _key_line(src, ("ends_at",)), "ends_at",
-                                   "must be after starts_at"))
-        return None
+        if (meta.ends_at.tzinfo is None) != (meta.starts_at.tzinfo is None):
+            message = "give starts_at and ends_at alike: both local, or both with an offset"
+        elif meta.ends_at <= meta.starts_at:
+            message = "must be after starts_at"
+        else:
+            message = ""
+        if message:
+            errors.append(ContentError(src.path, _key_line(src, ("ends_at",)), "ends_at",
+                                       message))
+            return None
     return ContentItem(slug, meta, translations, [f.path for f in files])
 
 

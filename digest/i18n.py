@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gettext
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +19,7 @@ DOMAIN = "digest"
 BABEL_LOCALE = {"cy": "cy", "en": "en_GB"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The catalog for `lang`, compiled from its .po file in memory (English is the source)."""
     po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
@@ -47,7 +47,8 @@ def event_time(start: datetime, end: datetime | None, tz: ZoneInfo, lang: str) -
     """'Dydd Mawrth 15 Medi 2026, 12:00–13:00' in the editorial time zone."""
     loc = BABEL_LOCALE[lang]
     local = start.astimezone(tz)
-    text = f"{format_date(local, 'EEEE d MMMM y', locale=loc)}, {format_time(local, 'HH:mm', locale=loc)}"
+    day = format_date(local, "EEEE d MMMM y", locale=loc)
+    text = f"{day}, {format_time(local, 'HH:mm', locale=loc)}"
     if end is not None:
         text += f"–{format_time(end.astimezone(tz), 'HH:mm', locale=loc)}"
     return text

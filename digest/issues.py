@@ -87,7 +87,8 @@ def plan(session: Session, settings: Settings, as_of: datetime,
     ).first()
     featured = {(k, i) for k, i in session.execute(
         sa.select(IssueItem.kind, IssueItem.item_id))}  # type: ignore[call-overload]
-    result = plan_issue(_candidates(session), previous_cutoff=previous.cutoff_at if previous else None,
+    result = plan_issue(_candidates(session),
+                        previous_cutoff=previous.cutoff_at if previous else None,
                         featured=featured, now=as_of, rules=rules_from(settings))
     if not result.worth_sending:
         return PlanOutcome(None, False, result,
@@ -125,15 +126,17 @@ def load_content(session: Session, settings: Settings, issue: Issue) -> IssueCon
     for row in rows:
         ids[row.kind].append(row.item_id)
 
-    def fetch(model: type[Review] | type[Seminar] | type[News], wanted: list[int]) -> list:  # type: ignore[type-arg]
-        found = {r.id: r for r in session.exec(select(model).where(col(model.id).in_(wanted)))}
-        return [found[i] for i in wanted]
-
+    reviews = {r.id: r for r in session.exec(
+        select(Review).where(col(Review.id).in_(ids[ItemKind.REVIEW])))}
+    seminars = {s.id: s for s in session.exec(
+        select(Seminar).where(col(Seminar.id).in_(ids[ItemKind.SEMINAR])))}
+    news = {n.id: n for n in session.exec(
+        select(News).where(col(News.id).in_(ids[ItemKind.NEWS])))}
     return IssueContent(
         period=issue.period,
-        reviews=[review_view(r) for r in fetch(Review, ids[ItemKind.REVIEW])],
-        seminars=[seminar_view(s, settings.tz) for s in fetch(Seminar, ids[ItemKind.SEMINAR])],
-        news=[news_view(n) for n in fetch(News, ids[ItemKind.NEWS])],
+        reviews=[review_view(reviews[i]) for i in ids[ItemKind.REVIEW]],
+        seminars=[seminar_view(seminars[i], settings.tz) for i in ids[ItemKind.SEMINAR]],
+        news=[news_view(news[i]) for i in ids[ItemKind.NEWS]],
     )
 
 

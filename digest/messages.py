@@ -20,8 +20,10 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr, formatdate
+from typing import Protocol
 
-from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER, RenderedVariant, variant_langs
+from digest.models import Language
+from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER, variant_langs
 from digest.settings import Settings
 from digest.tokens import Purpose, Tokens
 from digest.transport import Outgoing
@@ -32,6 +34,15 @@ _PLACEHOLDERS = {UNSUB_PLACEHOLDER: SLOT_UNSUB, PREFS_PLACEHOLDER: SLOT_PREFS}
 _SPLIT = re.compile(f"({UNSUB_PLACEHOLDER}|{PREFS_PLACEHOLDER})")
 _TOKEN_OK = re.compile(r"^[A-Za-z0-9_.-]{1,76}$")
 SOFT_BREAK = b"=\r\n"
+
+
+class Variant(Protocol):
+    """A rendered variant, fresh (RenderedVariant) or stored (IssueVariant)."""
+
+    language: Language
+    subject: str
+    html: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ def _header_block(headers: list[tuple[str, str]]) -> bytes:
 class MessageTemplate:
     """One variant's message as byte chunks and slots, built once per (issue, variant)."""
 
-    def __init__(self, settings: Settings, issue_id: int, variant: RenderedVariant,
+    def __init__(self, settings: Settings, issue_id: int, variant: Variant,
                  tokens: Tokens) -> None:
         self.settings = settings
         self.issue_id = issue_id

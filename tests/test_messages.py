@@ -11,7 +11,7 @@ import pytest
 
 from digest.messages import MessageTemplate, Recipient, token_is_splice_safe
 from digest.models import Language
-from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER, Renderer, RenderedVariant
+from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER, RenderedVariant, Renderer
 from digest.settings import Settings
 from digest.tokens import BadToken, Purpose, Tokens
 from tests.test_render import sample

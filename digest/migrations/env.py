@@ -9,7 +9,8 @@ import digest.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from digest.db import make_engine
 
 config = context.config
-engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url"))
+engine = config.attributes.get("engine") or make_engine(
+    config.get_main_option("sqlalchemy.url") or "sqlite:///var/digest.db")
 
 with engine.begin() as connection:
     context.configure(
