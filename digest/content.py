@@ -98,7 +98,7 @@ class Translation(_Strict):
     body: str = ""
 
 
-META_MODELS: dict[str, type[_Neutral]] = {
+META_MODELS: dict[str, type[ReviewMeta | SeminarMeta | NewsMeta]] = {
     "review": ReviewMeta,
     "seminar": SeminarMeta,
     "news": NewsMeta,
@@ -168,7 +168,7 @@ def _key_line(raw: _RawFile, loc: tuple[Any, ...]) -> int | None:
     line_no: int | None = None
     for depth, part in enumerate(p for p in loc if isinstance(p, str)):
         # top-level keys start in column 0; nested ones are indented within their parent's block
-        pattern = re.compile(rf"^{r'\s*-?\s*' if depth else ''}{re.escape(part)}\s*:")
+        pattern = re.compile((r"^\s*-?\s*" if depth else "^") + re.escape(part) + r"\s*:")
         for i in range(start, len(raw.lines)):
             if depth and re.match(r"[^\s#-]", raw.lines[i]):
                 return line_no  # left the parent's block: report the parent
@@ -246,7 +246,7 @@ def _build_item(slug: str, files: list[_RawFile], errors: list[ContentError]) ->
                                            f"differs from {owner[key].path.name}; "
                                            "write language-neutral fields once"))
             neutral[key], owner[key] = value, raw
-    first = files[0]
+    first = owner.get("type") or next(iter(owner.values()), files[0])  # the neutral file
     kind = neutral.get("type")
     model = META_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -294,7 +294,7 @@ def _build_item(slug: str, files: list[_RawFile], errors: list[ContentError]) ->
 
 
 def load_dir(root: Path) -> list[ContentItem]:
-    """Read and validate every content file under `root`; raise ContentInvalid listing all problems."""
+    """Read and validate every file under `root`; raise ContentInvalid listing all problems."""
     errors: list[ContentError] = []
     if not root.is_dir():
         raise ContentInvalid([ContentError(root, None, None, "content directory not found")])
@@ -375,7 +375,7 @@ def sync(session: Session, items: list[ContentItem], tz: ZoneInfo) -> SyncReport
     report = SyncReport()
     for item in items:
         table, values = _row_values(item, tz)
-        kind = table.__tablename__
+        kind = str(table.__tablename__)
         row = session.exec(select(table).where(table.slug == values["slug"])).first()  # type: ignore[attr-defined]
         if row is None:
             session.add(table(**values))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +63,8 @@ class ImportReport:
 
 def normalise_email(raw: str) -> str:
     """Validate syntax (no DNS) and return the address lower-cased; raises ValueError."""
+    if not raw.strip():
+        raise ValueError("the address is empty")
     try:
         result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -82,15 +86,17 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
     notes: list[str] = []
     errors: list[LineError] = []
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     except OSError as exc:
         return [], [], [LineError(path, 0, "file", exc.strerror or str(exc))]
-    with handle:
+    try:  # decode whole, so the error names the line the bad byte is on
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return [], [], [LineError(path, line, "file", f"not valid UTF-8 ({exc.reason})")]
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
-        try:
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-        except UnicodeDecodeError as exc:
-            return [], [], [LineError(path, 1, "file", f"not valid UTF-8 ({exc.reason})")]
+        header = [h.strip().lower() for h in reader.fieldnames or []]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         unknown = [c for c in header if c not in KNOWN_COLUMNS]
         if missing or unknown:
@@ -128,9 +134,6 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
                     errors.append(LineError(path, line, "email",
                                             f"{email} is already on line {first.line} "
                                             "with a different name or language"))
-        except UnicodeDecodeError as exc:
-            errors.append(LineError(path, reader.line_num + 1, "file",
-                                    f"not valid UTF-8 ({exc.reason})"))
         except csv.Error as exc:
             errors.append(LineError(path, reader.line_num, "line", str(exc)))
     return list(rows.values()), notes, errors

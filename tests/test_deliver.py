@@ -42,6 +42,7 @@ def issue(session: Session, db_settings: Settings) -> Issue:
 
 
 def state_of(session: Session, issue: Issue) -> IssueState:
+    session.rollback()  # end the read snapshot: other connections have written
     session.expire_all()
     row = session.get(Issue, issue.id)
     assert row is not None
@@ -49,6 +50,7 @@ def state_of(session: Session, issue: Issue) -> IssueState:
 
 
 def rows(session: Session, issue: Issue) -> list[Delivery]:
+    session.rollback()  # end the read snapshot: other connections have written
     session.expire_all()
     return list(session.exec(select(Delivery).where(Delivery.issue_id == issue.id)))
 
