@@ -1,45 +1,40 @@
-"""Deliver stage: the outbox (one row per issue and subscriber) and the send loop.
+"""Deliver stage: send an issue's outbox through a transport with several connections.
 
-Invariants:
-- delivery rows are created with one INSERT ... SELECT; the unique (issue, subscriber)
-  constraint and the NOT EXISTS make a second run add nothing;
-- a row becomes `sent` only after the transport accepted its message;
-- rows are claimed (`sending`, with a claim time) in their own committed transaction before
-  anything is transmitted; a claim older than the lease is stale (its worker died) and is
-  claimed again, so a crash loses nobody.
+Threads of one send run:
+- the main thread claims due rows in batches and builds each message (a splice, microseconds);
+- one worker per connection transmits a message, hands the outcome to the recorder and waits
+  until it is committed before taking the next one, so at any moment at most one accepted
+  message per connection is unrecorded (the only duplicates a crash can cause);
+- the recorder commits outcomes in groups (one transaction for whatever has arrived) and
+  refreshes this run's claims so that other senders leave them alone.
+A stop (SIGTERM, Ctrl-C) ends claiming, lets the workers finish what they hold, gives
+unattempted claims back and leaves the issue resumable.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
+from digest import outbox
 from digest.db import session_scope
 from digest.issues import get_issue, variants
 from digest.messages import MessageTemplate, Recipient
-from digest.models import (
-    Delivery,
-    DeliveryState,
-    Issue,
-    IssueState,
-    Language,
-    Subscriber,
-    SubscriberState,
-    now_utc,
-)
+from digest.models import IssueState, Language, now_utc
+from digest.outbox import Attempt, Claimed, RetryPolicy
 from digest.settings import Settings
+from digest.signing import Finisher
 from digest.tokens import Tokens
-from digest.transport import Outcome, Transport
+from digest.transport import FileTransport, Outcome, Outgoing, SendResult, Transport
 
-D = Delivery.__table__  # type: ignore[attr-defined]
-S = Subscriber.__table__  # type: ignore[attr-defined]
-LEASE = timedelta(minutes=5)
+SENDABLE = (IssueState.DRAFT, IssueState.APPROVED, IssueState.SENDING, IssueState.SENT)
 
 
 @dataclass
@@ -51,135 +46,247 @@ class SendReport:
     sent: Counter[str] = field(default_factory=Counter)  # by language
     failed: int = 0
     retry: int = 0
-    skipped: int = 0
+    stopped: bool = False
+    left: outbox.OpenWork = field(default_factory=outbox.OpenWork)
+
+    @property
+    def total_sent(self) -> int:
+        """Messages the relay accepted in this run."""
+        return sum(self.sent.values())
 
 
-def create_deliveries(session: Session, issue_id: int) -> int:
-    """Add a pending row for every active subscriber not yet in the outbox; returns rows added."""
-    exists = sa.select(D.c.id).where(D.c.issue_id == issue_id, D.c.subscriber_id == S.c.id)
-    select_new = sa.select(
-        sa.literal(issue_id), S.c.id, sa.literal(DeliveryState.PENDING.value), sa.literal(0)
-    ).where(S.c.state == SubscriberState.ACTIVE.value, ~sa.exists(exists))
-    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
-    before = session.execute(count).scalar_one()
-    # rowcount of INSERT ... SELECT is -1 under psycopg 3 with SQLAlchemy 2.1, so count.
-    session.execute(
-        sa.insert(D).from_select(["issue_id", "subscriber_id", "state", "attempts"], select_new)
-    )
-    return int(session.execute(count).scalar_one() - before)
+@dataclass
+class _Job:
+    row: Claimed
+    message: Outgoing
+    recorded: threading.Event = field(default_factory=threading.Event)
+    attempt: Attempt | None = None
 
 
-def claim_batch(engine: Engine, issue_id: int, limit: int, now: datetime) -> list[tuple[
-        int, int, str, str, Language, SubscriberState]]:
-    """Mark up to `limit` due rows as `sending` and return them with their subscriber's details."""
-    due = sa.or_(
-        D.c.state == DeliveryState.PENDING.value,
-        sa.and_(D.c.state == DeliveryState.RETRY.value, D.c.next_attempt_at <= now),
-        sa.and_(D.c.state == DeliveryState.SENDING.value, D.c.claimed_at < now - LEASE),
-    )
-    with session_scope(engine) as session:
-        ids_q = sa.select(D.c.id).where(D.c.issue_id == issue_id, due).order_by(D.c.id).limit(limit)
-        if engine.dialect.name == "postgresql":
-            ids_q = ids_q.with_for_update(skip_locked=True)
-        ids = [row[0] for row in session.execute(ids_q)]
-        if not ids:
-            return []
-        session.execute(sa.update(D).where(D.c.id.in_(ids), due)
-                        .values(state=DeliveryState.SENDING.value, claimed_at=now,
-                                attempts=D.c.attempts + 1))
-        rows = session.execute(
-            sa.select(D.c.id, S.c.id, S.c.email, S.c.name, S.c.language, S.c.state)
-            .join(S, S.c.id == D.c.subscriber_id).where(D.c.id.in_(ids)).order_by(D.c.id)
-        ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The backoff from the settings."""
+    return RetryPolicy(base=timedelta(seconds=settings.retry_base_seconds),
+                       cap=timedelta(seconds=settings.retry_max_seconds),
+                       deadline=timedelta(hours=settings.retry_deadline_hours))
 
 
-def _record(engine: Engine, updates: list[dict[str, object]]) -> None:
-    """Write outcomes of a batch in one transaction."""
-    if not updates:
-        return
-    with session_scope(engine) as session:
-        session.execute(
-            sa.update(D).where(D.c.id == sa.bindparam("did")).values(
-                state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
-                message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
-                sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
-                next_attempt_at=sa.bindparam("due")),
-            updates,
-        )
+def prepare_issue(engine: Engine, issue_ref: str | int) -> tuple[int, str, int]:
+    """Check the issue can be sent, create its outbox rows and mark it sending."""
+    with session_scope(engine, write=True) as session:
+        issue = get_issue(session, issue_ref)
+        if issue.state not in SENDABLE:
+            raise ValueError(f"issue {issue.period} is {issue.state.value}; it cannot be sent")
+        assert issue.id is not None
+        created = outbox.create_deliveries(session, issue.id)
+        if issue.state is not IssueState.SENT:
+            issue.state = IssueState.SENDING
+        return issue.id, issue.period, created
 
 
 def send_issue(
     engine: Engine,
     settings: Settings,
     issue_ref: str | int,
-    transport: Transport,
+    transport_factory: Callable[[], Transport],
     *,
+    connections: int = 1,
     clock: Callable[[], datetime] = now_utc,
-    on_progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+    wait_for_retries: bool = False,
+    on_progress: Callable[[SendReport], None] | None = None,
 ) -> SendReport:
-    """Create the outbox rows and send every due message of an issue through `transport`."""
+    """Send every due message of an issue; resumable, safe to run in several processes."""
+    issue_id, period, created = prepare_issue(engine, issue_ref)
+    with session_scope(engine) as session:
+        stored = variants(session, get_issue(session, issue_id))
+    tokens = Tokens(settings)
+    templates = {lang: MessageTemplate(settings, issue_id, v, tokens)
+                 for lang, v in stored.items()}
+    run = _Run(engine, settings, issue_id, templates, clock, stop or threading.Event())
+    run.report = SendReport(period, created)
+    run.execute(transport_factory, connections, wait_for_retries, on_progress)
+    return run.report
+
+
+class _Run:
+    """One send run: the claim loop, the workers and the recorder."""
+
+    def __init__(self, engine: Engine, settings: Settings, issue_id: int,
+                 templates: dict[Language, MessageTemplate], clock: Callable[[], datetime],
+                 stop: threading.Event) -> None:
+        self.engine, self.settings, self.issue_id = engine, settings, issue_id
+        self.templates, self.clock, self.stop = templates, clock, stop
+        self.run_id = uuid.uuid4().hex
+        self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        self.policy = retry_policy(settings)
+        self.finisher = Finisher(settings)
+        self.report = SendReport("")
+        self.unattempted: list[Claimed] = []  # taken from the queue after a stop
+        self.lock = threading.Lock()
+
+    def execute(self, factory: Callable[[], Transport], connections: int,
+                wait_for_retries: bool,
+                on_progress: Callable[[SendReport], None] | None) -> None:
+        batch = max(1, min(self.settings.batch_size, 4 * connections + 16))
+        work: queue.Queue[_Job | None] = queue.Queue(maxsize=2 * batch)
+        results: queue.Queue[_Job | None] = queue.Queue()
+        workers = [threading.Thread(target=self._worker, args=(factory, work, results),
+                                    name=f"smtp-{i}", daemon=True) for i in range(connections)]
+        recorder = threading.Thread(target=self._recorder, args=(results, on_progress),
+                                    name="recorder", daemon=True)
+        for t in [*workers, recorder]:
+            t.start()
+        try:
+            self._feed(work, batch, wait_for_retries)
+        finally:
+            leftovers = []
+            while True:
+                try:
+                    job = work.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    leftovers.append(job.row)
+            for _ in workers:
+                work.put(None)
+            for t in workers:
+                t.join()
+            results.put(None)
+            recorder.join()
+            outbox.release(self.engine, leftovers + self.unattempted)
+        with session_scope(self.engine, write=True) as session:
+            self.report.left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
+            if self.report.left.total == 0:
+                get_issue(session, self.issue_id).state = IssueState.SENT
+        self.report.stopped = self.stop.is_set()
+
+    def _feed(self, work: queue.Queue[_Job | None], batch: int, wait_for_retries: bool) -> None:
+        while not self.stop.is_set():
+            rows = outbox.claim(self.engine, self.issue_id, self.run_id, batch, self.clock(),
+                                self.lease)
+            for row in rows:
+                message = self.templates[row.language].build(
+                    Recipient(row.subscriber_id, row.email, row.name))
+                work.put(_Job(row, self.finisher.finish(message)))
+            if rows:
+                continue
+            work.join()  # our own messages are all recorded before we judge what is left
+            with session_scope(self.engine) as session:
+                left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
+            if left.pending or left.retry_due or left.stale:
+                continue  # freed by a stop elsewhere, or due meanwhile
+            if left.in_flight:
+                self.stop.wait(min(0.2, self.settings.claim_lease_seconds / 4))
+            elif left.retry_later and wait_for_retries and left.next_retry_at:
+                pause = (left.next_retry_at - self.clock()).total_seconds()
+                self.stop.wait(max(0.05, min(pause, 5.0)))
+            else:
+                return
+
+    def _worker(self, factory: Callable[[], Transport], work: queue.Queue[_Job | None],
+                results: queue.Queue[_Job | None]) -> None:
+        transport = factory()
+        try:
+            while (job := work.get()) is not None:
+                if self.stop.is_set():  # stopping: hand the claim back instead of sending
+                    with self.lock:
+                        self.unattempted.append(job.row)
+                    work.task_done()
+                    continue
+                try:
+                    result = transport.send(job.message)
+                except Exception as exc:  # a transport bug: record it, retry later, stop
+                    result = SendResult(Outcome.TEMPORARY, f"internal error: {exc!r}")
+                    self.stop.set()
+                job.attempt = Attempt(job.row, result, job.message.message_id, self.clock())
+                results.put(job)
+                job.recorded.wait()
+                work.task_done()
+        finally:
+            work.task_done()
+            transport.close()
+
+    def _recorder(self, results: queue.Queue[_Job | None],
+                  on_progress: Callable[[SendReport], None] | None) -> None:
+        interval = self.settings.claim_lease_seconds / 3
+        last_beat = self.clock()
+        finished = False
+        while not finished:
+            jobs: list[_Job] = []
+            try:  # wait for one outcome, then take whatever else has arrived: group commit
+                item = results.get(timeout=interval)
+                while True:
+                    if item is None:
+                        finished = True  # sent after every worker has stopped
+                    else:
+                        jobs.append(item)
+                    item = results.get_nowait()
+            except queue.Empty:
+                pass
+            self._commit(jobs)
+            now = self.clock()
+            if (now - last_beat).total_seconds() >= interval:
+                outbox.heartbeat(self.engine, self.run_id, now)
+                last_beat = now
+            if jobs and on_progress:
+                on_progress(self.report)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        if not jobs:
+            return
+        attempts = [j.attempt for j in jobs if j.attempt is not None]
+        outbox.record(self.engine, attempts, self.policy)
+        for a in attempts:
+            if a.result.outcome is Outcome.ACCEPTED:
+                self.report.sent[a.row.language.value] += 1
+            elif a.result.outcome is Outcome.TEMPORARY:
+                self.report.retry += 1
+            else:
+                self.report.failed += 1
+        for j in jobs:
+            j.recorded.set()
+
+
+def transport_factory(settings: Settings) -> Callable[[], Transport]:
+    """Transports for the configured kind: one SMTP connection per call, or the shared file."""
+    if settings.transport == "smtp":
+        from digest.smtp import RateLimiter, SMTPTransport
+
+        limiter = RateLimiter(settings.smtp_rate_limit)  # one budget for all connections
+        return lambda: SMTPTransport(settings, limiter)
+    shared = FileTransport(settings.outbox_dir)
+    return lambda: shared
+
+
+def send_tests(settings: Settings, engine: Engine, issue_ref: str | int,
+               addresses: list[str], transport: Transport) -> list[tuple[str, str, str]]:
+    """Send each variant to each address, marked as a test; the outbox is not touched."""
     with session_scope(engine) as session:
         issue = get_issue(session, issue_ref)
-        if issue.state in (IssueState.CANCELLED, IssueState.SKIPPED):
-            raise ValueError(f"issue {issue.period} is {issue.state.value}; it cannot be sent")
         stored = variants(session, issue)
-        assert issue.id is not None
-        issue_id = issue.id
-        report = SendReport(issue.period)
-        report.created = create_deliveries(session, issue_id)
-        if issue.state is not IssueState.SENT:
-            issue.state = IssueState.SENDING
     tokens = Tokens(settings)
-    templates = {lang: MessageTemplate(settings, issue_id, v, tokens) for lang, v in stored.items()}
-    while batch := claim_batch(engine, issue_id, settings.batch_size, clock()):
-        updates: list[dict[str, object]] = []
-        for did, sid, email, name, language, sub_state in batch:
-            row: dict[str, object] = {"did": did, "lang": language, "mid": None, "reply": None,
-                                      "sent": None, "err": None, "due": None}
-            if sub_state is not SubscriberState.ACTIVE:
-                row["new_state"] = DeliveryState.SKIPPED
-                report.skipped += 1
-                updates.append(row)
-                continue
-            message = templates[language].build(Recipient(sid, email, name))
-            result = transport.send(message)
-            row.update(mid=message.message_id, reply=result.reply)
-            if result.outcome is Outcome.ACCEPTED:
-                row.update(new_state=DeliveryState.SENT, sent=clock())
-                report.sent[language.value] += 1
-            elif result.outcome is Outcome.TEMPORARY:
-                row.update(new_state=DeliveryState.RETRY, err=result.reply,
-                           due=clock() + timedelta(minutes=5))
-                report.retry += 1
-            else:
-                row.update(new_state=DeliveryState.FAILED, err=result.reply)
-                report.failed += 1
-            updates.append(row)
-        _record(engine, updates)
-        if on_progress:
-            on_progress(len(batch))
-    _finish_if_done(engine, issue_id)
-    return report
+    finisher = Finisher(settings, redirect=False)
+    results = []
+    for language, variant in stored.items():
+        marked = _TestVariant(language, "[PRAWF / TEST] " + variant.subject, variant.html,
+                              variant.text)
+        template = MessageTemplate(settings, 0, marked, tokens)
+        for n, address in enumerate(addresses):
+            message = template.build(Recipient(0, address, ""))
+            test_id = f"<digest-test.{uuid.uuid4().hex}.{n}@{settings.sender_domain}>"
+            message = Outgoing(test_id, message.sender, message.recipient,
+                               message.data.replace(message.message_id.encode(),
+                                                    test_id.encode(), 1),
+                               None)
+            result = transport.send(finisher.finish(message))
+            results.append((address, language.value, result.reply))
+    transport.close()
+    return results
 
 
-def _finish_if_done(engine: Engine, issue_id: int) -> None:
-    """Move the issue to `sent` once no row is pending, retrying or in flight."""
-    open_states = [DeliveryState.PENDING.value, DeliveryState.SENDING.value,
-                   DeliveryState.RETRY.value]
-    with session_scope(engine) as session:
-        left = session.execute(sa.select(sa.func.count()).select_from(D).where(
-            D.c.issue_id == issue_id, D.c.state.in_(open_states))).scalar_one()
-        if left == 0:
-            issue = session.get(Issue, issue_id)
-            assert issue is not None
-            issue.state = IssueState.SENT
-
-
-def delivery_counts(session: Session, issue_id: int) -> dict[tuple[str, str | None], int]:
-    """Rows by (state, language) for an issue."""
-    rows = session.execute(sa.select(D.c.state, D.c.language, sa.func.count())
-                           .where(D.c.issue_id == issue_id)
-                           .group_by(D.c.state, D.c.language))
-    return {(s.value if hasattr(s, "value") else s, getattr(lang, "value", lang)): n
-            for s, lang, n in rows}
+@dataclass(frozen=True)
+class _TestVariant:
+    language: Language
+    subject: str
+    html: str
+    text: str

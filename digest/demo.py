@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from digest import content, deliver, issues, subscribers
+from digest import content, deliver, issues, outbox, subscribers
 from digest.db import engine_from, session_scope, upgrade
 from digest.models import DeliveryState, Issue, Language
 from digest.render import Renderer
@@ -55,10 +56,12 @@ def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
             summary.variants[language.value] = len(variant.html.encode("utf-8"))
             summary.previews += issues.write_preview(session, issue, language,
                                                      settings.preview_dir)
-    deliver.send_issue(engine, settings, summary.issue, FileTransport(settings.outbox_dir))
+    files = FileTransport(settings.outbox_dir)
+    deliver.send_issue(engine, settings, summary.issue, lambda: files)
     with session_scope(engine) as session:
-        counts = deliver.delivery_counts(session, issues.get_issue(session, summary.issue).id or 0)
+        state = outbox.status(session, issues.get_issue(session, summary.issue).id or 0)
+    sent = state.counts.get(DeliveryState.SENT.value, Counter())
     for lang in Language:
-        summary.messages[lang.value] = counts.get((DeliveryState.SENT.value, lang.value), 0)
+        summary.messages[lang.value] = sent.get(lang.value, 0)
     engine.dispose()
     return summary

@@ -26,7 +26,7 @@ from digest.models import Language
 from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER, variant_langs
 from digest.settings import Settings
 from digest.tokens import Purpose, Tokens
-from digest.transport import Outgoing
+from digest.transport import Outgoing, dot_stuff
 
 SLOT_UNSUB = "unsub"
 SLOT_PREFS = "prefs"
@@ -39,10 +39,14 @@ SOFT_BREAK = b"=\r\n"
 class Variant(Protocol):
     """A rendered variant, fresh (RenderedVariant) or stored (IssueVariant)."""
 
-    language: Language
-    subject: str
-    html: str
-    text: str
+    @property
+    def language(self) -> Language: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,10 @@ class MessageTemplate:
         chunks += _qp_chunks(variant.html)
         chunks.append(b"\r\n--" + b + b"--\r\n")
         self.chunks = _merge(chunks)
+        # Every chunk starts at a line start (slots end in a soft break), so stuffing each
+        # chunk once here equals stuffing each finished message.
+        self.wire_chunks = [dot_stuff(c) if isinstance(c, bytes) else c for c in self.chunks]
+        self.sender = settings.envelope_sender
         self._date = (0, b"")
 
     def message_id(self, subscriber_id: int) -> str:
@@ -142,8 +150,9 @@ class MessageTemplate:
             b"\r\nDate: ", self._date_header(),
             b"\r\nList-Unsubscribe: <", self.unsub_base, unsub, b">\r\n",
         ])
-        body = b"".join(c if isinstance(c, bytes) else slots[c] for c in self.chunks)
-        return Outgoing(mid, self.settings.sender_email, rcpt.email, personal + body)
+        body = b"".join([c if isinstance(c, bytes) else slots[c] for c in self.chunks])
+        wire = b"".join([c if isinstance(c, bytes) else slots[c] for c in self.wire_chunks])
+        return Outgoing(mid, self.sender, rcpt.email, personal + body, personal + wire)
 
 
 def _merge(chunks: list[bytes | str]) -> list[bytes | str]:

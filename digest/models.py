@@ -241,6 +241,8 @@ class Delivery(SQLModel, table=True):
     message_id: str | None = None
     relay_reply: str | None = None
     last_error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=40)  # the send run holding the claim
     claimed_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+    first_attempt_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     next_attempt_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))

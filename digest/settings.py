@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr
@@ -39,10 +40,33 @@ class Settings(BaseSettings):
     timezone: str = "Europe/London"
     seminar_window_weeks: int = Field(default=8, ge=1)
     min_new_items: int = Field(default=1, ge=0)
-    first_issue_lookback_days: int = Field(default=31, ge=1)
 
-    # Delivery
-    batch_size: int = Field(default=500, ge=1)
+    # Delivery: the outbox
+    transport: Literal["file", "smtp"] = "file"
+    batch_size: int = Field(default=200, ge=1)
+    claim_lease_seconds: float = Field(default=60, gt=0)  # a claim not refreshed this long is dead
+    retry_base_seconds: float = Field(default=60, gt=0)  # first retry delay, doubling each time
+    retry_max_seconds: float = Field(default=3600, gt=0)
+    retry_deadline_hours: float = Field(default=24, gt=0)  # then a temporary failure is final
+
+    # Delivery: the SMTP relay
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=30, gt=0)
+    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_messages_per_connection: int = Field(default=1000, ge=1)
+    smtp_rate_limit: float = Field(default=0, ge=0)  # messages/second overall; 0 = no limit
+    smtp_pacing_seconds: float = Field(default=0, ge=0)  # minimum gap per connection
+    envelope_from: str | None = None  # bounce address; defaults to sender_email
+    redirect_all_to: str | None = None  # staging: every message goes here instead
+
+    # Delivery: DKIM (optional)
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_private_key_path: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -58,6 +82,11 @@ class Settings(BaseSettings):
     def preview_dir(self) -> Path:
         """Where previews for editors are written."""
         return self.var_dir / "preview"
+
+    @property
+    def envelope_sender(self) -> str:
+        """MAIL FROM address (where bounces go)."""
+        return self.envelope_from or self.sender_email
 
     @property
     def sender_domain(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -20,14 +21,23 @@ class Outcome(enum.StrEnum):
     PERMANENT = "permanent"  # 5xx: do not try this address again
 
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """SMTP transparency (RFC 5321 4.5.2): double a dot at the start of any line."""
+    return _LEADING_DOT.sub(b"..", data)
+
+
 @dataclass(frozen=True)
 class Outgoing:
-    """A finished message: envelope plus the exact bytes to transmit."""
+    """A finished message: envelope, the RFC 5322 bytes, and optionally them dot-stuffed."""
 
     message_id: str
     sender: str
     recipient: str
     data: bytes
+    wire: bytes | None = None  # `data` dot-stuffed for SMTP, when prepared in advance
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,247 @@
+"""The outbox in the database: create rows, claim them, record outcomes, report status.
+
+Invariants:
+- one row per (issue, subscriber), enforced by a unique constraint; creation is one
+  INSERT ... SELECT that skips existing rows, so running it twice adds nothing;
+- a claim (state `sending`, `claimed_by`, `claimed_at`) is taken in a write transaction
+  (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: BEGIN IMMEDIATE), so concurrent senders
+  never claim the same row; the holder refreshes `claimed_at` while it lives, and a claim
+  older than the lease belongs to a dead run and is claimed again;
+- a row becomes `sent` only once the relay has accepted its message.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from digest.db import session_scope
+from digest.models import Delivery, DeliveryState, Language, Subscriber, SubscriberState
+from digest.transport import Outcome, SendResult
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+S = Subscriber.__table__  # type: ignore[attr-defined]
+OPEN_STATES = (DeliveryState.PENDING, DeliveryState.RETRY, DeliveryState.SENDING)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed row with what its message needs."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    language: Language
+    attempts: int
+    first_attempt_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one attempt, ready to record."""
+
+    row: Claimed
+    result: SendResult
+    message_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for temporary failures, and the deadline after which they are final."""
+
+    base: timedelta
+    cap: timedelta
+    deadline: timedelta
+
+    def next_attempt(self, attempts: int, first: datetime, now: datetime) -> datetime | None:
+        """When to try again after `attempts` tries, or None when the deadline has passed."""
+        delay = min(self.base * (2 ** max(attempts - 1, 0)), self.cap)
+        due = now + delay
+        return None if due > first + self.deadline else due
+
+
+def create_deliveries(session: Session, issue_id: int) -> int:
+    """Add a pending row for every active subscriber not yet in the outbox; returns rows added."""
+    exists = sa.select(D.c.id).where(D.c.issue_id == issue_id, D.c.subscriber_id == S.c.id)
+    select_new = sa.select(
+        sa.literal(issue_id), S.c.id, sa.literal(DeliveryState.PENDING.value), sa.literal(0)
+    ).where(S.c.state == SubscriberState.ACTIVE.value, ~sa.exists(exists))
+    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
+    before = session.execute(count).scalar_one()
+    # rowcount of INSERT ... SELECT is -1 under psycopg 3 with SQLAlchemy 2.1, so count.
+    session.execute(
+        sa.insert(D).from_select(["issue_id", "subscriber_id", "state", "attempts"], select_new)
+    )
+    return int(session.execute(count).scalar_one() - before)
+
+
+def _due(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        D.c.state == DeliveryState.PENDING.value,
+        sa.and_(D.c.state == DeliveryState.RETRY.value, D.c.next_attempt_at <= now),
+        sa.and_(D.c.state == DeliveryState.SENDING.value, D.c.claimed_at < now - lease),
+    )
+
+
+def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
+          lease: timedelta) -> list[Claimed]:
+    """Claim up to `limit` due rows for `run_id`; rows of departed subscribers become skipped."""
+    with session_scope(engine, write=True) as session:
+        query = (sa.select(D.c.id, S.c.state).join(S, S.c.id == D.c.subscriber_id)
+                 .where(D.c.issue_id == issue_id, _due(now, lease)).order_by(D.c.id).limit(limit))
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(of=D, skip_locked=True)
+        found = session.execute(query).all()
+        gone = [i for i, state in found if state is not SubscriberState.ACTIVE]
+        ids = [i for i, state in found if state is SubscriberState.ACTIVE]
+        if gone:
+            session.execute(sa.update(D).where(D.c.id.in_(gone)).values(
+                state=DeliveryState.SKIPPED.value, claimed_by=None,
+                last_error="subscriber no longer active"))
+        if not ids:
+            return []
+        session.execute(sa.update(D).where(D.c.id.in_(ids)).values(
+            state=DeliveryState.SENDING.value, claimed_by=run_id, claimed_at=now,
+            attempts=D.c.attempts + 1,
+            first_attempt_at=sa.func.coalesce(D.c.first_attempt_at, now)))
+        rows = session.execute(
+            sa.select(D.c.id, S.c.id, S.c.email, S.c.name, S.c.language, D.c.attempts,
+                      D.c.first_attempt_at)
+            .join(S, S.c.id == D.c.subscriber_id).where(D.c.id.in_(ids)).order_by(D.c.id)
+        ).all()
+    return [Claimed(*row) for row in rows]
+
+
+def record(engine: Engine, attempts: list[Attempt], policy: RetryPolicy) -> None:
+    """Write the outcomes of a group of attempts in one transaction; bounce 5xx addresses."""
+    if not attempts:
+        return
+    updates, bounced = [], []
+    for a in attempts:
+        values: dict[str, object] = {
+            "did": a.row.delivery_id, "lang": a.row.language, "mid": a.message_id,
+            "reply": a.result.reply[:1000], "sent": None, "err": None, "due": None}
+        if a.result.outcome is Outcome.ACCEPTED:
+            values.update(new_state=DeliveryState.SENT, sent=a.at)
+        elif a.result.outcome is Outcome.TEMPORARY:
+            due = policy.next_attempt(a.row.attempts, a.row.first_attempt_at, a.at)
+            if due is None:
+                values.update(new_state=DeliveryState.FAILED,
+                              err=f"gave up after {a.row.attempts} attempts: {a.result.reply}")
+            else:
+                values.update(new_state=DeliveryState.RETRY, err=a.result.reply, due=due)
+        else:
+            values.update(new_state=DeliveryState.FAILED, err=a.result.reply)
+            bounced.append(a.row.subscriber_id)
+        updates.append(values)
+    with session_scope(engine, write=True) as session:
+        session.execute(
+            sa.update(D).where(D.c.id == sa.bindparam("did")).values(
+                state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
+                message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
+                sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
+                next_attempt_at=sa.bindparam("due"), claimed_by=None),
+            updates,
+        )
+        if bounced:
+            session.execute(sa.update(S).where(S.c.id.in_(bounced)).values(
+                state=SubscriberState.BOUNCED.value, updated_at=attempts[0].at))
+
+
+def heartbeat(engine: Engine, run_id: str, now: datetime) -> None:
+    """Refresh this run's claims so no other sender takes them while it lives."""
+    with session_scope(engine, write=True) as session:
+        session.execute(sa.update(D).where(D.c.claimed_by == run_id,
+                                           D.c.state == DeliveryState.SENDING.value)
+                        .values(claimed_at=now))
+
+
+def release(engine: Engine, rows: list[Claimed]) -> None:
+    """Give back claimed rows that were never attempted (a clean stop)."""
+    if not rows:
+        return
+    with session_scope(engine, write=True) as session:
+        session.execute(sa.update(D).where(
+            D.c.id.in_([r.delivery_id for r in rows]), D.c.state == DeliveryState.SENDING.value
+        ).values(state=DeliveryState.PENDING.value, claimed_by=None, claimed_at=None,
+                 attempts=D.c.attempts - 1))
+
+
+@dataclass
+class OpenWork:
+    """What is left to do for an issue, as a resume would see it."""
+
+    pending: int = 0
+    retry_due: int = 0
+    retry_later: int = 0
+    next_retry_at: datetime | None = None
+    in_flight: int = 0  # claimed by a live sender
+    stale: int = 0  # claimed by a sender that stopped refreshing: will be sent again
+
+    @property
+    def total(self) -> int:
+        """Rows not yet finished."""
+        return self.pending + self.retry_due + self.retry_later + self.in_flight + self.stale
+
+
+def open_work(session: Session, issue_id: int, now: datetime, lease: timedelta) -> OpenWork:
+    """Count unfinished rows by what a sender would do with them now."""
+    work = OpenWork()
+    rows = session.execute(
+        sa.select(D.c.state, D.c.next_attempt_at, D.c.claimed_at)
+        .where(D.c.issue_id == issue_id,
+               D.c.state.in_([s.value for s in OPEN_STATES]))
+    )
+    for state, due, claimed in rows:
+        if state is DeliveryState.PENDING:
+            work.pending += 1
+        elif state is DeliveryState.RETRY and due is not None and due <= now:
+            work.retry_due += 1
+        elif state is DeliveryState.RETRY:
+            work.retry_later += 1
+            work.next_retry_at = min(filter(None, [work.next_retry_at, due]))
+        elif claimed is not None and claimed < now - lease:
+            work.stale += 1
+        else:
+            work.in_flight += 1
+    return work
+
+
+@dataclass
+class Status:
+    """Counts by state and language, and the latest errors."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)  # state -> language -> n
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # email, state, error
+
+
+def status(session: Session, issue_id: int, error_limit: int = 10) -> Status:
+    """Per-state, per-language counts (the subscriber's language until a row is sent)."""
+    out = Status()
+    lang = sa.func.coalesce(D.c.language, S.c.language)
+    for state, language, n in session.execute(
+            sa.select(D.c.state, lang, sa.func.count()).join(S, S.c.id == D.c.subscriber_id)
+            .where(D.c.issue_id == issue_id).group_by(D.c.state, lang)):
+        key = getattr(state, "value", state)
+        out.counts.setdefault(key, Counter())[getattr(language, "value", language)] += n
+    for email, state, err in session.execute(
+            sa.select(S.c.email, D.c.state, D.c.last_error).join(S, S.c.id == D.c.subscriber_id)
+            .where(D.c.issue_id == issue_id, D.c.last_error.is_not(None),
+                   D.c.state.in_([DeliveryState.RETRY.value, DeliveryState.FAILED.value]))
+            .order_by(D.c.id.desc()).limit(error_limit)):
+        out.errors.append((email, getattr(state, "value", state), err))
+    return out
+
+
+def audience(session: Session) -> Counter[str]:
+    """Active subscribers by language: who a send would reach."""
+    return Counter({getattr(lang, "value", lang): n for lang, n in session.execute(
+        sa.select(S.c.language, sa.func.count()).where(S.c.state == SubscriberState.ACTIVE.value)
+        .group_by(S.c.language))})

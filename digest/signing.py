@@ -1,0 +1,43 @@
+"""Last touches to a finished message: the staging redirect and DKIM signing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import dkim
+
+from digest.settings import Settings
+from digest.transport import Outgoing
+
+# Headers DKIM covers (RFC 8058 asks for the List-Unsubscribe pair to be signed).
+SIGNED_HEADERS = [b"From", b"To", b"Subject", b"Date", b"Message-ID", b"List-Unsubscribe",
+                  b"List-Unsubscribe-Post", b"MIME-Version", b"Content-Type"]
+
+
+class Finisher:
+    """Applies DIGEST_REDIRECT_ALL_TO and DKIM (when configured) to each message."""
+
+    def __init__(self, settings: Settings, *, redirect: bool = True) -> None:
+        self.redirect_to = settings.redirect_all_to if redirect else None
+        self.dkim: tuple[bytes, bytes, bytes] | None = None
+        if settings.dkim_selector and settings.dkim_private_key_path:
+            domain = settings.dkim_domain or settings.sender_domain
+            self.dkim = (settings.dkim_selector.encode(), domain.encode(),
+                         settings.dkim_private_key_path.read_bytes())
+
+    def finish(self, message: Outgoing) -> Outgoing:
+        """Return the message redirected and/or signed; unchanged if neither is configured."""
+        prefix = b""
+        recipient = message.recipient
+        if self.redirect_to:
+            prefix += f"X-Digest-Original-To: {message.recipient}\r\n".encode("ascii")
+            recipient = self.redirect_to
+        if self.dkim:
+            selector, domain, key = self.dkim
+            prefix = dkim.sign(prefix + message.data, selector, domain, key,
+                               include_headers=SIGNED_HEADERS) + prefix
+        if not prefix and recipient == message.recipient:
+            return message
+        # Header lines never start with a dot, so the stuffed body can be reused as is.
+        wire = prefix + message.wire if message.wire is not None else None
+        return replace(message, recipient=recipient, data=prefix + message.data, wire=wire)
