@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from digest.db import make_engine, upgrade
 from digest.settings import Settings
+from tests.smtp_server import SMTPServer
 
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOWTO = ("PostgreSQL not reachable at 127.0.0.1:5432 as user postgres; start it "
@@ -104,3 +105,11 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session; tests commit when they mean to."""
     with Session(engine, expire_on_commit=False) as s:
         yield s
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real aiosmtpd server on loopback that records messages (see tests/smtp_server.py)."""
+    server = SMTPServer().start()
+    yield server
+    server.stop()

@@ -1,0 +1,112 @@
+"""The SMTP adapter against a real server on loopback: replies, drops, reconnects, limits."""
+
+from __future__ import annotations
+
+import time
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+
+from digest.settings import Settings
+from digest.smtp import RateLimiter, SMTPTransport, classify
+from digest.transport import Outcome, Outgoing, dot_stuff
+from tests.smtp_server import SMTPServer
+
+
+def message(rcpt: str, body: str = "Helo\r\n.leading dot\r\n") -> Outgoing:
+    data = (f"From: a@example.org\r\nTo: {rcpt}\r\nSubject: t\r\nMessage-ID: <x@example.org>"
+            f"\r\n\r\n{body}").encode()
+    return Outgoing("<x@example.org>", "bounce@example.org", rcpt, data, dot_stuff(data))
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
+    return settings.model_copy(update=smtp_server.smtp_settings())
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_accepted_messages_arrive_intact_on_one_connection(
+        smtp_settings: Settings, smtp_server: SMTPServer, pipelining: bool) -> None:
+    smtp_server.behaviour.pipelining = pipelining
+    transport = SMTPTransport(smtp_settings)
+    results = [transport.send(message(f"r{i}@example.org")) for i in range(5)]
+    transport.close()
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    assert results[0].reply.startswith("250")
+    assert smtp_server.handler.connections == 1
+    got = smtp_server.received[0]
+    assert got.mail_from == "bounce@example.org" and got.rcpt == "r0@example.org"
+    # The server undoes the dot-stuffing: the line starting with a dot arrives as written.
+    body = message_from_bytes(got.data, policy=default).get_content()
+    assert body.replace("\r\n", "\n") == "Helo\n.leading dot\n"
+
+
+@pytest.mark.parametrize(("where", "reply", "outcome"), [
+    ("rcpt", "550 5.1.1 no such user", Outcome.PERMANENT),
+    ("rcpt", "452 4.2.2 mailbox full", Outcome.TEMPORARY),
+    ("data", "554 5.7.1 rejected", Outcome.PERMANENT),
+    ("data", "451 4.7.1 greylisted", Outcome.TEMPORARY),
+    ("data", "421 4.3.2 shutting down", Outcome.TEMPORARY),
+])
+def test_relay_replies_are_classified_and_the_connection_recovers(
+        smtp_settings: Settings, smtp_server: SMTPServer, where: str, reply: str,
+        outcome: Outcome) -> None:
+    table = smtp_server.behaviour.rcpt_replies if where == "rcpt" else \
+        smtp_server.behaviour.data_replies
+    table["bad@example.org"] = [reply]
+    transport = SMTPTransport(smtp_settings)
+    bad = transport.send(message("bad@example.org"))
+    good = transport.send(message("good@example.org"))
+    transport.close()
+    assert bad.outcome is outcome and bad.reply == reply
+    assert good.outcome is Outcome.ACCEPTED
+    assert [r.rcpt for r in smtp_server.received] == ["good@example.org"]
+
+
+def test_a_connection_dropped_mid_data_is_temporary_and_reopened(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    smtp_server.behaviour.drop_mid_data["a@example.org"] = 1
+    transport = SMTPTransport(smtp_settings)
+    first = transport.send(message("a@example.org"))
+    again = transport.send(message("a@example.org"))
+    transport.close()
+    assert first.outcome is Outcome.TEMPORARY and "connection" in first.reply
+    assert again.outcome is Outcome.ACCEPTED
+    assert smtp_server.handler.connections == 2
+
+
+def test_no_server_is_a_temporary_failure(settings: Settings) -> None:
+    from tests.smtp_server import free_port
+
+    cfg = settings.model_copy(update={"transport": "smtp", "smtp_port": free_port(),
+                                      "smtp_timeout": 2})
+    result = SMTPTransport(cfg).send(message("a@example.org"))
+    assert result.outcome is Outcome.TEMPORARY and "ConnectionRefused" in result.reply
+
+
+def test_connection_is_reopened_after_n_messages(smtp_settings: Settings,
+                                                 smtp_server: SMTPServer) -> None:
+    cfg = smtp_settings.model_copy(update={"smtp_messages_per_connection": 2})
+    transport = SMTPTransport(cfg)
+    for i in range(5):
+        assert transport.send(message(f"r{i}@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()
+    assert smtp_server.handler.connections == 3
+
+
+def test_rate_limit_spaces_messages(smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    limiter = RateLimiter(20.0)
+    transport = SMTPTransport(smtp_settings, limiter)
+    start = time.monotonic()
+    for i in range(6):
+        transport.send(message(f"r{i}@example.org"))
+    transport.close()
+    assert time.monotonic() - start >= 5 / 20.0  # six messages need five full intervals
+
+
+def test_classify() -> None:
+    assert classify(250, "ok").outcome is Outcome.ACCEPTED
+    assert classify(550, "no").outcome is Outcome.PERMANENT
+    assert classify(421, "bye").outcome is Outcome.TEMPORARY
+    assert classify(-1, "odd").outcome is Outcome.TEMPORARY
