@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -75,10 +77,13 @@ def create_deliveries(session: Session, issue_id: int) -> int:
     ).where(S.c.state == SubscriberState.ACTIVE.value, ~sa.exists(exists))
     count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
     before = session.execute(count).scalar_one()
+    columns = ["issue_id", "subscriber_id", "state", "attempts"]
+    # Two senders starting together both get past NOT EXISTS (neither sees the other's
+    # uncommitted rows); ON CONFLICT DO NOTHING makes the second one wait, then skip them.
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
+    session.execute(insert(D).from_select(columns, select_new)
+                    .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]))
     # rowcount of INSERT ... SELECT is -1 under psycopg 3 with SQLAlchemy 2.1, so count.
-    session.execute(
-        sa.insert(D).from_select(["issue_id", "subscriber_id", "state", "attempts"], select_new)
-    )
     return int(session.execute(count).scalar_one() - before)
 
 
