@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -197,26 +197,30 @@ class OpenWork:
 
 
 def open_work(session: Session, issue_id: int, now: datetime, lease: timedelta) -> OpenWork:
-    """Count unfinished rows by what a sender would do with them now."""
-    work = OpenWork()
-    rows = session.execute(
-        sa.select(D.c.state, D.c.next_attempt_at, D.c.claimed_at)
-        .where(D.c.issue_id == issue_id,
-               D.c.state.in_([s.value for s in OPEN_STATES]))
-    )
-    for state, due, claimed in rows:
-        if state is DeliveryState.PENDING:
-            work.pending += 1
-        elif state is DeliveryState.RETRY and due is not None and due <= now:
-            work.retry_due += 1
-        elif state is DeliveryState.RETRY:
-            work.retry_later += 1
-            work.next_retry_at = min(filter(None, [work.next_retry_at, due]))
-        elif claimed is not None and claimed < now - lease:
-            work.stale += 1
-        else:
-            work.in_flight += 1
-    return work
+    """Count unfinished rows by what a sender would do with them now (one aggregate query)."""
+    state = D.c.state
+
+    def count(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0)), 0)
+
+    retry = state == DeliveryState.RETRY.value
+    claimed = state == DeliveryState.SENDING.value
+    later = sa.and_(retry, D.c.next_attempt_at > now)
+    row = session.execute(sa.select(
+        count(state == DeliveryState.PENDING.value),
+        count(retry, D.c.next_attempt_at <= now),
+        count(later),
+        sa.func.min(sa.case((later, D.c.next_attempt_at), else_=None)).label("next_retry"),
+        count(claimed, D.c.claimed_at >= now - lease),
+        count(claimed, D.c.claimed_at < now - lease),
+    ).where(D.c.issue_id == issue_id, state.in_([s.value for s in OPEN_STATES]))).one()
+    pending, retry_due, retry_later, next_retry, in_flight, stale = row
+    if isinstance(next_retry, str):  # SQLite returns an aggregate of datetimes as text
+        next_retry = datetime.fromisoformat(next_retry)
+    if next_retry is not None and next_retry.tzinfo is None:
+        next_retry = next_retry.replace(tzinfo=UTC)
+    return OpenWork(int(pending), int(retry_due), int(retry_later), next_retry,
+                    int(in_flight), int(stale))
 
 
 @dataclass
