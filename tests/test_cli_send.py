@@ -1,0 +1,85 @@
+"""The ops commands: dry run, test sends, the staging switch, status (SQLite, real SMTP)."""
+
+from __future__ import annotations
+
+import json
+import os
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from digest.cli import app
+from digest.settings import REPO_ROOT
+from tests.smtp_server import SMTPServer
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def ops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SMTPServer) -> SMTPServer:
+    """A planned demo issue in a fresh SQLite database, and SMTP pointed at the test server."""
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
+    monkeypatch.setenv("DIGEST_SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(smtp_server.port))
+    monkeypatch.setenv("DIGEST_RETRY_BASE_SECONDS", "3600")
+    for args in (["content", "sync"], ["subscribers", "import",
+                                       str(REPO_ROOT / "subscribers" / "example.csv")],
+                 ["issue", "plan", "--as-of", "2026-09-07T09:00"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    return smtp_server
+
+
+def test_dry_run_sends_nothing_and_says_to_whom(ops: SMTPServer) -> None:
+    result = runner.invoke(app, ["issue", "send", "2026-09", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "active subscribers: 35 (cy 14, en 13, both 8)" in result.output
+    assert "dry run, nothing sent" in result.output and ops.received == []
+    status = json.loads(runner.invoke(app, ["issue", "status", "2026-09", "--json"]).output)
+    assert status["counts"] == {} and status["state"] == "draft"
+
+
+def test_test_to_sends_every_variant_and_leaves_the_outbox_alone(ops: SMTPServer) -> None:
+    result = runner.invoke(app, ["issue", "send", "2026-09", "--test-to", "editor@example.org"])
+    assert result.exit_code == 0, result.output
+    assert [r.rcpt for r in ops.received] == ["editor@example.org"] * 3
+    subjects = sorted(message_from_bytes(r.data, policy=default)["Subject"]
+                      for r in ops.received)
+    assert all(s.startswith("[PRAWF / TEST] ") for s in subjects)
+    status = json.loads(runner.invoke(app, ["issue", "status", "2026-09", "--json"]).output)
+    assert status["counts"] == {}
+
+
+def test_redirect_switch_refuses_a_real_send_unless_asked(
+        ops: SMTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_REDIRECT_ALL_TO", "qa@example.org")
+    refused = runner.invoke(app, ["issue", "send", "2026-09"])
+    assert refused.exit_code == 1 and "DIGEST_REDIRECT_ALL_TO" in refused.output
+    assert ops.received == []
+    allowed = runner.invoke(app, ["issue", "send", "2026-09", "--allow-redirect"])
+    assert allowed.exit_code == 0, allowed.output
+    assert {r.rcpt for r in ops.received} == {"qa@example.org"} and len(ops.received) == 35
+
+
+def test_send_then_status_reports_counts_errors_and_the_resume(ops: SMTPServer) -> None:
+    ops.behaviour.rcpt_replies["rhys.price@example.org"] = ["550 5.1.1 no such user"]
+    ops.behaviour.rcpt_replies["eleri.thomas@example.org"] = ["451 4.7.1 greylisted"]
+    sent = runner.invoke(app, ["issue", "send", "2026-09", "--no-wait-retries"])
+    assert sent.exit_code == 0, sent.output
+    assert "sent 8 both, 13 cy, 12 en" in sent.output and "1 left" in sent.output
+    status = json.loads(runner.invoke(app, ["issue", "status", "2026-09", "--json"]).output)
+    assert status["state"] == "sending"
+    assert status["counts"]["sent"] == {"cy": 13, "en": 12, "both": 8}
+    assert status["counts"]["failed"] == {"en": 1} and status["counts"]["retry"] == {"cy": 1}
+    errors = {e["email"]: e["error"] for e in status["errors"]}
+    assert errors == {"rhys.price@example.org": "550 5.1.1 no such user",
+                      "eleri.thomas@example.org": "451 4.7.1 greylisted"}
+    assert status["resume"]["send_now"] == 0 and status["resume"]["retry_later"] == 1
+    table = runner.invoke(app, ["issue", "status", "2026-09"])
+    assert table.exit_code == 0 and "a resume would send 0 now, retry 1 later" in table.output
