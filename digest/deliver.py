@@ -23,18 +23,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from digest import outbox
+from digest import lifecycle, outbox
 from digest.db import session_scope
 from digest.issues import get_issue, variants
 from digest.messages import MessageTemplate, Recipient
-from digest.models import IssueState, Language, now_utc
+from digest.models import IssueAction, IssueState, Language, now_utc
 from digest.outbox import Attempt, Claimed, RetryPolicy
 from digest.settings import Settings
 from digest.signing import Finisher
 from digest.tokens import Tokens
 from digest.transport import FileTransport, Outcome, Outgoing, SendResult, Transport
 
-SENDABLE = (IssueState.DRAFT, IssueState.APPROVED, IssueState.SENDING, IssueState.SENT)
+SENDABLE = (IssueState.APPROVED, IssueState.SENDING, IssueState.SENT)
 
 
 @dataclass
@@ -70,16 +70,20 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        deadline=timedelta(hours=settings.retry_deadline_hours))
 
 
-def prepare_issue(engine: Engine, issue_ref: str | int) -> tuple[int, str, int]:
+def prepare_issue(engine: Engine, issue_ref: str | int, actor: str) -> tuple[int, str, int]:
     """Check the issue can be sent, create its outbox rows and mark it sending."""
     with session_scope(engine, write=True) as session:
         issue = get_issue(session, issue_ref)
         if issue.state not in SENDABLE:
-            raise ValueError(f"issue {issue.period} is {issue.state.value}; it cannot be sent")
+            hint = "; approve it first" if issue.state is IssueState.DRAFT else ""
+            raise ValueError(f"issue {issue.period} is {issue.state.value}; it cannot be sent"
+                             + hint)
         assert issue.id is not None
         created = outbox.create_deliveries(session, issue.id)
-        if issue.state is not IssueState.SENT:
-            issue.state = IssueState.SENDING
+        if issue.state is IssueState.APPROVED and lifecycle.move(
+                session, issue, IssueState.SENDING):
+            lifecycle.record(session, issue, actor, IssueAction.SEND_STARTED,
+                             f"{created} outbox row(s)")
         return issue.id, issue.period, created
 
 
@@ -94,9 +98,10 @@ def send_issue(
     stop: threading.Event | None = None,
     wait_for_retries: bool = False,
     on_progress: Callable[[SendReport], None] | None = None,
+    actor: str = "cli",
 ) -> SendReport:
     """Send every due message of an issue; resumable, safe to run in several processes."""
-    issue_id, period, created = prepare_issue(engine, issue_ref)
+    issue_id, period, created = prepare_issue(engine, issue_ref, actor)
     with session_scope(engine) as session:
         stored = variants(session, get_issue(session, issue_id))
     tokens = Tokens(settings)
@@ -156,8 +161,10 @@ class _Run:
             outbox.release(self.engine, leftovers + self.unattempted)
         with session_scope(self.engine, write=True) as session:
             self.report.left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
-            if self.report.left.total == 0:
-                get_issue(session, self.issue_id).state = IssueState.SENT
+            issue = get_issue(session, self.issue_id)
+            if self.report.left.total == 0 and issue.state is IssueState.SENDING and \
+                    lifecycle.move(session, issue, IssueState.SENT):
+                lifecycle.record(session, issue, "sender", IssueAction.SENT)
         self.report.stopped = self.stop.is_set()
 
     def _feed(self, work: queue.Queue[_Job | None], batch: int, wait_for_retries: bool) -> None:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from digest import content, deliver, issues, outbox, subscribers
+from digest import content, deliver, issues, lifecycle, outbox, subscribers
 from digest.db import engine_from, session_scope, upgrade
-from digest.models import DeliveryState, Issue, Language
+from digest.models import DeliveryState, Issue, IssueState, Language
 from digest.render import Renderer
 from digest.settings import REPO_ROOT, Settings
 from digest.transport import FileTransport
@@ -52,6 +52,8 @@ def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
             return summary
         issue: Issue = outcome.issue
         summary.issue = issue.period
+        if issue.state is IssueState.DRAFT:
+            lifecycle.approve(session, issue, "demo")
         for language, variant in issues.variants(session, issue).items():
             summary.variants[language.value] = len(variant.html.encode("utf-8"))
             summary.previews += issues.write_preview(session, issue, language,

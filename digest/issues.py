@@ -6,15 +6,19 @@ Each function takes a session and leaves the commit to its caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from digest.lifecycle import TransitionError, record
 from digest.models import (
+    Delivery,
+    DeliveryState,
     Issue,
+    IssueAction,
     IssueItem,
     IssueState,
     IssueVariant,
@@ -71,38 +75,25 @@ def get_issue(session: Session, ref: str | int) -> Issue:
     return issue
 
 
-def plan(session: Session, settings: Settings, as_of: datetime,
-         renderer: Renderer | None = None) -> PlanOutcome:
-    """Plan and render the issue for the month of `as_of`; idempotent per period."""
-    period = period_of(as_of, settings.tz)
-    existing = session.exec(select(Issue).where(Issue.period == period)).first()
-    if existing is not None:
-        return PlanOutcome(existing, False, None,
-                           f"issue {existing.period} already exists (#{existing.id}, "
-                           f"{existing.state.value}); nothing changed")
+def _select(session: Session, settings: Settings, period: str, as_of: datetime,
+            exclude: int | None = None) -> IssuePlan:
+    """Run the pure planner on the store's items for `period` (ignoring issue `exclude`)."""
     previous = session.exec(
         select(Issue).where(Issue.period < period,
                             col(Issue.state).notin_([IssueState.CANCELLED, IssueState.SKIPPED]))
         .order_by(col(Issue.period).desc())
     ).first()
-    featured = {(k, i) for k, i in session.execute(
-        sa.select(IssueItem.kind, IssueItem.item_id))}  # type: ignore[call-overload]
-    result = plan_issue(_candidates(session),
-                        previous_cutoff=previous.cutoff_at if previous else None,
-                        featured=featured, now=as_of, rules=rules_from(settings))
-    if not result.worth_sending:
-        return PlanOutcome(None, False, result,
-                           f"nothing new for {period}: {result.new_count} new item(s), "
-                           f"minimum {settings.min_new_items}; no issue made")
-    issue = Issue(period=period, since_at=result.since_at, cutoff_at=result.cutoff_at,
-                  state=IssueState.DRAFT)
-    try:
-        with session.begin_nested():
-            session.add(issue)
-            session.flush()
-    except IntegrityError:  # a concurrent planner won the race for this period
-        winner = session.exec(select(Issue).where(Issue.period == period)).one()
-        return PlanOutcome(winner, False, None, f"issue {period} was planned concurrently")
+    featured_q = sa.select(IssueItem.kind, IssueItem.item_id)  # type: ignore[call-overload]
+    if exclude is not None:
+        featured_q = featured_q.where(IssueItem.issue_id != exclude)
+    featured = {(k, i) for k, i in session.execute(featured_q)}
+    return plan_issue(_candidates(session),
+                      previous_cutoff=previous.cutoff_at if previous else None,
+                      featured=featured, now=as_of, rules=rules_from(settings))
+
+
+def _freeze(session: Session, issue: Issue, result: IssuePlan) -> None:
+    """Write the plan's items into the issue, in display order."""
     assert issue.id is not None
     position = 0
     for kind, ids in ((ItemKind.REVIEW, result.reviews), (ItemKind.SEMINAR, result.seminars),
@@ -112,10 +103,74 @@ def plan(session: Session, settings: Settings, as_of: datetime,
                                   position=position))
             position += 1
     session.flush()
+
+
+def send_after(settings: Settings, as_of: datetime) -> datetime:
+    """The earliest send time for an issue planned at `as_of`: the start of the local day
+    `send_delay_days` later (the daily send job then sends it at its own hour)."""
+    local = as_of.astimezone(settings.tz).date() + timedelta(days=settings.send_delay_days)
+    return datetime.combine(local, time(0, 0), tzinfo=settings.tz).astimezone(UTC)
+
+
+def _summary(result: IssuePlan) -> str:
+    return (f"{len(result.reviews)} review(s), {len(result.seminars)} seminar(s), "
+            f"{len(result.news)} news item(s)")
+
+
+def plan(session: Session, settings: Settings, as_of: datetime,
+         renderer: Renderer | None = None, *, actor: str = "cli",
+         record_skip: bool = False) -> PlanOutcome:
+    """Plan and render the issue for the month of `as_of`; idempotent per period.
+
+    With nothing new, no issue is made; `record_skip` (the scheduler) stores the period as
+    `skipped` so that it is decided once.
+    """
+    period = period_of(as_of, settings.tz)
+    existing = session.exec(select(Issue).where(Issue.period == period)).first()
+    if existing is not None:
+        return PlanOutcome(existing, False, None,
+                           f"issue {existing.period} already exists (#{existing.id}, "
+                           f"{existing.state.value}); nothing changed")
+    result = _select(session, settings, period, as_of)
+    nothing_new = (f"nothing new for {period}: {result.new_count} new item(s), "
+                   f"minimum {settings.min_new_items}")
+    if not result.worth_sending and not record_skip:
+        return PlanOutcome(None, False, result, nothing_new + "; no issue made")
+    state = IssueState.DRAFT if result.worth_sending else IssueState.SKIPPED
+    issue = Issue(period=period, since_at=result.since_at, cutoff_at=result.cutoff_at,
+                  state=state, send_after=send_after(settings, as_of))
+    try:
+        with session.begin_nested():
+            session.add(issue)
+            session.flush()
+    except IntegrityError:  # a concurrent planner won the race for this period
+        winner = session.exec(select(Issue).where(Issue.period == period)).one()
+        return PlanOutcome(winner, False, None, f"issue {period} was planned concurrently")
+    if state is IssueState.SKIPPED:
+        record(session, issue, actor, IssueAction.SKIPPED, nothing_new)
+        return PlanOutcome(issue, True, result, nothing_new + "; period skipped")
+    _freeze(session, issue, result)
     render_issue(session, settings, issue, renderer)
+    record(session, issue, actor, IssueAction.PLANNED, _summary(result))
     return PlanOutcome(issue, True, result,
-                       f"planned issue {period} (#{issue.id}): {len(result.reviews)} review(s), "
-                       f"{len(result.seminars)} seminar(s), {len(result.news)} news item(s)")
+                       f"planned issue {period} (#{issue.id}): {_summary(result)}")
+
+
+def replan(session: Session, settings: Settings, issue: Issue, as_of: datetime,
+           actor: str) -> IssuePlan:
+    """Re-select a draft's items as of `as_of` (same period) and re-render it."""
+    if issue.state is not IssueState.DRAFT:
+        raise TransitionError(f"issue {issue.period} is {issue.state.value}; "
+                              "only a draft can be replanned")
+    if period_of(as_of, settings.tz) != issue.period:
+        raise ValueError(f"{as_of.isoformat()} is not in {issue.period}")
+    result = _select(session, settings, issue.period, as_of, exclude=issue.id)
+    session.execute(sa.delete(IssueItem).where(IssueItem.issue_id == issue.id))  # type: ignore[arg-type]
+    issue.since_at, issue.cutoff_at = result.since_at, result.cutoff_at
+    _freeze(session, issue, result)
+    render_issue(session, settings, issue)
+    record(session, issue, actor, IssueAction.REPLANNED, _summary(result))
+    return result
 
 
 def load_content(session: Session, settings: Settings, issue: Issue) -> IssueContent:
@@ -180,3 +235,37 @@ def write_preview(session: Session, issue: Issue, language: Language, out_dir: P
     text.write_text(f"Subject: {variant.subject}\nPreheader: {variant.preheader}\n\n{variant.text}",
                     encoding="utf-8")
     return [html, text]
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    """One line of the issue list."""
+
+    id: int
+    period: str
+    state: str
+    items: int
+    sent: int
+    open: int
+    send_after: str | None
+
+
+def list_issues(session: Session) -> list[IssueRow]:
+    """Every issue, newest first, with item and delivery counts."""
+    items: dict[int, int] = dict(session.execute(  # type: ignore[call-overload]
+        sa.select(col(IssueItem.issue_id), sa.func.count())
+        .group_by(col(IssueItem.issue_id))).all())
+    sent: dict[int, int] = {}
+    open_rows: dict[int, int] = {}
+    for issue_id, state, n in session.execute(
+            sa.select(Delivery.issue_id, Delivery.state, sa.func.count())  # type: ignore[call-overload]
+            .group_by(Delivery.issue_id, Delivery.state)):
+        if state is DeliveryState.SENT:
+            sent[issue_id] = n
+        elif state in (DeliveryState.PENDING, DeliveryState.RETRY, DeliveryState.SENDING):
+            open_rows[issue_id] = open_rows.get(issue_id, 0) + n
+    rows = session.exec(select(Issue).order_by(col(Issue.period).desc())).all()
+    return [IssueRow(r.id or 0, r.period, r.state.value, items.get(r.id or 0, 0),
+                     sent.get(r.id or 0, 0), open_rows.get(r.id or 0, 0),
+                     r.send_after.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                     if r.send_after else None) for r in rows]

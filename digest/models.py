@@ -39,6 +39,21 @@ class IssueState(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class IssueAction(enum.StrEnum):
+    """What happened to an issue, for its history (who and when)."""
+
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    REPLANNED = "replanned"
+    APPROVED = "approved"
+    FORCE_APPROVED = "force_approved"  # approved despite a failing translation check
+    CANCELLED = "cancelled"
+    SEND_STARTED = "send_started"
+    SENT = "sent"
+    APPROVAL_MISSED = "approval_missed"
+    EDITORS_NOTIFIED = "editors_notified"
+
+
 class DeliveryState(enum.StrEnum):
     """One (issue, subscriber) message; only `sent` after the relay accepted it."""
 
@@ -201,6 +216,19 @@ class Issue(SQLModel, table=True):
     since_at: datetime = Field(sa_column=utc_col())  # ...and after here
     state: IssueState = Field(sa_column=enum_col(IssueState, index=True))
     created_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
+    send_after: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+
+
+class IssueEvent(SQLModel, table=True):
+    """One entry of an issue's history: who did what, when, and why."""
+
+    __tablename__ = "issue_event"
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True)
+    at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
+    actor: str = Field(max_length=200)
+    action: IssueAction = Field(sa_column=enum_col(IssueAction))
+    detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class IssueItem(SQLModel, table=True):

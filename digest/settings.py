@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     seminar_window_weeks: int = Field(default=8, ge=1)
     min_new_items: int = Field(default=1, ge=0)
 
+    # Scheduling (see README "Scheduling")
+    policy: Literal["approval", "auto"] = "approval"
+    plan_schedule: str = "day=1st mon; hour=9; minute=0"  # APScheduler CronTrigger fields
+    send_schedule: str = "hour=10; minute=0"  # the send job; sends issues whose time has come
+    send_delay_days: int = Field(default=1, ge=0)  # an issue may go this many days after planning
+    misfire_grace_hours: float = Field(default=72, gt=0)  # a missed job still runs (once) within
+    editors: str = ""  # comma-separated addresses told about drafts and missed approvals
+
     # Delivery: the outbox
     transport: Literal["file", "smtp"] = "file"
     batch_size: int = Field(default=200, ge=1)
@@ -82,6 +90,11 @@ class Settings(BaseSettings):
     def preview_dir(self) -> Path:
         """Where previews for editors are written."""
         return self.var_dir / "preview"
+
+    @property
+    def editor_addresses(self) -> list[str]:
+        """The editors to notify."""
+        return [a.strip() for a in self.editors.split(",") if a.strip()]
 
     @property
     def envelope_sender(self) -> str:

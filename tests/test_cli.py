@@ -77,6 +77,10 @@ def test_commands_one_by_one(workdir: Path) -> None:
     missing = runner.invoke(app, ["issue", "preview", "1999-01"])
     assert missing.exit_code == 1 and "no issue" in missing.output
 
+    draft = runner.invoke(app, ["issue", "send", "2026-09"])
+    assert draft.exit_code == 1 and "approve it first" in draft.output
+    approved = runner.invoke(app, ["issue", "approve", "2026-09", "--as", "Siân"])
+    assert approved.exit_code == 0 and "approved by Siân" in approved.output
     sent = runner.invoke(app, ["issue", "send", "2026-09"])
     assert sent.exit_code == 0 and "35 new outbox row(s)" in sent.output
     assert len(list((workdir / "var" / "outbox").glob("*.eml"))) == 35
@@ -84,6 +88,8 @@ def test_commands_one_by_one(workdir: Path) -> None:
 
 def test_every_command_help_has_an_example(workdir: Path) -> None:
     for cmd in (["db", "upgrade"], ["content", "sync"], ["subscribers", "import"],
-                ["issue", "plan"], ["issue", "preview"], ["issue", "send"], ["demo"]):
+                ["issue", "plan"], ["issue", "preview"], ["issue", "send"], ["issue", "status"],
+                ["issue", "list"], ["issue", "show"], ["issue", "approve"], ["issue", "cancel"],
+                ["issue", "replan"], ["demo"]):
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0 and "Example: digest" in result.output

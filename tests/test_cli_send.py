@@ -56,8 +56,14 @@ def test_test_to_sends_every_variant_and_leaves_the_outbox_alone(ops: SMTPServer
     assert status["counts"] == {}
 
 
+def approve() -> None:
+    result = runner.invoke(app, ["issue", "approve", "2026-09"])
+    assert result.exit_code == 0, result.output
+
+
 def test_redirect_switch_refuses_a_real_send_unless_asked(
         ops: SMTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    approve()
     monkeypatch.setenv("DIGEST_REDIRECT_ALL_TO", "qa@example.org")
     refused = runner.invoke(app, ["issue", "send", "2026-09"])
     assert refused.exit_code == 1 and "DIGEST_REDIRECT_ALL_TO" in refused.output
@@ -68,6 +74,7 @@ def test_redirect_switch_refuses_a_real_send_unless_asked(
 
 
 def test_send_then_status_reports_counts_errors_and_the_resume(ops: SMTPServer) -> None:
+    approve()
     ops.behaviour.rcpt_replies["rhys.price@example.org"] = ["550 5.1.1 no such user"]
     ops.behaviour.rcpt_replies["eleri.thomas@example.org"] = ["451 4.7.1 greylisted"]
     sent = runner.invoke(app, ["issue", "send", "2026-09", "--no-wait-retries"])

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest import deliver, issues, outbox
+from digest import deliver, issues, lifecycle, outbox
 from digest.models import (
     Delivery,
     DeliveryState,
@@ -38,8 +38,9 @@ def issue(session: Session, db_settings: Settings) -> Issue:
     session.add(Subscriber(email="new@example.org", language=Language.CY,
                            state=SubscriberState.PENDING))
     outcome = issues.plan(session, db_settings, AS_OF)
-    session.commit()
     assert outcome.issue is not None
+    lifecycle.approve(session, outcome.issue, "test")
+    session.commit()
     return outcome.issue
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest import deliver, issues, outbox
+from digest import deliver, issues, lifecycle, outbox
 from digest.models import Delivery, DeliveryState, Issue, IssueState, Subscriber, SubscriberState
 from digest.settings import Settings
 from tests.factories import AS_OF, add_sample_content, add_subscribers
@@ -29,8 +29,9 @@ def issue(session: Session, cfg: Settings) -> Issue:
     add_sample_content(session)
     add_subscribers(session, per_language=4)
     outcome = issues.plan(session, cfg, AS_OF)
-    session.commit()
     assert outcome.issue is not None
+    lifecycle.approve(session, outcome.issue, "test")
+    session.commit()
     return outcome.issue
 
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest import issues
+from digest import issues, lifecycle
 from digest.models import Delivery, DeliveryState, Issue, IssueState, Subscriber, SubscriberState
 from digest.settings import Settings
 from tests.factories import AS_OF, add_sample_content
@@ -41,8 +41,9 @@ def planned(session: Session, db_settings: Settings) -> Issue:
     add_sample_content(session)
     add_many_subscribers(session, 600)
     outcome = issues.plan(session, db_settings, AS_OF)
-    session.commit()
     assert outcome.issue is not None
+    lifecycle.approve(session, outcome.issue, "test")
+    session.commit()
     return outcome.issue
 
 
