@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from digest import content, deliver, issues, lifecycle, outbox, subscribers
+from digest import content, deliver, issues, lifecycle, outbox, scheduler, subscribers
 from digest.db import current_revision, engine_from, session_scope, upgrade
 from digest.demo import DEMO_AS_OF, run_demo
 from digest.models import Language, now_utc
@@ -34,6 +35,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(subs_app, name="subscribers")
 app.add_typer(issue_app, name="issue")
+sched_app = typer.Typer(help="The monthly schedule (APScheduler).")
+app.add_typer(sched_app, name="scheduler")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -468,6 +471,60 @@ def issue_status(
               + (f" (next at {resume['next_retry_at']})" if work.next_retry_at else "")
               + (f"; {work.in_flight} in flight in another sender" if work.in_flight else ""),
               highlight=False)
+
+
+def _scheduler_runtime() -> tuple[Settings, scheduler.Runtime]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = _settings()
+    engine = engine_from(settings)
+    upgrade(engine)
+    return settings, scheduler.Runtime(settings, engine, deliver.transport_factory(settings))
+
+
+@sched_app.callback(invoke_without_command=True)
+def scheduler_run(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Run whatever is due now and exit (for cron or a Kubernetes CronJob)")]
+    = False,
+) -> None:
+    """Run the plan and send jobs on their schedule until SIGTERM.
+
+    Example: digest scheduler --once
+    """
+    if ctx.invoked_subcommand:
+        return
+    _, runtime = _scheduler_runtime()
+    sched = scheduler.make_scheduler(runtime)
+    try:
+        if once:
+            sched.run_pending()
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: runtime.stop.set())
+        scheduler.run_forever(sched, runtime.stop)
+    finally:
+        sched.shutdown()
+
+
+@sched_app.command("jobs")
+def scheduler_jobs() -> None:
+    """List the jobs and their next fire times.
+
+    Example: digest scheduler jobs
+    """
+    settings, runtime = _scheduler_runtime()
+    sched = scheduler.make_scheduler(runtime)
+    try:
+        for line in scheduler.describe(scheduler.jobs(sched), settings.tz):
+            out.print(line, highlight=False, markup=False)
+        out.print(f"policy: {settings.policy}; editors: "
+                  f"{', '.join(settings.editor_addresses) or 'none configured'}",
+                  highlight=False)
+    finally:
+        sched.shutdown()
 
 
 @app.command("demo")

@@ -1,0 +1,259 @@
+"""The monthly schedule on APScheduler 3: a plan job and a send job in a persistent job store.
+
+- The jobs live in the same database (`apscheduler_jobs`), with `coalesce` and a misfire grace
+  time: after downtime, a missed fire runs once when the scheduler is back, never twice.
+- Existing jobs are never replaced at start-up (that would recompute their next fire time and
+  lose a missed run); only a changed schedule in the settings reschedules them.
+- Job functions are idempotent and safe to run in two processes at once: planning a period
+  that has an issue does nothing (unique period), a send only takes an approved issue through
+  a conditional state change, and the outbox sends each message once.
+- Job functions are stored by reference, so they find their settings, engine and transport in
+  the module's runtime, set by `make_scheduler`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from digest import deliver, issues, lifecycle
+from digest.db import session_scope
+from digest.models import Issue, IssueAction, IssueState, now_utc
+from digest.notify import notify_editors, preview_url
+from digest.settings import Settings
+from digest.transport import Transport
+
+log = logging.getLogger("digest.scheduler")
+JOBSTORE_TABLE = "apscheduler_jobs"
+
+
+@dataclass
+class Runtime:
+    """What the jobs need; built at the edge and handed to `make_scheduler`."""
+
+    settings: Settings
+    engine: Engine
+    transport_factory: Callable[[], Transport]
+    clock: Callable[[], datetime] = now_utc
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+_runtime: Runtime | None = None
+
+
+def _rt() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("scheduler jobs need make_scheduler() to have set the runtime")
+    return _runtime
+
+
+def cron_fields(text: str) -> dict[str, str]:
+    """Parse `day=1st mon; hour=9; minute=0` into CronTrigger keyword arguments."""
+    fields = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{part!r} is not field=value (e.g. day=1st mon)")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def trigger(text: str, settings: Settings) -> CronTrigger:
+    """A cron trigger in the editorial time zone (APScheduler fields, not crontab syntax)."""
+    return CronTrigger(**cron_fields(text), timezone=settings.tz)  # type: ignore[arg-type]
+
+
+def plan_job() -> None:
+    """Plan this month's issue if it has none; notify editors, or auto-approve (policy)."""
+    rt = _rt()
+    settings, now = rt.settings, rt.clock()
+    with session_scope(rt.engine, write=True) as session:
+        outcome = issues.plan(session, settings, now, actor="scheduler", record_skip=True)
+        issue = outcome.issue
+        if not outcome.created or issue is None:
+            log.info("plan job: %s", outcome.message)
+            return
+        if issue.state is IssueState.SKIPPED:
+            log.info("plan job: skipped %s: %s", issue.period, outcome.message)
+            return
+        problems = lifecycle.check_translations(session, issue)
+        auto = settings.policy == "auto" and not problems
+        if auto:
+            lifecycle.approve(session, issue, "scheduler (auto policy)")
+        issue_id, period = issue.id or 0, issue.period
+    log.info("plan job: %s; %s", outcome.message,
+             "approved by the auto policy" if auto else
+             f"waiting for approval ({len(problems)} translation problem(s))")
+    if auto:
+        return
+    body = (f"Mae rhifyn {period} yn barod i'w gymeradwyo / Issue {period} is ready for "
+            f"approval:\n{preview_url(settings, issue_id)}\n\n{outcome.message}\n")
+    if problems:
+        body += "\nTranslation check / Gwirio cyfieithu:\n" + "\n".join(problems) + "\n"
+    _notify(issue_id, f"[digest] {period}: drafft yn barod / draft ready", body)
+
+
+def send_job() -> None:
+    """Send every approved issue whose time has come; report drafts that missed approval."""
+    rt = _rt()
+    settings, now = rt.settings, rt.clock()
+    with session_scope(rt.engine) as session:
+        due = session.exec(select(Issue).where(
+            col(Issue.state).in_([IssueState.DRAFT, IssueState.APPROVED, IssueState.SENDING]),
+            col(Issue.send_after) <= now).order_by(col(Issue.period))).all()
+        refs = [(i.id or 0, i.period, i.state) for i in due]
+    if not refs:
+        log.info("send job: nothing due")
+    for issue_id, period, state in refs:
+        if state is IssueState.DRAFT:
+            _missed_approval(issue_id, period)
+            continue
+        try:
+            report = deliver.send_issue(
+                rt.engine, settings, issue_id, rt.transport_factory,
+                connections=settings.smtp_connections if settings.transport == "smtp" else 1,
+                clock=rt.clock, stop=rt.stop, actor="scheduler")
+        except ValueError as exc:  # e.g. cancelled meanwhile by an editor
+            log.info("send job: %s not sent: %s", period, exc)
+            continue
+        log.info("send job: %s: sent %d, %d failed, %d left", period, report.total_sent,
+                 report.failed, report.left.total)
+
+
+def _missed_approval(issue_id: int, period: str) -> None:
+    rt = _rt()
+    with session_scope(rt.engine, write=True) as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        first = not lifecycle.has_event(session, issue, IssueAction.APPROVAL_MISSED)
+        if first:
+            lifecycle.record(session, issue, "scheduler", IssueAction.APPROVAL_MISSED,
+                             at=rt.clock())
+    log.info("send job: %s not sent: waiting for approval%s", period,
+             "" if first else " (editors already told)")
+    if first:
+        _notify(issue_id, f"[digest] {period}: heb ei gymeradwyo / not approved",
+                f"Nid yw rhifyn {period} wedi'i gymeradwyo, felly nid yw wedi'i anfon.\n"
+                f"Issue {period} has not been approved, so it has not been sent.\n"
+                f"{preview_url(rt.settings, issue_id)}\n")
+
+
+def _notify(issue_id: int, subject: str, body: str) -> None:
+    rt = _rt()
+    if not rt.settings.editor_addresses:
+        log.warning("no editors configured (DIGEST_EDITORS): nobody was told: %s", subject)
+        return
+    transport = rt.transport_factory()
+    try:
+        accepted = notify_editors(rt.settings, transport, subject, body)
+    finally:
+        transport.close()
+    with session_scope(rt.engine, write=True) as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        lifecycle.record(session, issue, "scheduler", IssueAction.EDITORS_NOTIFIED,
+                         f"{subject} ({accepted} of {len(rt.settings.editor_addresses)} "
+                         "accepted)", at=rt.clock())
+
+
+class StepScheduler(BaseScheduler):  # type: ignore[misc]
+    """An APScheduler scheduler whose loop is ours: `run_pending` processes what is due now.
+
+    This is how APScheduler's own event-loop schedulers integrate; the daemon, `--once` and the
+    tests all drive it, and jobs run in the calling thread (DebugExecutor), one at a time.
+    """
+
+    def wakeup(self) -> None:
+        """Nothing to wake: the loop calls run_pending."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop and release the job store (abstract in BaseScheduler)."""
+        super().shutdown(wait)
+
+    def run_pending(self) -> float | None:
+        """Run every due job (coalesced, within the misfire grace); seconds until the next."""
+        return self._process_jobs()  # type: ignore[no-any-return]
+
+
+def make_scheduler(runtime: Runtime) -> StepScheduler:
+    """A started scheduler on the database's job store, with the plan and send jobs in it."""
+    global _runtime
+    _runtime = runtime
+    settings = runtime.settings
+    scheduler = StepScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine,
+                                                 tablename=JOBSTORE_TABLE)},
+        executors={"default": DebugExecutor()},
+        job_defaults={"coalesce": True, "max_instances": 1,
+                      "misfire_grace_time": int(settings.misfire_grace_hours * 3600)},
+        timezone=settings.tz,
+    )
+    scheduler.start()
+    ensure_jobs(scheduler, settings)
+    return scheduler
+
+
+def ensure_jobs(scheduler: BaseScheduler, settings: Settings) -> None:
+    """Add missing jobs; reschedule only those whose schedule changed in the settings."""
+    wanted: list[tuple[str, Callable[[], None], CronTrigger]] = [
+        ("plan", plan_job, trigger(settings.plan_schedule, settings)),
+        ("send", send_job, trigger(settings.send_schedule, settings)),
+    ]
+    for job_id, func, trig in wanted:
+        job = scheduler.get_job(job_id)
+        if job is None:
+            scheduler.add_job(func, trig, id=job_id, name=f"{job_id} job")
+            log.info("added %s job: %s", job_id, trig)
+        elif str(job.trigger) != str(trig):
+            scheduler.reschedule_job(job_id, trigger=trig)
+            log.info("rescheduled %s job: %s", job_id, trig)
+
+
+def jobs(scheduler: BaseScheduler) -> list[tuple[str, str, datetime | None]]:
+    """(id, schedule, next fire time) of each job."""
+    return [(j.id, str(j.trigger), j.next_run_time) for j in scheduler.get_jobs()]
+
+
+def next_fire_times(text: str, settings: Settings, start: datetime, count: int) -> list[datetime]:
+    """The next `count` fire times of a schedule after `start` (to check an expression)."""
+    trig = trigger(text, settings)
+    out: list[datetime] = []
+    previous: datetime | None = None
+    moment = start
+    while len(out) < count:
+        fire = trig.get_next_fire_time(previous, moment)
+        if fire is None:
+            break
+        out.append(fire)
+        previous, moment = fire, fire + timedelta(seconds=1)
+    return out
+
+
+def run_forever(scheduler: StepScheduler, stop: threading.Event,
+                max_sleep: float = 60.0) -> None:
+    """The daemon loop: run what is due, sleep until the next fire (or a stop), repeat."""
+    log.info("scheduler started: %s", "; ".join(
+        f"{i} next at {t.isoformat() if t else '-'}" for i, _, t in jobs(scheduler)))
+    while not stop.is_set():
+        wait = scheduler.run_pending()
+        # Wake at least every max_sleep: another process may have changed the job store.
+        stop.wait(max(0.0, min(wait if wait is not None else max_sleep, max_sleep)))
+    log.info("scheduler stopped")
+
+
+def describe(job_rows: list[tuple[str, str, datetime | None]], tz: Any) -> list[str]:
+    """Human lines for `digest scheduler jobs`."""
+    return [f"{job_id:5} {schedule:45} next: "
+            + (when.astimezone(tz).strftime("%a %d %b %Y %H:%M %Z") if when else "paused")
+            for job_id, schedule, when in job_rows]

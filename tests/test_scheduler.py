@@ -1,0 +1,188 @@
+"""The scheduler through a whole year with a controlled clock (time-machine), on both databases.
+
+APScheduler reads the time through `datetime.now`, which time-machine moves; the test jumps
+from one fire time to the next and lets the scheduler run what is due, as the daemon would.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from digest import lifecycle, scheduler
+from digest.models import Issue, IssueAction, IssueEvent, IssueState
+from digest.settings import Settings
+from digest.transport import MemoryTransport
+from tests.factories import add_review, add_subscribers
+
+LONDON = ZoneInfo("Europe/London")
+START = datetime(2027, 1, 1, tzinfo=UTC)
+END = datetime(2028, 1, 1, tzinfo=UTC)
+UNAPPROVED = "2027-03"  # the editors never approve this one
+DOWN = "2027-06"  # the machine is down when this month's plan job should fire
+QUIET = 7  # nothing is published in July, so the August issue has nothing new
+
+
+def first_monday(year: int, month: int) -> date:
+    day = date(year, month, 1)
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+def test_default_plan_schedule_is_the_first_monday_at_nine_local(settings: Settings) -> None:
+    fires = scheduler.next_fire_times(settings.plan_schedule, settings, START, 12)
+    assert [f.astimezone(LONDON).date() for f in fires] == [
+        first_monday(2027, m) for m in range(1, 13)]
+    assert {f.astimezone(LONDON).hour for f in fires} == {9}
+    # 09:00 in Cardiff is 09:00 UTC in winter and 08:00 UTC in summer.
+    assert [f.astimezone(UTC).hour for f in fires] == [9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 9, 9]
+
+
+def test_crontab_weekday_trap_is_avoided(settings: Settings) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    trap = CronTrigger.from_crontab("0 9 1-7 * 1", timezone=LONDON)
+    fire = trap.get_next_fire_time(None, START)
+    assert fire is not None and fire.astimezone(LONDON).weekday() == 1  # a Tuesday!
+    ours = scheduler.next_fire_times(settings.plan_schedule, settings, START, 1)[0]
+    assert ours.astimezone(LONDON).weekday() == 0
+
+
+def test_cron_fields_are_validated() -> None:
+    assert scheduler.cron_fields("day=1st mon; hour=9") == {"day": "1st mon", "hour": "9"}
+    with pytest.raises(ValueError, match="field=value"):
+        scheduler.cron_fields("0 9 * * mon")
+
+
+@pytest.fixture
+def year(session: Session, db_settings: Settings) -> Settings:
+    """Three subscribers and two reviews published mid-month, except in July."""
+    add_subscribers(session, per_language=1)
+    for month in range(1, 13):
+        if month == QUIET:
+            continue
+        for day in (10, 20):
+            add_review(session, f"r-{month}-{day}", datetime(2027, month, day, 12, tzinfo=UTC))
+    add_review(session, "dec-2026", datetime(2026, 12, 15, tzinfo=UTC))
+    session.commit()
+    return db_settings.model_copy(update={"editors": "editor@example.org"})
+
+
+def run_year(settings: Settings, engine: Engine, transport: MemoryTransport) -> list[str]:
+    """Jump from fire time to fire time through 2027; approve drafts like an editor would."""
+    log: list[str] = []
+    with time_machine.travel(START, tick=False) as clock:
+        sched = scheduler.make_scheduler(scheduler.Runtime(settings, engine, lambda: transport))
+        while True:
+            upcoming = [t for _, _, t in scheduler.jobs(sched) if t is not None]
+            nxt = min(upcoming)
+            if nxt >= END:
+                break
+            period = nxt.astimezone(LONDON).strftime("%Y-%m")
+            job = next(i for i, _, t in scheduler.jobs(sched) if t == nxt)
+            if job == "plan" and period == DOWN:
+                # The machine is down at fire time and comes back five hours later.
+                sched.shutdown()
+                clock.move_to(nxt + timedelta(hours=5))
+                sched = scheduler.make_scheduler(
+                    scheduler.Runtime(settings, engine, lambda: transport))
+                log.append(f"restart {period}")
+            else:
+                clock.move_to(nxt)
+            sched.run_pending()
+            sched.run_pending()  # a second pass at the same moment must do nothing
+            log.append(f"{job} {period}")
+            if job == "plan":
+                approve_draft(engine, period)
+        sched.shutdown()
+    return log
+
+
+def approve_draft(engine: Engine, period: str) -> None:
+    with Session(engine) as session:
+        issue = session.exec(select(Issue).where(Issue.period == period)).first()
+        if issue is not None and issue.state is IssueState.DRAFT and period != UNAPPROVED:
+            lifecycle.approve(session, issue, "editor")
+            session.commit()
+
+
+def test_a_year_of_issues(engine: Engine, session: Session, year: Settings) -> None:
+    transport = MemoryTransport()
+    log = run_year(year, engine, transport)
+    assert "restart 2027-06" in log
+
+    session.rollback()
+    issues = {i.period: i for i in session.exec(select(Issue).order_by(col(Issue.period)))}
+    assert list(issues) == [f"2027-{m:02}" for m in range(1, 13)]
+    states = {p: i.state for p, i in issues.items()}
+    assert states["2027-08"] is IssueState.SKIPPED  # nothing new after the July issue
+    assert states[UNAPPROVED] is IssueState.DRAFT  # never approved, never sent
+    sent = [p for p, s in states.items() if s is IssueState.SENT]
+    assert len(sent) == 10
+
+    # Planned on the first Monday at 09:00 local time, across both DST changes...
+    for period, issue in issues.items():
+        local = issue.cutoff_at.astimezone(LONDON)
+        year_, month = map(int, period.split("-"))
+        assert local.date() == first_monday(year_, month), period
+        # ...except June, planned once when the machine came back at 14:00.
+        assert (local.hour, local.minute) == ((14, 0) if period == DOWN else (9, 0)), period
+
+    events = session.exec(select(IssueEvent)).all()
+    per_issue = Counter((e.issue_id, e.action) for e in events
+                        if e.action is not IssueAction.EDITORS_NOTIFIED)
+    assert all(n == 1 for n in per_issue.values()), per_issue  # nothing happened twice
+    by_period = {i.id: p for p, i in issues.items()}
+    sends = {by_period[e.issue_id]: e.at.astimezone(LONDON) for e in events
+             if e.action is IssueAction.SEND_STARTED}
+    assert sorted(sends) == sent
+    for period, at in sends.items():
+        plan_day = issues[period].cutoff_at.astimezone(LONDON).date()
+        assert at.date() == plan_day + timedelta(days=1) and at.hour == 10, period
+    missed = [by_period[e.issue_id] for e in events if e.action is IssueAction.APPROVAL_MISSED]
+    assert missed == [UNAPPROVED]
+
+    digests = [m for m in transport.sent if m.message_id.startswith("<digest.")]
+    assert len(digests) == 10 * 3  # ten issues, three subscribers, once each
+    assert len({(m.message_id) for m in digests}) == 30
+    notices = [m for m in transport.sent if m.recipient == "editor@example.org"]
+    # one "draft ready" per planned issue, one "not approved" for March
+    assert len(notices) == 11 + 1
+
+
+def test_auto_policy_sends_without_an_editor(engine: Engine, session: Session,
+                                             year: Settings) -> None:
+    transport = MemoryTransport()
+    auto = year.model_copy(update={"policy": "auto"})
+    with time_machine.travel(datetime(2027, 1, 4, 9, tzinfo=UTC), tick=False) as clock:
+        sched = scheduler.make_scheduler(scheduler.Runtime(auto, engine, lambda: transport))
+        sched.run_pending()
+        clock.move_to(datetime(2027, 1, 5, 10, tzinfo=UTC))
+        sched.run_pending()
+        sched.shutdown()
+    session.rollback()
+    issue = session.exec(select(Issue)).one()
+    assert issue.state is IssueState.SENT
+    assert [e.actor for e in lifecycle.history(session, issue)][:2] == [
+        "scheduler", "scheduler (auto policy)"]
+    assert not [m for m in transport.sent if m.recipient == "editor@example.org"]
+
+
+def test_restarting_does_not_reset_a_missed_fire(engine: Engine, year: Settings) -> None:
+    transport = MemoryTransport()
+    with time_machine.travel(datetime(2027, 1, 1, tzinfo=UTC), tick=False) as clock:
+        sched = scheduler.make_scheduler(scheduler.Runtime(year, engine, lambda: transport))
+        plan_at = dict((i, t) for i, _, t in scheduler.jobs(sched))["plan"]
+        sched.shutdown()
+        clock.move_to(datetime(2027, 1, 6, tzinfo=UTC))  # two days late, within the grace
+        sched = scheduler.make_scheduler(scheduler.Runtime(year, engine, lambda: transport))
+        assert dict((i, t) for i, _, t in scheduler.jobs(sched))["plan"] == plan_at
+        sched.run_pending()
+        after = dict((i, t) for i, _, t in scheduler.jobs(sched))["plan"]
+        sched.shutdown()
+    assert after is not None and after.astimezone(LONDON).date() == date(2027, 2, 1)
