@@ -527,6 +527,36 @@ def scheduler_jobs() -> None:
         sched.shutdown()
 
 
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Serve the editors' preview and the subscribers' pages.
+
+    Example: digest serve --port 8000
+    """
+    import uvicorn
+
+    from digest.web.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+
+
+@app.command("editor-password")
+def editor_password(
+    name: Annotated[str, typer.Argument(help="The editor's login name")],
+) -> None:
+    """Print an entry for DIGEST_EDITOR_ACCOUNTS (asks for the password, stores only a hash).
+
+    Example: digest editor-password sian
+    """
+    from digest.web.auth import hash_password
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    out.print(f"{name}:{hash_password(password)}", highlight=False, markup=False)
+
+
 @app.command("demo")
 def demo(
     as_of: Annotated[str, typer.Option(help="Plan as of this local time")] = DEMO_AS_OF,

@@ -266,11 +266,14 @@ def transport_factory(settings: Settings) -> Callable[[], Transport]:
 
 
 def send_tests(settings: Settings, engine: Engine, issue_ref: str | int,
-               addresses: list[str], transport: Transport) -> list[tuple[str, str, str]]:
-    """Send each variant to each address, marked as a test; the outbox is not touched."""
+               addresses: list[str], transport: Transport,
+               languages: list[Language] | None = None) -> list[tuple[str, str, str]]:
+    """Send each variant (or those in `languages`) to each address, marked as a test;
+    the outbox is not touched."""
     with session_scope(engine) as session:
         issue = get_issue(session, issue_ref)
-        stored = variants(session, issue)
+        stored = {lang: v for lang, v in variants(session, issue).items()
+                  if languages is None or lang in languages}
     tokens = Tokens(settings)
     finisher = Finisher(settings, redirect=False)
     results = []

@@ -19,6 +19,11 @@ DOMAIN = "digest"
 BABEL_LOCALE = {"cy": "cy", "en": "en_GB"}
 
 
+def N_(message: str) -> str:
+    """Mark a string for translation without translating it here (it is translated later)."""
+    return message
+
+
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The catalog for `lang`, compiled from its .po file in memory (English is the source)."""

@@ -52,6 +52,7 @@ class IssueAction(enum.StrEnum):
     SENT = "sent"
     APPROVAL_MISSED = "approval_missed"
     EDITORS_NOTIFIED = "editors_notified"
+    TEST_SENT = "test_sent"  # enums are stored as plain strings: new values need no migration
 
 
 class DeliveryState(enum.StrEnum):

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     misfire_grace_hours: float = Field(default=72, gt=0)  # a missed job still runs (once) within
     editors: str = ""  # comma-separated addresses told about drafts and missed approvals
 
+    # Web (digest serve)
+    editor_accounts: str = ""  # "name:hash,name2:hash"; make hashes with `digest editor-password`
+    secure_cookies: bool = False  # set true when served over HTTPS
+    confirm_max_age_hours: float = Field(default=72, gt=0)
+    signup_limit_per_hour: int = Field(default=3, ge=1)
+
     # Delivery: the outbox
     transport: Literal["file", "smtp"] = "file"
     batch_size: int = Field(default=200, ge=1)

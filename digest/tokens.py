@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 
 from digest.settings import Settings
 
@@ -14,10 +14,15 @@ class Purpose(enum.StrEnum):
 
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
+    CONFIRM = "confirm"  # double opt-in; expires
 
 
 class BadToken(ValueError):
     """A forged, altered or other-purpose token."""
+
+
+class ExpiredToken(BadToken):
+    """A genuine token past its lifetime."""
 
 
 class Tokens:
@@ -26,6 +31,7 @@ class Tokens:
     def __init__(self, settings: Settings) -> None:
         secret = settings.secret_key.get_secret_value()
         self._signers = {p: Signer(secret, salt=f"digest.{p.value}") for p in Purpose}
+        self._timed = TimestampSigner(secret, salt=f"digest.{Purpose.CONFIRM.value}")
 
     def make(self, purpose: Purpose, subscriber_id: int) -> str:
         """A URL-safe token such as `17.Ab3...` (alphanumerics, `-`, `_` and `.` only)."""
@@ -36,5 +42,18 @@ class Tokens:
         try:
             value = self._signers[purpose].unsign(token)
             return int(value)
+        except (BadSignature, ValueError, UnicodeError) as exc:
+            raise BadToken(str(exc)) from exc
+
+    def make_expiring(self, subscriber_id: int) -> str:
+        """A confirmation token that carries its signing time."""
+        return self._timed.sign(str(subscriber_id)).decode("ascii")
+
+    def read_expiring(self, token: str, max_age_seconds: float) -> int:
+        """The subscriber id of a confirmation token younger than `max_age_seconds`."""
+        try:
+            return int(self._timed.unsign(token, max_age=int(max_age_seconds)))
+        except SignatureExpired as exc:
+            raise ExpiredToken(str(exc)) from exc
         except (BadSignature, ValueError, UnicodeError) as exc:
             raise BadToken(str(exc)) from exc

@@ -43,7 +43,7 @@ def _source_dirs(path: str) -> bool:
 
 def test_welsh_catalog_is_complete() -> None:
     """Every string in the templates and code has a Welsh translation (all plural forms)."""
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2)}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     method_map = [("digest/**.py", "python"), ("templates/**.j2", "jinja2")]
     found = {msg[2] if isinstance(msg[2], str) else msg[2][0]
              for msg in extract_from_dir(REPO_ROOT, method_map, keywords=keywords,

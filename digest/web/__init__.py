@@ -1,0 +1,1 @@
+"""The web layer: editors' preview and approval, subscribers' pages (FastAPI)."""

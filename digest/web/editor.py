@@ -1,0 +1,182 @@
+"""Editors' pages (behind the login): issue list, preview, checks and the actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from digest import checks, deliver, issues, lifecycle
+from digest.models import Issue, IssueAction, IssueState, Language, now_utc
+from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.web.app import Services, render, services
+from digest.web.auth import check_csrf, check_login, editor
+
+router = APIRouter(prefix="/editor")
+Svc = Annotated[Services, Depends(services)]
+Editor = Annotated[str, Depends(editor)]
+EN = "en"  # the editors' pages are in English; the email tabs show every language
+
+
+def db(svc: Svc) -> Session:  # type: ignore[misc]
+    """A write transaction for the request."""
+    yield from svc.session(write=True)
+
+
+Db = Annotated[Session, Depends(db)]
+Csrf = Annotated[str, Form()]
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    """The login page."""
+    return render(request, "login.html.j2", EN, error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, svc: Svc, name: Annotated[str, Form()],
+          password: Annotated[str, Form()], csrf: Csrf) -> Response:
+    """Check the credentials and start a session."""
+    check_csrf(request, csrf)
+    if not check_login(svc.settings, name, password):
+        return render(request, "login.html.j2", EN, status=401,
+                      error="Wrong name or password.")
+    request.session.clear()
+    request.session["editor"] = name
+    return RedirectResponse("/editor", status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Csrf) -> Response:
+    """End the session."""
+    check_csrf(request, csrf)
+    request.session.clear()
+    return RedirectResponse("/editor/login", status_code=303)
+
+
+@router.get("", response_class=HTMLResponse)
+def issue_list(request: Request, who: Editor, session: Db) -> Response:
+    """Every issue with its state, period, item counts and send progress."""
+    return render(request, "editor_issues.html.j2", EN, rows=issues.list_issues(session))
+
+
+@router.get("/issues/{issue_id}", response_class=HTMLResponse)
+def issue_page(request: Request, issue_id: int, who: Editor, session: Db,
+               lang: Language = Language.CY, notice: str | None = None) -> Response:
+    """The preview: one tab per variant at desktop and phone widths, text, checks, history."""
+    issue = _issue(session, issue_id)
+    stored = issues.variants(session, issue)
+    return render(request, "editor_issue.html.j2", EN, issue=issue, tab=lang,
+                  variant=stored.get(lang), checks=checks.issue_checks(session, issue, now_utc()),
+                  history=lifecycle.history(session, issue), notice=notice, links=None,
+                  languages=list(Language))
+
+
+@router.get("/issues/{issue_id}/email/{language}", response_class=HTMLResponse)
+def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> Response:
+    """A variant's HTML as subscribers get it (personal links point nowhere in the preview)."""
+    variant = issues.variants(session, _issue(session, issue_id)).get(language)
+    if variant is None:
+        raise HTTPException(404)
+    html = variant.html.replace(UNSUB_PLACEHOLDER, "preview").replace(PREFS_PLACEHOLDER,
+                                                                      "preview")
+    return HTMLResponse(html)
+
+
+@router.post("/issues/{issue_id}/check-links", response_class=HTMLResponse)
+def check_links(request: Request, issue_id: int, who: Editor, session: Db,
+                csrf: Csrf) -> Response:
+    """Request every link in the email and show what answered."""
+    check_csrf(request, csrf)
+    issue = _issue(session, issue_id)
+    found = checks.issue_checks(session, issue, now_utc())
+    urls = next(c.details for c in found if c.name == "links")
+    return render(request, "editor_issue.html.j2", EN, issue=issue, tab=Language.CY,
+                  variant=issues.variants(session, issue).get(Language.CY), checks=found,
+                  history=lifecycle.history(session, issue), notice=None,
+                  links=checks.check_links(urls), languages=list(Language))
+
+
+@router.post("/issues/{issue_id}/test")
+def test_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
+              csrf: Csrf, address: Annotated[str, Form()],
+              language: Annotated[Language, Form()]) -> Response:
+    """Send one variant, marked as a test, to an address; the outbox is untouched."""
+    check_csrf(request, csrf)
+    issue = _issue(session, issue_id)
+    results = deliver.send_tests(svc.settings, svc.engine, issue.id or 0, [address.strip()],
+                                 svc.transport_factory(), languages=[language])
+    lifecycle.record(session, issue, who, IssueAction.TEST_SENT,
+                     f"test of {language.value} sent to {address.strip()}: {results[0][2]}")
+    return _back(issue_id, language, f"Test sent to {address.strip()}: {results[0][2]}")
+
+
+@router.post("/issues/{issue_id}/approve")
+def approve(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csrf,
+            reason: Annotated[str, Form()] = "") -> Response:
+    """Approve; refused while the translation check fails unless a reason is given."""
+    check_csrf(request, csrf)
+    issue = _issue(session, issue_id)
+    try:
+        lifecycle.approve(session, issue, who, force_reason=reason.strip() or None)
+    except lifecycle.TranslationCheckFailed as exc:
+        return _back(issue_id, Language.CY, f"Not approved: {len(exc.problems)} translation "
+                     "problem(s). Fix them, or give a reason to approve anyway.")
+    except lifecycle.TransitionError as exc:
+        return _back(issue_id, Language.CY, f"Not approved: {exc}")
+    return _back(issue_id, Language.CY, f"Approved by {who}.")
+
+
+@router.post("/issues/{issue_id}/cancel")
+def cancel(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csrf,
+           reason: Annotated[str, Form()]) -> Response:
+    """Cancel the issue."""
+    check_csrf(request, csrf)
+    try:
+        lifecycle.cancel(session, _issue(session, issue_id), who, reason.strip() or "-")
+    except lifecycle.TransitionError as exc:
+        return _back(issue_id, Language.CY, f"Not cancelled: {exc}")
+    return _back(issue_id, Language.CY, f"Cancelled by {who}.")
+
+
+@router.post("/issues/{issue_id}/replan")
+def replan(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
+           csrf: Csrf) -> Response:
+    """Re-select a draft's items as of now and re-render it."""
+    check_csrf(request, csrf)
+    try:
+        issues.replan(session, svc.settings, _issue(session, issue_id), now_utc(), who)
+    except (lifecycle.TransitionError, ValueError) as exc:
+        return _back(issue_id, Language.CY, f"Not replanned: {exc}")
+    return _back(issue_id, Language.CY, f"Replanned by {who}.")
+
+
+@router.post("/issues/{issue_id}/send")
+def start_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
+               csrf: Csrf, tasks: BackgroundTasks) -> Response:
+    """Start sending an approved issue in the background; progress shows on the list."""
+    check_csrf(request, csrf)
+    issue = _issue(session, issue_id)
+    if issue.state is not IssueState.APPROVED:
+        return _back(issue_id, Language.CY, f"Not sent: the issue is {issue.state.value}.")
+    settings = svc.settings
+    session.commit()  # the send takes the write lock itself; this request must not hold it
+    tasks.add_task(deliver.send_issue, svc.engine, settings, issue_id, svc.transport_factory,
+                   connections=settings.smtp_connections if settings.transport == "smtp" else 1,
+                   actor=who)
+    return _back(issue_id, Language.CY, f"Sending started by {who}.")
+
+
+def _issue(session: Session, issue_id: int) -> Issue:
+    try:
+        return issues.get_issue(session, issue_id)
+    except issues.IssueNotFound:
+        raise HTTPException(404) from None
+
+
+def _back(issue_id: int, language: Language, notice: str) -> Response:
+    query = urlencode({"lang": language.value, "notice": notice})
+    return RedirectResponse(f"/editor/issues/{issue_id}?{query}", status_code=303)
