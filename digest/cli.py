@@ -58,6 +58,14 @@ def _parse_as_of(value: str | None, settings: Settings) -> datetime:
     return content.to_utc(moment, settings.tz)
 
 
+def _store() -> tuple[Settings, Engine]:
+    """Settings, and an engine on a database migrated to the latest schema."""
+    settings = _settings()
+    engine = engine_from(settings)
+    upgrade(engine)
+    return settings, engine
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)
@@ -69,9 +77,7 @@ def db_upgrade() -> None:
 
     Example: digest db upgrade
     """
-    settings = _settings()
-    engine = engine_from(settings)
-    upgrade(engine)
+    settings, engine = _store()
     out.print(f"database at revision {current_revision(engine)} ({settings.database_url})")
 
 
@@ -110,9 +116,7 @@ def subscribers_import(
 
     Example: digest subscribers import subscribers/example.csv
     """
-    settings = _settings()
-    engine = engine_from(settings)
-    upgrade(engine)
+    _, engine = _store()
     try:
         with session_scope(engine) as session:
             report = subscribers.import_file(session, file, skip_invalid=skip_invalid)
@@ -153,9 +157,7 @@ def issue_list() -> None:
 
     Example: digest issue list
     """
-    settings = _settings()
-    engine = engine_from(settings)
-    upgrade(engine)
+    _, engine = _store()
     table = Table(title="issues")
     for name in ("id", "period", "state", "items", "sent", "open", "send after"):
         table.add_column(name)
@@ -325,9 +327,7 @@ def issue_send(
 
     Example: digest issue send 2026-09 --dry-run
     """
-    settings = _settings()
-    engine = engine_from(settings)
-    upgrade(engine)
+    settings, engine = _store()
     if dry_run:
         _print_dry_run(engine, settings, issue)
         return
@@ -477,9 +477,7 @@ def _scheduler_runtime() -> tuple[Settings, scheduler.Runtime]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = _settings()
-    engine = engine_from(settings)
-    upgrade(engine)
+    settings, engine = _store()
     return settings, scheduler.Runtime(settings, engine, deliver.transport_factory(settings))
 
 
