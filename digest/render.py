@@ -145,21 +145,22 @@ class RenderedVariant:
     text: str
 
 
+def _sentence(text: str) -> str:
+    """End `text` with exactly one full stop (or its own ? or !)."""
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
 def citation(review: Review) -> str:
-    """A compact, language-neutral reference: authors (year) title. Journal volume, pages. DOI."""
+    """A compact, language-neutral reference: authors (year). Title. Journal, volume, pages."""
     authors = list(review.authors)
     names = ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
     if len(authors) in (2, 3):
         names = ", ".join(authors[:-1]) + " & " + authors[-1]
-    text = names + (f" ({review.year})" if review.year else "") + f". {review.article_title}"
-    text += "" if text.endswith(("?", ".", "!")) else "."
-    text += f" {review.journal}"
-    text += f", {review.volume}" if review.volume else ""
-    text += f", pp. {review.pages}" if review.pages else ""
-    text += "."
-    if review.doi:
-        text += f" https://doi.org/{review.doi}"
-    return text
+    head = names + (f" ({review.year})" if review.year else "")
+    where = review.journal + (f", {review.volume}" if review.volume else "") + (
+        f", pp. {review.pages}" if review.pages else "")
+    text = f"{_sentence(head)} {_sentence(review.article_title)} {_sentence(where)}"
+    return text + (f" https://doi.org/{review.doi}" if review.doi else "")
 
 
 def review_view(row: Review) -> ReviewView:
@@ -210,7 +211,8 @@ class Renderer:
             keep_trailing_newline=True,
         )
 
-    def _context(self, content: IssueContent, lang: str) -> dict[str, object]:
+    def _context(self, content: IssueContent, lang: str, anchor: str | None = None
+                 ) -> dict[str, object]:
         t = translations(lang)
         reviews, seminars, news = len(content.reviews), len(content.seminars), len(content.news)
         summary = [
@@ -225,6 +227,7 @@ class Renderer:
             "_": t.gettext,
             "ngettext": t.ngettext,
             "lang": lang,
+            "anchor": anchor,
             "title": t.gettext("Social Work Research Digest"),
             "month": month_label(content.month, lang),
             "summary": " · ".join(summary),
@@ -237,27 +240,32 @@ class Renderer:
             "news": content.news,
             "unsubscribe_url": f"{site}/u/{UNSUB_PLACEHOLDER}",
             "preferences_url": f"{site}/p/{PREFS_PLACEHOLDER}",
-            "sender_name": self.settings.sender_name,
-            "postal_address": self.settings.postal_address,
         }
 
     def compose(self, content: IssueContent, language: Language) -> tuple[str, str, str, str]:
         """Subject, preheader, MJML source and text part of one variant (before MJML runs)."""
         langs = variant_langs(language)
-        contexts = [self._context(content, lang) for lang in langs]
+        bilingual = len(langs) > 1
+        # The bilingual variant starts in Welsh; English readers get a link to their block.
+        contexts = [self._context(content, lang, "english" if bilingual and lang == "en"
+                                  else None) for lang in langs]
         heads = [{"lang": c["lang"], "title": c["title"], "month": c["month"],
                   "view_online": c["view_online"], "archive_url": c["archive_url"]}
                  for c in contexts]
         subject = " | ".join(f"{c['title']}: {c['month']}" for c in contexts)
         preheader = " | ".join(str(c["summary"]) for c in contexts)
-        block_mjml = self.env.get_template("block.mjml.j2")
-        block_txt = self.env.get_template("block.txt.j2")
-        mjml_src = self.env.get_template("email.mjml.j2").render(
+        get = self.env.get_template
+        shared = {"sender_name": self.settings.sender_name,
+                  "postal_address": self.settings.postal_address}
+        mjml_src = get("email.mjml.j2").render(
             html_lang=langs[0], subject=subject, preheader=preheader, heads=heads,
-            blocks=[Markup(block_mjml.render(c)) for c in contexts],
+            jump={"anchor": "english", "label": "English version below"} if bilingual else None,
+            blocks=[Markup(get("block.mjml.j2").render(c)) for c in contexts],
+            footers=[Markup(get("footer.mjml.j2").render(c)) for c in contexts], **shared,
         )
-        text = self.env.get_template("email.txt.j2").render(
-            heads=heads, blocks=[block_txt.render(c).strip() + "\n" for c in contexts],
+        text = get("email.txt.j2").render(
+            heads=heads, blocks=[get("block.txt.j2").render(c).strip() + "\n" for c in contexts],
+            footers=[get("footer.txt.j2").render(c).strip() for c in contexts], **shared,
         )
         return subject, preheader, mjml_src, _tidy_text(text)
 

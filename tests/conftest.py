@@ -21,6 +21,8 @@ from digest.db import make_engine, upgrade
 from digest.settings import Settings
 from tests.smtp_server import SMTPServer
 
+pytest_plugins = ["tests.browser"]
+
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOWTO = ("PostgreSQL not reachable at 127.0.0.1:5432 as user postgres; start it "
             "(e.g. `pg_ctlcluster 15 main start`) or point DIGEST_TEST_PG_URL at a server")

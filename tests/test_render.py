@@ -90,10 +90,14 @@ def test_language_marking_and_welsh_first(renderer: Renderer) -> None:
     parser.feed(both.html)
     assert parser.langs[0] == ("html", "cy")
     divs = [lang for tag, lang in parser.langs if tag == "div"]
-    assert divs[:4] == ["cy", "cy", "en", "en"]  # masthead: Welsh lines first
-    body = divs[4:]
+    # masthead: Welsh lines first, then English, then the jump link for English readers
+    assert divs[:5] == ["cy", "cy", "en", "en", "en"]
+    body, footers = divs[5:-2], divs[-2:]
     half = len(body) // 2
     assert body[:half] == ["cy"] * half and body[half:] == ["en"] * half
+    assert footers == ["cy", "en"]  # one footer section, Welsh first
+    assert 'href="#english"' in both.html and 'id="english"' in both.html
+    assert both.html.count(">Dad-danysgrifio<") == 1 and both.html.count(">Unsubscribe<") == 1
     assert both.html.index("Adolygiadau ymchwil newydd") < both.html.index("New research reviews")
     assert both.subject.index("Medi 2026") < both.subject.index("September 2026")
     # The English-only news item is marked as English inside the Welsh block.

@@ -1,0 +1,156 @@
+"""Screenshots for the docs: the demo issue's email in Welsh, English and bilingual.
+
+Run from the repository root:
+
+    .venv/bin/python scripts/screenshots.py
+
+It builds the demo issue in a temporary SQLite database (migrate, sync content/, plan as of
+2026-09-07T09:00 Europe/London), opens each stored variant in Debian's Chromium
+(`apt-get install chromium`; Playwright comes with the dev extra and never downloads a
+browser) and writes docs/screenshots/email-{cy,en,both}-{desktop,phone}.png.
+
+Each kind of page is one function yielding `Screen`s (see `email_screens`); to capture another
+page, write such a function and add it to `SOURCES`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digest import content, issues
+from digest.db import engine_from, session_scope, upgrade
+from digest.demo import DEMO_AS_OF
+from digest.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+OUT_DIR = REPO_ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Nothing leaves the machine: remote requests are aborted, loopback (a local server) is allowed.
+REMOTE = re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost|\[::1\])[:/])")
+
+
+@dataclass(frozen=True)
+class Width:
+    """A window width to capture at, and the tallest screenshot worth keeping there."""
+
+    name: str
+    px: int
+    max_height: int | None
+
+
+# Desktop: an 800 px window so that the 600 px email shows centred on its background.
+WIDTHS = [Width("desktop", 800, None), Width("phone", 375, 2500)]
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One page to capture: its file name stem and how to load it into a browser page."""
+
+    name: str
+    load: Callable[[Page], None]
+
+
+def demo_settings(workdir: Path) -> Settings:
+    """Settings for a throwaway demo database under `workdir` (ignores .env)."""
+    return Settings(_env_file=None,  # type: ignore[call-arg]
+                    database_url=f"sqlite:///{workdir / 'digest.db'}", var_dir=workdir / "var")
+
+
+def build_demo_issue(settings: Settings) -> dict[str, str]:
+    """Plan the demo issue the way `digest demo` does; its stored HTML by language."""
+    engine = engine_from(settings)
+    upgrade(engine)
+    items = content.load_dir(settings.content_dir)
+    with session_scope(engine) as session:
+        content.sync(session, items, settings.tz)
+    as_of = content.to_utc(datetime.fromisoformat(DEMO_AS_OF), settings.tz)
+    with session_scope(engine) as session:
+        outcome = issues.plan(session, settings, as_of)
+        if outcome.issue is None:
+            raise SystemExit(f"no demo issue: {outcome.message}")
+        html = {lang.value: v.html for lang, v in issues.variants(session, outcome.issue).items()}
+    engine.dispose()
+    return html
+
+
+def _set_content(html: str) -> Callable[[Page], None]:
+    """A loader that puts `html` into the page."""
+    def load(page: Page) -> None:
+        page.set_content(html, wait_until="load")
+    return load
+
+
+def email_screens(workdir: Path) -> Iterator[Screen]:
+    """The email as stored for each variant: email-cy, email-en, email-both."""
+    html = build_demo_issue(demo_settings(workdir))
+    for lang in ("cy", "en", "both"):
+        yield Screen(f"email-{lang}", _set_content(html[lang]))
+
+
+# Each source gets its own temporary directory and may set up (and, after its last yield,
+# tear down) whatever its pages need.
+SOURCES: list[Callable[[Path], Iterator[Screen]]] = [email_screens]
+
+
+def capture(page: Page, screen: Screen, width: Width, out_dir: Path) -> Path:
+    """Load `screen` at `width` and write a full-page PNG (cut at width.max_height)."""
+    page.set_viewport_size({"width": width.px, "height": 800})
+    screen.load(page)
+    path = out_dir / f"{screen.name}-{width.name}.png"
+    height = int(page.evaluate("document.scrollingElement.scrollHeight"))
+    if width.max_height is not None and height > width.max_height:
+        page.screenshot(path=str(path), full_page=True,
+                        clip={"x": 0, "y": 0, "width": width.px, "height": width.max_height})
+    else:
+        page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def main() -> int:
+    """Write every screen of every source at every width into docs/screenshots/."""
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} not found: apt-get install chromium", file=sys.stderr)
+        return 1
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("playwright missing: python3 dev.py test (or pip install -e '.[dev]')",
+              file=sys.stderr)
+        return 1
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        context = browser.new_context(device_scale_factor=1)
+        context.route(REMOTE, lambda route: route.abort())
+        page = context.new_page()
+        for source in SOURCES:
+            with tempfile.TemporaryDirectory(prefix="digest-screens-") as tmp:
+                for screen in source(Path(tmp)):
+                    for width in WIDTHS:
+                        path = capture(page, screen, width, OUT_DIR)
+                        print(f"{path.relative_to(REPO_ROOT)}  ({path.stat().st_size // 1024} KB)")
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
