@@ -7,7 +7,8 @@ Run from the repository root:
 It builds the demo issue in a temporary SQLite database (migrate, sync content/, plan as of
 2026-09-07T09:00 Europe/London), opens each stored variant in Debian's Chromium
 (`apt-get install chromium`; Playwright comes with the dev extra and never downloads a
-browser) and writes docs/screenshots/email-{cy,en,both}-{desktop,phone}.png.
+browser) and writes docs/screenshots/email-{cy,en,both}-{desktop,phone}.png, then serves the
+app and captures the editors' preview page (docs/screenshots/editor-preview-cy-desktop.png).
 
 Each kind of page is one function yielding `Screen`s (see `email_screens`); to capture another
 page, write such a function and add it to `SOURCES`.
@@ -62,10 +63,11 @@ WIDTHS = [Width("desktop", 800, None), Width("phone", 375, 2500)]
 
 @dataclass(frozen=True)
 class Screen:
-    """One page to capture: its file name stem and how to load it into a browser page."""
+    """One page to capture: its file name stem, how to load it, and at which widths."""
 
     name: str
     load: Callable[[Page], None]
+    widths: tuple[Width, ...] = tuple(WIDTHS)
 
 
 def demo_settings(workdir: Path) -> Settings:
@@ -105,9 +107,49 @@ def email_screens(workdir: Path) -> Iterator[Screen]:
         yield Screen(f"email-{lang}", _set_content(html[lang]))
 
 
+def preview_screens(workdir: Path) -> Iterator[Screen]:
+    """The editors' preview page of the demo issue (Welsh tab), served by the real app."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from digest.web.app import create_app
+    from digest.web.auth import hash_password
+
+    settings = demo_settings(workdir).model_copy(
+        update={"editor_accounts": f"editor:{hash_password('screens')}"})
+    build_demo_issue(settings)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+
+    def load(page: Page) -> None:
+        page.goto(f"{base}/editor/login")
+        page.fill("#name", "editor")
+        page.fill("#password", "screens")
+        page.click("button[type=submit]")
+        page.goto(f"{base}/editor/issues/1?lang=cy")
+        page.frame_locator("#phone").locator("text=Adolygiadau ymchwil newydd").first.wait_for()
+
+    try:
+        yield Screen("editor-preview-cy", load, (Width("desktop", 1320, 1200),))
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
 # Each source gets its own temporary directory and may set up (and, after its last yield,
 # tear down) whatever its pages need.
-SOURCES: list[Callable[[Path], Iterator[Screen]]] = [email_screens]
+SOURCES: list[Callable[[Path], Iterator[Screen]]] = [email_screens, preview_screens]
 
 
 def capture(page: Page, screen: Screen, width: Width, out_dir: Path) -> Path:
@@ -145,7 +187,7 @@ def main() -> int:
         for source in SOURCES:
             with tempfile.TemporaryDirectory(prefix="digest-screens-") as tmp:
                 for screen in source(Path(tmp)):
-                    for width in WIDTHS:
+                    for width in screen.widths:
                         path = capture(page, screen, width, OUT_DIR)
                         print(f"{path.relative_to(REPO_ROOT)}  ({path.stat().st_size // 1024} KB)")
         browser.close()
