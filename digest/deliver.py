@@ -128,6 +128,7 @@ class _Run:
         self.report = SendReport("")
         self.unattempted: list[Claimed] = []  # taken from the queue after a stop
         self.lock = threading.Lock()
+        self.failure: BaseException | None = None  # the recorder could not write (database gone)
 
     def execute(self, factory: Callable[[], Transport], connections: int,
                 wait_for_retries: bool,
@@ -159,6 +160,8 @@ class _Run:
             results.put(None)
             recorder.join()
             outbox.release(self.engine, leftovers + self.unattempted)
+        if self.failure is not None:
+            raise self.failure
         with session_scope(self.engine, write=True) as session:
             self.report.left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
             issue = get_issue(session, self.issue_id)
@@ -230,7 +233,13 @@ class _Run:
                     item = results.get_nowait()
             except queue.Empty:
                 pass
-            self._commit(jobs)
+            try:
+                self._commit(jobs)
+            except Exception as exc:  # re-raised by execute() once every thread has stopped
+                self.failure = exc
+                self.stop.set()
+                for job in jobs:  # unrecorded: resent after the lease, like a crash
+                    job.recorded.set()
             now = self.clock()
             if (now - last_beat).total_seconds() >= interval:
                 outbox.heartbeat(self.engine, self.run_id, now)
