@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_ca_file: Path | None = None  # CA bundle for a relay with a private certificate
     smtp_timeout: float = Field(default=30, gt=0)
     smtp_connections: int = Field(default=4, ge=1, le=64)
     smtp_messages_per_connection: int = Field(default=1000, ge=1)

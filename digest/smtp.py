@@ -66,15 +66,16 @@ class SMTPTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        context = ssl.create_default_context(
+            cafile=str(s.smtp_ca_file) if s.smtp_ca_file else None)
         if s.smtp_security == "tls":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
-                context=ssl.create_default_context())
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=context)
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
         smtp.ehlo()
         if s.smtp_security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=context)
             smtp.ehlo()
         if s.smtp_username:
             password = s.smtp_password.get_secret_value() if s.smtp_password else ""
@@ -96,11 +97,18 @@ class SMTPTransport:
         pacing = self.settings.smtp_pacing_seconds
         if pacing and (gap := self._last_send + pacing - time.monotonic()) > 0:
             time.sleep(gap)
-        try:
-            if self._smtp is None:
+        if self._smtp is None:
+            try:
                 self._smtp = self._connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                # The relay's fault, not the recipient's (even a 5xx greeting or a refused
+                # login): never a bounce, always a retry.
+                self._drop()
+                self._last_send = time.monotonic()
+                return SendResult(Outcome.TEMPORARY, f"relay unavailable: {_describe(exc)}")
+        try:
             result = self._transaction(self._smtp, message)
-        except smtplib.SMTPResponseException as exc:  # e.g. 421 while connecting
+        except smtplib.SMTPResponseException as exc:
             self._drop()
             return classify(exc.smtp_code, _text(exc.smtp_error))
         except CONNECTION_ERRORS as exc:
@@ -153,6 +161,13 @@ class SMTPTransport:
                 pass
             finally:
                 self._smtp = None
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as a status line; never includes the password (smtplib does not echo it)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 def _text(raw: bytes | str) -> str:

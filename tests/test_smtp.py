@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 import time
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
 
 from digest.settings import Settings
 from digest.smtp import RateLimiter, SMTPTransport, classify
@@ -110,3 +121,76 @@ def test_classify() -> None:
     assert classify(550, "no").outcome is Outcome.PERMANENT
     assert classify(421, "bye").outcome is Outcome.TEMPORARY
     assert classify(-1, "odd").outcome is Outcome.TEMPORARY
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the client trusts it via smtp_ca_file)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
+                ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def check_login(server: Any, session: Any, envelope: Any, mechanism: str,
+                auth_data: Any) -> AuthResult:
+    ok = (auth_data.login, auth_data.password) == (b"digest", b"s3cret!")
+    return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
+
+
+def tls_server(certificate: tuple[Path, Path], **options: Any) -> SMTPServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return SMTPServer(**{"tls_context": context, **options}).start()
+
+
+@pytest.mark.parametrize(("password", "accepted"), [("s3cret!", True), ("wrong-pass", False)])
+def test_starttls_and_auth(settings: Settings, certificate: tuple[Path, Path], password: str,
+                           accepted: bool) -> None:
+    server = tls_server(certificate, require_starttls=True, authenticator=check_login,
+                        auth_require_tls=True)
+    try:
+        cfg = settings.model_copy(update={
+            **server.smtp_settings(), "smtp_security": "starttls",
+            "smtp_ca_file": certificate[0], "smtp_username": "digest",
+            "smtp_password": SecretStr(password)})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    if accepted:
+        assert result.outcome is Outcome.ACCEPTED and len(server.received) == 1
+    else:  # the relay's refusal is not the recipient's fault: retried, never a bounce
+        assert result.outcome is Outcome.TEMPORARY and result.reply.startswith(
+            "relay unavailable: 535")
+        assert password not in result.reply and server.received == []
+
+
+def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server = SMTPServer(ssl_context=context).start()
+    try:
+        cfg = settings.model_copy(update={**server.smtp_settings(), "smtp_security": "tls",
+                                          "smtp_ca_file": certificate[0]})
+        assert SMTPTransport(cfg).send(message("a@example.org")).outcome is Outcome.ACCEPTED
+        untrusted = settings.model_copy(update={**server.smtp_settings(),
+                                                "smtp_security": "tls"})
+        refused = SMTPTransport(untrusted).send(message("b@example.org"))
+        assert refused.outcome is Outcome.TEMPORARY and "CERTIFICATE_VERIFY_FAILED" in \
+            refused.reply
+    finally:
+        server.stop()
+    assert [r.rcpt for r in server.received] == ["a@example.org"]

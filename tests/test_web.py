@@ -306,3 +306,13 @@ def test_language_by_toggle_and_accept_language(
     toggled = client.get("/subscribe?lang=en", headers={"Accept-Language": "cy"})
     assert '<html lang="en">' in toggled.text and toggled.cookies.get("lang") == "en"
     assert '<html lang="en">' in client.get("/subscribe").text  # the cookie remembers
+
+
+def test_logout_ends_the_session(web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    csrf = login(client)
+    assert client.get("/editor").status_code == 200
+    assert client.post("/editor/logout", data={"csrf": "forged"}).status_code == 403
+    out = client.post("/editor/logout", data={"csrf": csrf})
+    assert out.status_code == 303 and out.headers["location"] == "/editor/login"
+    assert client.get("/editor").status_code == 303
