@@ -18,11 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from digest import content, deliver, issues, lifecycle, outbox, scheduler, subscribers
 from digest.db import current_revision, engine_from, session_scope, upgrade
 from digest.demo import DEMO_AS_OF, run_demo
-from digest.models import Language, now_utc
+from digest.models import Issue, Language, now_utc
 from digest.settings import Settings
 
 app = typer.Typer(help="Bilingual (Welsh/English) research digest.", no_args_is_help=True,
@@ -64,6 +65,14 @@ def _store() -> tuple[Settings, Engine]:
     engine = engine_from(settings)
     upgrade(engine)
     return settings, engine
+
+
+def _issue(session: Session, ref: str) -> Issue:
+    """The issue `ref` names, or exit with a clear error."""
+    try:
+        return issues.get_issue(session, ref)
+    except issues.IssueNotFound as exc:
+        raise _fail(str(exc)) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -179,10 +188,7 @@ def issue_show(
     settings = _settings()
     engine = engine_from(settings)
     with session_scope(engine) as session:
-        try:
-            row = issues.get_issue(session, issue)
-        except issues.IssueNotFound as exc:
-            raise _fail(str(exc)) from None
+        row = _issue(session, issue)
         content = issues.load_content(session, settings, row)
         problems = lifecycle.check_translations(session, row)
         events = lifecycle.history(session, row)
@@ -406,10 +412,7 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
 
 def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
     with session_scope(engine) as session:
-        try:
-            row = issues.get_issue(session, issue)
-        except issues.IssueNotFound as exc:
-            raise _fail(str(exc)) from None
+        row = _issue(session, issue)
         reach = outbox.audience(session)
         state = outbox.status(session, row.id or 0)
         work = outbox.open_work(session, row.id or 0, now_utc(),
@@ -438,10 +441,7 @@ def issue_status(
     settings = _settings()
     engine = engine_from(settings)
     with session_scope(engine) as session:
-        try:
-            row = issues.get_issue(session, issue)
-        except issues.IssueNotFound as exc:
-            raise _fail(str(exc)) from None
+        row = _issue(session, issue)
         state = outbox.status(session, row.id or 0)
         work = outbox.open_work(session, row.id or 0, now_utc(),
                                 timedelta(seconds=settings.claim_lease_seconds))

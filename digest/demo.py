@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from digest import content, deliver, issues, lifecycle, outbox, subscribers
 from digest.db import engine_from, session_scope, upgrade
-from digest.models import DeliveryState, Issue, IssueState, Language
-from digest.render import Renderer
+from digest.models import DeliveryState, IssueState, Language
 from digest.settings import REPO_ROOT, Settings
 from digest.transport import FileTransport
 
@@ -33,24 +34,36 @@ class DemoSummary:
     database: str = ""
 
 
-def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
-    """Migrate, sync content, import example subscribers, plan, preview and send to files."""
-    engine = engine_from(settings)
+def demo_as_of(settings: Settings) -> datetime:
+    """The demo's planning moment, in UTC."""
+    return content.to_utc(datetime.fromisoformat(DEMO_AS_OF), settings.tz)
+
+
+def prepare(engine: Engine, settings: Settings, as_of: datetime | None = None,
+            ) -> tuple[list[content.ContentItem], issues.PlanOutcome]:
+    """Migrate, sync content/, import the example subscribers and plan the demo issue."""
     upgrade(engine)
-    summary = DemoSummary(outbox=settings.outbox_dir, database=settings.database_url)
     items = content.load_dir(settings.content_dir)
     with session_scope(engine) as session:
         content.sync(session, items, settings.tz)
         subscribers.import_file(session, DEMO_SUBSCRIBERS)
+    with session_scope(engine) as session:
+        outcome = issues.plan(session, settings, as_of or demo_as_of(settings))
+    return items, outcome
+
+
+def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
+    """Migrate, sync content, import example subscribers, plan, preview and send to files."""
+    engine = engine_from(settings)
+    summary = DemoSummary(outbox=settings.outbox_dir, database=settings.database_url)
+    items, outcome = prepare(engine, settings, as_of)
     for item in items:
         summary.items[item.meta.type] = summary.items.get(item.meta.type, 0) + 1
-    renderer = Renderer(settings)
+    summary.plan_message = outcome.message
     with session_scope(engine) as session:
-        outcome = issues.plan(session, settings, as_of, renderer)
-        summary.plan_message = outcome.message
         if outcome.issue is None:
             return summary
-        issue: Issue = outcome.issue
+        issue = session.merge(outcome.issue)
         summary.issue = issue.period
         if issue.state is IssueState.DRAFT:
             lifecycle.approve(session, issue, "demo")

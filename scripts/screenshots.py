@@ -21,13 +21,11 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest import content, issues
-from digest.db import engine_from, session_scope, upgrade
-from digest.demo import DEMO_AS_OF
+from digest import demo, issues
+from digest.db import engine_from, session_scope
 from digest.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -79,15 +77,10 @@ def demo_settings(workdir: Path) -> Settings:
 def build_demo_issue(settings: Settings) -> dict[str, str]:
     """Plan the demo issue the way `digest demo` does; its stored HTML by language."""
     engine = engine_from(settings)
-    upgrade(engine)
-    items = content.load_dir(settings.content_dir)
+    _, outcome = demo.prepare(engine, settings)
+    if outcome.issue is None:
+        raise SystemExit(f"no demo issue: {outcome.message}")
     with session_scope(engine) as session:
-        content.sync(session, items, settings.tz)
-    as_of = content.to_utc(datetime.fromisoformat(DEMO_AS_OF), settings.tz)
-    with session_scope(engine) as session:
-        outcome = issues.plan(session, settings, as_of)
-        if outcome.issue is None:
-            raise SystemExit(f"no demo issue: {outcome.message}")
         html = {lang.value: v.html for lang, v in issues.variants(session, outcome.issue).items()}
     engine.dispose()
     return html

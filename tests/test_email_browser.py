@@ -6,14 +6,12 @@ Needs the `browser_page` fixture from tests/browser.py (registered in conftest.p
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from digest import content, issues
-from digest.db import engine_from, session_scope, upgrade
-from digest.demo import DEMO_AS_OF
+from digest import demo, issues
+from digest.db import engine_from, session_scope
 from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.settings import Settings
 from digest.tokens import Purpose, Tokens
@@ -61,14 +59,9 @@ MEASURE_LINKS = """() => ({
 def demo_html(settings: Settings) -> dict[str, str]:
     """The demo issue's stored variants (language -> HTML), built the way `digest demo` does."""
     engine = engine_from(settings)
-    upgrade(engine)
-    items = content.load_dir(settings.content_dir)
+    _, outcome = demo.prepare(engine, settings)
+    assert outcome.issue is not None, outcome.message
     with session_scope(engine) as session:
-        content.sync(session, items, settings.tz)
-    as_of = content.to_utc(datetime.fromisoformat(DEMO_AS_OF), settings.tz)
-    with session_scope(engine) as session:
-        outcome = issues.plan(session, settings, as_of)
-        assert outcome.issue is not None, outcome.message
         html = {lang.value: v.html for lang, v in issues.variants(session, outcome.issue).items()}
     engine.dispose()
     assert set(html) == set(HTML_LANG)

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlmodel import Session, select
 
-from digest import content, issues, subscribers
-from digest.db import make_engine, upgrade
+from digest import demo
+from digest.db import make_engine
 from digest.models import Language, Subscriber, SubscriberState
-from digest.settings import REPO_ROOT, Settings
+from digest.settings import Settings
 from digest.web.auth import hash_password
 from tests.browser import save_screenshot
 from tests.factories import AS_OF
@@ -64,12 +64,7 @@ def served(settings: Settings, smtp_server: SMTPServer, tmp_path: Path) -> Itera
     url = f"http://127.0.0.1:{port}"
     settings = settings.model_copy(update={"site_url": url})
     engine = make_engine(settings.database_url)
-    upgrade(engine)
-    with Session(engine) as session:
-        content.sync(session, content.load_dir(REPO_ROOT / "content"), settings.tz)
-        subscribers.import_file(session, REPO_ROOT / "subscribers" / "example.csv")
-        issues.plan(session, settings, AS_OF)
-        session.commit()
+    demo.prepare(engine, settings, AS_OF)
     engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update({
