@@ -1,0 +1,1 @@
+"""Benchmarks; not tests (pytest collects only tests/). Run: .venv/bin/python bench/send.py"""

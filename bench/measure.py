@@ -1,0 +1,392 @@
+"""In-process parts of the send benchmark: the database it sends from, and the baselines.
+
+Everything here runs in the benchmark's own process on one thread unless it says otherwise;
+the measured `digest issue send` runs are separate processes (see send.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import smtplib
+import sqlite3
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from digest import content, deliver, issues, lifecycle, outbox
+from digest.db import make_engine, session_scope, upgrade
+from digest.messages import MessageTemplate, Recipient, Variant
+from digest.models import Delivery, IssueVariant, Language, Subscriber, SubscriberState
+from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.settings import Settings
+from digest.smtp import SMTPTransport
+from digest.tokens import Purpose, Tokens
+from digest.transport import Outcome, Outgoing, SendResult
+
+AS_OF = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)  # 09:00 BST, first Monday of September 2026
+PERIOD = "2026-09"
+SECRET = "bench-secret-not-for-production"
+LANGS = ("cy", "en", "both")
+S = Subscriber.__table__  # type: ignore[attr-defined]
+D = Delivery.__table__  # type: ignore[attr-defined]
+
+
+def bench_settings(db_path: Path, var_dir: Path, port: int) -> Settings:
+    """Settings as the child sends will see them (no .env, this benchmark's secret)."""
+    return Settings(_env_file=None,  # type: ignore[call-arg]
+                    database_url=f"sqlite:///{db_path}", var_dir=var_dir,
+                    secret_key=SecretStr(SECRET), transport="smtp", smtp_host="127.0.0.1",
+                    smtp_port=port)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A database ready to send from: content synced, issue planned, N subscribers."""
+
+    db_path: Path
+    subscribers: int
+    insert_seconds: float
+    plan_message: str
+    mix: Counter[str]
+
+
+def prepare_database(db_path: Path, n: int, settings: Settings) -> Prepared:
+    """Migrate, sync the repo's content, plan the issue and bulk-insert N subscribers."""
+    engine = make_engine(f"sqlite:///{db_path}")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        content.sync(session, content.load_dir(settings.content_dir), settings.tz)
+        outcome = issues.plan(session, settings, AS_OF)
+        if outcome.issue is None:
+            raise RuntimeError(f"no issue planned: {outcome.message}")
+        lifecycle.approve(session, outcome.issue, "bench")  # sends need an approved issue
+    rows = [{"email": f"s{i}@example.org", "name": f"Person {i}", "language": LANGS[i % 3],
+             "state": SubscriberState.ACTIVE, "created_at": AS_OF, "updated_at": AS_OF}
+            for i in range(n)]
+    start = time.perf_counter()
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(S), rows)  # Core executemany
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    return Prepared(db_path, n, seconds, outcome.message,
+                    Counter(str(r["language"]) for r in rows))
+
+
+def copy_database(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite database (backup API, WAL included)."""
+    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+
+
+def stored_variants(settings: Settings) -> dict[Language, IssueVariant]:
+    """The planned issue's variants by language."""
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as session:
+        found = issues.variants(session, issues.get_issue(session, PERIOD))
+    engine.dispose()
+    return found
+
+
+def templates_for(settings: Settings,
+                  variants: dict[Language, IssueVariant]) -> dict[Language, MessageTemplate]:
+    """One MessageTemplate per variant, as a send builds them."""
+    tokens = Tokens(settings)
+    issue_id = next(iter(variants.values())).issue_id
+    return {lang: MessageTemplate(settings, issue_id, v, tokens) for lang, v in variants.items()}
+
+
+def recipients(settings: Settings) -> list[tuple[Language, Recipient]]:
+    """Every subscriber as (language, Recipient), read back as plain tuples."""
+    engine = make_engine(settings.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(S.c.language, S.c.id, S.c.email, S.c.name)
+                            .order_by(S.c.id)).all()
+    engine.dispose()
+    return [(Language(lang), Recipient(i, email, name)) for lang, i, email, name in rows]
+
+
+def assembly(templates: dict[Language, MessageTemplate],
+             rcpts: list[tuple[Language, Recipient]]) -> float:
+    """Seconds to build every recipient's message with MessageTemplate.build (one thread)."""
+    build = {lang: t.build for lang, t in templates.items()}
+    start = time.perf_counter()
+    for lang, rcpt in rcpts:
+        build[lang](rcpt)
+    return time.perf_counter() - start
+
+
+def mean_wire_size(templates: dict[Language, MessageTemplate], mix: Counter[str]) -> int:
+    """Mean size in bytes of the dot-stuffed message over the subscribers' language mix."""
+    total = sum(mix.values()) or 1
+    sizes = {lang.value: len(t.build(Recipient(12345, "s12345@example.org", "Person 12345")).wire
+                             or b"") for lang, t in templates.items()}
+    return round(sum(sizes[lang] * n for lang, n in mix.items()) / total)
+
+
+def naive_message(settings: Settings, tokens: Tokens, issue_id: int, variant: Variant,
+                  rcpt: Recipient) -> EmailMessage:
+    """The same message built the obvious way: an EmailMessage per subscriber."""
+    unsub = tokens.make(Purpose.UNSUBSCRIBE, rcpt.subscriber_id)
+    prefs = tokens.make(Purpose.PREFERENCES, rcpt.subscriber_id)
+    site = settings.site_url.rstrip("/")
+    msg = EmailMessage()
+    msg["From"] = Address(settings.sender_name, addr_spec=settings.sender_email)
+    msg["To"] = Address(rcpt.name, addr_spec=rcpt.email)
+    msg["Subject"] = variant.subject
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = f"<digest.{issue_id}.{rcpt.subscriber_id}@{settings.sender_domain}>"
+    msg["List-Id"] = f"<{settings.list_id}>"
+    msg["List-Unsubscribe"] = f"<{site}/u/{unsub}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(variant.text.replace(UNSUB_PLACEHOLDER, unsub)
+                    .replace(PREFS_PLACEHOLDER, prefs))
+    msg.add_alternative(variant.html.replace(UNSUB_PLACEHOLDER, unsub)
+                        .replace(PREFS_PLACEHOLDER, prefs), subtype="html")
+    return msg
+
+
+def naive_assembly(settings: Settings, variants: dict[Language, IssueVariant],
+                   rcpts: list[tuple[Language, Recipient]]) -> float:
+    """Seconds to build and serialise (as_bytes) each message with EmailMessage."""
+    tokens = Tokens(settings)
+    start = time.perf_counter()
+    for lang, rcpt in rcpts:
+        v = variants[lang]
+        naive_message(settings, tokens, v.issue_id, v, rcpt).as_bytes(policy=SMTP)
+    return time.perf_counter() - start
+
+
+def smtplib_naive_loop(settings: Settings, variants: dict[Language, IssueVariant],
+                       rcpts: list[tuple[Language, Recipient]]) -> float:
+    """Seconds for EmailMessage + smtplib send_message per message on one reused connection."""
+    tokens = Tokens(settings)
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port) as smtp:
+        start = time.perf_counter()
+        for lang, rcpt in rcpts:
+            v = variants[lang]
+            smtp.send_message(naive_message(settings, tokens, v.issue_id, v, rcpt),
+                              from_addr=settings.envelope_sender, to_addrs=[rcpt.email])
+        return time.perf_counter() - start
+
+
+def smtplib_prebuilt_loop(settings: Settings, messages: list[Outgoing], count: int) -> float:
+    """Seconds for smtplib sendmail of our prebuilt bytes (it re-stuffs dots and line ends)."""
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port) as smtp:
+        start = time.perf_counter()
+        for i in range(count):
+            m = messages[i % len(messages)]
+            smtp.sendmail(m.sender, [m.recipient], m.data)
+        return time.perf_counter() - start
+
+
+def transport_only(settings: Settings, messages: list[Outgoing], count: int,
+                   connections: int) -> float:
+    """Seconds for SMTPTransport alone (one thread per connection, no database)."""
+    share = [count // connections + (i < count % connections) for i in range(connections)]
+    failures: list[str] = []
+
+    def worker(k: int) -> None:
+        transport = SMTPTransport(settings)
+        try:
+            for i in range(share[k]):
+                result = transport.send(messages[(i * connections + k) % len(messages)])
+                if result.outcome is not Outcome.ACCEPTED:
+                    failures.append(result.reply)
+        finally:
+            transport.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{len(failures)} messages not accepted, e.g. {failures[0]}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Components:
+    """Timings of the outbox steps a send repeats, on a fresh outbox of N rows."""
+
+    create_seconds: float  # prepare_issue: INSERT ... SELECT of N rows
+    claim_batch: int
+    claim_ms: float  # per claim of `claim_batch` rows
+    claim_late_ms: float  # the same with 90% of the outbox already sent
+    claim_plan: str  # SQLite's plan for the claim's first SELECT
+    record_ms: dict[int, float]  # group size -> ms per commit
+
+
+def _time_claims(engine: sa.Engine, issue_id: int, batch: int, lease: timedelta,
+                 claims: int) -> tuple[float, list[outbox.Claimed]]:
+    rows: list[outbox.Claimed] = []
+    start = time.perf_counter()
+    for _ in range(claims):
+        rows += outbox.claim(engine, issue_id, "bench", batch, datetime.now(UTC), lease)
+    return (time.perf_counter() - start) / claims * 1e3, rows
+
+
+def _claim_plan(engine: sa.Engine, issue_id: int, lease: timedelta) -> str:
+    """EXPLAIN QUERY PLAN of the first SELECT that outbox.claim sends (captured, not copied)."""
+    seen: list[tuple[str, Any]] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+             executemany: bool) -> None:
+        if not seen and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", grab)
+    try:
+        outbox.claim(engine, issue_id, "bench-plan", 1, datetime.now(UTC), lease)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", grab)
+    if not seen:
+        return "?"
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + seen[0][0], seen[0][1]).all()
+    return "; ".join(str(row[-1]) for row in plan)
+
+
+def components(settings: Settings, connections: int = 4, claims: int = 20) -> Components:
+    """Time prepare_issue, outbox.claim and outbox.record as a send with 4 connections does."""
+    engine = make_engine(settings.database_url)
+    start = time.perf_counter()
+    issue_id, _, _ = deliver.prepare_issue(engine, PERIOD, "bench")
+    create = time.perf_counter() - start
+    batch = max(1, min(settings.batch_size, 4 * connections + 16))  # as deliver._Run does
+    lease = timedelta(seconds=settings.claim_lease_seconds)
+    plan = _claim_plan(engine, issue_id, lease)
+    claim_ms, rows = _time_claims(engine, issue_id, batch, lease, claims)
+    accepted = SendResult(Outcome.ACCEPTED, "250 2.0.0 Ok")
+    attempts = [outbox.Attempt(r, accepted, f"<b.{r.delivery_id}@bench>", datetime.now(UTC))
+                for r in rows]
+    policy = deliver.retry_policy(settings)
+    record_ms: dict[int, float] = {}
+    offset = 0
+    for group in (1, connections):
+        commits = min(40, (len(attempts) - offset) // group // 2)
+        start = time.perf_counter()
+        for k in range(commits):
+            outbox.record(engine, attempts[offset + k * group: offset + (k + 1) * group], policy)
+        record_ms[group] = (time.perf_counter() - start) / max(commits, 1) * 1e3
+        offset += commits * group
+    with engine.begin() as conn:  # as late in a send: 90% sent, the rest still pending
+        last = conn.execute(sa.select(sa.func.max(D.c.id))).scalar_one() or 0
+        conn.execute(sa.update(D).where(D.c.id <= int(last * 0.9), D.c.state == "pending")
+                     .values(state="sent"))
+    late_ms, _ = _time_claims(engine, issue_id, batch, lease, claims)
+    engine.dispose()
+    return Components(create, batch, claim_ms, late_ms, plan, record_ms)
+
+
+def token_costs(settings: Settings, ids: list[int]) -> tuple[float, float]:
+    """Seconds for two Tokens.make per id, and for the same tokens with the key derived once.
+
+    The second is this benchmark's own code (digest is not changed); it checks it makes
+    exactly the tokens Tokens.make makes.
+    """
+    tokens = Tokens(settings)
+    start = time.perf_counter()
+    for i in ids:
+        tokens.make(Purpose.UNSUBSCRIBE, i)
+        tokens.make(Purpose.PREFERENCES, i)
+    current = time.perf_counter() - start
+    secret = settings.secret_key.get_secret_value().encode()
+    # itsdangerous Signer defaults: django-concat key derivation, HMAC-SHA1, "." separator
+    keys = {p: hashlib.sha1(f"digest.{p.value}".encode() + b"signer" + secret).digest()
+            for p in Purpose}
+
+    def make(purpose: Purpose, i: int) -> str:
+        value = str(i).encode()
+        sig = base64.urlsafe_b64encode(hmac.digest(keys[purpose], value, "sha1")).rstrip(b"=")
+        return (value + b"." + sig).decode("ascii")
+
+    for i in ids[:100]:
+        for p in Purpose:
+            if make(p, i) != tokens.make(p, i):
+                raise RuntimeError("the key-once token differs from Tokens.make")
+    start = time.perf_counter()
+    for i in ids:
+        make(Purpose.UNSUBSCRIBE, i)
+        make(Purpose.PREFERENCES, i)
+    return current, time.perf_counter() - start
+
+
+def sent_rows(db_path: Path) -> int:
+    """Outbox rows in state `sent` (checked after each measured send)."""
+    engine = make_engine(f"sqlite:///{db_path}")
+    with engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(D)
+                         .where(D.c.state == "sent")).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+@dataclass(frozen=True)
+class SendProfile:
+    """Where an in-process send_issue spends its time (outbox calls timed, nothing changed)."""
+
+    sent: int
+    seconds: float
+    calls: dict[str, tuple[int, float]]  # name -> (calls, total seconds)
+
+
+def profile_send(settings: Settings, connections: int, limit: int) -> SendProfile:
+    """Run deliver.send_issue here until `limit` messages, timing outbox.claim and .record.
+
+    The two functions are wrapped with timers for this run only (deliver calls them through
+    the module), then restored; the send itself is the unchanged code.
+    """
+    calls: dict[str, list[float]] = {"claim": [], "record": []}
+    originals = {name: getattr(outbox, name) for name in calls}
+
+    def timed(name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return originals[name](*args, **kwargs)
+            finally:
+                calls[name].append(time.perf_counter() - start)
+        return call
+
+    stop = threading.Event()
+
+    def progress(report: deliver.SendReport) -> None:
+        if report.total_sent >= limit:
+            stop.set()
+
+    engine = make_engine(settings.database_url)
+    for name in calls:
+        setattr(outbox, name, timed(name))
+    try:
+        start = time.perf_counter()
+        report = deliver.send_issue(engine, settings, PERIOD, deliver.transport_factory(settings),
+                                    connections=connections, stop=stop, on_progress=progress,
+                                    actor="bench")
+        seconds = time.perf_counter() - start
+    finally:
+        for name, fn in originals.items():
+            setattr(outbox, name, fn)
+        engine.dispose()
+    return SendProfile(report.total_sent, seconds,
+                       {name: (len(v), sum(v)) for name, v in calls.items()})
