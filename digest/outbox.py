@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -87,23 +88,34 @@ def create_deliveries(session: Session, issue_id: int) -> int:
     return int(session.execute(count).scalar_one() - before)
 
 
-def _due(now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
-    return sa.or_(
+def _due_kinds(now: datetime, lease: timedelta) -> list[sa.ColumnElement[bool]]:
+    """Each kind of due row as its own condition, in the order they are claimed.
+
+    Queried one by one, each uses the (issue_id, state) index and stops after `limit` rows;
+    an OR of the three made SQLite read and sort the issue's whole outbox on every claim
+    (26 ms per claim at 100,000 rows, docs/performance.md).
+    """
+    return [
         D.c.state == DeliveryState.PENDING.value,
         sa.and_(D.c.state == DeliveryState.RETRY.value, D.c.next_attempt_at <= now),
         sa.and_(D.c.state == DeliveryState.SENDING.value, D.c.claimed_at < now - lease),
-    )
+    ]
 
 
 def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
           lease: timedelta) -> list[Claimed]:
     """Claim up to `limit` due rows for `run_id`; rows of departed subscribers become skipped."""
     with session_scope(engine, write=True) as session:
-        query = (sa.select(D.c.id, S.c.state).join(S, S.c.id == D.c.subscriber_id)
-                 .where(D.c.issue_id == issue_id, _due(now, lease)).order_by(D.c.id).limit(limit))
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update(of=D, skip_locked=True)
-        found = session.execute(query).all()
+        found: list[Any] = []
+        for condition in _due_kinds(now, lease):
+            if len(found) >= limit:
+                break
+            query = (sa.select(D.c.id, S.c.state).join(S, S.c.id == D.c.subscriber_id)
+                     .where(D.c.issue_id == issue_id, condition).order_by(D.c.id)
+                     .limit(limit - len(found)))
+            if engine.dialect.name == "postgresql":
+                query = query.with_for_update(of=D, skip_locked=True)
+            found += session.execute(query).all()
         gone = [i for i, state in found if state is not SubscriberState.ACTIVE]
         ids = [i for i, state in found if state is SubscriberState.ACTIVE]
         if gone:
