@@ -136,6 +136,13 @@ def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
     return [Claimed(*row) for row in rows]
 
 
+_RECORD = sa.update(D).where(D.c.id == sa.bindparam("did")).values(
+    state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
+    message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
+    sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
+    next_attempt_at=sa.bindparam("due"), claimed_by=None)
+
+
 def record(engine: Engine, attempts: list[Attempt], policy: RetryPolicy) -> None:
     """Write the outcomes of a group of attempts in one transaction; bounce 5xx addresses."""
     if not attempts:
@@ -158,17 +165,11 @@ def record(engine: Engine, attempts: list[Attempt], policy: RetryPolicy) -> None
             values.update(new_state=DeliveryState.FAILED, err=a.result.reply)
             bounced.append(a.row.subscriber_id)
         updates.append(values)
-    with session_scope(engine, write=True) as session:
-        session.execute(
-            sa.update(D).where(D.c.id == sa.bindparam("did")).values(
-                state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
-                message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
-                sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
-                next_attempt_at=sa.bindparam("due"), claimed_by=None),
-            updates,
-        )
+    # A Core connection, not a Session: this runs once per message on the hot path.
+    with engine.connect() as conn, conn.execution_options(sqlite_immediate=True).begin():
+        conn.execute(_RECORD, updates)
         if bounced:
-            session.execute(sa.update(S).where(S.c.id.in_(bounced)).values(
+            conn.execute(sa.update(S).where(S.c.id.in_(bounced)).values(
                 state=SubscriberState.BOUNCED.value, updated_at=attempts[0].at))
 
 
