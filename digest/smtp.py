@@ -93,6 +93,15 @@ class SMTPTransport:
 
     def send(self, message: Outgoing) -> SendResult:
         """Transmit one message; connection trouble is a temporary failure, never raised."""
+        failure = self.stage(message)
+        return failure if failure is not None else self.complete()
+
+    def stage(self, message: Outgoing) -> SendResult | None:
+        """Send all of a message but the final dot: None when staged, else the failure.
+
+        The relay accepts nothing before `complete()`, so a sender may stage its next message
+        while the previous outcome is being recorded without risking an unrecorded delivery.
+        """
         self.limiter.wait()
         pacing = self.settings.smtp_pacing_seconds
         if pacing and (gap := self._last_send + pacing - time.monotonic()) > 0:
@@ -107,22 +116,42 @@ class SMTPTransport:
                 self._last_send = time.monotonic()
                 return SendResult(Outcome.TEMPORARY, f"relay unavailable: {_describe(exc)}")
         try:
-            result = self._transaction(self._smtp, message)
+            failure = self._begin(self._smtp, message)
         except smtplib.SMTPResponseException as exc:
             self._drop()
-            return classify(exc.smtp_code, _text(exc.smtp_error))
+            failure = classify(exc.smtp_code, _text(exc.smtp_error))
         except CONNECTION_ERRORS as exc:
             self._drop()
-            return SendResult(Outcome.TEMPORARY, f"connection: {exc.__class__.__name__}: {exc}")
-        finally:
+            failure = SendResult(Outcome.TEMPORARY,
+                                 f"connection: {exc.__class__.__name__}: {exc}")
+        if failure is not None:
             self._last_send = time.monotonic()
+            self._after(failure)
+        return failure
+
+    def complete(self) -> SendResult:
+        """End the staged message with the final dot and return the relay's verdict."""
+        assert self._smtp is not None, "complete() without a staged message"
+        try:
+            self._smtp.send(b".\r\n")
+            code, text = self._smtp.getreply()
+            result = classify(code, _text(text))
+        except CONNECTION_ERRORS as exc:
+            self._drop()
+            result = SendResult(Outcome.TEMPORARY,
+                                f"connection: {exc.__class__.__name__}: {exc}")
+        self._last_send = time.monotonic()
+        self._after(result)
+        return result
+
+    def _after(self, result: SendResult) -> None:
+        """Count the transaction; reconnect after a 421 or every N messages."""
         self._sent_on_connection += 1
         if result.reply.startswith("421") or (
                 self._sent_on_connection >= self.settings.smtp_messages_per_connection):
             self.close()
-        return result
 
-    def _transaction(self, smtp: smtplib.SMTP, message: Outgoing) -> SendResult:
+    def _begin(self, smtp: smtplib.SMTP, message: Outgoing) -> SendResult | None:
         wire = message.wire if message.wire is not None else dot_stuff(message.data)
         mail = f"MAIL FROM:<{message.sender}>\r\n".encode("ascii")
         rcpt = f"RCPT TO:<{message.recipient}>\r\n".encode("ascii")
@@ -147,10 +176,8 @@ class SMTPTransport:
         if code != 354:
             smtp.rset()
             return classify(code, _text(text))
-        ending = b".\r\n" if wire.endswith(b"\r\n") else b"\r\n.\r\n"
-        smtp.send(wire + ending)
-        code, text = smtp.getreply()
-        return classify(code, _text(text))
+        smtp.send(wire if wire.endswith(b"\r\n") else wire + b"\r\n")
+        return None
 
     def close(self) -> None:
         """QUIT politely; ignore a relay that has already gone."""

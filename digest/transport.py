@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Outcome(enum.StrEnum):
@@ -57,6 +57,23 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Release connections or files."""
+        ...
+
+
+@runtime_checkable
+class StagedTransport(Transport, Protocol):
+    """A relay that can take a message in two steps (SMTP: the body, then the final dot).
+
+    The sender stages the next message while the previous outcome is being committed; the
+    relay has accepted nothing until `complete()`.
+    """
+
+    def stage(self, message: Outgoing) -> SendResult | None:
+        """Send all but the end of the message: None if staged, else the failure."""
+        ...
+
+    def complete(self) -> SendResult:
+        """Finish the staged message and report what the relay answered."""
         ...
 
 

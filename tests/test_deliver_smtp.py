@@ -105,7 +105,7 @@ def test_without_waiting_a_retry_is_left_for_the_next_run(
         engine: Engine, session: Session, cfg: Settings, issue: Issue,
         smtp_server: SMTPServer) -> None:
     smtp_server.behaviour.rcpt_replies["cy1@example.org"] = ["452 4.2.2 mailbox full"]
-    slow = cfg.model_copy(update={"retry_base_seconds": 3600})
+    slow = cfg.model_copy(update={"retry_base_seconds": 3600, "retry_max_seconds": 7200})
     report = send(engine, slow, issue)
     assert report.left.retry_later == 1 and report.left.next_retry_at is not None
     assert state_of(session, issue) is IssueState.SENDING
