@@ -73,6 +73,10 @@ class SMTPTransport:
                 s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=context)
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        # The final dot goes out as its own small write after the body (see stage/complete):
+        # without TCP_NODELAY, Nagle's algorithm holds it for the relay's delayed ACK (~40 ms).
+        if smtp.sock is not None:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         smtp.ehlo()
         if s.smtp_security == "starttls":
             smtp.starttls(context=context)
