@@ -115,8 +115,8 @@ def send_issue(
     tokens = Tokens(settings)
     templates = {lang: MessageTemplate(settings, issue_id, v, tokens)
                  for lang, v in stored.items()}
-    run = _Run(engine, settings, issue_id, templates, clock, stop or threading.Event())
-    run.report = SendReport(period, created)
+    run = _Run(engine, settings, issue_id, templates, clock, stop or threading.Event(),
+               SendReport(period, created))
     run.execute(transport_factory, connections, wait_for_retries, on_progress)
     return run.report
 
@@ -126,14 +126,14 @@ class _Run:
 
     def __init__(self, engine: Engine, settings: Settings, issue_id: int,
                  templates: dict[Language, MessageTemplate], clock: Callable[[], datetime],
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, report: SendReport) -> None:
         self.engine, self.settings, self.issue_id = engine, settings, issue_id
         self.templates, self.clock, self.stop = templates, clock, stop
         self.run_id = uuid.uuid4().hex
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
         self.policy = retry_policy(settings)
         self.finisher = Finisher(settings)
-        self.report = SendReport("")
+        self.report = report
         self.unattempted: list[Claimed] = []  # taken from the queue after a stop
         self.lock = threading.Lock()
         self.failure: BaseException | None = None  # the recorder could not write (database gone)
@@ -339,12 +339,8 @@ def send_tests(settings: Settings, engine: Engine, issue_ref: str | int,
                               variant.text)
         template = MessageTemplate(settings, 0, marked, tokens)
         for n, address in enumerate(addresses):
-            message = template.build(Recipient(0, address, ""))
             test_id = f"<digest-test.{uuid.uuid4().hex}.{n}@{settings.sender_domain}>"
-            message = Outgoing(test_id, message.sender, message.recipient,
-                               message.data.replace(message.message_id.encode(),
-                                                    test_id.encode(), 1),
-                               None)
+            message = template.build(Recipient(0, address, ""), message_id=test_id)
             result = transport.send(finisher.finish(message))
             results.append((address, language.value, result.reply))
     transport.close()

@@ -137,14 +137,14 @@ class MessageTemplate:
             self._date = (now, formatdate(now, usegmt=True).encode("ascii"))
         return self._date[1]
 
-    def build(self, rcpt: Recipient) -> Outgoing:
-        """The finished bytes for one recipient."""
+    def build(self, rcpt: Recipient, message_id: str | None = None) -> Outgoing:
+        """The finished bytes for one recipient (`message_id` overrides the stable one)."""
         unsub = self.tokens.make(Purpose.UNSUBSCRIBE, rcpt.subscriber_id).encode("ascii")
         prefs = self.tokens.make(Purpose.PREFERENCES, rcpt.subscriber_id).encode("ascii")
         slots = {SLOT_UNSUB: unsub + SOFT_BREAK, SLOT_PREFS: prefs + SOFT_BREAK}
         name = rcpt.name.replace("\r", " ").replace("\n", " ")
         to = formataddr((name, rcpt.email), charset="utf-8").encode("ascii")
-        mid = self.message_id(rcpt.subscriber_id)
+        mid = message_id or self.message_id(rcpt.subscriber_id)
         personal = b"".join([
             b"To: ", to, b"\r\nMessage-ID: ", mid.encode("ascii"),
             b"\r\nDate: ", self._date_header(),

@@ -1,4 +1,5 @@
-"""Short notices to the editors (a draft is ready, an approval was missed), bilingual."""
+"""Short plain-text notices: to editors (a draft is ready, an approval was missed) and to
+people signing up (confirm, already subscribed)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,27 @@ from digest.settings import Settings
 from digest.transport import Outcome, Outgoing, Transport
 
 
+def send_notice(settings: Settings, transport: Transport, to: str, subject: str, body: str,
+                lang: str | None = None) -> bool:
+    """Send one short plain-text message (not an issue); True if the relay accepted it."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = settings.sender_email
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(usegmt=True)
+    if lang:
+        msg["Content-Language"] = lang
+    msg["Message-ID"] = f"<digest-notice.{uuid.uuid4().hex}@{settings.sender_domain}>"
+    msg.set_content(body)
+    result = transport.send(Outgoing(msg["Message-ID"], settings.envelope_sender, to,
+                                     msg.as_bytes()))
+    return result.outcome is Outcome.ACCEPTED
+
+
 def notify_editors(settings: Settings, transport: Transport, subject: str, body: str) -> int:
-    """Send one plain-text notice to every editor; returns how many the relay accepted."""
-    accepted = 0
-    for address in settings.editor_addresses:
-        msg = EmailMessage(policy=SMTP)
-        msg["From"] = settings.sender_email
-        msg["To"] = address
-        msg["Subject"] = subject
-        msg["Date"] = formatdate(usegmt=True)
-        msg["Message-ID"] = f"<digest-notice.{uuid.uuid4().hex}@{settings.sender_domain}>"
-        msg.set_content(body)
-        result = transport.send(Outgoing(msg["Message-ID"], settings.envelope_sender, address,
-                                         msg.as_bytes()))
-        accepted += result.outcome is Outcome.ACCEPTED
-    return accepted
+    """Send one notice to every editor; returns how many the relay accepted."""
+    return sum(send_notice(settings, transport, address, subject, body)
+               for address in settings.editor_addresses)
 
 
 def preview_url(settings: Settings, issue_id: int) -> str:

@@ -8,11 +8,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
-import uuid
 from collections import deque
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -26,10 +22,11 @@ from digest.models import (
     SubscriberState,
     now_utc,
 )
+from digest.notify import send_notice
 from digest.settings import Settings
 from digest.subscribers import normalise_email
 from digest.tokens import Purpose, Tokens
-from digest.transport import Outgoing, Transport
+from digest.transport import Transport
 
 
 class Signup(enum.StrEnum):
@@ -66,19 +63,6 @@ def page_language(language: Language) -> str:
     return "en" if language is Language.EN else "cy"
 
 
-def _send_notice(settings: Settings, transport: Transport, to: str, lang: str,
-                 subject: str, body: str) -> None:
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = settings.sender_email
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = formatdate(usegmt=True)
-    msg["Content-Language"] = lang
-    msg["Message-ID"] = f"<digest-signup.{uuid.uuid4().hex}@{settings.sender_domain}>"
-    msg.set_content(body)
-    transport.send(Outgoing(msg["Message-ID"], settings.envelope_sender, to, msg.as_bytes()))
-
-
 def request(session: Session, settings: Settings, tokens: Tokens, transport: Transport,
             limiter: RateLimiter, raw_email: str, name: str, language: Language) -> Signup:
     """Handle a sign-up form; raises ValueError for an invalid address."""
@@ -91,11 +75,11 @@ def request(session: Session, settings: Settings, tokens: Tokens, transport: Tra
     site = settings.site_url.rstrip("/")
     if sub is not None and sub.state is SubscriberState.ACTIVE:
         link = f"{site}/p/{tokens.make(Purpose.PREFERENCES, sub.id or 0)}"
-        _send_notice(settings, transport, email, page_language(sub.language),
+        send_notice(settings, transport, email,
                      t.gettext("You are already subscribed"),
                      t.gettext("Someone (probably you) asked to subscribe this address, which "
                                "already receives the digest. Nothing has changed.") +
-                     f"\n\n{t.gettext('Change language or preferences')}: {link}\n")
+                     f"\n\n{t.gettext('Change language or preferences')}: {link}\n", lang=lang)
         return Signup.ALREADY_ACTIVE
     if sub is None:
         sub = Subscriber(email=email, name=name.strip()[:200], language=language,
@@ -105,10 +89,11 @@ def request(session: Session, settings: Settings, tokens: Tokens, transport: Tra
         sub.name, sub.language, sub.updated_at = name.strip()[:200] or sub.name, language, now_utc()
     session.flush()
     link = f"{site}/confirm/{tokens.make_expiring(sub.id or 0)}"
-    _send_notice(settings, transport, email, lang, t.gettext("Please confirm your subscription"),
+    send_notice(settings, transport, email, t.gettext("Please confirm your subscription"),
                  t.gettext("Please confirm that you want to receive the monthly research "
                            "digest by opening this link:") + f"\n{link}\n\n" +
-                 t.gettext("If you did not ask for this, ignore this message.") + "\n")
+                 t.gettext("If you did not ask for this, ignore this message.") + "\n",
+                lang=lang)
     return Signup.CONFIRMATION_SENT
 
 

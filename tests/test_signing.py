@@ -16,7 +16,7 @@ from digest.messages import MessageTemplate, Recipient
 from digest.models import Language
 from digest.render import Renderer
 from digest.settings import Settings
-from digest.signing import SIGNED_HEADERS, Finisher
+from digest.signing import Finisher
 from digest.tokens import Tokens
 from digest.transport import Outgoing
 from tests.test_render import sample
@@ -61,7 +61,6 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
     assert {b"list-unsubscribe", b"list-unsubscribe-post", b"from", b"subject", b"date",
             b"message-id"} <= {h.encode() for h in signed}
     assert "d=example.org" in header and "s=digest2026" in header
-    assert len(SIGNED_HEADERS) >= 6
     # Any change to a signed header or the body breaks the signature.
     tampered = data.replace(b"List-Unsubscribe: <https://", b"List-Unsubscribe: <http://")
     assert tampered != data and not dkim.verify(tampered, dnsfunc=dns)
