@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,24 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> threading.Lock | nullcontext[None]:
+    """The lock this process's SQLite writers take before BEGIN IMMEDIATE (none elsewhere).
+
+    SQLite has one writer at a time, and a connection that finds the lock taken sleeps in
+    its busy handler (1, 2, 5, 10 ... ms) before trying again: threads of one send queue here
+    instead, and are woken the moment the lock is free. Other processes still meet the busy
+    handler.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(engine, threading.Lock())
+
+
 @contextmanager
 def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
     """A session whose transaction commits on success and rolls back on error.
@@ -58,7 +78,8 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
     read-then-write transactions that must not interleave with another writer.
     """
     bind = engine.execution_options(sqlite_immediate=True) if write else engine
-    with Session(bind, expire_on_commit=False) as session:
+    with writer_lock(engine) if write else nullcontext(), \
+            Session(bind, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest.db import session_scope
-from digest.models import Delivery, DeliveryState, Language, Subscriber, SubscriberState
+from digest.db import session_scope, writer_lock
+from digest.models import (
+    Delivery,
+    DeliveryState,
+    Language,
+    Subscriber,
+    SubscriberState,
+    UTCDateTime,
+)
 from digest.transport import Outcome, SendResult
 
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -88,52 +96,66 @@ def create_deliveries(session: Session, issue_id: int) -> int:
     return int(session.execute(count).scalar_one() - before)
 
 
-def _due_kinds(now: datetime, lease: timedelta) -> list[sa.ColumnElement[bool]]:
-    """Each kind of due row as its own condition, in the order they are claimed.
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_CLAIMED = (D.c.id, S.c.state, S.c.id, S.c.email, S.c.name, S.c.language, D.c.attempts,
+            D.c.first_attempt_at)
+
+
+@functools.cache
+def _claim_queries(for_update: bool) -> tuple[sa.Select[Any], ...]:
+    """One query per kind of due row, in the order they are claimed, built once.
 
     Queried one by one, each uses the (issue_id, state) index and stops after `limit` rows;
     an OR of the three made SQLite read and sort the issue's whole outbox on every claim
     (26 ms per claim at 100,000 rows, docs/performance.md).
     """
-    return [
+    kinds = [
         D.c.state == DeliveryState.PENDING.value,
-        sa.and_(D.c.state == DeliveryState.RETRY.value, D.c.next_attempt_at <= now),
-        sa.and_(D.c.state == DeliveryState.SENDING.value, D.c.claimed_at < now - lease),
+        sa.and_(D.c.state == DeliveryState.RETRY.value, D.c.next_attempt_at <= _NOW),
+        sa.and_(D.c.state == DeliveryState.SENDING.value,
+                D.c.claimed_at < sa.bindparam("stale_before", type_=UTCDateTime())),
     ]
+    queries = []
+    for kind in kinds:
+        query = (sa.select(*_CLAIMED).join(S, S.c.id == D.c.subscriber_id)
+                 .where(D.c.issue_id == sa.bindparam("issue_id"), kind).order_by(D.c.id)
+                 .limit(sa.bindparam("limit", type_=sa.Integer())))
+        queries.append(query.with_for_update(of=D, skip_locked=True) if for_update else query)
+    return tuple(queries)
+
+
+_IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+_SKIP = sa.update(D).where(D.c.id.in_(_IDS)).values(
+    state=DeliveryState.SKIPPED.value, claimed_by=None, last_error="subscriber no longer active")
+_TAKE = sa.update(D).where(D.c.id.in_(_IDS)).values(
+    state=DeliveryState.SENDING.value, claimed_by=sa.bindparam("run_id"), claimed_at=_NOW,
+    attempts=D.c.attempts + 1, first_attempt_at=sa.func.coalesce(D.c.first_attempt_at, _NOW))
 
 
 def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
           lease: timedelta) -> list[Claimed]:
     """Claim up to `limit` due rows for `run_id`; rows of departed subscribers become skipped."""
-    with session_scope(engine, write=True) as session:
-        found: list[Any] = []
-        for condition in _due_kinds(now, lease):
+    found: list[Any] = []
+    with writer_lock(engine), engine.connect() as conn, \
+            conn.execution_options(sqlite_immediate=True).begin():
+        # The rows read here are locked (PostgreSQL) or the database is (SQLite) until the
+        # commit, so the attempts and first attempt read are the ones the UPDATE changes.
+        for query in _claim_queries(engine.dialect.name == "postgresql"):
             if len(found) >= limit:
                 break
-            query = (sa.select(D.c.id, S.c.state).join(S, S.c.id == D.c.subscriber_id)
-                     .where(D.c.issue_id == issue_id, condition).order_by(D.c.id)
-                     .limit(limit - len(found)))
-            if engine.dialect.name == "postgresql":
-                query = query.with_for_update(of=D, skip_locked=True)
-            found += session.execute(query).all()
-        gone = [i for i, state in found if state is not SubscriberState.ACTIVE]
-        ids = [i for i, state in found if state is SubscriberState.ACTIVE]
+            found += conn.execute(query, {"issue_id": issue_id, "now": now,
+                                          "stale_before": now - lease,
+                                          "limit": limit - len(found)}).all()
+        gone = [row[0] for row in found if row[1] is not SubscriberState.ACTIVE]
+        taken = sorted((row for row in found if row[1] is SubscriberState.ACTIVE),
+                       key=lambda row: row[0])
         if gone:
-            session.execute(sa.update(D).where(D.c.id.in_(gone)).values(
-                state=DeliveryState.SKIPPED.value, claimed_by=None,
-                last_error="subscriber no longer active"))
-        if not ids:
-            return []
-        session.execute(sa.update(D).where(D.c.id.in_(ids)).values(
-            state=DeliveryState.SENDING.value, claimed_by=run_id, claimed_at=now,
-            attempts=D.c.attempts + 1,
-            first_attempt_at=sa.func.coalesce(D.c.first_attempt_at, now)))
-        rows = session.execute(
-            sa.select(D.c.id, S.c.id, S.c.email, S.c.name, S.c.language, D.c.attempts,
-                      D.c.first_attempt_at)
-            .join(S, S.c.id == D.c.subscriber_id).where(D.c.id.in_(ids)).order_by(D.c.id)
-        ).all()
-    return [Claimed(*row) for row in rows]
+            conn.execute(_SKIP, {"ids": gone})
+        if taken:
+            conn.execute(_TAKE, {"ids": [row[0] for row in taken], "run_id": run_id,
+                                 "now": now})
+    return [Claimed(did, sid, email, name, language, attempts + 1, first or now)
+            for did, _, sid, email, name, language, attempts, first in taken]
 
 
 _RECORD = sa.update(D).where(D.c.id == sa.bindparam("did")).values(
@@ -143,8 +165,12 @@ _RECORD = sa.update(D).where(D.c.id == sa.bindparam("did")).values(
     next_attempt_at=sa.bindparam("due"), claimed_by=None)
 
 
-def record(engine: Engine, attempts: list[Attempt], policy: RetryPolicy) -> None:
-    """Write the outcomes of a group of attempts in one transaction; bounce 5xx addresses."""
+def record(bind: Engine | sa.Connection, attempts: list[Attempt], policy: RetryPolicy) -> None:
+    """Write the outcomes of a group of attempts in one transaction; bounce 5xx addresses.
+
+    A sender passes the connection it holds for the whole run (this runs once per message
+    or group on the hot path); anything else may pass the engine.
+    """
     if not attempts:
         return
     updates, bounced = [], []
@@ -165,12 +191,20 @@ def record(engine: Engine, attempts: list[Attempt], policy: RetryPolicy) -> None
             values.update(new_state=DeliveryState.FAILED, err=a.result.reply)
             bounced.append(a.row.subscriber_id)
         updates.append(values)
-    # A Core connection, not a Session: this runs once per message on the hot path.
-    with engine.connect() as conn, conn.execution_options(sqlite_immediate=True).begin():
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            _write_outcomes(conn, updates, bounced, attempts[0].at)
+    else:
+        _write_outcomes(bind, updates, bounced, attempts[0].at)
+
+
+def _write_outcomes(conn: sa.Connection, updates: list[dict[str, object]], bounced: list[int],
+                    at: datetime) -> None:
+    with writer_lock(conn.engine), conn.execution_options(sqlite_immediate=True).begin():
         conn.execute(_RECORD, updates)
         if bounced:
             conn.execute(sa.update(S).where(S.c.id.in_(bounced)).values(
-                state=SubscriberState.BOUNCED.value, updated_at=attempts[0].at))
+                state=SubscriberState.BOUNCED.value, updated_at=at))
 
 
 def heartbeat(engine: Engine, run_id: str, now: datetime) -> None:
