@@ -268,12 +268,12 @@ def _claim_plan(engine: sa.Engine, issue_id: int, lease: timedelta) -> str:
 
 
 def components(settings: Settings, connections: int = 4, claims: int = 20) -> Components:
-    """Time prepare_issue, outbox.claim and outbox.record as a send with 4 connections does."""
+    """Time prepare_issue, outbox.claim and OutcomeWriter.write as a send's workers do."""
     engine = make_engine(settings.database_url)
     start = time.perf_counter()
     issue_id, _, _ = deliver.prepare_issue(engine, PERIOD, "bench")
     create = time.perf_counter() - start
-    batch = max(1, min(settings.batch_size, 4 * connections + 16))  # as deliver._Run does
+    batch = max(1, min(settings.batch_size, deliver.CLAIM_BATCH))  # as deliver._Run does
     lease = timedelta(seconds=settings.claim_lease_seconds)
     plan = _claim_plan(engine, issue_id, lease)
     claim_ms, rows = _time_claims(engine, issue_id, batch, lease, claims)
@@ -283,13 +283,15 @@ def components(settings: Settings, connections: int = 4, claims: int = 20) -> Co
     policy = deliver.retry_policy(settings)
     record_ms: dict[int, float] = {}
     offset = 0
+    writer = outbox.OutcomeWriter(engine)
     for group in (1, connections):
         commits = min(40, (len(attempts) - offset) // group // 2)
         start = time.perf_counter()
         for k in range(commits):
-            outbox.record(engine, attempts[offset + k * group: offset + (k + 1) * group], policy)
+            writer.write(attempts[offset + k * group: offset + (k + 1) * group], policy)
         record_ms[group] = (time.perf_counter() - start) / max(commits, 1) * 1e3
         offset += commits * group
+    writer.close()
     with engine.begin() as conn:  # as late in a send: 90% sent, the rest still pending
         last = conn.execute(sa.select(sa.func.max(D.c.id))).scalar_one() or 0
         conn.execute(sa.update(D).where(D.c.id <= int(last * 0.9), D.c.state == "pending")
@@ -352,13 +354,16 @@ class SendProfile:
 
 
 def profile_send(settings: Settings, connections: int, limit: int) -> SendProfile:
-    """Run deliver.send_issue here until `limit` messages, timing outbox.claim and .record.
+    """Run deliver.send_issue here until `limit` messages, timing outbox.claim and the
+    group commits (`OutcomeWriter.write`).
 
-    The two functions are wrapped with timers for this run only (deliver calls them through
-    the module), then restored; the send itself is the unchanged code.
+    The two are wrapped with timers for this run only, then restored; the send itself is the
+    unchanged code.
     """
     calls: dict[str, list[float]] = {"claim": [], "record": []}
-    originals = {name: getattr(outbox, name) for name in calls}
+    homes: dict[str, Any] = {"claim": outbox, "record": outbox.OutcomeWriter}
+    attributes = {"claim": "claim", "record": "write"}
+    originals = {name: getattr(homes[name], attributes[name]) for name in calls}
 
     def timed(name: str) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -377,7 +382,7 @@ def profile_send(settings: Settings, connections: int, limit: int) -> SendProfil
 
     engine = make_engine(settings.database_url)
     for name in calls:
-        setattr(outbox, name, timed(name))
+        setattr(homes[name], attributes[name], timed(name))
     try:
         start = time.perf_counter()
         report = deliver.send_issue(engine, settings, PERIOD, deliver.transport_factory(settings),
@@ -386,7 +391,7 @@ def profile_send(settings: Settings, connections: int, limit: int) -> SendProfil
         seconds = time.perf_counter() - start
     finally:
         for name, fn in originals.items():
-            setattr(outbox, name, fn)
+            setattr(homes[name], attributes[name], fn)
         engine.dispose()
     return SendProfile(report.total_sent, seconds,
                        {name: (len(v), sum(v)) for name, v in calls.items()})

@@ -275,12 +275,12 @@ def bench_components(res: Results, template: Path, workdir: Path, port: int) -> 
          _row(f"`outbox.claim` of {c.claim_batch} rows, 90% of the outbox sent",
               f"{c.claim_late_ms:.2f} ms ({c.claim_late_ms / c.claim_batch * 1e3:,.0f} µs/row)"),
          _row("SQLite plan of the claim's SELECT", f"`{c.claim_plan}`"),
-         _row("`outbox.record` per commit", groups))
+         _row("`OutcomeWriter.write` per commit", groups))
 
 
 def bench_profile(res: Results, template: Path, workdir: Path, port: int, n: int,
                   connections: int, limit: int) -> None:
-    """An in-process send of the first `limit` messages with outbox.claim/record timed."""
+    """An in-process send of the first `limit` messages with claims and group commits timed."""
     db = workdir / "profile.db"
     measure.copy_database(template, db)
     p = measure.profile_send(measure.bench_settings(db, workdir / "var", port), connections,
@@ -442,10 +442,11 @@ def run(args: argparse.Namespace) -> Results:
                            f"({n / max(prepared[n].insert_seconds, 1e-9):,.0f} rows/s)"))
         _say(res, "", "### Where a send's time goes (in-process `send_issue`, first "
              f"{args.profile_messages:,} messages, outbox calls timed)", "",
-             "Claims run in the feeding thread, commits in the recorder thread, so the shares "
-             "overlap; each is that thread's time inside the call, as a share of wall time.", "",
+             "Claims and group commits run in the worker threads, which also wait on each "
+             "other for the writer lock, so the shares overlap: each is the total time inside "
+             "the call, summed over workers, as a share of wall time.", "",
              *_table(["subscribers", "connections", "sent", "seconds", "msg/s",
-                      "in `outbox.claim`", "in `outbox.record`", "outcomes per commit"]))
+                      "in `outbox.claim`", "in group commits", "outcomes per commit"]))
         for n in sizes:
             for c in sorted({1, 4} & set(conns_for[n])):
                 _timed(f"profile N={n} c={c}", bench_profile, res, prepared[n].db_path,

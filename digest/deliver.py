@@ -1,29 +1,28 @@
 """Deliver stage: send an issue's outbox through a transport with several connections.
 
-Threads of one send run:
-- the main thread claims due rows in batches and builds each message (a splice, microseconds);
-- one worker per connection transmits a message, hands the outcome to the recorder and waits
-  until it is committed before taking the next one, so at any moment at most one accepted
-  message per connection is unrecorded (the only duplicates a crash can cause);
-- the recorder commits outcomes in groups (one transaction for whatever has arrived) and
-  refreshes this run's claims so that other senders leave them alone.
-A stop (SIGTERM, Ctrl-C) ends claiming, lets the workers finish what they hold, gives
-unattempted claims back and leaves the issue resumable.
+One worker thread per connection claims a small batch of due rows, builds each message (a
+splice, microseconds) just before sending it, and records every outcome before the relay may
+accept its next message: with SMTP it sends all of the next message but its final dot, waits
+until the previous outcome is committed, then sends the dot. So at any moment at most one
+accepted message per connection is unrecorded: the only duplicates a crash can cause.
+Outcomes are committed in groups: a worker that finds no commit running writes every outcome
+waiting at that moment, its siblings' included (`_GroupCommit`).
+The main thread refreshes this run's claims (so other senders leave them alone) and reports
+progress. A stop (SIGTERM, Ctrl-C) ends claiming, lets each worker finish the message it has
+started, gives unattempted claims back and leaves the issue resumable.
 """
 
 from __future__ import annotations
 
-import queue
-import sys
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from digest import lifecycle, outbox
 from digest.db import session_scope
@@ -44,6 +43,8 @@ from digest.transport import (
 )
 
 R = TypeVar("R")
+CLAIM_BATCH = 64  # rows a worker claims at a time
+PROGRESS_SECONDS = 0.2  # how often the main thread reports progress
 SENDABLE = (IssueState.APPROVED, IssueState.SENDING, IssueState.SENT)
 
 
@@ -65,12 +66,73 @@ class SendReport:
         return sum(self.sent.values())
 
 
-@dataclass
-class _Job:
-    row: Claimed
-    message: Outgoing
-    recorded: threading.Event = field(default_factory=threading.Event)
-    attempt: Attempt | None = None
+@dataclass(eq=False)
+class _Pending:
+    attempt: Attempt
+    done: bool = False  # committed, or given up on when the database failed
+    wake: threading.Lock | None = None  # held while its worker sleeps in settle()
+
+
+class _GroupCommit:
+    """Outcomes waiting to be written; the worker writing a group of them, if any.
+
+    A worker that settles its outcome while no group is being written writes every outcome
+    waiting at that moment. Otherwise it sleeps on its own lock, woken when its outcome is
+    written or, if it was not in that group, to write the next group: one wake-up per
+    sleeper, where a shared condition would wake every worker on every commit.
+    """
+
+    def __init__(self, write: Callable[[list[Attempt]], None]) -> None:
+        self._write = write
+        self._mutex = threading.Lock()
+        self._waiting: list[_Pending] = []  # submitted, in no group yet
+        self._sleepers: list[_Pending] = []
+        self._busy = False
+
+    def submit(self, attempt: Attempt) -> _Pending:
+        """Queue an outcome for the next group; returns at once."""
+        pending = _Pending(attempt)
+        with self._mutex:
+            self._waiting.append(pending)
+        return pending
+
+    def settle(self, pending: _Pending | None) -> None:
+        """Return once `pending` is written, writing a group if none is being written."""
+        if pending is None:
+            return
+        while True:
+            with self._mutex:
+                if pending.done:
+                    return
+                if self._busy:
+                    pending.wake = threading.Lock()
+                    pending.wake.acquire()
+                    self._sleepers.append(pending)
+                else:  # `pending` is among the waiting: no group is under way to hold it
+                    group, self._waiting, self._busy = self._waiting, [], True
+            if pending.wake is not None:
+                pending.wake.acquire()  # released by the writer of a group
+                pending.wake = None
+                continue
+            try:
+                self._write([p.attempt for p in group])  # never raises (see _Run._write)
+            finally:
+                self._finish(group)
+            return
+
+    def _finish(self, group: list[_Pending]) -> None:
+        with self._mutex:
+            self._busy = False
+            for p in group:
+                p.done = True
+            asleep, self._sleepers, leader = self._sleepers, [], False
+            for p in asleep:
+                if p.done or not leader:  # its outcome is written, or it writes the next group
+                    leader = leader or not p.done
+                    assert p.wake is not None
+                    p.wake.release()
+                else:
+                    self._sleepers.append(p)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -124,7 +186,7 @@ def send_issue(
 
 
 class _Run:
-    """One send run: the claim loop, the workers and the recorder."""
+    """One send run: the workers, their group commit and the heartbeat."""
 
     def __init__(self, engine: Engine, settings: Settings, issue_id: int,
                  templates: dict[Language, MessageTemplate], clock: Callable[[], datetime],
@@ -136,45 +198,41 @@ class _Run:
         self.policy = retry_policy(settings)
         self.finisher = Finisher(settings)
         self.report = report
-        self.unattempted: list[Claimed] = []  # taken from the queue after a stop
+        self.batch = max(1, min(settings.batch_size, CLAIM_BATCH))
+        self.commits = _GroupCommit(self._write)
+        self.writer: outbox.OutcomeWriter | None = None  # opened by the first group commit
+        self.unattempted: list[Claimed] = []  # claimed, never attempted: given back at the end
         self.lock = threading.Lock()
-        self.failure: BaseException | None = None  # the recorder could not write (database gone)
+        self.failure: BaseException | None = None  # the database failed: re-raised at the end
+        self.wait_for_retries = False
 
     def execute(self, factory: Callable[[], Transport], connections: int,
                 wait_for_retries: bool,
                 on_progress: Callable[[SendReport], None] | None) -> None:
-        batch = max(1, min(self.settings.batch_size, 16 * connections + 32))
-        work: queue.Queue[_Job | None] = queue.Queue(maxsize=2 * batch)
-        results: queue.Queue[_Job | None] = queue.Queue()
-        workers = [threading.Thread(target=self._worker, args=(factory, work, results),
-                                    name=f"smtp-{i}", daemon=True) for i in range(connections)]
-        recorder = threading.Thread(target=self._recorder, args=(results, on_progress),
-                                    name="recorder", daemon=True)
-        for t in [*workers, recorder]:
+        self.wait_for_retries = wait_for_retries
+        workers = [threading.Thread(target=self._worker, args=(factory,), name=f"smtp-{i}",
+                                    daemon=True) for i in range(connections)]
+        for t in workers:
             t.start()
-        # Outcomes hop between threads on every message: a short GIL switch interval keeps the
-        # hand-offs from waiting behind the claim loop's CPU work (default 5 ms).
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, 0.0005))
+        interval = self.settings.claim_lease_seconds / 3
+        last_beat = self.clock()
         try:
-            self._feed(work, batch, wait_for_retries)
+            while any(t.is_alive() for t in workers):
+                workers[0].join(timeout=min(PROGRESS_SECONDS, interval))
+                now = self.clock()
+                if (now - last_beat).total_seconds() >= interval:
+                    self._guard(outbox.heartbeat, self.engine, self.run_id, now)
+                    last_beat = now
+                if on_progress:
+                    on_progress(self.report)
         finally:
-            leftovers = []
-            while True:
-                try:
-                    job = work.get_nowait()
-                except queue.Empty:
-                    break
-                if job is not None:
-                    leftovers.append(job.row)
-            for _ in workers:
-                work.put(None)
+            if any(t.is_alive() for t in workers):  # interrupted: let the workers wind down
+                self.stop.set()
             for t in workers:
                 t.join()
-            results.put(None)
-            recorder.join()
-            outbox.release(self.engine, leftovers + self.unattempted)
-            sys.setswitchinterval(switch)
+            if self.writer is not None:
+                self.writer.close()
+            outbox.release(self.engine, self.unattempted)
         if self.failure is not None:
             raise self.failure
         with session_scope(self.engine, write=True) as session:
@@ -185,74 +243,63 @@ class _Run:
                 lifecycle.record(session, issue, "sender", IssueAction.SENT)
         self.report.stopped = self.stop.is_set()
 
-    def _feed(self, work: queue.Queue[_Job | None], batch: int, wait_for_retries: bool) -> None:
-        while not self.stop.is_set():
-            rows = outbox.claim(self.engine, self.issue_id, self.run_id, batch, self.clock(),
-                                self.lease)
-            for row in rows:
-                message = self.templates[row.language].build(
-                    Recipient(row.subscriber_id, row.email, row.name))
-                work.put(_Job(row, self.finisher.finish(message)))
-            if rows:
-                continue
-            work.join()  # our own messages are all recorded before we judge what is left
-            with session_scope(self.engine) as session:
-                left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
-            if left.pending or left.retry_due or left.stale:
-                continue  # freed by a stop elsewhere, or due meanwhile
-            if left.in_flight:
-                self.stop.wait(min(0.2, self.settings.claim_lease_seconds / 4))
-            elif left.retry_later and wait_for_retries and left.next_retry_at:
-                pause = (left.next_retry_at - self.clock()).total_seconds()
-                self.stop.wait(max(0.05, min(pause, 5.0)))
-            else:
-                return
-
-    def _worker(self, factory: Callable[[], Transport], work: queue.Queue[_Job | None],
-                results: queue.Queue[_Job | None]) -> None:
+    def _worker(self, factory: Callable[[], Transport]) -> None:
         transport = factory()
-        # Decided once: a runtime Protocol check costs tens of microseconds per call.
-        staged_transport = transport if isinstance(transport, StagedTransport) else None
-        job = work.get()
-        early: SendResult | None = None  # the outcome of staging `job`, if staging failed
-        staged = False
+        # Decided once: a runtime Protocol check costs tens of microseconds.
+        staging = transport if isinstance(transport, StagedTransport) else None
+        rows: deque[Claimed] = deque()
+        last: _Pending | None = None  # the previous outcome, submitted for commit
         try:
-            while job is not None:
-                if self.stop.is_set() and not staged:  # stopping: hand the claim back
-                    with self.lock:
-                        self.unattempted.append(job.row)
-                    work.task_done()
-                    job = work.get()
+            while not self.stop.is_set():
+                if not rows:
+                    self.commits.settle(last)  # ours are recorded before judging what is left
+                    last = None
+                    rows.extend(self._guard(outbox.claim, self.engine, self.issue_id,
+                                            self.run_id, self.batch, self.clock(), self.lease)
+                                or [])
+                    if not rows and self._finished():
+                        return
                     continue
-                if not staged:
-                    result = self._guarded(transport.send, job.message)
-                elif early is not None:
-                    result = early
+                row = rows.popleft()
+                message = self.finisher.finish(self.templates[row.language].build(
+                    Recipient(row.subscriber_id, row.email, row.name)))
+                if staging is not None:
+                    # All of the message but its final dot goes out while the previous
+                    # outcome is committed; the relay accepts it only at complete().
+                    early = self._call(staging.stage, message)
+                    self.commits.settle(last)
+                    if self.failure is not None and early is None:
+                        staging.abandon()  # the previous outcome is unrecorded: go no further
+                        rows.appendleft(row)
+                        return
+                    result = early if early is not None else self._call(staging.complete)
                 else:
-                    assert staged_transport is not None
-                    result = self._guarded(staged_transport.complete)
-                job.attempt = Attempt(job.row, result, job.message.message_id, self.clock())
-                results.put(job)
-                # While this outcome is committed, stage the next message (all but its final
-                # dot). The relay accepts it only at complete(), after the commit, so at most
-                # one accepted message per connection is ever unrecorded.
-                nxt, staged, early = None, False, None
-                if staged_transport is not None and not self.stop.is_set():
-                    try:
-                        nxt = work.get_nowait()
-                    except queue.Empty:
-                        nxt = None
-                    if nxt is not None:
-                        early = self._guarded(staged_transport.stage, nxt.message)
-                        staged = True
-                job.recorded.wait()
-                work.task_done()
-                job = nxt if nxt is not None else work.get()
+                    self.commits.settle(last)
+                    result = self._call(transport.send, message)
+                last = self.commits.submit(
+                    Attempt(row, result, message.message_id, self.clock()))
         finally:
-            work.task_done()  # the None that ended the loop
+            self.commits.settle(last)
+            with self.lock:
+                self.unattempted.extend(rows)
             transport.close()
 
-    def _guarded(self, call: Callable[..., R], *args: Outgoing) -> R | SendResult:
+    def _finished(self) -> bool:
+        """Nothing to claim now: True if this worker is done, after a pause if not yet."""
+        with session_scope(self.engine) as session:
+            left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
+        if left.pending or left.retry_due or left.stale:
+            return False  # freed by a stop elsewhere, or due meanwhile
+        if left.in_flight:  # claimed by a sibling or another sender: wait for them
+            self.stop.wait(min(0.2, self.settings.claim_lease_seconds / 4))
+            return False
+        if left.retry_later and self.wait_for_retries and left.next_retry_at:
+            pause = (left.next_retry_at - self.clock()).total_seconds()
+            self.stop.wait(max(0.05, min(pause, 5.0)))
+            return False
+        return True
+
+    def _call(self, call: Callable[..., R], *args: Outgoing) -> R | SendResult:
         """Call the transport; a transport bug is recorded as a retry and stops the run."""
         try:
             return call(*args)
@@ -260,47 +307,28 @@ class _Run:
             self.stop.set()
             return SendResult(Outcome.TEMPORARY, f"internal error: {exc!r}")
 
-    def _recorder(self, results: queue.Queue[_Job | None],
-                  on_progress: Callable[[SendReport], None] | None) -> None:
-        interval = self.settings.claim_lease_seconds / 3
-        last_beat = self.clock()
-        finished = False
-        conn: Connection | None = None  # held for the run: no pool checkout per commit
+    def _guard(self, call: Callable[..., R], *args: object) -> R | None:
+        """Call the database; a failure stops the run and is re-raised at its end."""
         try:
-            while not finished:
-                jobs: list[_Job] = []
-                try:  # wait for one outcome, then take whatever else has arrived: group commit
-                    item = results.get(timeout=interval)
-                    while True:
-                        if item is None:
-                            finished = True  # sent after every worker has stopped
-                        else:
-                            jobs.append(item)
-                        item = results.get_nowait()
-                except queue.Empty:
-                    pass
-                try:
-                    if jobs:
-                        conn = conn or self.engine.connect()
-                        self._commit(conn, jobs)
-                except Exception as exc:  # re-raised by execute() once every thread stopped
-                    self.failure = self.failure or exc
-                    self.stop.set()
-                    for job in jobs:  # unrecorded: resent after the lease, like a crash
-                        job.recorded.set()
-                now = self.clock()
-                if (now - last_beat).total_seconds() >= interval:
-                    outbox.heartbeat(self.engine, self.run_id, now)
-                    last_beat = now
-                if jobs and on_progress:
-                    on_progress(self.report)
-        finally:
-            if conn is not None:
-                conn.close()
+            return call(*args)
+        except Exception as exc:
+            self._fail(exc)
+            return None
 
-    def _commit(self, conn: Connection, jobs: list[_Job]) -> None:
-        attempts = [j.attempt for j in jobs if j.attempt is not None]
-        outbox.record(conn, attempts, self.policy)
+    def _fail(self, exc: BaseException) -> None:
+        with self.lock:
+            self.failure = self.failure or exc
+        self.stop.set()
+
+    def _write(self, attempts: list[Attempt]) -> None:
+        """Commit a group of outcomes (one group at a time); a failure leaves them unrecorded,
+        to be sent again once the lease runs out, like after a crash."""
+        try:
+            self.writer = self.writer or outbox.OutcomeWriter(self.engine)
+            self.writer.write(attempts, self.policy)
+        except Exception as exc:
+            self._fail(exc)
+            return
         for a in attempts:
             if a.result.outcome is Outcome.ACCEPTED:
                 self.report.sent[a.row.language.value] += 1
@@ -308,8 +336,6 @@ class _Run:
                 self.report.retry += 1
             else:
                 self.report.failed += 1
-        for j in jobs:
-            j.recorded.set()
 
 
 def transport_factory(settings: Settings) -> Callable[[], Transport]:

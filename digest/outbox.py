@@ -162,22 +162,20 @@ _RECORD = sa.update(D).where(D.c.id == sa.bindparam("did")).values(
     state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
     message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
     sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
-    next_attempt_at=sa.bindparam("due"), claimed_by=None)
+    next_attempt_at=sa.bindparam("due"), claimed_by=sa.bindparam("owner"))
+_BOUNCE = sa.update(S).where(S.c.id == sa.bindparam("sid")).values(
+    state=sa.bindparam("bounced"), updated_at=sa.bindparam("at"))
 
 
-def record(bind: Engine | sa.Connection, attempts: list[Attempt], policy: RetryPolicy) -> None:
-    """Write the outcomes of a group of attempts in one transaction; bounce 5xx addresses.
-
-    A sender passes the connection it holds for the whole run (this runs once per message
-    or group on the hot path); anything else may pass the engine.
-    """
-    if not attempts:
-        return
-    updates, bounced = [], []
+def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The parameters of `_RECORD` for each attempt, and of `_BOUNCE` for each 5xx."""
+    updates, bounces = [], []
     for a in attempts:
-        values: dict[str, object] = {
+        values: dict[str, Any] = {
             "did": a.row.delivery_id, "lang": a.row.language, "mid": a.message_id,
-            "reply": a.result.reply[:1000], "sent": None, "err": None, "due": None}
+            "reply": a.result.reply[:1000], "sent": None, "err": None, "due": None,
+            "owner": None}
         if a.result.outcome is Outcome.ACCEPTED:
             values.update(new_state=DeliveryState.SENT, sent=a.at)
         elif a.result.outcome is Outcome.TEMPORARY:
@@ -189,22 +187,76 @@ def record(bind: Engine | sa.Connection, attempts: list[Attempt], policy: RetryP
                 values.update(new_state=DeliveryState.RETRY, err=a.result.reply, due=due)
         else:
             values.update(new_state=DeliveryState.FAILED, err=a.result.reply)
-            bounced.append(a.row.subscriber_id)
+            bounces.append({"sid": a.row.subscriber_id, "bounced": SubscriberState.BOUNCED,
+                            "at": a.at})
         updates.append(values)
-    if isinstance(bind, Engine):
-        with bind.connect() as conn:
-            _write_outcomes(conn, updates, bounced, attempts[0].at)
-    else:
-        _write_outcomes(bind, updates, bounced, attempts[0].at)
+    return updates, bounces
 
 
-def _write_outcomes(conn: sa.Connection, updates: list[dict[str, object]], bounced: list[int],
-                    at: datetime) -> None:
-    with writer_lock(conn.engine), conn.execution_options(sqlite_immediate=True).begin():
-        conn.execute(_RECORD, updates)
-        if bounced:
-            conn.execute(sa.update(S).where(S.c.id.in_(bounced)).values(
-                state=SubscriberState.BOUNCED.value, updated_at=at))
+class _Compiled:
+    """A Core statement compiled once for a dialect, with its parameters' type conversions."""
+
+    def __init__(self, statement: sa.Update, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup if compiled.positional else None
+        self.convert = {name: fn for name, bind in compiled.binds.items()
+                        if (fn := bind.type.bind_processor(dialect)) is not None}
+
+    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """Rows as the DBAPI takes them: converted, and as tuples for positional styles."""
+        for row in rows:
+            for name, fn in self.convert.items():
+                row[name] = fn(row[name])
+        if self.order is None:
+            return rows
+        return [tuple(row[name] for name in self.order) for row in rows]
+
+
+class OutcomeWriter:
+    """Records outcomes for a send run on one DBAPI connection held for the whole run.
+
+    This is the send's hot path (one transaction per message or group of messages), so the
+    two statements are compiled once by SQLAlchemy and executed with the DBAPI's
+    `executemany`: SQLAlchemy's SQL and type conversions, without its per-call work
+    (a quarter more messages per second with 4 connections, docs/performance.md).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.record = _Compiled(_RECORD, engine.dialect)
+        self.bounce = _Compiled(_BOUNCE, engine.dialect)
+        self.conn = engine.raw_connection()
+
+    def write(self, attempts: list[Attempt], policy: RetryPolicy) -> None:
+        """Write the outcomes of a group in one transaction; bounce 5xx addresses."""
+        if not attempts:
+            return
+        updates, bounces = _outcome_rows(attempts, policy)
+        with writer_lock(self.engine):
+            cursor = self.conn.cursor()
+            dbapi_error = self.engine.dialect.loaded_dbapi.Error
+            try:
+                if self.sqlite:  # pysqlite's own transaction handling is off (digest.db)
+                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.executemany(self.record.sql, self.record.parameters(updates))
+                if bounces:
+                    cursor.executemany(self.bounce.sql, self.bounce.parameters(bounces))
+                self.conn.commit()
+            except dbapi_error as exc:  # raised as SQLAlchemy would, like every other query
+                self.conn.rollback()
+                raise sa.exc.DBAPIError.instance(self.record.sql, None, exc, dbapi_error,
+                                                 dialect=self.engine.dialect) from exc
+            except BaseException:
+                self.conn.rollback()
+                raise
+            finally:
+                cursor.close()
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        self.conn.close()
 
 
 def heartbeat(engine: Engine, run_id: str, now: datetime) -> None:

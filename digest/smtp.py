@@ -148,6 +148,10 @@ class SMTPTransport:
         self._after(result)
         return result
 
+    def abandon(self) -> None:
+        """Drop the connection mid-DATA: a relay discards a message whose final dot never came."""
+        self._drop()
+
     def _after(self, result: SendResult) -> None:
         """Count the transaction; reconnect after a 421 or every N messages."""
         self._sent_on_connection += 1

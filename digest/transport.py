@@ -76,6 +76,10 @@ class StagedTransport(Transport, Protocol):
         """Finish the staged message and report what the relay answered."""
         ...
 
+    def abandon(self) -> None:
+        """Drop the staged message unfinished: the relay discards it."""
+        ...
+
 
 class FileTransport:
     """Writes each message to `<root>/<message-id local part>.eml` (atomically)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.policy import default
@@ -181,3 +182,93 @@ def test_cancelled_issue_cannot_be_sent(engine: Engine, session: Session,
     session.commit()
     with pytest.raises(ValueError, match="cancelled"):
         deliver.send_issue(engine, db_settings, issue.period, MemoryTransport)
+
+
+def _refuse_sent_rows_after(engine: Engine, limit: int) -> None:
+    """Make the database itself refuse to record more than `limit` sent rows (a trigger)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"""
+                CREATE FUNCTION refuse_sent() RETURNS trigger AS $$ BEGIN
+                  IF (SELECT count(*) FROM delivery WHERE state = 'sent') >= {limit} THEN
+                    RAISE EXCEPTION 'database refuses writes';
+                  END IF;
+                  RETURN NEW;
+                END $$ LANGUAGE plpgsql""")
+            conn.exec_driver_sql("""
+                CREATE TRIGGER refuse_sent BEFORE UPDATE ON delivery FOR EACH ROW
+                WHEN (NEW.state = 'sent') EXECUTE FUNCTION refuse_sent()""")
+        else:
+            conn.exec_driver_sql(f"""
+                CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON delivery
+                WHEN NEW.state = 'sent'
+                 AND (SELECT count(*) FROM delivery WHERE state = 'sent') >= {limit}
+                BEGIN SELECT RAISE(ABORT, 'database refuses writes'); END""")
+
+
+def test_a_database_that_stops_taking_outcomes_stops_the_send_and_loses_nothing(
+        engine: Engine, session: Session, db_settings: Settings, issue: Issue) -> None:
+    _refuse_sent_rows_after(engine, 3)
+    transport = MemoryTransport()
+    with pytest.raises(sa.exc.DBAPIError, match="database refuses writes"):
+        deliver.send_issue(engine, db_settings, issue.period, lambda: transport,
+                           connections=2, clock=TickingClock(AS_OF))
+    accepted_before = len(transport.sent)
+    states = [r.state for r in rows(session, issue)]
+    recorded = states.count(DeliveryState.SENT)  # 2 or 3: a refused group commits nothing
+    assert 2 <= recorded <= 3
+    unrecorded = accepted_before - recorded
+    # Accepted but unrecorded: still claimed, so a resume sends them again after the lease.
+    assert 1 <= unrecorded <= 2  # at most one unrecorded message per connection
+    assert states.count(DeliveryState.SENDING) == unrecorded
+    assert states.count(DeliveryState.PENDING) == 9 - accepted_before  # claims given back
+    assert state_of(session, issue) is IssueState.SENDING
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse_sent" + (
+            " ON delivery" if engine.dialect.name == "postgresql" else ""))
+    report = deliver.send_issue(engine, db_settings, issue.period, lambda: transport,
+                                clock=TickingClock(AS_OF + LEASE + timedelta(seconds=1)))
+    assert report.left.total == 0 and state_of(session, issue) is IssueState.SENT
+    assert all(r.state is DeliveryState.SENT for r in rows(session, issue))
+    received = Counter(m.recipient for m in transport.sent)
+    assert len(received) == 9  # nobody missed
+    assert sum(received.values()) - 9 == unrecorded  # duplicates: only the unrecorded
+
+
+def test_outcome_writer_stores_what_the_orm_and_the_claims_read_back(
+        engine: Engine, session: Session, db_settings: Settings, issue: Issue) -> None:
+    assert issue.id is not None
+    outbox.create_deliveries(session, issue.id)
+    session.commit()
+    sent, retry, bounce = outbox.claim(engine, issue.id, "run", 3, AS_OF, LEASE)
+    at = AS_OF + timedelta(seconds=1, microseconds=5)
+    policy = deliver.retry_policy(db_settings)
+    writer = outbox.OutcomeWriter(engine)
+    try:
+        writer.write([
+            outbox.Attempt(sent, SendResult(Outcome.ACCEPTED, "250 ok"), "<a@x>", at),
+            outbox.Attempt(retry, SendResult(Outcome.TEMPORARY, "451 later"), "<b@x>", at),
+            outbox.Attempt(bounce, SendResult(Outcome.PERMANENT, "550 no such user"), "<c@x>", at),
+        ], policy)
+    finally:
+        writer.close()
+    by_id = {r.id: r for r in rows(session, issue)}
+    assert by_id[sent.delivery_id].state is DeliveryState.SENT
+    assert by_id[sent.delivery_id].sent_at == at and by_id[sent.delivery_id].message_id == "<a@x>"
+    assert by_id[sent.delivery_id].language is sent.language
+    due = policy.next_attempt(retry.attempts, retry.first_attempt_at, at)
+    assert due is not None and by_id[retry.delivery_id].next_attempt_at == due
+    assert by_id[retry.delivery_id].state is DeliveryState.RETRY
+    assert by_id[bounce.delivery_id].state is DeliveryState.FAILED
+    assert session.get(Subscriber, bounce.subscriber_id).state is SubscriberState.BOUNCED  # type: ignore[union-attr]
+    assert all(r.claimed_by is None for r in by_id.values() if r.state is not DeliveryState.PENDING)
+    # The stored due time compares as a time in the claim's query: not due a microsecond
+    # early, due exactly on time.
+    pending = [r.id for r in by_id.values() if r.state is DeliveryState.PENDING]
+    with engine.begin() as conn:
+        conn.execute(sa.update(Delivery).where(Delivery.id.in_(pending))  # type: ignore[union-attr]
+                     .values(state=DeliveryState.SENT))
+    assert outbox.claim(engine, issue.id, "run", 9, due - timedelta(microseconds=1), LEASE) == []
+    again = outbox.claim(engine, issue.id, "run", 9, due, LEASE)
+    assert [c.delivery_id for c in again] == [retry.delivery_id]
