@@ -60,9 +60,10 @@ def writer_lock(engine: Engine) -> threading.Lock | nullcontext[None]:
     """The lock this process's SQLite writers take before BEGIN IMMEDIATE (none elsewhere).
 
     SQLite has one writer at a time, and a connection that finds the lock taken sleeps in
-    its busy handler (1, 2, 5, 10 ... ms) before trying again: threads of one send queue here
-    instead, and are woken the moment the lock is free. Other processes still meet the busy
-    handler.
+    its busy handler (1, 2, 5, 10 ... ms) before trying again: the threads of a send queue
+    here instead, and are woken the moment the lock is free. Only the send's own short
+    transactions take it (claims, outcomes, heartbeats); anything else, and other processes,
+    still meet the busy handler. Take it before BEGIN, never inside a transaction.
     """
     if engine.dialect.name != "sqlite":
         return nullcontext()
@@ -78,8 +79,7 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
     read-then-write transactions that must not interleave with another writer.
     """
     bind = engine.execution_options(sqlite_immediate=True) if write else engine
-    with writer_lock(engine) if write else nullcontext(), \
-            Session(bind, expire_on_commit=False) as session:
+    with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

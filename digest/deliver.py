@@ -14,6 +14,7 @@ started, gives unattempted claims back and leaves the issue resumable.
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections import Counter, deque
@@ -36,7 +37,6 @@ from digest.tokens import Tokens
 from digest.transport import (
     FileTransport,
     Outcome,
-    Outgoing,
     SendResult,
     StagedTransport,
     Transport,
@@ -266,8 +266,9 @@ class _Run:
                 if staging is not None:
                     # All of the message but its final dot goes out while the previous
                     # outcome is committed; the relay accepts it only at complete().
-                    early = self._call(staging.stage, message)
-                    self.commits.settle(last)
+                    early = self._call(staging.stage, message,
+                                       functools.partial(self.commits.settle, last))
+                    self.commits.settle(last)  # settled already, unless staging raised
                     if self.failure is not None and early is None:
                         staging.abandon()  # the previous outcome is unrecorded: go no further
                         rows.appendleft(row)
@@ -299,7 +300,7 @@ class _Run:
             return False
         return True
 
-    def _call(self, call: Callable[..., R], *args: Outgoing) -> R | SendResult:
+    def _call(self, call: Callable[..., R], *args: object) -> R | SendResult:
         """Call the transport; a transport bug is recorded as a retry and stops the run."""
         try:
             return call(*args)

@@ -261,7 +261,7 @@ class OutcomeWriter:
 
 def heartbeat(engine: Engine, run_id: str, now: datetime) -> None:
     """Refresh this run's claims so no other sender takes them while it lives."""
-    with session_scope(engine, write=True) as session:
+    with writer_lock(engine), session_scope(engine, write=True) as session:
         session.execute(sa.update(D).where(D.c.claimed_by == run_id,
                                            D.c.state == DeliveryState.SENDING.value)
                         .values(claimed_at=now))
@@ -271,7 +271,7 @@ def release(engine: Engine, rows: list[Claimed]) -> None:
     """Give back claimed rows that were never attempted (a clean stop)."""
     if not rows:
         return
-    with session_scope(engine, write=True) as session:
+    with writer_lock(engine), session_scope(engine, write=True) as session:
         session.execute(sa.update(D).where(
             D.c.id.in_([r.delivery_id for r in rows]), D.c.state == DeliveryState.SENDING.value
         ).values(state=DeliveryState.PENDING.value, claimed_by=None, claimed_at=None,

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import mjml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from premailer import Premailer
 
 from digest.i18n import event_time, month_label, translations
 from digest.models import Language, News, Review, Seminar
@@ -278,6 +277,10 @@ class Renderer:
     @staticmethod
     def inline_css(html: str) -> str:
         """Inline only our own CSS; keep MJML's reset and media queries as style blocks."""
+        # Imported here: premailer (with lxml, cssutils and requests) is a tenth of a second
+        # of start-up that a send, which only reads stored variants, does not need.
+        from premailer import Premailer
+
         def mark(match: re.Match[str]) -> str:
             tag, body = match.group(1), match.group(2)
             if OWN_CSS_MARKER in body:

@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 
 from digest.settings import Settings
 from digest.transport import Outcome, Outgoing, SendResult, dot_stuff
@@ -100,11 +101,14 @@ class SMTPTransport:
         failure = self.stage(message)
         return failure if failure is not None else self.complete()
 
-    def stage(self, message: Outgoing) -> SendResult | None:
+    def stage(self, message: Outgoing,
+              meanwhile: Callable[[], None] | None = None) -> SendResult | None:
         """Send all of a message but the final dot: None when staged, else the failure.
 
         The relay accepts nothing before `complete()`, so a sender may stage its next message
         while the previous outcome is being recorded without risking an unrecorded delivery.
+        `meanwhile` runs while the relay answers the envelope commands (or, if they cannot
+        be sent, before returning the failure).
         """
         self.limiter.wait()
         pacing = self.settings.smtp_pacing_seconds
@@ -118,9 +122,11 @@ class SMTPTransport:
                 # login): never a bounce, always a retry.
                 self._drop()
                 self._last_send = time.monotonic()
+                if meanwhile is not None:
+                    meanwhile()
                 return SendResult(Outcome.TEMPORARY, f"relay unavailable: {_describe(exc)}")
         try:
-            failure = self._begin(self._smtp, message)
+            failure = self._begin(self._smtp, message, meanwhile)
         except smtplib.SMTPResponseException as exc:
             self._drop()
             failure = classify(exc.smtp_code, _text(exc.smtp_error))
@@ -159,12 +165,19 @@ class SMTPTransport:
                 self._sent_on_connection >= self.settings.smtp_messages_per_connection):
             self.close()
 
-    def _begin(self, smtp: smtplib.SMTP, message: Outgoing) -> SendResult | None:
+    def _begin(self, smtp: smtplib.SMTP, message: Outgoing,
+               meanwhile: Callable[[], None] | None) -> SendResult | None:
         wire = message.wire if message.wire is not None else dot_stuff(message.data)
         mail = f"MAIL FROM:<{message.sender}>\r\n".encode("ascii")
         rcpt = f"RCPT TO:<{message.recipient}>\r\n".encode("ascii")
+        if meanwhile is not None and not self._pipelining:
+            meanwhile()
         if self._pipelining:
-            smtp.send(mail + rcpt + b"DATA\r\n")
+            try:
+                smtp.send(mail + rcpt + b"DATA\r\n")
+            finally:
+                if meanwhile is not None:  # one round trip of the relay's time, put to use
+                    meanwhile()
             replies = [smtp.getreply() for _ in range(3)]
         else:
             replies = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -68,8 +69,12 @@ class StagedTransport(Transport, Protocol):
     relay has accepted nothing until `complete()`.
     """
 
-    def stage(self, message: Outgoing) -> SendResult | None:
-        """Send all but the end of the message: None if staged, else the failure."""
+    def stage(self, message: Outgoing,
+              meanwhile: Callable[[], None] | None = None) -> SendResult | None:
+        """Send all but the end of the message: None if staged, else the failure.
+
+        `meanwhile` is called once, while waiting for the relay if the adapter can.
+        """
         ...
 
     def complete(self) -> SendResult:
