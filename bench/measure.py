@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from digest import content, deliver, issues, lifecycle, outbox
 from digest.db import make_engine, session_scope, upgrade
@@ -44,10 +45,12 @@ S = Subscriber.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]
 
 
-def bench_settings(db_path: Path, var_dir: Path, port: int) -> Settings:
-    """Settings as the child sends will see them (no .env, this benchmark's secret)."""
+def bench_settings(db_path: Path | str, var_dir: Path, port: int) -> Settings:
+    """Settings as the child sends will see them (no .env, this benchmark's secret);
+    `db_path` is a SQLite file or a database URL."""
+    url = db_path if isinstance(db_path, str) else f"sqlite:///{db_path}"
     return Settings(_env_file=None,  # type: ignore[call-arg]
-                    database_url=f"sqlite:///{db_path}", var_dir=var_dir,
+                    database_url=url, var_dir=var_dir,
                     secret_key=SecretStr(SECRET), transport="smtp", smtp_host="127.0.0.1",
                     smtp_port=port)
 
@@ -56,16 +59,16 @@ def bench_settings(db_path: Path, var_dir: Path, port: int) -> Settings:
 class Prepared:
     """A database ready to send from: content synced, issue planned, N subscribers."""
 
-    db_path: Path
+    db_path: Path | str  # a SQLite file or a PostgreSQL URL
     subscribers: int
     insert_seconds: float
     plan_message: str
     mix: Counter[str]
 
 
-def prepare_database(db_path: Path, n: int, settings: Settings) -> Prepared:
+def prepare_database(db_path: Path | str, n: int, settings: Settings) -> Prepared:
     """Migrate, sync the repo's content, plan the issue and bulk-insert N subscribers."""
-    engine = make_engine(f"sqlite:///{db_path}")
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     with session_scope(engine) as session:
         content.sync(session, content.load_dir(settings.content_dir), settings.tz)
@@ -334,9 +337,9 @@ def token_costs(settings: Settings, ids: list[int]) -> tuple[float, float]:
     return current, time.perf_counter() - start
 
 
-def sent_rows(db_path: Path) -> int:
+def sent_rows(db_path: Path | str) -> int:
     """Outbox rows in state `sent` (checked after each measured send)."""
-    engine = make_engine(f"sqlite:///{db_path}")
+    engine = make_engine(db_path if isinstance(db_path, str) else f"sqlite:///{db_path}")
     with engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(D)
                          .where(D.c.state == "sent")).scalar_one()
@@ -395,3 +398,47 @@ def profile_send(settings: Settings, connections: int, limit: int) -> SendProfil
         engine.dispose()
     return SendProfile(report.total_sent, seconds,
                        {name: (len(v), sum(v)) for name, v in calls.items()})
+
+
+class PostgresScratch:
+    """Scratch databases on a PostgreSQL server, all dropped by `close()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.admin = sa.create_engine(self.url.set(drivername="postgresql+psycopg"),
+                                      isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def available(self) -> str | None:
+        """None if the server answers, else why not."""
+        try:
+            with self.admin.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except sa.exc.OperationalError as exc:
+            return str(exc.orig).strip().splitlines()[0]
+        return None
+
+    def version(self) -> str:
+        """The server's version number."""
+        with self.admin.connect() as conn:
+            return str(conn.exec_driver_sql("SHOW server_version").scalar_one())
+
+    def create(self, name: str, template: str | None = None) -> str:
+        """A fresh database (a copy of `template` if given); returns its URL."""
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"'
+                                 + (f' TEMPLATE "{template}"' if template else ""))
+        self.created.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, name: str) -> None:
+        """Drop one scratch database."""
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        """Drop every database this made."""
+        for name in reversed(self.created):
+            self.drop(name)
+        self.admin.dispose()

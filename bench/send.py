@@ -105,18 +105,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="EmailMessage builds timed and extrapolated (default: 300)")
     p.add_argument("--profile-messages", type=int, default=8_000,
                    help="messages per in-process profiled send (default: 8000)")
+    p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                   help="server for the PostgreSQL sends ('' to skip them)")
+    p.add_argument("--postgres-subscribers", type=_ints, default=[10_000, 100_000],
+                   help="subscriber counts sent with PostgreSQL")
+    p.add_argument("--postgres-connections", type=_ints, default=[1, 4],
+                   help="connection counts sent with PostgreSQL")
     p.add_argument("--doc", type=Path, default=DOC, help="markdown file to update")
     p.add_argument("--no-doc", action="store_true", help="print only; leave the doc alone")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per send")
     return p.parse_args(argv)
 
 
-def child_env(db_path: Path, run_dir: Path, port: int, connections: int) -> dict[str, str]:
+def child_env(db_path: Path | str, run_dir: Path, port: int, connections: int
+              ) -> dict[str, str]:
     """The environment of a measured send: no inherited DIGEST_*, this run's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update({
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        "DIGEST_DATABASE_URL": f"sqlite:///{db_path}",
+        "DIGEST_DATABASE_URL": db_path if isinstance(db_path, str) else f"sqlite:///{db_path}",
         "DIGEST_SECRET_KEY": measure.SECRET,
         "DIGEST_VAR_DIR": str(run_dir / "var"),
         "DIGEST_TRANSPORT": "smtp",
@@ -130,12 +137,21 @@ def child_env(db_path: Path, run_dir: Path, port: int, connections: int) -> dict
 SEND_CMD = ["-m", "digest.cli", "issue", "send", measure.PERIOD]
 
 
-def run_send(template: Path, workdir: Path, sink: Sink, n: int, connections: int,
+def run_send(template: Path | str, workdir: Path, sink: Sink, n: int, connections: int,
              startup: float, timeout: float) -> SendRun:
-    """One `digest issue send` child on a fresh copy of the database."""
+    """One `digest issue send` child on a fresh copy of a SQLite database."""
+    assert isinstance(template, Path), "PostgreSQL sends go through bench_postgres"
     run_dir = Path(tempfile.mkdtemp(prefix=f"send-{n}-{connections}-", dir=workdir))
     db = run_dir / "digest.db"
     measure.copy_database(template, db)
+    result = measured_send(db, run_dir, sink, n, connections, startup, timeout)
+    shutil.rmtree(run_dir)
+    return result
+
+
+def measured_send(db: Path | str, run_dir: Path, sink: Sink, n: int, connections: int,
+                  startup: float, timeout: float) -> SendRun:
+    """Run `digest issue send` on a database nobody has sent from; check what it did."""
     before = sink.received()
     child = run_child([sys.executable, *SEND_CMD], env=child_env(db, run_dir, sink.port,
                                                                   connections),
@@ -144,7 +160,6 @@ def run_send(template: Path, workdir: Path, sink: Sink, n: int, connections: int
     if child.returncode != 0:
         raise RuntimeError(f"send failed ({child.returncode}):\n{child.output[-3000:]}")
     sent = measure.sent_rows(db)
-    shutil.rmtree(run_dir)
     delta = None if before is None or after is None else after - before
     return SendRun(n, connections, child, startup, sent, delta)
 
@@ -165,6 +180,48 @@ def import_footprint() -> list[tuple[str, ChildResult]]:
         out.append((mods, run_child([sys.executable, "-c", f"import {mods}"],
                                     env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)))
     return out
+
+
+def bench_postgres(res: Results, args: argparse.Namespace, workdir: Path, sink: Sink,
+                   startup: float) -> None:
+    """The same sends with the outbox on PostgreSQL (scratch databases, dropped after)."""
+    _say(res, "", "### `digest issue send` (child process, PostgreSQL, into the sink)", "")
+    if not args.postgres:
+        _say(res, "Not measured (`--postgres ''`).")
+        return
+    pg = measure.PostgresScratch(args.postgres)
+    why = pg.available()
+    if why is not None:
+        _say(res, f"Not measured: no PostgreSQL server at `{args.postgres}` ({why}); "
+             "start one or pass `--postgres URL`.")
+        return
+    _say(res, f"Server: PostgreSQL {pg.version()}, on this machine over TCP; a fresh database "
+         "(`CREATE DATABASE … TEMPLATE`) per send. Send phase uses the SQLite startup above.",
+         "", *_table(["subscribers", "connections", "wall s", "msg/s (wall)",
+                      "msg/s (send phase)", "peak RSS MB", "SQLite msg/s (wall), same N and "
+                      "conns", "checked"]))
+    sqlite = {(r.subscribers, r.connections): r.rate for r in res.sends}
+    try:
+        for n in args.postgres_subscribers:
+            template = f"digest_bench_template_{n}"
+            url = pg.create(template)
+            measure.prepare_database(url, n, measure.bench_settings(url, workdir / "var",
+                                                                    sink.port))
+            for c in args.postgres_connections:
+                run_dir = Path(tempfile.mkdtemp(prefix=f"pg-{n}-{c}-", dir=workdir))
+                db = pg.create("digest_bench_run", template=template)
+                r = measured_send(db, run_dir, sink, n, c, startup, args.timeout)
+                pg.drop("digest_bench_run")
+                shutil.rmtree(run_dir)
+                ok = r.sent_rows == n and r.sink_delta in (None, n)
+                same = sqlite.get((n, c))
+                _say(res, _row(f"{n:,}", c, _f(r.child.seconds), _f(r.rate), _f(r.send_rate),
+                               _f(r.child.rss_mb), _f(same) if same else "n/a",
+                               f"{r.sent_rows:,} rows sent, sink took "
+                               + (f"{r.sink_delta:,}" if r.sink_delta is not None else "?")
+                               + ("" if ok else " MISMATCH")))
+    finally:
+        pg.close()
 
 
 def _row(*cells: object) -> str:
@@ -431,6 +488,7 @@ def run(args: argparse.Namespace) -> Results:
                                    + (f"{r.sink_delta:,}" if r.sink_delta is not None else "?")
                                    + ("" if ok else " MISMATCH")))
                 _timed(f"send N={n} c={c}", one)
+        _timed("postgres sends", bench_postgres, res, args, workdir, sink, startup)
         _say(res, "", "### Outbox steps (on a fresh outbox, in the benchmark process)", "",
              *_table(["step", "time"]))
         for n in sizes:

@@ -217,8 +217,8 @@ class _Run:
         interval = self.settings.claim_lease_seconds / 3
         last_beat = self.clock()
         try:
-            while any(t.is_alive() for t in workers):
-                workers[0].join(timeout=min(PROGRESS_SECONDS, interval))
+            while alive := [t for t in workers if t.is_alive()]:
+                alive[0].join(timeout=min(PROGRESS_SECONDS, interval))
                 now = self.clock()
                 if (now - last_beat).total_seconds() >= interval:
                     self._guard(outbox.heartbeat, self.engine, self.run_id, now)
@@ -288,10 +288,13 @@ class _Run:
     def _finished(self) -> bool:
         """Nothing to claim now: True if this worker is done, after a pause if not yet."""
         with session_scope(self.engine) as session:
-            left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
+            left = outbox.open_work(session, self.issue_id, self.clock(), self.lease,
+                                    self.run_id)
         if left.pending or left.retry_due or left.stale:
             return False  # freed by a stop elsewhere, or due meanwhile
-        if left.in_flight:  # claimed by a sibling or another sender: wait for them
+        # Rows our sibling workers hold are theirs to finish (a 4xx among them becomes a
+        # retry that they wait for); rows another sender holds may come back if it stops.
+        if left.in_flight:
             self.stop.wait(min(0.2, self.settings.claim_lease_seconds / 4))
             return False
         if left.retry_later and self.wait_for_retries and left.next_retry_at:

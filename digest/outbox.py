@@ -295,8 +295,10 @@ class OpenWork:
         return self.pending + self.retry_due + self.retry_later + self.in_flight + self.stale
 
 
-def open_work(session: Session, issue_id: int, now: datetime, lease: timedelta) -> OpenWork:
-    """Count unfinished rows by what a sender would do with them now (one aggregate query)."""
+def open_work(session: Session, issue_id: int, now: datetime, lease: timedelta,
+              run_id: str | None = None) -> OpenWork:
+    """Count unfinished rows by what a sender would do with them now (one aggregate query);
+    a run passing its `run_id` leaves its own claims out of `in_flight`."""
     state = D.c.state
 
     def count(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
@@ -304,13 +306,14 @@ def open_work(session: Session, issue_id: int, now: datetime, lease: timedelta) 
 
     retry = state == DeliveryState.RETRY.value
     claimed = state == DeliveryState.SENDING.value
+    others = claimed if run_id is None else sa.and_(claimed, D.c.claimed_by != run_id)
     later = sa.and_(retry, D.c.next_attempt_at > now)
     row = session.execute(sa.select(
         count(state == DeliveryState.PENDING.value),
         count(retry, D.c.next_attempt_at <= now),
         count(later),
         sa.func.min(sa.case((later, D.c.next_attempt_at), else_=None)).label("next_retry"),
-        count(claimed, D.c.claimed_at >= now - lease),
+        count(others, D.c.claimed_at >= now - lease),
         count(claimed, D.c.claimed_at < now - lease),
     ).where(D.c.issue_id == issue_id, state.in_([s.value for s in OPEN_STATES]))).one()
     pending, retry_due, retry_later, next_retry, in_flight, stale = row
