@@ -228,6 +228,35 @@ def transport_only(settings: Settings, messages: list[Outgoing], count: int,
     return seconds
 
 
+def aiosmtplib_clients(settings: Settings, messages: list[Outgoing], count: int,
+                       connections: int) -> float:
+    """Seconds for aiosmtplib's sendmail of our prebuilt bytes: one asyncio task per
+    connection, each on its own reused connection (no database)."""
+    import asyncio
+
+    import aiosmtplib
+
+    share = [count // connections + (i < count % connections) for i in range(connections)]
+
+    async def client(k: int) -> None:
+        smtp = aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port,
+                               start_tls=False)
+        await smtp.connect()
+        try:
+            for i in range(share[k]):
+                m = messages[(i * connections + k) % len(messages)]
+                await smtp.sendmail(m.sender, [m.recipient], m.data)
+        finally:
+            await smtp.quit()
+
+    async def run() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(k) for k in range(connections)))
+        return time.perf_counter() - start
+
+    return asyncio.run(run())
+
+
 @dataclass(frozen=True)
 class Components:
     """Timings of the outbox steps a send repeats, on a fresh outbox of N rows."""
@@ -276,7 +305,7 @@ def components(settings: Settings, connections: int = 4, claims: int = 20) -> Co
     start = time.perf_counter()
     issue_id, _, _ = deliver.prepare_issue(engine, PERIOD, "bench")
     create = time.perf_counter() - start
-    batch = max(1, min(settings.batch_size, deliver.CLAIM_BATCH))  # as deliver._Run does
+    batch = settings.batch_size  # as each worker of deliver._Run claims
     lease = timedelta(seconds=settings.claim_lease_seconds)
     plan = _claim_plan(engine, issue_id, lease)
     claim_ms, rows = _time_claims(engine, issue_id, batch, lease, claims)

@@ -273,7 +273,8 @@ def bench_sources(res: Results, sink: Sink, sessions: list[int], messages: int) 
 
 def bench_clients(res: Results, settings_: Settings, args: argparse.Namespace,
                   connections: list[int]) -> None:
-    """Python clients into the same sink: naive smtplib, smtplib with our bytes, ours alone."""
+    """Python clients into the same sink: naive smtplib, smtplib and aiosmtplib with our
+    bytes, ours alone."""
     variants = measure.stored_variants(settings_)
     rcpts = measure.recipients(settings_)
     n = min(args.smtplib_messages, len(rcpts))
@@ -287,6 +288,12 @@ def bench_clients(res: Results, settings_: Settings, args: argparse.Namespace,
         functools.partial(measure.smtplib_prebuilt_loop, settings_, prebuilt, count))
     _say(res, _row("smtplib `sendmail` of our prebuilt bytes", 1, count,
                    f"{_f(seconds)} ({spread})", _f(count / seconds), "-"))
+    for c in connections:
+        seconds, spread = _median_run(
+            functools.partial(measure.aiosmtplib_clients, settings_, prebuilt, count, c))
+        _say(res, _row("aiosmtplib `sendmail` of our prebuilt bytes, an asyncio task per "
+                       "connection", c, count, f"{_f(seconds)} ({spread})", _f(count / seconds),
+                       "-"))
     for c in connections:
         seconds, spread = _median_run(
             functools.partial(measure.transport_only, settings_, prebuilt, count, c))

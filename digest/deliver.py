@@ -43,7 +43,6 @@ from digest.transport import (
 )
 
 R = TypeVar("R")
-CLAIM_BATCH = 64  # rows a worker claims at a time
 PROGRESS_SECONDS = 0.2  # how often the main thread reports progress
 SENDABLE = (IssueState.APPROVED, IssueState.SENDING, IssueState.SENT)
 
@@ -198,7 +197,7 @@ class _Run:
         self.policy = retry_policy(settings)
         self.finisher = Finisher(settings)
         self.report = report
-        self.batch = max(1, min(settings.batch_size, CLAIM_BATCH))
+        self.batch = settings.batch_size  # rows a worker claims at a time
         self.commits = _GroupCommit(self._write)
         self.writer: outbox.OutcomeWriter | None = None  # opened by the first group commit
         self.unattempted: list[Claimed] = []  # claimed, never attempted: given back at the end

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     # Delivery: the outbox
     transport: Literal["file", "smtp"] = "file"
-    batch_size: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=64, ge=1)  # outbox rows a connection claims at a time
     claim_lease_seconds: float = Field(default=60, gt=0)  # a claim not refreshed this long is dead
     retry_base_seconds: float = Field(default=60, gt=0)  # first retry delay, doubling each time
     retry_max_seconds: float = Field(default=3600, gt=0)
