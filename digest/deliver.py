@@ -231,7 +231,7 @@ class _Run:
                 t.join()
             if self.writer is not None:
                 self.writer.close()
-            outbox.release(self.engine, self.unattempted)
+            self._guard(outbox.release, self.engine, self.unattempted)
         if self.failure is not None:
             raise self.failure
         with session_scope(self.engine, write=True) as session:

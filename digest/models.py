@@ -259,7 +259,7 @@ class Delivery(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_issue_subscriber"),
-        sa.Index("ix_delivery_issue_state", "issue_id", "state"),
+        sa.Index("ix_delivery_issue_state_id", "issue_id", "state", "id"),  # claim order
     )
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issue.id")

@@ -272,3 +272,18 @@ def test_outcome_writer_stores_what_the_orm_and_the_claims_read_back(
     assert outbox.claim(engine, issue.id, "run", 9, due - timedelta(microseconds=1), LEASE) == []
     again = outbox.claim(engine, issue.id, "run", 9, due, LEASE)
     assert [c.delivery_id for c in again] == [retry.delivery_id]
+
+
+def test_open_work_leaves_a_runs_own_claims_out_of_in_flight_when_asked(
+        engine: Engine, session: Session, issue: Issue) -> None:
+    assert issue.id is not None
+    outbox.create_deliveries(session, issue.id)
+    session.commit()
+    outbox.claim(engine, issue.id, "run-a", 2, AS_OF, LEASE)
+    outbox.claim(engine, issue.id, "run-b", 3, AS_OF, LEASE)
+    session.rollback()
+    everyone = outbox.open_work(session, issue.id, AS_OF, LEASE)
+    seen_by_a = outbox.open_work(session, issue.id, AS_OF, LEASE, "run-a")
+    assert (everyone.in_flight, everyone.pending) == (5, 4)
+    assert (seen_by_a.in_flight, seen_by_a.pending) == (3, 4)
+    assert everyone.total == 9
