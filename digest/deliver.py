@@ -200,6 +200,9 @@ class _Run:
         self.batch = settings.batch_size  # rows a worker claims at a time
         self.commits = _GroupCommit(self._write)
         self.writer: outbox.OutcomeWriter | None = None  # opened by the first group commit
+        # Group commits and heartbeats both write rows this run holds: on PostgreSQL, run side
+        # by side they lock the same rows in different orders and deadlock. One at a time.
+        self.holding = threading.Lock()
         self.unattempted: list[Claimed] = []  # claimed, never attempted: given back at the end
         self.lock = threading.Lock()
         self.failure: BaseException | None = None  # the database failed: re-raised at the end
@@ -220,7 +223,8 @@ class _Run:
                 alive[0].join(timeout=min(PROGRESS_SECONDS, interval))
                 now = self.clock()
                 if (now - last_beat).total_seconds() >= interval:
-                    self._guard(outbox.heartbeat, self.engine, self.run_id, now)
+                    with self.holding:
+                        self._guard(outbox.heartbeat, self.engine, self.run_id, now)
                     last_beat = now
                 if on_progress:
                     on_progress(self.report)
@@ -327,8 +331,9 @@ class _Run:
         """Commit a group of outcomes (one group at a time); a failure leaves them unrecorded,
         to be sent again once the lease runs out, like after a crash."""
         try:
-            self.writer = self.writer or outbox.OutcomeWriter(self.engine)
-            self.writer.write(attempts, self.policy)
+            with self.holding:
+                self.writer = self.writer or outbox.OutcomeWriter(self.engine)
+                self.writer.write(attempts, self.policy)
         except Exception as exc:
             self._fail(exc)
             return

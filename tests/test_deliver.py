@@ -287,3 +287,21 @@ def test_open_work_leaves_a_runs_own_claims_out_of_in_flight_when_asked(
     assert (everyone.in_flight, everyone.pending) == (5, 4)
     assert (seen_by_a.in_flight, seen_by_a.pending) == (3, 4)
     assert everyone.total == 9
+
+
+def test_heartbeats_during_a_busy_send_never_deadlock_with_its_commits(
+        engine: Engine, session: Session, db_settings: Settings) -> None:
+    # On PostgreSQL a heartbeat (one UPDATE of every row the run holds) running beside a group
+    # commit (row by row) once locked the same rows in opposite orders: "deadlock detected".
+    add_sample_content(session)
+    add_subscribers(session, per_language=400)
+    outcome = issues.plan(session, db_settings, AS_OF)
+    assert outcome.issue is not None
+    lifecycle.approve(session, outcome.issue, "test")
+    session.commit()
+    fast_beats = db_settings.model_copy(update={"claim_lease_seconds": 0.15})
+    transport = MemoryTransport()
+    report = deliver.send_issue(engine, fast_beats, outcome.issue.period, lambda: transport,
+                                connections=4)
+    assert report.total_sent == 1200 and report.left.total == 0
+    assert len({m.recipient for m in transport.sent}) == len(transport.sent) == 1200
