@@ -105,7 +105,7 @@ _CLAIMED = (D.c.id, S.c.state, S.c.id, S.c.email, S.c.name, S.c.language, D.c.at
 def _claim_queries(for_update: bool) -> tuple[sa.Select[Any], ...]:
     """One query per kind of due row, in the order they are claimed, built once.
 
-    Queried one by one, each uses the (issue_id, state) index and stops after `limit` rows;
+    Queried one by one, each uses the (issue_id, state, id) index and stops after `limit` rows;
     an OR of the three made SQLite read and sort the issue's whole outbox on every claim
     (26 ms per claim at 100,000 rows, docs/performance.md).
     """
