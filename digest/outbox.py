@@ -158,7 +158,10 @@ def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
             for did, _, sid, email, name, language, attempts, first in taken]
 
 
-_RECORD = sa.update(D).where(D.c.id == sa.bindparam("did")).values(
+# Only a claimed row takes an outcome: a run whose claims went stale and were taken over may
+# still report a late outcome, and must not overwrite what the new holder has recorded.
+_RECORD = sa.update(D).where(
+    D.c.id == sa.bindparam("did"), D.c.state == sa.bindparam("claimed")).values(
     state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
     message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
     sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
@@ -175,7 +178,7 @@ def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
         values: dict[str, Any] = {
             "did": a.row.delivery_id, "lang": a.row.language, "mid": a.message_id,
             "reply": a.result.reply[:1000], "sent": None, "err": None, "due": None,
-            "owner": None}
+            "owner": None, "claimed": DeliveryState.SENDING}
         if a.result.outcome is Outcome.ACCEPTED:
             values.update(new_state=DeliveryState.SENT, sent=a.at)
         elif a.result.outcome is Outcome.TEMPORARY:

@@ -305,3 +305,26 @@ def test_heartbeats_during_a_busy_send_never_deadlock_with_its_commits(
                                 connections=4)
     assert report.total_sent == 1200 and report.left.total == 0
     assert len({m.recipient for m in transport.sent}) == len(transport.sent) == 1200
+
+
+def test_a_late_outcome_from_a_run_that_lost_its_claims_overwrites_nothing(
+        engine: Engine, session: Session, db_settings: Settings, issue: Issue) -> None:
+    assert issue.id is not None
+    outbox.create_deliveries(session, issue.id)
+    session.commit()
+    stale = outbox.claim(engine, issue.id, "run-a", 9, AS_OF, LEASE)  # run A froze
+    later = AS_OF + LEASE + timedelta(seconds=1)
+    taken = outbox.claim(engine, issue.id, "run-b", 9, later, LEASE)  # B takes them over
+    assert [c.delivery_id for c in taken] == [c.delivery_id for c in stale]
+    policy = deliver.retry_policy(db_settings)
+    b, a = outbox.OutcomeWriter(engine), outbox.OutcomeWriter(engine)
+    try:
+        b.write([outbox.Attempt(taken[0], SendResult(Outcome.ACCEPTED, "250 ok"), "<b@x>",
+                                later)], policy)
+        a.write([outbox.Attempt(stale[0], SendResult(Outcome.TEMPORARY, "451 late"), "<a@x>",
+                                later)], policy)
+    finally:
+        a.close()
+        b.close()
+    row = next(r for r in rows(session, issue) if r.id == taken[0].delivery_id)
+    assert row.state is DeliveryState.SENT and row.relay_reply == "250 ok"
