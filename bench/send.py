@@ -288,18 +288,18 @@ def bench_clients(res: Results, settings_: Settings, args: argparse.Namespace,
         functools.partial(measure.smtplib_prebuilt_loop, settings_, prebuilt, count))
     _say(res, _row("smtplib `sendmail` of our prebuilt bytes", 1, count,
                    f"{_f(seconds)} ({spread})", _f(count / seconds), "-"))
-    for c in connections:
-        seconds, spread = _median_run(
-            functools.partial(measure.aiosmtplib_clients, settings_, prebuilt, count, c))
-        _say(res, _row("aiosmtplib `sendmail` of our prebuilt bytes, an asyncio task per "
-                       "connection", c, count, f"{_f(seconds)} ({spread})", _f(count / seconds),
-                       "-"))
-    for c in connections:
-        seconds, spread = _median_run(
-            functools.partial(measure.transport_only, settings_, prebuilt, count, c))
-        _say(res, _row("digest `SMTPTransport` alone, prebuilt wire bytes, a thread per "
-                       "connection", c, count, f"{_f(seconds)} ({spread})", _f(count / seconds),
-                       "-"))
+    clients = [
+        ("aiosmtplib `sendmail` of our prebuilt bytes, an asyncio task per connection",
+         measure.aiosmtplib_clients),
+        ("digest `SMTPTransport` alone, prebuilt wire bytes, a thread per connection",
+         measure.transport_only),
+    ]
+    for label, client in clients:
+        for c in connections:
+            seconds, spread = _median_run(
+                functools.partial(client, settings_, prebuilt, count, c))
+            _say(res, _row(label, c, count, f"{_f(seconds)} ({spread})",
+                           _f(count / seconds), "-"))
 
 
 def bench_assembly(res: Results, settings_: Settings, prepared: measure.Prepared,

@@ -124,12 +124,14 @@ class _GroupCommit:
             self._busy = False
             for p in group:
                 p.done = True
-            asleep, self._sleepers, leader = self._sleepers, [], False
+            asleep, self._sleepers, leader_woken = self._sleepers, [], False
             for p in asleep:
-                if p.done or not leader:  # its outcome is written, or it writes the next group
-                    leader = leader or not p.done
-                    assert p.wake is not None
+                assert p.wake is not None
+                if p.done:  # its outcome is written
                     p.wake.release()
+                elif not leader_woken:  # it writes the next group
+                    p.wake.release()
+                    leader_woken = True
                 else:
                     self._sleepers.append(p)
 
@@ -179,8 +181,8 @@ def send_issue(
     templates = {lang: MessageTemplate(settings, issue_id, v, tokens)
                  for lang, v in stored.items()}
     run = _Run(engine, settings, issue_id, templates, clock, stop or threading.Event(),
-               SendReport(period, created))
-    run.execute(transport_factory, connections, wait_for_retries, on_progress)
+               SendReport(period, created), wait_for_retries)
+    run.execute(transport_factory, connections, on_progress)
     return run.report
 
 
@@ -189,7 +191,7 @@ class _Run:
 
     def __init__(self, engine: Engine, settings: Settings, issue_id: int,
                  templates: dict[Language, MessageTemplate], clock: Callable[[], datetime],
-                 stop: threading.Event, report: SendReport) -> None:
+                 stop: threading.Event, report: SendReport, wait_for_retries: bool) -> None:
         self.engine, self.settings, self.issue_id = engine, settings, issue_id
         self.templates, self.clock, self.stop = templates, clock, stop
         self.run_id = uuid.uuid4().hex
@@ -206,12 +208,10 @@ class _Run:
         self.unattempted: list[Claimed] = []  # claimed, never attempted: given back at the end
         self.lock = threading.Lock()
         self.failure: BaseException | None = None  # the database failed: re-raised at the end
-        self.wait_for_retries = False
+        self.wait_for_retries = wait_for_retries
 
     def execute(self, factory: Callable[[], Transport], connections: int,
-                wait_for_retries: bool,
                 on_progress: Callable[[SendReport], None] | None) -> None:
-        self.wait_for_retries = wait_for_retries
         workers = [threading.Thread(target=self._worker, args=(factory,), name=f"smtp-{i}",
                                     daemon=True) for i in range(connections)]
         for t in workers:

@@ -6,7 +6,18 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from digest.models import Language, News, NewsKind, Review, Seminar, Subscriber, SubscriberState
+from digest import issues, lifecycle
+from digest.models import (
+    Issue,
+    Language,
+    News,
+    NewsKind,
+    Review,
+    Seminar,
+    Subscriber,
+    SubscriberState,
+)
+from digest.settings import Settings
 
 AS_OF = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)  # 09:00 BST, first Monday of September 2026
 
@@ -72,3 +83,12 @@ def add_subscribers(session: Session, per_language: int = 2) -> list[Subscriber]
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def approved_issue(session: Session, settings: Settings) -> Issue:
+    """The issue planned as of AS_OF from what the session holds, approved and committed."""
+    outcome = issues.plan(session, settings, AS_OF)
+    assert outcome.issue is not None
+    lifecycle.approve(session, outcome.issue, "test")
+    session.commit()
+    return outcome.issue

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest import deliver, issues, lifecycle, outbox
+from digest import deliver, outbox
 from digest.models import (
     Delivery,
     DeliveryState,
@@ -25,7 +25,7 @@ from digest.models import (
 )
 from digest.settings import Settings
 from digest.transport import FileTransport, MemoryTransport, Outcome, SendResult
-from tests.factories import AS_OF, add_sample_content, add_subscribers
+from tests.factories import AS_OF, add_sample_content, add_subscribers, approved_issue
 
 LEASE = timedelta(seconds=60)  # the default claim_lease_seconds
 
@@ -38,11 +38,7 @@ def issue(session: Session, db_settings: Settings) -> Issue:
                            state=SubscriberState.UNSUBSCRIBED))
     session.add(Subscriber(email="new@example.org", language=Language.CY,
                            state=SubscriberState.PENDING))
-    outcome = issues.plan(session, db_settings, AS_OF)
-    assert outcome.issue is not None
-    lifecycle.approve(session, outcome.issue, "test")
-    session.commit()
-    return outcome.issue
+    return approved_issue(session, db_settings)
 
 
 def state_of(session: Session, issue: Issue) -> IssueState:
@@ -295,13 +291,10 @@ def test_heartbeats_during_a_busy_send_never_deadlock_with_its_commits(
     # commit (row by row) once locked the same rows in opposite orders: "deadlock detected".
     add_sample_content(session)
     add_subscribers(session, per_language=400)
-    outcome = issues.plan(session, db_settings, AS_OF)
-    assert outcome.issue is not None
-    lifecycle.approve(session, outcome.issue, "test")
-    session.commit()
+    issue = approved_issue(session, db_settings)
     fast_beats = db_settings.model_copy(update={"claim_lease_seconds": 0.15})
     transport = MemoryTransport()
-    report = deliver.send_issue(engine, fast_beats, outcome.issue.period, lambda: transport,
+    report = deliver.send_issue(engine, fast_beats, issue.period, lambda: transport,
                                 connections=4)
     assert report.total_sent == 1200 and report.left.total == 0
     assert len({m.recipient for m in transport.sent}) == len(transport.sent) == 1200

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest import deliver, issues, lifecycle, outbox
+from digest import deliver, outbox
 from digest.models import Delivery, DeliveryState, Issue, IssueState, Subscriber, SubscriberState
 from digest.settings import Settings
-from tests.factories import AS_OF, add_sample_content, add_subscribers
+from tests.factories import AS_OF, add_sample_content, add_subscribers, approved_issue
 from tests.smtp_server import SMTPServer
 
 
@@ -28,11 +28,7 @@ def cfg(db_settings: Settings, smtp_server: SMTPServer) -> Settings:
 def issue(session: Session, cfg: Settings) -> Issue:
     add_sample_content(session)
     add_subscribers(session, per_language=4)
-    outcome = issues.plan(session, cfg, AS_OF)
-    assert outcome.issue is not None
-    lifecycle.approve(session, outcome.issue, "test")
-    session.commit()
-    return outcome.issue
+    return approved_issue(session, cfg)
 
 
 def send(engine: Engine, cfg: Settings, issue: Issue, **kwargs: object) -> deliver.SendReport:

@@ -19,10 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest import issues, lifecycle
 from digest.models import Delivery, DeliveryState, Issue, IssueState, Subscriber, SubscriberState
 from digest.settings import Settings
-from tests.factories import AS_OF, add_sample_content
+from tests.factories import AS_OF, add_sample_content, approved_issue
 from tests.smtp_server import SMTPServer
 
 CONNECTIONS = 4
@@ -40,11 +39,7 @@ def add_many_subscribers(session: Session, n: int) -> None:
 def planned(session: Session, db_settings: Settings) -> Issue:
     add_sample_content(session)
     add_many_subscribers(session, 600)
-    outcome = issues.plan(session, db_settings, AS_OF)
-    assert outcome.issue is not None
-    lifecycle.approve(session, outcome.issue, "test")
-    session.commit()
-    return outcome.issue
+    return approved_issue(session, db_settings)
 
 
 def env_for(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str, str]:
