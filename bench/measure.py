@@ -202,15 +202,19 @@ def smtplib_prebuilt_loop(settings: Settings, messages: list[Outgoing], count: i
 
 def transport_only(settings: Settings, messages: list[Outgoing], count: int,
                    connections: int) -> float:
-    """Seconds for SMTPTransport alone (one thread per connection, no database)."""
+    """Seconds for SMTPTransport alone (one thread per connection, no database), driven as
+    the send's workers drive it: stage, then complete naming the next message."""
     share = [count // connections + (i < count % connections) for i in range(connections)]
     failures: list[str] = []
 
     def worker(k: int) -> None:
         transport = SMTPTransport(settings)
+        mine = [messages[(i * connections + k) % len(messages)] for i in range(share[k])]
         try:
-            for i in range(share[k]):
-                result = transport.send(messages[(i * connections + k) % len(messages)])
+            for i, message in enumerate(mine):
+                early = transport.stage(message)
+                result = early if early is not None else transport.complete(
+                    mine[i + 1] if i + 1 < len(mine) else None)
                 if result.outcome is not Outcome.ACCEPTED:
                     failures.append(result.reply)
         finally:

@@ -5,6 +5,8 @@ splice, microseconds) just before sending it, and records every outcome before t
 accept its next message: with SMTP it sends all of the next message but its final dot, waits
 until the previous outcome is committed, then sends the dot. So at any moment at most one
 accepted message per connection is unrecorded: the only duplicates a crash can cause.
+The next message is built before the dot goes out, so that its envelope can travel with it
+(an envelope commits the relay to nothing).
 Outcomes are committed in groups: a worker that finds no commit running writes every outcome
 waiting at that moment, its siblings' included (`_GroupCommit`).
 The main thread refreshes this run's claims (so other senders leave them alone) and reports
@@ -37,6 +39,7 @@ from digest.tokens import Tokens
 from digest.transport import (
     FileTransport,
     Outcome,
+    Outgoing,
     SendResult,
     StagedTransport,
     Transport,
@@ -252,6 +255,7 @@ class _Run:
         staging = transport if isinstance(transport, StagedTransport) else None
         rows: deque[Claimed] = deque()
         last: _Pending | None = None  # the previous outcome, submitted for commit
+        upcoming: Outgoing | None = None  # rows[0]'s message, built early for complete()
         try:
             while not self.stop.is_set():
                 if not rows:
@@ -264,8 +268,7 @@ class _Run:
                         return
                     continue
                 row = rows.popleft()
-                message = self.finisher.finish(self.templates[row.language].build(
-                    Recipient(row.subscriber_id, row.email, row.name)))
+                message, upcoming = upcoming or self._build(row), None
                 if staging is not None:
                     # All of the message but its final dot goes out while the previous
                     # outcome is committed; the relay accepts it only at complete().
@@ -276,7 +279,10 @@ class _Run:
                         staging.abandon()  # the previous outcome is unrecorded: go no further
                         rows.appendleft(row)
                         return
-                    result = early if early is not None else self._call(staging.complete)
+                    if early is None and rows:
+                        upcoming = self._build(rows[0])  # its envelope may follow the dot
+                    result = early if early is not None else self._call(staging.complete,
+                                                                         upcoming)
                 else:
                     self.commits.settle(last)
                     result = self._call(transport.send, message)
@@ -287,6 +293,10 @@ class _Run:
             with self.lock:
                 self.unattempted.extend(rows)
             transport.close()
+
+    def _build(self, row: Claimed) -> Outgoing:
+        return self.finisher.finish(self.templates[row.language].build(
+            Recipient(row.subscriber_id, row.email, row.name)))
 
     def _finished(self) -> bool:
         """Nothing to claim now: True if this worker is done, after a pause if not yet."""

@@ -77,8 +77,12 @@ class StagedTransport(Transport, Protocol):
         """
         ...
 
-    def complete(self) -> SendResult:
-        """Finish the staged message and report what the relay answered."""
+    def complete(self, upcoming: Outgoing | None = None) -> SendResult:
+        """Finish the staged message and report what the relay answered.
+
+        `upcoming` is the message the caller will stage next, if known: the adapter may
+        start it in the same exchange; staging any other message then costs a reconnect.
+        """
         ...
 
     def abandon(self) -> None:

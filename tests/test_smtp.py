@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from digest.settings import Settings
 from digest.smtp import RateLimiter, SMTPTransport, classify
-from digest.transport import Outcome, Outgoing, dot_stuff
+from digest.transport import Outcome, Outgoing, SendResult, dot_stuff
 from tests.smtp_server import SMTPServer
 
 
@@ -114,6 +114,106 @@ def test_rate_limit_spaces_messages(smtp_settings: Settings, smtp_server: SMTPSe
         transport.send(message(f"r{i}@example.org"))
     transport.close()
     assert time.monotonic() - start >= 5 / 20.0  # six messages need five full intervals
+
+
+def send_chain(transport: SMTPTransport, messages: list[Outgoing]) -> list[SendResult]:
+    """Stage and complete each message naming the next one, as the send's workers do."""
+    results = []
+    for i, m in enumerate(messages):
+        early = transport.stage(m)
+        upcoming = messages[i + 1] if i + 1 < len(messages) else None
+        results.append(early if early is not None else transport.complete(upcoming))
+    return results
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_the_next_envelope_goes_out_behind_the_final_dot(
+        smtp_settings: Settings, smtp_server: SMTPServer, pipelining: bool) -> None:
+    smtp_server.behaviour.pipelining = pipelining
+    messages = [message(f"r{i}@example.org") for i in range(5)]
+    transport = SMTPTransport(smtp_settings)
+    assert transport.stage(messages[0]) is None
+    first = transport.complete(messages[1])
+    # White-box: with PIPELINING the relay has the next MAIL/RCPT/DATA already.
+    assert (transport._announced is messages[1]) is pipelining
+    results = [first, *send_chain(transport, messages[1:])]
+    transport.close()
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    assert [r.rcpt for r in smtp_server.received] == [f"r{i}@example.org" for i in range(5)]
+    assert smtp_server.handler.connections == 1
+    for got in smtp_server.received:
+        body = message_from_bytes(got.data, policy=default).get_content()
+        assert body.replace("\r\n", "\n") == "Helo\n.leading dot\n"
+
+
+@pytest.mark.parametrize(("where", "reply", "outcome", "connections"), [
+    ("rcpt", "550 5.1.1 no such user", Outcome.PERMANENT, 1),
+    ("data", "554 5.7.1 rejected", Outcome.PERMANENT, 1),
+    ("data", "421 4.3.2 shutting down", Outcome.TEMPORARY, 2),
+])
+def test_refusals_around_an_announced_envelope(
+        smtp_settings: Settings, smtp_server: SMTPServer, where: str, reply: str,
+        outcome: Outcome, connections: int) -> None:
+    table = smtp_server.behaviour.rcpt_replies if where == "rcpt" else \
+        smtp_server.behaviour.data_replies
+    table["bad@example.org"] = [reply]
+    messages = [message(f"{n}@example.org") for n in ("a", "bad", "c", "d")]
+    transport = SMTPTransport(smtp_settings)
+    results = send_chain(transport, messages)
+    transport.close()
+    assert [r.outcome for r in results] == \
+        [Outcome.ACCEPTED, outcome, Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert results[1].reply == reply
+    assert [r.rcpt for r in smtp_server.received] == \
+        ["a@example.org", "c@example.org", "d@example.org"]
+    assert smtp_server.handler.connections == connections
+
+
+def test_staging_another_message_than_announced_reconnects(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    transport = SMTPTransport(smtp_settings)
+    assert transport.stage(message("a@example.org")) is None
+    assert transport.complete(message("never@example.org")).outcome is Outcome.ACCEPTED
+    assert transport.send(message("other@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()
+    assert [r.rcpt for r in smtp_server.received] == ["a@example.org", "other@example.org"]
+    assert smtp_server.handler.connections == 2
+
+
+def test_closing_with_an_announced_envelope_delivers_none_of_it(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    transport = SMTPTransport(smtp_settings)
+    assert transport.stage(message("a@example.org")) is None
+    assert transport.complete(message("b@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()  # the run stopped before b: its envelope is open, its dot never sent
+    assert transport.send(message("c@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()
+    assert [r.rcpt for r in smtp_server.received] == ["a@example.org", "c@example.org"]
+
+
+def test_a_relay_that_stops_answering_times_out_as_temporary(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    smtp_server.behaviour.delay = 4.0  # before the reply to the final dot
+    transport = SMTPTransport(smtp_settings.model_copy(update={"smtp_timeout": 1}))
+    start = time.monotonic()
+    result = transport.send(message("slow@example.org"))
+    waited = time.monotonic() - start
+    transport.close()
+    assert result.outcome is Outcome.TEMPORARY and "timed out" in result.reply
+    assert waited < 3.5  # the kernel's timeout ended the read, not the relay's late reply
+
+
+def test_a_multi_line_reply_is_read_whole(smtp_settings: Settings,
+                                          smtp_server: SMTPServer) -> None:
+    smtp_server.behaviour.rcpt_replies["bad@example.org"] = [
+        "550-5.1.1 no such user\r\n550 5.1.1 see https://example.org/help"]
+    transport = SMTPTransport(smtp_settings)
+    bad = transport.send(message("bad@example.org"))
+    good = transport.send(message("good@example.org"))
+    transport.close()
+    assert bad.outcome is Outcome.PERMANENT
+    assert bad.reply == "550 5.1.1 no such user\n5.1.1 see https://example.org/help"
+    assert good.outcome is Outcome.ACCEPTED
 
 
 def test_classify() -> None:
