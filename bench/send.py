@@ -120,8 +120,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def child_env(db_path: Path | str, run_dir: Path, port: int, connections: int
               ) -> dict[str, str]:
     """The environment of a measured send: no inherited DIGEST_*, this run's database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DIGEST_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update({
+        # Compiled bytecode is kept, as an installed package has it (outside the repository).
+        "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "digest-bench-pycache"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
         "DIGEST_DATABASE_URL": db_path if isinstance(db_path, str) else f"sqlite:///{db_path}",
         "DIGEST_SECRET_KEY": measure.SECRET,

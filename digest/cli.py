@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,11 +20,14 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest import content, deliver, issues, lifecycle, outbox, scheduler, subscribers
+from digest import content, deliver, issues, lifecycle, outbox
 from digest.db import current_revision, engine_from, session_scope, upgrade
 from digest.demo import DEMO_AS_OF, run_demo
 from digest.models import Issue, Language, now_utc
 from digest.settings import Settings
+
+if TYPE_CHECKING:  # imported by the commands that use them: a send need not load them
+    from digest import scheduler
 
 app = typer.Typer(help="Bilingual (Welsh/English) research digest.", no_args_is_help=True,
                   rich_markup_mode=None)
@@ -125,6 +128,8 @@ def subscribers_import(
 
     Example: digest subscribers import subscribers/example.csv
     """
+    from digest import subscribers
+
     _, engine = _store()
     try:
         with session_scope(engine) as session:
@@ -474,6 +479,8 @@ def issue_status(
 
 
 def _scheduler_runtime() -> tuple[Settings, scheduler.Runtime]:
+    from digest import scheduler
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -494,6 +501,8 @@ def scheduler_run(
     """
     if ctx.invoked_subcommand:
         return
+    from digest import scheduler
+
     _, runtime = _scheduler_runtime()
     sched = scheduler.make_scheduler(runtime)
     try:
@@ -513,6 +522,8 @@ def scheduler_jobs() -> None:
 
     Example: digest scheduler jobs
     """
+    from digest import scheduler
+
     settings, runtime = _scheduler_runtime()
     sched = scheduler.make_scheduler(runtime)
     try:

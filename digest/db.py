@@ -7,17 +7,22 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from digest.settings import Settings
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The newest migration's revision; a test holds it equal to the scripts' head. Every command
+# upgrades first, and a database already here is left alone without loading Alembic (about
+# half a second of every command's start-up).
+HEAD = "0004"
 
 
 def make_engine(url: str) -> Engine:
@@ -90,6 +95,8 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic config pointing at the packaged migrations and this engine."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -98,7 +105,20 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to `revision` (idempotent)."""
+    if revision == "head" and stored_revision(engine) == HEAD:
+        return
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """The revision in the alembic_version table, read with plain SQL; None if there is none."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except sa.exc.DBAPIError:  # no such table: never migrated
+        return None
 
 
 def current_revision(engine: Engine) -> str | None:

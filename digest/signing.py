@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-
-import dkim
 
 from digest.settings import Settings
 from digest.transport import Outgoing
@@ -20,7 +19,11 @@ class Finisher:
     def __init__(self, settings: Settings, *, redirect: bool = True) -> None:
         self.redirect_to = settings.redirect_all_to if redirect else None
         self.dkim: tuple[bytes, bytes, bytes] | None = None
+        self._sign: Callable[..., bytes] | None = None
         if settings.dkim_selector and settings.dkim_private_key_path:
+            import dkim  # only when signing: dkimpy and dnspython take a while to import
+
+            self._sign = dkim.sign
             domain = settings.dkim_domain or settings.sender_domain
             self.dkim = (settings.dkim_selector.encode(), domain.encode(),
                          settings.dkim_private_key_path.read_bytes())
@@ -32,9 +35,9 @@ class Finisher:
         if self.redirect_to:
             prefix += f"X-Digest-Original-To: {message.recipient}\r\n".encode("ascii")
             recipient = self.redirect_to
-        if self.dkim:
+        if self.dkim and self._sign:
             selector, domain, key = self.dkim
-            prefix = dkim.sign(prefix + message.data, selector, domain, key,
+            prefix = self._sign(prefix + message.data, selector, domain, key,
                                include_headers=SIGNED_HEADERS) + prefix
         if not prefix and recipient == message.recipient:
             return message

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from digest.db import current_revision, make_engine, upgrade
+from digest.db import HEAD, MIGRATIONS, current_revision, make_engine, stored_revision, upgrade
 from digest.models import Language, Subscriber, SubscriberState
 
 
@@ -18,6 +18,40 @@ def test_upgrade_reaches_head_and_is_idempotent(engine: Engine) -> None:
     assert current_revision(engine) == "0004"
     tables = set(sa.inspect(engine).get_table_names())
     assert set(SQLModel.metadata.tables) <= tables
+
+
+def test_head_constant_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(MIGRATIONS)).get_current_head() == HEAD
+
+
+def test_upgrade_runs_alembic_only_below_head(engine: Engine,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic import command
+
+    from digest.db import alembic_config
+
+    calls: list[str] = []
+    real_upgrade = command.upgrade
+
+    def counted(config: object, revision: str) -> None:
+        calls.append(revision)
+        real_upgrade(config, revision)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(command, "upgrade", counted)
+    upgrade(engine)
+    assert calls == [] and stored_revision(engine) == HEAD
+    command.downgrade(alembic_config(engine), "0003")
+    assert stored_revision(engine) == current_revision(engine) == "0003"
+    upgrade(engine)
+    assert calls == ["head"] and stored_revision(engine) == HEAD
+
+
+def test_stored_revision_of_a_new_database_is_none(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    assert stored_revision(engine) is None
+    engine.dispose()
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
