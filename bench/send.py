@@ -402,6 +402,7 @@ def machine() -> list[str]:
     except (OSError, IndexError):
         pass
     nproc = len(os.sched_getaffinity(0))
+    loop_ns, mac_us = measure.machine_speed()
     postfix = _quiet(["postconf", "-d", "-h", "mail_version"])
     commit = _quiet(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = _quiet(["git", "--no-optional-locks", "-C", str(REPO), "status", "--porcelain",
@@ -415,6 +416,8 @@ def machine() -> list[str]:
         f"- machine: nproc {nproc}, {cpu}{mem}, Linux {platform.release()}",
         f"- Python {platform.python_version()}; Postfix {postfix or 'not installed'}; "
         f"SQLite {sqlite3.sqlite_version}",
+        f"- speed (fixed work, to compare machines): a pure-Python loop {loop_ns:.0f} ns per "
+        f"iteration, HMAC-SHA1 of 5 bytes {mac_us:.2f} µs",
         f"- code: {commit or '?'}" + (" with uncommitted changes in digest/" if dirty else "")
         + f"; sha256 of digest/**/*.py {tree.hexdigest()[:12]}",
     ]

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration's revision; a test holds it equal to the scripts' head. Every command
-# upgrades first, and a database already here is left alone without loading Alembic (about
-# half a second of every command's start-up).
+# upgrades first, and a database already here is left alone without loading Alembic (about a
+# tenth of a send's start-up, docs/performance.md).
 HEAD = "0004"
 
 

@@ -295,6 +295,7 @@ class _Run:
             transport.close()
 
     def _build(self, row: Claimed) -> Outgoing:
+        """The finished message (redirected and signed if configured) for a claimed row."""
         return self.finisher.finish(self.templates[row.language].build(
             Recipient(row.subscriber_id, row.email, row.name)))
 

@@ -255,8 +255,9 @@ class SMTPTransport:
 class _Replies:
     """SMTP replies read straight off a connected socket, several per recv when pipelined.
 
-    Switches the socket to blocking mode with the kernel keeping the timeout; a read or
-    write that times out raises socket.timeout, a closed connection SMTPServerDisconnected.
+    Switches the socket to blocking mode with the kernel keeping the timeout: a read that
+    times out raises TimeoutError, a write BlockingIOError (both OSErrors, connection trouble
+    to the adapter), and a closed connection SMTPServerDisconnected.
     """
 
     def __init__(self, sock: socket.socket, timeout: float) -> None:

@@ -16,7 +16,6 @@ page, write such a function and add it to `SOURCES`.
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -24,26 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+if __package__ in (None, ""):  # run as a script: make `tests` (the Chromium setup) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from digest import demo, issues
 from digest.db import engine_from, session_scope
 from digest.settings import REPO_ROOT, Settings
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, REMOTE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 OUT_DIR = REPO_ROOT / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Nothing leaves the machine: remote requests are aborted, loopback (a local server) is allowed.
-REMOTE = re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost|\[::1\])[:/])")
 
 
 @dataclass(frozen=True)
@@ -161,7 +152,7 @@ def capture(page: Page, screen: Screen, width: Width, out_dir: Path) -> Path:
 
 def main() -> int:
     """Write every screen of every source at every width into docs/screenshots/."""
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         print(f"{CHROMIUM} not found: apt-get install chromium", file=sys.stderr)
         return 1
     try:
@@ -172,7 +163,7 @@ def main() -> int:
         return 1
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                      args=CHROMIUM_ARGS)
         context = browser.new_context(device_scale_factor=1)
         context.route(REMOTE, lambda route: route.abort())

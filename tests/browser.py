@@ -8,31 +8,19 @@ playwright package the tests are skipped with a reason (failed under DIGEST_TEST
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, REMOTE
 from tests.conftest import skip_or_fail
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, ViewportSize
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-# Remote requests are aborted; loopback (a test server) is allowed.
-REMOTE = re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost|\[::1\])[:/])")
 DEFAULT_VIEWPORT: ViewportSize = {"width": 600, "height": 800}
 
 
