@@ -45,12 +45,16 @@ S = Subscriber.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]
 
 
+def database_url(db: Path | str) -> str:
+    """A database URL, or a SQLite file as one."""
+    return db if isinstance(db, str) else f"sqlite:///{db}"
+
+
 def bench_settings(db_path: Path | str, var_dir: Path, port: int) -> Settings:
     """Settings as the child sends will see them (no .env, this benchmark's secret);
     `db_path` is a SQLite file or a database URL."""
-    url = db_path if isinstance(db_path, str) else f"sqlite:///{db_path}"
     return Settings(_env_file=None,  # type: ignore[call-arg]
-                    database_url=url, var_dir=var_dir,
+                    database_url=database_url(db_path), var_dir=var_dir,
                     secret_key=SecretStr(SECRET), transport="smtp", smtp_host="127.0.0.1",
                     smtp_port=port)
 
@@ -391,7 +395,7 @@ def token_costs(settings: Settings, ids: list[int]) -> tuple[float, float]:
 
 def sent_rows(db_path: Path | str) -> int:
     """Outbox rows in state `sent` (checked after each measured send)."""
-    engine = make_engine(db_path if isinstance(db_path, str) else f"sqlite:///{db_path}")
+    engine = make_engine(database_url(db_path))
     with engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(D)
                          .where(D.c.state == "sent")).scalar_one()

@@ -126,7 +126,7 @@ def child_env(db_path: Path | str, run_dir: Path, port: int, connections: int
         # Compiled bytecode is kept, as an installed package has it (outside the repository).
         "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "digest-bench-pycache"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-        "DIGEST_DATABASE_URL": db_path if isinstance(db_path, str) else f"sqlite:///{db_path}",
+        "DIGEST_DATABASE_URL": measure.database_url(db_path),
         "DIGEST_SECRET_KEY": measure.SECRET,
         "DIGEST_VAR_DIR": str(run_dir / "var"),
         "DIGEST_TRANSPORT": "smtp",

@@ -105,28 +105,21 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to `revision` (idempotent)."""
-    if revision == "head" and stored_revision(engine) == HEAD:
+    if revision == "head" and current_revision(engine) == HEAD:
         return
     from alembic import command
 
     command.upgrade(alembic_config(engine), revision)
 
 
-def stored_revision(engine: Engine) -> str | None:
-    """The revision in the alembic_version table, read with plain SQL; None if there is none."""
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at, or None if never migrated (Alembic's
+    version table, read with plain SQL: the migrations are linear, one row)."""
     try:
         with engine.connect() as conn:
             return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    except sa.exc.DBAPIError:  # no such table: never migrated
+    except sa.exc.DBAPIError:  # no such table
         return None
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The schema revision the database is at, or None if never migrated."""
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def engine_from(settings: Settings) -> Engine:

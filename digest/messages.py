@@ -150,7 +150,7 @@ class MessageTemplate:
             b"\r\nDate: ", self._date_header(),
             b"\r\nList-Unsubscribe: <", self.unsub_base, unsub, b">\r\n",
         ]
-        # One join per form: each is about 9 KB, and every extra concatenation copies it.
+        # One join per form: each is tens of KB, and every extra concatenation copies it.
         data = b"".join(personal + [c if isinstance(c, bytes) else slots[c]
                                     for c in self.chunks])
         wire = b"".join(personal + [c if isinstance(c, bytes) else slots[c]

@@ -231,6 +231,7 @@ class OutcomeWriter:
         self.record = _Compiled(_RECORD, engine.dialect)
         self.bounce = _Compiled(_BOUNCE, engine.dialect)
         self.conn = engine.raw_connection()
+        self.dbapi_error = engine.dialect.loaded_dbapi.Error
 
     def write(self, attempts: list[Attempt], policy: RetryPolicy) -> None:
         """Write the outcomes of a group in one transaction; bounce 5xx addresses."""
@@ -239,7 +240,6 @@ class OutcomeWriter:
         updates, bounces = _outcome_rows(attempts, policy)
         with writer_lock(self.engine):
             cursor = self.conn.cursor()
-            dbapi_error = self.engine.dialect.loaded_dbapi.Error
             try:
                 if self.sqlite:  # pysqlite's own transaction handling is off (digest.db)
                     cursor.execute("BEGIN IMMEDIATE")
@@ -247,9 +247,9 @@ class OutcomeWriter:
                 if bounces:
                     cursor.executemany(self.bounce.sql, self.bounce.parameters(bounces))
                 self.conn.commit()
-            except dbapi_error as exc:  # raised as SQLAlchemy would, like every other query
+            except self.dbapi_error as exc:  # raised as SQLAlchemy would, like any query
                 self.conn.rollback()
-                raise sa.exc.DBAPIError.instance(self.record.sql, None, exc, dbapi_error,
+                raise sa.exc.DBAPIError.instance(self.record.sql, None, exc, self.dbapi_error,
                                                  dialect=self.engine.dialect) from exc
             except BaseException:
                 self.conn.rollback()

@@ -89,10 +89,6 @@ class SMTPTransport:
                 s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=context)
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
-        # The final dot goes out as its own small write after the body (see stage/complete):
-        # without TCP_NODELAY, Nagle's algorithm holds it for the relay's delayed ACK (~40 ms).
-        if smtp.sock is not None:
-            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         smtp.ehlo()
         if s.smtp_security == "starttls":
             assert context is not None
@@ -255,7 +251,8 @@ class SMTPTransport:
 class _Replies:
     """SMTP replies read straight off a connected socket, several per recv when pipelined.
 
-    Switches the socket to blocking mode with the kernel keeping the timeout: a read that
+    Sets the socket up for the hot path: no Nagle delay, blocking mode with the kernel
+    keeping the timeout: a read that
     times out raises TimeoutError, a write BlockingIOError (both OSErrors, connection trouble
     to the adapter), and a closed connection SMTPServerDisconnected.
     """
@@ -264,6 +261,9 @@ class _Replies:
         whole = int(timeout)
         limit = struct.pack("ll", whole, int((timeout - whole) * 1_000_000))
         sock.settimeout(None)
+        # The final dot can go out as its own small write after the body (see stage/complete):
+        # without TCP_NODELAY, Nagle's algorithm holds it for the relay's delayed ACK (~40 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
         self.sock = sock
