@@ -16,12 +16,12 @@ WELSH_MONTHS = ["Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gor
 
 
 @pytest.mark.parametrize(("n", "reviews", "items"), [
-    (0, "Dim adolygiadau newydd", "Dim eitemau newyddion"),  # zero
-    (1, "Un adolygiad newydd", "Un eitem newyddion"),  # one
-    (2, "Dau adolygiad newydd", "Dwy eitem newyddion"),  # two (feminine: dwy)
-    (3, "Tri adolygiad newydd", "Tair eitem newyddion"),  # few
+    (0, "Dim adolygiadau newydd", "Dim eitemau newyddion"),  # zero: "Dim" + plural noun
+    (1, "1 adolygiad newydd", "1 eitem newyddion"),  # one
+    (2, "2 adolygiad newydd", "2 eitem newyddion"),  # two
+    (3, "3 adolygiad newydd", "3 eitem newyddion"),  # few
     (4, "4 adolygiad newydd", "4 eitem newyddion"),  # other: singular noun after a numeral
-    (6, "Chwe adolygiad newydd", "Chwe eitem newyddion"),  # many
+    (6, "6 adolygiad newydd", "6 eitem newyddion"),  # many
     (7, "7 adolygiad newydd", "7 eitem newyddion"),
 ])
 def test_welsh_plural_forms(n: int, reviews: str, items: str) -> None:

@@ -111,7 +111,7 @@ def test_single_language_variants(renderer: Renderer) -> None:
     assert "New research reviews" not in cy.html and "Adolygiadau" not in en.html
     assert "Dydd Mawrth 15 Medi 2026, 12:00–13:00" in cy.html
     assert "Tuesday 15 September 2026, 12:00–13:00" in en.html
-    assert cy.preheader == "Tri adolygiad newydd · Un seminar i ddod · Un eitem newyddion"
+    assert cy.preheader == "3 adolygiad newydd · 1 seminar i ddod · 1 eitem newyddion"
     assert en.preheader == "3 new reviews · 1 seminar coming up · 1 news item"
 
 
