@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
 
-import httpx
+import httpx2
 from sqlmodel import Session, col, select
 
 from digest.issues import variants
@@ -83,12 +83,12 @@ def check_links(urls: list[str], timeout: float = 5.0) -> list[tuple[str, bool, 
 
     def one(url: str) -> tuple[str, bool, str]:
         try:
-            with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+            with httpx2.Client(timeout=timeout, follow_redirects=True) as client:
                 response = client.head(url)
                 if response.status_code in (405, 501):
                     response = client.get(url)
             return url, response.status_code < 400, str(response.status_code)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return url, False, f"{exc.__class__.__name__}: {exc}"
 
     with ThreadPoolExecutor(max_workers=8) as pool:
