@@ -71,7 +71,7 @@ class RecordingHandler:
         drops = self.behaviour.drop_mid_data.get(rcpt, 0)
         if drops:
             self.behaviour.drop_mid_data[rcpt] = drops - 1
-            assert server.transport is not None
+            assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()  # the client sees the connection vanish before a reply
             return "451 dropped"
         reply = self._next(self.behaviour.data_replies, rcpt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,7 +76,7 @@ GOOD = {
 }
 
 
-def write(root: Path, files: dict[str, str | bytes]) -> Path:
+def write(root: Path, files: Mapping[str, str | bytes]) -> Path:
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,17 +150,22 @@ def test_sync_stores_both_languages_and_utc_times(session: Session, tmp_path: Pa
     assert news.published_at == datetime(2026, 1, 10, 0, 0, tzinfo=UTC)  # GMT midnight
 
 
+def stored_rows(session: Session) -> set[tuple[str, datetime, str | None]]:
+    """(slug, updated_at, English teaser) of every stored review, seminar and news item."""
+    rows: list[Review | Seminar | News] = [*session.exec(select(Review)), *session.exec(
+        select(Seminar)), *session.exec(select(News))]
+    return {(r.slug, r.updated_at, r.teaser_en) for r in rows}
+
+
 def test_sync_is_idempotent_and_reports_edits(session: Session, tmp_path: Path,
                                               settings: Settings) -> None:
     root = write(tmp_path, GOOD)
     apply(session, root, settings)
-    before = {(r.slug, r.updated_at, r.teaser_en) for t in (Review, Seminar, News)
-              for r in session.exec(select(t)).all()}
+    before = stored_rows(session)
     again = apply(session, root, settings)
     assert again.created == {} and again.updated == {}
     assert again.unchanged == {"review": 1, "seminar": 2, "news": 1}
-    after = {(r.slug, r.updated_at, r.teaser_en) for t in (Review, Seminar, News)
-             for r in session.exec(select(t)).all()}
+    after = stored_rows(session)
     assert after == before
     edited = REVIEW_EN.replace("had a brother or sister.", "had a sibling.")
     write(root, {"reviews/adoption.en.md": edited})

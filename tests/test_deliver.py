@@ -97,7 +97,7 @@ def test_relay_refusals_are_recorded_not_raised(
     report = deliver.send_issue(engine, db_settings, issue.period, lambda: transport)
     assert (report.failed, report.retry, sum(report.sent.values())) == (1, 1, 7)
     states = {r.subscriber_id: r for r in rows(session, issue)}
-    subs = {s.email: s.id for s in session.exec(select(Subscriber))}
+    subs = {s.email: s.id or 0 for s in session.exec(select(Subscriber))}
     failed = states[subs["cy0@example.org"]]
     assert failed.state is DeliveryState.FAILED and failed.last_error == "550 5.1.1 no such user"
     retry = states[subs["en1@example.org"]]
@@ -163,8 +163,8 @@ def test_a_dead_runs_claims_are_sent_once_their_lease_expires(
 def test_file_transport_writes_one_eml_per_message(
         engine: Engine, db_settings: Settings, issue: Issue, tmp_path: Path) -> None:
     out = tmp_path / "outbox"
-    files = FileTransport(out)
-    deliver.send_issue(engine, db_settings, issue.period, lambda: files)
+    transport = FileTransport(out)
+    deliver.send_issue(engine, db_settings, issue.period, lambda: transport)
     files = sorted(out.glob("*.eml"))
     assert len(files) == 9 and not list(out.glob("*.tmp"))
     first = message_from_bytes(files[0].read_bytes(), policy=default)

@@ -14,8 +14,8 @@ LONDON = ZoneInfo("Europe/London")
 RULES = PlanRules(tz=LONDON)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def review(i: int, published: datetime) -> Candidate:
