@@ -35,7 +35,7 @@ class Localised:
     lang: str
 
 
-def _pick(cy: str | None, en: str | None, lang: str) -> Localised:
+def localised(cy: str | None, en: str | None, lang: str) -> Localised:
     """Text in `lang`, falling back to the other language (marked as such) if missing."""
     texts = {"cy": cy, "en": en}
     other = "en" if lang == "cy" else "cy"
@@ -54,15 +54,20 @@ class ReviewView:
     teaser_en: str | None
     reviewer: str
     citation: str
-    url: str | None
+    url: str | None  # the review's own page elsewhere, if it has one
+    slug: str
+
+    def link(self, site: str, lang: str) -> str:
+        """Where the title points: `url` if set, else the review's page on our site in `lang`."""
+        return self.url or f"{site}/reviews/{self.slug}?lang={lang}"
 
     def title(self, lang: str) -> Localised:
         """Title in `lang` (or the fallback)."""
-        return _pick(self.title_cy, self.title_en, lang)
+        return localised(self.title_cy, self.title_en, lang)
 
     def teaser(self, lang: str) -> Localised:
         """Teaser in `lang` (or the fallback)."""
-        return _pick(self.teaser_cy, self.teaser_en, lang)
+        return localised(self.teaser_cy, self.teaser_en, lang)
 
 
 @dataclass(frozen=True)
@@ -83,15 +88,15 @@ class SeminarView:
 
     def title(self, lang: str) -> Localised:
         """Title in `lang` (or the fallback)."""
-        return _pick(self.title_cy, self.title_en, lang)
+        return localised(self.title_cy, self.title_en, lang)
 
     def teaser(self, lang: str) -> Localised:
         """Teaser in `lang` (or the fallback)."""
-        return _pick(self.teaser_cy, self.teaser_en, lang)
+        return localised(self.teaser_cy, self.teaser_en, lang)
 
     def location(self, lang: str) -> Localised:
         """Place in `lang` (or the fallback)."""
-        return _pick(self.location_cy, self.location_en, lang)
+        return localised(self.location_cy, self.location_en, lang)
 
     def when(self, lang: str) -> str:
         """Day, date and time in the editorial time zone, in `lang`."""
@@ -110,11 +115,11 @@ class NewsView:
 
     def title(self, lang: str) -> Localised:
         """Title in `lang` (or the fallback)."""
-        return _pick(self.title_cy, self.title_en, lang)
+        return localised(self.title_cy, self.title_en, lang)
 
     def teaser(self, lang: str) -> Localised:
         """Teaser in `lang` (or the fallback)."""
-        return _pick(self.teaser_cy, self.teaser_en, lang)
+        return localised(self.teaser_cy, self.teaser_en, lang)
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ def citation(review: Review) -> str:
 def review_view(row: Review) -> ReviewView:
     """The view of a stored review."""
     return ReviewView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en,
-                      row.reviewer, citation(row), row.url)
+                      row.reviewer, citation(row), row.url, row.slug)
 
 
 def seminar_view(row: Seminar, tz: ZoneInfo) -> SeminarView:
@@ -234,6 +239,7 @@ class Renderer:
             + " · ".join(summary),
             "view_online": t.gettext("View in your browser"),
             "archive_url": f"{site}/archive/{content.period}/{lang}",
+            "site": site,
             "reviews": content.reviews,
             "seminars": content.seminars,
             "news": content.news,

@@ -36,8 +36,10 @@ TZ = ZoneInfo("Europe/London")
 
 
 def sample() -> IssueContent:
+    # The first review has no page of its own elsewhere: its title links to ours.
     reviews = [ReviewView(f"Teitl {i} ŵ", f"Title {i}", f"Crynodeb {i}", f"Teaser {i}",
-                          "Dr X", f"Citation {i}.", f"https://example.org/r{i}") for i in range(3)]
+                          "Dr X", f"Citation {i}.", f"https://example.org/r{i}" if i else None,
+                          f"review-{i}") for i in range(3)]
     seminars = [SeminarView("Seminar Cymraeg", "English seminar", "Sgwrs", "A talk", "Ar-lein",
                             "Online", datetime(2026, 9, 15, 11, tzinfo=UTC),
                             datetime(2026, 9, 15, 12, tzinfo=UTC), "Dr Y (Z)",
@@ -127,9 +129,28 @@ def test_text_part_carries_the_same_content(renderer: Renderer) -> None:
         assert all(len(line) <= 78 or "://" in line for line in v.text.splitlines())
 
 
+def test_review_titles_link_to_the_review_in_the_readers_language(renderer: Renderer) -> None:
+    site = "https://digest.example.org"
+    both = renderer.render(sample(), Language.BOTH)
+    cy_page, en_page = (f"{site}/reviews/review-0?lang={lang}" for lang in ("cy", "en"))
+    # Each language block links to the page in its own language, Welsh first.
+    for part in (both.html, both.text):
+        assert part.count(cy_page) == 1 and part.count(en_page) == 1
+        assert part.index(cy_page) < part.index(en_page)
+    def linked(href: str, title: str) -> bool:
+        return re.search(rf'<a href="{re.escape(href)}"[^>]*>{title}</a>', both.html) is not None
+
+    assert linked(cy_page, "Teitl 0 ŵ") and linked(en_page, "Title 0")
+    # A review with a page of its own elsewhere links there instead.
+    assert linked("https://example.org/r1", "Title 1")
+    assert "reviews/review-1" not in both.html + both.text
+    en = renderer.render(sample(), Language.EN)
+    assert en_page in en.html and cy_page not in en.html + en.text
+
+
 def test_autoescape_is_on(renderer: Renderer) -> None:
     evil = IssueContent("2026-09", [ReviewView("<script>x</script>", "<b>t</b>", "a", "b", "R",
-                                               "C", None)], [], [])
+                                               "C", None, "evil")], [], [])
     html = renderer.render(evil, Language.BOTH).html
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
 

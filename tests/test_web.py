@@ -16,13 +16,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest import content, deliver, issues, lifecycle, subscribers
-from digest.models import Issue, IssueState, Language, Subscriber, SubscriberState, now_utc
+from digest.models import Issue, IssueState, Language, Review, Subscriber, SubscriberState, now_utc
 from digest.settings import REPO_ROOT, Settings
 from digest.tokens import Purpose, Tokens
 from digest.transport import MemoryTransport
 from digest.web.app import create_app
 from digest.web.auth import hash_password, verify_password
-from tests.factories import AS_OF
+from tests.factories import AS_OF, add_review
 
 PASSWORD = "correct horse battery staple"
 
@@ -316,3 +316,54 @@ def test_logout_ends_the_session(web: tuple[TestClient, MemoryTransport, Setting
     out = client.post("/editor/logout", data={"csrf": csrf})
     assert out.status_code == 303 and out.headers["location"] == "/editor/login"
     assert client.get("/editor").status_code == 303
+
+
+def test_every_review_link_in_the_email_opens_the_review_in_that_language(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    client, _, settings = web
+    issue = session.exec(select(Issue)).one()
+    site = settings.site_url.rstrip("/")
+    for language, variant in issues.variants(session, issue).items():
+        links = re.findall(rf'href="{re.escape(site)}(/reviews/[^"?]+)\?lang=(cy|en)"',
+                           variant.html)
+        assert len(links) == 5 * (2 if language is Language.BOTH else 1), language
+        for path, lang in links:
+            page = client.get(f"{path}?lang={lang}")
+            assert page.status_code == 200 and f'<html lang="{lang}">' in page.text
+
+
+def test_review_page_shows_the_whole_review_in_the_chosen_language(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    cy = client.get("/reviews/adoption-sibling-relationships?lang=cy").text
+    assert "<h1>Dylanwad mabwysiadu ar y berthynas rhwng brodyr a chwiorydd" in cy
+    assert "<h2>Ar ba gwestiwn y mae'r astudiaeth hon yn canolbwyntio?</h2>" in cy  # Markdown
+    assert "Adolygiad gan Dr David Wilkins" in cy and "Sarah Meakings" in cy
+    en = client.get("/reviews/adoption-sibling-relationships?lang=en").text
+    assert "<h1>The influence of adoption on sibling relationships" in en
+    assert "<h2>What question does this study focus on?</h2>" in en
+    assert "Reviewed by Dr David Wilkins" in en and "Ar ba gwestiwn" not in en
+
+
+def test_review_page_falls_back_marks_language_escapes_html_and_hides_the_unpublished(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    client, _, _ = web
+    add_review(session, "english-only", AS_OF - timedelta(days=3), welsh=False)
+    row = add_review(session, "scheduled", now_utc() + timedelta(days=2))
+    session.commit()
+    row.body_en = "<script>alert(1)</script>\n\nA **bold** finding."
+    session.add(row)
+    english_only = session.exec(select(Review).where(Review.slug == "english-only")).one()
+    english_only.body_en = "Only in *English*."  # and no Welsh body
+    session.commit()
+    page = client.get("/reviews/english-only?lang=cy")
+    assert page.status_code == 200 and '<html lang="cy">' in page.text
+    assert '<h1><span lang="en">Review english-only</span></h1>' in page.text
+    assert '<div class="body" lang="en">\n<p>Only in <em>English</em>.</p>' in page.text
+    assert "Darllen yr adolygiad hwn lle cafodd ei gyhoeddi gyntaf" in page.text  # it has a url
+    assert client.get("/reviews/scheduled?lang=en").status_code == 404  # not published yet
+    assert client.get("/reviews/no-such-review").status_code == 404
+    with time_machine.travel(now_utc() + timedelta(days=3), tick=False):
+        shown = client.get("/reviews/scheduled?lang=en").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>alert" not in shown
+    assert "<strong>bold</strong>" in shown

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlmodel import Session, select
 
-from digest import demo
+from digest import demo, issues
 from digest.db import make_engine
-from digest.models import Language, Subscriber, SubscriberState
+from digest.models import Issue, Language, Subscriber, SubscriberState
 from digest.settings import Settings
 from digest.web.auth import hash_password
 from tests.browser import save_screenshot
@@ -128,6 +128,31 @@ def test_editor_previews_in_welsh_at_phone_width_tests_and_approves(
     assert "(approved)" in page.inner_text("h1")
     assert "sian: approved" in page.inner_text("#history")
     save_screenshot(page, "editor-approved")
+
+
+def test_reader_follows_a_review_title_from_the_email_and_switches_language(
+        served: Served, browser_page: Page) -> None:
+    engine = make_engine(served.settings.database_url)
+    with Session(engine) as session:
+        html = issues.variants(session, session.exec(select(Issue)).one())[Language.CY].html
+    engine.dispose()
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.set_content(html)  # the Welsh email as a mail client shows it
+    link = page.locator(f'a[href^="{served.url}/reviews/"]').first
+    title = link.inner_text()
+    link.click()
+    page.wait_for_url("**/reviews/*")
+    assert page.evaluate("document.documentElement.lang") == "cy"
+    assert page.inner_text("h1") == title
+    assert page.inner_text("article h2 >> nth=0") == (
+        "Ar ba gwestiwn y mae'r astudiaeth hon yn canolbwyntio?")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    save_screenshot(page, "review-page-cy")
+    page.click("nav.langs a[hreflang=en]")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    assert page.inner_text("article h2 >> nth=0") == "What question does this study focus on?"
+    assert page.inner_text("h1") != title
 
 
 def send_issue(page: Page, served: Served) -> None:

@@ -6,18 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 from sqlmodel import Session, col, select
 
 from digest import subscriptions
 from digest.i18n import N_
 from digest.issues import get_issue, variants
-from digest.models import Issue, IssueState, Language, Subscriber, SubscriberState
-from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.models import Issue, IssueState, Language, Review, Subscriber, SubscriberState, now_utc
+from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER, localised, review_view
 from digest.subscriptions import Signup, page_language
 from digest.tokens import Purpose
 from digest.web.app import Services, choose_language, render, services
 
 router = APIRouter()
+# Content bodies are Markdown written by editors; HTML inside them is shown as text, not run.
+MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 def db(svc: Annotated[Services, Depends(services)]) -> Session:  # type: ignore[misc]
@@ -25,8 +29,14 @@ def db(svc: Annotated[Services, Depends(services)]) -> Session:  # type: ignore[
     yield from svc.session(write=True)
 
 
+def read_db(svc: Annotated[Services, Depends(services)]) -> Session:  # type: ignore[misc]
+    """A read-only transaction for the request."""
+    yield from svc.session()
+
+
 Svc = Annotated[Services, Depends(services)]
 Db = Annotated[Session, Depends(db)]
+ReadDb = Annotated[Session, Depends(read_db)]
 
 
 @router.get("/")
@@ -151,6 +161,19 @@ def archive_issue(period: str, language: Language, svc: Svc, session: Db) -> Res
     html = (variant.html.replace(f"{site}/u/{UNSUB_PLACEHOLDER}", f"{site}/subscribe")
             .replace(f"{site}/p/{PREFS_PLACEHOLDER}", f"{site}/subscribe"))
     return HTMLResponse(html)
+
+
+@router.get("/reviews/{slug}", response_class=HTMLResponse)
+def review_page(slug: str, request: Request, session: ReadDb) -> Response:
+    """A published review in full, in the reader's language (the other one, marked, if missing);
+    the page each review's title in the email links to."""
+    row = session.exec(select(Review).where(Review.slug == slug)).first()
+    if row is None or row.published_at > now_utc():
+        raise HTTPException(404)
+    lang = choose_language(request)
+    body = localised(row.body_cy, row.body_en, lang)
+    return render(request, "review.html.j2", lang, review=review_view(row), body_lang=body.lang,
+                  body=Markup(MARKDOWN.render(body.value)))  # markdown-it escapes the text
 
 
 def _subscriber(svc: Services, session: Session, purpose: Purpose, token: str
