@@ -362,7 +362,11 @@ def test_review_page_falls_back_marks_language_escapes_html_and_hides_the_unpubl
     assert '<div class="body" lang="en">\n<p>Only in <em>English</em>.</p>' in page.text
     assert "Darllen yr adolygiad hwn lle cafodd ei gyhoeddi gyntaf" in page.text  # it has a url
     assert client.get("/reviews/scheduled?lang=en").status_code == 404  # not published yet
-    assert client.get("/reviews/no-such-review").status_code == 404
+    missing = client.get("/reviews/no-such-review?lang=cy")
+    assert missing.status_code == 404 and '<html lang="cy">' in missing.text
+    assert "<h1>Heb ddod o hyd i&#39;r dudalen</h1>" in missing.text  # a page, not JSON
+    assert "<h1>Page not found</h1>" in client.get("/nowhere?lang=en").text
+    assert client.post("/reviews/english-only").status_code == 405  # other errors unchanged
     with time_machine.travel(now_utc() + timedelta(days=3), tick=False):
         shown = client.get("/reviews/scheduled?lang=en").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>alert" not in shown

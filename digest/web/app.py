@@ -8,10 +8,12 @@ from typing import Any
 
 from babel import Locale, negotiate_locale
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from digest.db import engine_from, session_scope, upgrade
@@ -108,5 +110,14 @@ def create_app(settings: Settings, engine: Engine | None = None,
                       title_key=N_("This link does not work"),
                       body_key=N_("The link is not valid: it may be incomplete, altered or "
                                   "out of date. Nothing has been changed."))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code != 404:  # the others keep FastAPI's answer
+            return await http_exception_handler(request, exc)
+        return render(request, "message.html.j2", choose_language(request), status=404,
+                      title_key=N_("Page not found"),
+                      body_key=N_("There is nothing at this address: the link may be incomplete, "
+                                  "or what it pointed to has gone."))
 
     return app
