@@ -9,6 +9,7 @@ import enum
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -40,15 +41,27 @@ class Signup(enum.StrEnum):
 class RateLimiter:
     """At most `limit` attempts per key in a sliding window (per process, in memory)."""
 
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit, self.window = limit, window_seconds
+    def __init__(self, limit: int, window_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window_seconds, clock
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._swept = clock()
+
+    def __len__(self) -> int:
+        """How many keys are remembered."""
+        return len(self._hits)
 
     def allow(self, key: str) -> bool:
         """Record an attempt; False once the key has used up its window."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
+            if now - self._swept >= self.window:
+                # Forget keys with no attempt in the window, so that many distinct addresses
+                # (one each, say) cannot grow the table without bound; one pass per window.
+                self._hits = {k: h for k, h in self._hits.items()
+                              if h and h[-1] > now - self.window}
+                self._swept = now
             hits = self._hits.setdefault(key, deque())
             while hits and hits[0] <= now - self.window:
                 hits.popleft()
