@@ -41,17 +41,23 @@ class _Scan(HTMLParser):
             self.images_without_alt += 1
 
 
-def scan(html: str) -> tuple[list[str], int]:
-    """The distinct checkable links of an email and its count of images without alt text."""
+def scan(html: str, site: str) -> tuple[list[str], int]:
+    """The distinct links of an email worth checking, and its count of images without alt text.
+
+    Links to our own site (`site`: archive, review pages, the personal links) are left out:
+    the code makes them, tests cover them, and the archive page exists only once it is sent.
+    """
     parser = _Scan()
     parser.feed(html)
+    own = site.rstrip("/") + "/"
     personal = (UNSUB_PLACEHOLDER, PREFS_PLACEHOLDER)
     links = [u for u in dict.fromkeys(parser.links)
-             if u.startswith(("http://", "https://")) and not any(p in u for p in personal)]
+             if u.startswith(("http://", "https://")) and not u.startswith(own)
+             and not any(p in u for p in personal)]
     return links, parser.images_without_alt
 
 
-def issue_checks(session: Session, issue: Issue, now: datetime) -> list[Check]:
+def issue_checks(session: Session, issue: Issue, now: datetime, site: str) -> list[Check]:
     """Every check for an issue (links are listed; checking them is a separate request)."""
     out = []
     problems = check_translations(session, issue)
@@ -61,7 +67,7 @@ def issue_checks(session: Session, issue: Issue, now: datetime) -> list[Check]:
     for lang, variant in sorted(stored.items()):
         size = len(variant.html.encode("utf-8"))
         sizes.append(f"{lang.value}: {size / 1000:.1f} KB of {GMAIL_CLIP_BYTES / 1000:.0f} KB")
-        found, missing = scan(variant.html)
+        found, missing = scan(variant.html, site)
         links.update(found)
         if missing:
             alts.append(f"{lang.value}: {missing} image(s) without alt text")

@@ -64,13 +64,14 @@ def issue_list(request: Request, who: Editor, session: Db) -> Response:
 
 
 @router.get("/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(request: Request, issue_id: int, who: Editor, session: Db,
+def issue_page(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
                lang: Language = Language.CY, notice: str | None = None) -> Response:
     """The preview: one tab per variant at desktop and phone widths, text, checks, history."""
     issue = _issue(session, issue_id)
     stored = issues.variants(session, issue)
     return render(request, "editor_issue.html.j2", EN, issue=issue, tab=lang,
-                  variant=stored.get(lang), checks=checks.issue_checks(session, issue, now_utc()),
+                  variant=stored.get(lang),
+                  checks=checks.issue_checks(session, issue, now_utc(), svc.settings.site_url),
                   history=lifecycle.history(session, issue), notice=notice, links=None,
                   languages=list(Language))
 
@@ -87,12 +88,12 @@ def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> R
 
 
 @router.post("/issues/{issue_id}/check-links", response_class=HTMLResponse)
-def check_links(request: Request, issue_id: int, who: Editor, session: Db,
+def check_links(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
                 csrf: Csrf) -> Response:
     """Request every link in the email and show what answered."""
     check_csrf(request, csrf)
     issue = _issue(session, issue_id)
-    found = checks.issue_checks(session, issue, now_utc())
+    found = checks.issue_checks(session, issue, now_utc(), svc.settings.site_url)
     urls = next(c.details for c in found if c.name == "links")
     return render(request, "editor_issue.html.j2", EN, issue=issue, tab=Language.CY,
                   variant=issues.variants(session, issue).get(Language.CY), checks=found,
