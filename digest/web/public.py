@@ -30,7 +30,7 @@ def db(svc: Annotated[Services, Depends(services)]) -> Session:  # type: ignore[
 
 
 def read_db(svc: Annotated[Services, Depends(services)]) -> Session:  # type: ignore[misc]
-    """A read-only transaction for the request."""
+    """A transaction for the request that only reads (takes no write lock)."""
     yield from svc.session()
 
 
