@@ -1,0 +1,224 @@
+"""The `digest` command: a thin layer over the services (one service call per command).
+
+The `issue` group lives in `digest.cli.issue` (and its send and status in `digest.cli.send`);
+what the commands share in `digest.cli.common`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from digest import content, deliver
+from digest.cli.common import err, fail, load_settings, out, parse_as_of, store
+from digest.cli.issue import issue_app
+from digest.db import current_revision, engine_from, session_scope, upgrade
+from digest.demo import DEMO_AS_OF, run_demo
+from digest.settings import Settings
+
+if TYPE_CHECKING:  # imported by the commands that use them: a send need not load them
+    from digest import scheduler
+
+app = typer.Typer(help="Bilingual (Welsh/English) research digest.", no_args_is_help=True,
+                  rich_markup_mode=None)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+content_app = typer.Typer(help="Editorial content.", no_args_is_help=True)
+subs_app = typer.Typer(help="Subscribers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(content_app, name="content")
+app.add_typer(subs_app, name="subscribers")
+app.add_typer(issue_app, name="issue")
+sched_app = typer.Typer(help="The monthly schedule (APScheduler).")
+app.add_typer(sched_app, name="scheduler")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations.
+
+    Example: digest db upgrade
+    """
+    settings, engine = store()
+    out.print(f"database at revision {current_revision(engine)} ({settings.database_url})")
+
+
+@content_app.command("sync")
+def content_sync(
+    directory: Annotated[Path | None, typer.Argument(help="Content folder (default: ./content)")]
+    = None,
+) -> None:
+    """Validate content files and upsert them, all or nothing.
+
+    Example: digest content sync content/
+    """
+    settings = load_settings()
+    try:
+        items = content.load_dir(directory or settings.content_dir)
+    except content.ContentInvalid as exc:
+        for e in exc.errors:
+            err.print(str(e), highlight=False, markup=False)
+        raise fail(f"{len(exc.errors)} problem(s); nothing was applied") from None
+    engine = engine_from(settings)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        report = content.sync(session, items, settings.tz)
+    out.print(f"{len(items)} item(s): {report.total(report.created)} created, "
+              f"{report.total(report.updated)} updated, "
+              f"{report.total(report.unchanged)} unchanged")
+
+
+@subs_app.command("import")
+def subscribers_import(
+    file: Annotated[Path, typer.Argument(help="CSV with columns email,name,language")],
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Import the good lines even if some lines are bad")] = False,
+) -> None:
+    """Import subscribers from CSV, all or nothing.
+
+    Example: digest subscribers import subscribers/example.csv
+    """
+    from digest import subscribers
+
+    _, engine = store()
+    try:
+        with session_scope(engine) as session:
+            report = subscribers.import_file(session, file, skip_invalid=skip_invalid)
+    except subscribers.ImportInvalid as exc:
+        for e in exc.errors:
+            err.print(str(e), highlight=False, markup=False)
+        raise fail(f"{len(exc.errors)} bad line(s); nothing was imported "
+                    "(use --skip-invalid to import the good lines)") from None
+    for note in report.duplicates:
+        out.print(note, highlight=False)
+    for e in report.errors:
+        err.print(f"skipped {e}", highlight=False, markup=False)
+    out.print(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+              f"{report.kept_inactive} left unsubscribed/bounced, {len(report.errors)} skipped")
+
+
+
+def _scheduler_runtime() -> tuple[Settings, scheduler.Runtime]:
+    from digest import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings, engine = store()
+    return settings, scheduler.Runtime(settings, engine, deliver.transport_factory(settings))
+
+
+@sched_app.callback(invoke_without_command=True)
+def scheduler_run(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Run whatever is due now and exit (for cron or a Kubernetes CronJob)")]
+    = False,
+) -> None:
+    """Run the plan and send jobs on their schedule until SIGTERM.
+
+    Example: digest scheduler --once
+    """
+    if ctx.invoked_subcommand:
+        return
+    from digest import scheduler
+
+    _, runtime = _scheduler_runtime()
+    sched = scheduler.make_scheduler(runtime)
+    try:
+        if once:
+            sched.run_pending()
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: runtime.stop.set())
+        scheduler.run_forever(sched, runtime.stop)
+    finally:
+        sched.shutdown()
+
+
+@sched_app.command("jobs")
+def scheduler_jobs() -> None:
+    """List the jobs and their next fire times.
+
+    Example: digest scheduler jobs
+    """
+    from digest import scheduler
+
+    settings, runtime = _scheduler_runtime()
+    sched = scheduler.make_scheduler(runtime)
+    try:
+        for line in scheduler.describe(scheduler.jobs(sched), settings.tz):
+            out.print(line, highlight=False, markup=False)
+        out.print(f"policy: {settings.policy}; editors: "
+                  f"{', '.join(settings.editor_addresses) or 'none configured'}",
+                  highlight=False)
+    finally:
+        sched.shutdown()
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Serve the editors' preview and the subscribers' pages.
+
+    Example: digest serve --port 8000
+    """
+    import uvicorn
+
+    from digest.web.app import create_app
+
+    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+
+
+@app.command("editor-password")
+def editor_password(
+    name: Annotated[str, typer.Argument(help="The editor's login name")],
+) -> None:
+    """Print an entry for DIGEST_EDITOR_ACCOUNTS (asks for the password, stores only a hash).
+
+    Example: digest editor-password sian
+    """
+    from digest.web.auth import hash_password
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    out.print(f"{name}:{hash_password(password)}", highlight=False, markup=False)
+
+
+@app.command("demo")
+def demo(
+    as_of: Annotated[str, typer.Option(help="Plan as of this local time")] = DEMO_AS_OF,
+) -> None:
+    """Run the whole path on SQLite into ./var.
+
+    Example: digest demo
+    """
+    settings = load_settings()
+    try:
+        summary = run_demo(settings, parse_as_of(as_of, settings))
+    except content.ContentInvalid as exc:
+        for e in exc.errors:
+            err.print(str(e), highlight=False, markup=False)
+        raise fail("content is invalid; nothing was applied") from None
+    out.print(summary.plan_message, highlight=False)
+    table = Table(title=f"digest demo: issue {summary.issue or '-'}", show_header=True)
+    table.add_column("what")
+    table.add_column("count / size", justify="right")
+    for kind, n in sorted(summary.items.items()):
+        table.add_row(f"content items: {kind}", str(n))
+    for lang, size in summary.variants.items():
+        table.add_row(f"variant {lang}: HTML size", f"{size / 1000:.1f} KB")
+    for lang, n in summary.messages.items():
+        table.add_row(f"messages sent: {lang}", str(n))
+    out.print(table)
+    out.print(f"database:  {summary.database}", highlight=False)
+    out.print(f"outbox:    {summary.outbox.resolve()}  (one .eml per subscriber)",
+              highlight=False)
+    for p in summary.previews:
+        out.print(f"preview:   {p.resolve()}", highlight=False)
+

@@ -1,0 +1,58 @@
+"""What the `digest` commands share: the consoles, settings, the store, errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from digest import content, issues
+from digest.db import engine_from, upgrade
+from digest.models import Issue, now_utc
+from digest.settings import Settings
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def load_settings() -> Settings:
+    """The settings, from the environment and .env."""
+    return Settings()
+
+
+def parse_as_of(value: str | None, settings: Settings) -> datetime:
+    """ISO date or datetime in the editorial time zone (default: now)."""
+    if value is None:
+        return now_utc()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-09-07 or "
+                                 "2026-09-07T09:00", param_hint="--as-of") from None
+    return content.to_utc(moment, settings.tz)
+
+
+def store() -> tuple[Settings, Engine]:
+    """Settings, and an engine on a database migrated to the latest schema."""
+    settings = load_settings()
+    engine = engine_from(settings)
+    upgrade(engine)
+    return settings, engine
+
+
+def find_issue(session: Session, ref: str) -> Issue:
+    """The issue `ref` names, or exit with a clear error."""
+    try:
+        return issues.get_issue(session, ref)
+    except issues.IssueNotFound as exc:
+        raise fail(str(exc)) from None
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `message` as an error; the caller raises the returned Exit."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+

@@ -1,0 +1,193 @@
+"""`digest issue …`: plan, list, show, approve, cancel, replan, preview (send and status
+are in `digest.cli.send`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from digest import issues, lifecycle
+from digest.cli.common import err, fail, find_issue, load_settings, out, parse_as_of, store
+from digest.cli.send import issue_send, issue_status
+from digest.db import engine_from, session_scope, upgrade
+from digest.models import Language
+
+issue_app = typer.Typer(help="Monthly issues: plan, preview, send.", no_args_is_help=True)
+
+
+@issue_app.command("plan")
+def issue_plan(
+    as_of: Annotated[str | None, typer.Option(
+        help="Plan as of this local date/time (Europe/London), e.g. 2026-09-07T09:00")] = None,
+) -> None:
+    """Plan and render the issue for the month of --as-of.
+
+    Example: digest issue plan --as-of 2026-09-07
+    """
+    settings = load_settings()
+    moment = parse_as_of(as_of, settings)
+    engine = engine_from(settings)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        outcome = issues.plan(session, settings, moment)
+    out.print(outcome.message, highlight=False)
+
+
+@issue_app.command("list")
+def issue_list() -> None:
+    """All issues with state, period, items and send progress.
+
+    Example: digest issue list
+    """
+    _, engine = store()
+    table = Table(title="issues")
+    for name in ("id", "period", "state", "items", "sent", "open", "send after"):
+        table.add_column(name)
+    with session_scope(engine) as session:
+        for row in issues.list_issues(session):
+            table.add_row(str(row.id), row.period, row.state, str(row.items), str(row.sent),
+                          str(row.open), row.send_after or "-")
+    out.print(table)
+
+
+@issue_app.command("show")
+def issue_show(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+) -> None:
+    """An issue's items, translation check and history.
+
+    Example: digest issue show 2026-09
+    """
+    settings = load_settings()
+    engine = engine_from(settings)
+    with session_scope(engine) as session:
+        row = find_issue(session, issue)
+        content = issues.load_content(session, settings, row)
+        problems = lifecycle.check_translations(session, row)
+        events = lifecycle.history(session, row)
+        stored = issues.variants(session, row)
+    out.print(f"issue {row.period} (#{row.id}): {row.state.value}; items published after "
+              f"{row.since_at:%Y-%m-%d %H:%M} UTC up to {row.cutoff_at:%Y-%m-%d %H:%M} UTC",
+              highlight=False)
+    for lang, variant in sorted(stored.items()):
+        out.print(f"  {lang.value:>4}: {variant.subject}  ({len(variant.html.encode()):,} "
+                  "bytes HTML)", highlight=False)
+    for label, views in (("review", content.reviews), ("seminar", content.seminars),
+                         ("news", content.news)):
+        for view in views:
+            out.print(f"  {label}: {view.title('en').value} / {view.title('cy').value}",
+                      highlight=False)
+    out.print("translation check: " + ("passes" if not problems else
+                                        f"{len(problems)} problem(s)"), highlight=False)
+    for p in problems:
+        out.print(f"  {p}", highlight=False)
+    for e in events:
+        out.print(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}"
+                  + (f" - {e.detail}" if e.detail else ""), highlight=False, markup=False)
+
+
+@issue_app.command("approve")
+def issue_approve(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="Approve although the translation check fails (needs --reason)")]
+    = False,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history")] = None,
+    actor: Annotated[str, typer.Option("--as", help="Who approves")] = "cli",
+) -> None:
+    """Approve a draft for sending; refused while Welsh or English text is missing.
+
+    Example: digest issue approve 2026-09 --as "Siân (editor)"
+    """
+    if force and not reason:
+        raise fail("--force needs --reason")
+    engine = engine_from(load_settings())
+    try:
+        with session_scope(engine, write=True) as session:
+            row = issues.get_issue(session, issue)
+            forced = lifecycle.approve(session, row, actor,
+                                       force_reason=reason if force else None)
+    except lifecycle.TranslationCheckFailed as exc:
+        for p in exc.problems:
+            err.print(p, highlight=False, markup=False)
+        raise fail("translation check failed; fix the content and replan, or approve with "
+                    "--force --reason \"...\"") from None
+    except (issues.IssueNotFound, lifecycle.TransitionError) as exc:
+        raise fail(str(exc)) from None
+    out.print(f"issue {row.period} approved by {actor}"
+              + (f" despite {len(forced)} translation problem(s)" if forced else ""),
+              highlight=False)
+
+
+@issue_app.command("cancel")
+def issue_cancel(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history")],
+    actor: Annotated[str, typer.Option("--as", help="Who cancels")] = "cli",
+) -> None:
+    """Cancel a draft or approved issue.
+
+    Example: digest issue cancel 2026-09 --reason "merged into October"
+    """
+    engine = engine_from(load_settings())
+    try:
+        with session_scope(engine, write=True) as session:
+            row = issues.get_issue(session, issue)
+            lifecycle.cancel(session, row, actor, reason)
+    except (issues.IssueNotFound, lifecycle.TransitionError) as exc:
+        raise fail(str(exc)) from None
+    out.print(f"issue {row.period} cancelled", highlight=False)
+
+
+@issue_app.command("replan")
+def issue_replan(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+    as_of: Annotated[str | None, typer.Option(help="Re-select as of this local time")] = None,
+    actor: Annotated[str, typer.Option("--as", help="Who replans")] = "cli",
+) -> None:
+    """Re-select a draft's items and re-render it (only while draft).
+
+    Example: digest issue replan 2026-09 --as-of 2026-09-08T09:00
+    """
+    settings = load_settings()
+    engine = engine_from(settings)
+    moment = parse_as_of(as_of, settings)
+    try:
+        with session_scope(engine, write=True) as session:
+            row = issues.get_issue(session, issue)
+            result = issues.replan(session, settings, row, moment, actor)
+    except (issues.IssueNotFound, lifecycle.TransitionError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    out.print(f"replanned issue {row.period}: {len(result.reviews)} review(s), "
+              f"{len(result.seminars)} seminar(s), {len(result.news)} news item(s)",
+              highlight=False)
+
+
+@issue_app.command("preview")
+def issue_preview(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+    lang: Annotated[Language, typer.Option("--lang", help="cy, en or both")] = Language.BOTH,
+    out_dir: Annotated[Path | None, typer.Option(help="Folder (default: var/preview)")] = None,
+) -> None:
+    """Write a variant's HTML and text to files.
+
+    Example: digest issue preview 2026-09 --lang cy
+    """
+    settings = load_settings()
+    engine = engine_from(settings)
+    try:
+        with session_scope(engine) as session:
+            paths = issues.write_preview(session, issues.get_issue(session, issue), lang,
+                                         out_dir or settings.preview_dir)
+    except issues.IssueNotFound as exc:
+        raise fail(str(exc)) from None
+    for p in paths:
+        out.print(f"wrote {p.resolve()}", highlight=False)
+
+
+# Defined in digest.cli.send, registered here so that the group lists them after preview.
+issue_app.command("send")(issue_send)
+issue_app.command("status")(issue_status)

@@ -1,0 +1,183 @@
+"""`digest issue send` and `digest issue status`: the ops' view of a send."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from digest import deliver, issues, outbox
+from digest.cli.common import fail, find_issue, load_settings, out, store
+from digest.db import engine_from, session_scope
+from digest.models import Language, now_utc
+from digest.settings import Settings
+
+
+def issue_send(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show what would be sent, to how many, in which languages")] = False,
+    test_to: Annotated[list[str] | None, typer.Option(
+        "--test-to", help="Send every variant to this address only (repeatable); "
+        "the outbox is not touched")] = None,
+    connections: Annotated[int | None, typer.Option(
+        help="SMTP connections (default: DIGEST_SMTP_CONNECTIONS)")] = None,
+    wait_retries: Annotated[bool, typer.Option(
+        "--wait-retries/--no-wait-retries",
+        help="Stay until temporary failures are retried or reach their deadline")] = True,
+    allow_redirect: Annotated[bool, typer.Option(
+        "--allow-redirect", help="Run a real send although DIGEST_REDIRECT_ALL_TO is set")]
+    = False,
+) -> None:
+    """Send an issue to every active subscriber; safe to re-run and to run twice at once.
+
+    Example: digest issue send 2026-09 --dry-run
+    """
+    settings, engine = store()
+    if dry_run:
+        _print_dry_run(engine, settings, issue)
+        return
+    if test_to:
+        try:
+            results = deliver.send_tests(settings, engine, issue, test_to,
+                                         deliver.transport_factory(settings)())
+        except issues.IssueNotFound as exc:
+            raise fail(str(exc)) from None
+        for address, lang, reply in results:
+            out.print(f"test {lang:>4} -> {address}: {reply}", highlight=False)
+        return
+    if settings.redirect_all_to and not allow_redirect:
+        raise fail(f"DIGEST_REDIRECT_ALL_TO={settings.redirect_all_to} is set: every message "
+                    "would go there and the outbox would be marked sent. Unset it, or pass "
+                    "--allow-redirect for a staging run.")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        with _progress(engine, settings, issue) as on_progress:
+            report = deliver.send_issue(
+                engine, settings, issue, deliver.transport_factory(settings),
+                connections=connections or (
+                    settings.smtp_connections if settings.transport == "smtp" else 1),
+                stop=stop, wait_for_retries=wait_retries, on_progress=on_progress)
+    except (issues.IssueNotFound, ValueError) as exc:
+        raise fail(str(exc)) from None
+    sent = ", ".join(f"{n} {lang}" for lang, n in sorted(report.sent.items())) or "none"
+    out.print(f"issue {report.issue_period}: {report.created} new outbox row(s); sent {sent}; "
+              f"{report.retry} temporary failure(s), {report.failed} permanent; "
+              f"{report.left.total} left", highlight=False)
+    if settings.transport == "file":
+        out.print(f"files in {settings.outbox_dir.resolve()}", highlight=False)
+    if report.stopped:
+        out.print(f"stopped; resume with: digest issue send {report.issue_period}")
+        raise typer.Exit(130)
+
+
+@contextmanager
+def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
+        Callable[[deliver.SendReport], None]]:
+    """A rich progress bar on a terminal, plain log lines otherwise."""
+    with session_scope(engine) as session:
+        row = issues.get_issue(session, issue)
+        total = outbox.open_work(session, row.id or 0, now_utc(),
+                                 timedelta(seconds=settings.claim_lease_seconds)).total
+        total += sum(outbox.audience(session).values()) if total == 0 else 0
+    started = time.monotonic()
+    if out.is_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=out) as bar:
+            task = bar.add_task("sending", total=total, failed=0, rate="")
+
+            def update(r: deliver.SendReport) -> None:
+                rate = r.total_sent / max(time.monotonic() - started, 1e-6)
+                bar.update(task, completed=r.total_sent + r.failed, failed=r.failed,
+                           rate=f"{rate:,.0f} msg/s")
+
+            yield update
+        return
+    last = [0.0]
+
+    def log_line(r: deliver.SendReport) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0:
+            last[0] = now
+            rate = r.total_sent / max(now - started, 1e-6)
+            out.print(f"sent {r.total_sent}/{total}, failed {r.failed}, retrying {r.retry}, "
+                      f"{rate:,.0f} msg/s", highlight=False)
+
+    yield log_line
+
+
+def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
+    with session_scope(engine) as session:
+        row = find_issue(session, issue)
+        reach = outbox.audience(session)
+        state = outbox.status(session, row.id or 0)
+        work = outbox.open_work(session, row.id or 0, now_utc(),
+                                timedelta(seconds=settings.claim_lease_seconds))
+    done = sum(state.counts.get("sent", {}).values())
+    out.print(f"issue {row.period} ({row.state.value}): dry run, nothing sent", highlight=False)
+    out.print(f"active subscribers: {sum(reach.values())} "
+              f"(cy {reach['cy']}, en {reach['en']}, both {reach['both']})", highlight=False)
+    out.print(f"already sent: {done}; open outbox rows: {work.total}", highlight=False)
+    out.print(f"transport: {settings.transport}"
+              + (f" {settings.smtp_host}:{settings.smtp_port}" if settings.transport == "smtp"
+                 else f" -> {settings.outbox_dir}")
+              + (f"; REDIRECTED to {settings.redirect_all_to}" if settings.redirect_all_to
+                 else ""), highlight=False)
+
+
+def issue_status(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Counts by state and language, the last errors, and what a resume would do.
+
+    Example: digest issue status 2026-09 --json
+    """
+    settings = load_settings()
+    engine = engine_from(settings)
+    with session_scope(engine) as session:
+        row = find_issue(session, issue)
+        state = outbox.status(session, row.id or 0)
+        work = outbox.open_work(session, row.id or 0, now_utc(),
+                                timedelta(seconds=settings.claim_lease_seconds))
+    resume = {"send_now": work.pending + work.retry_due + work.stale,
+              "retry_later": work.retry_later,
+              "next_retry_at": work.next_retry_at.isoformat() if work.next_retry_at else None,
+              "in_flight_elsewhere": work.in_flight}
+    if as_json:
+        print(json.dumps({"issue": row.period, "state": row.state.value,
+                          "counts": {k: dict(v) for k, v in state.counts.items()},
+                          "errors": [{"email": e, "state": st, "error": msg}
+                                     for e, st, msg in state.errors],
+                          "resume": resume}, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"issue {row.period}: {row.state.value}")
+    table.add_column("state")
+    for lang in Language:
+        table.add_column(lang.value, justify="right")
+    table.add_column("total", justify="right")
+    for st, by_lang in sorted(state.counts.items()):
+        table.add_row(st, *(str(by_lang.get(lang.value, 0)) for lang in Language),
+                      str(sum(by_lang.values())))
+    out.print(table)
+    for email, st, msg in state.errors:
+        out.print(f"{st}: {email}: {msg}", highlight=False, markup=False)
+    out.print(f"a resume would send {resume['send_now']} now, retry {work.retry_later} later"
+              + (f" (next at {resume['next_retry_at']})" if work.next_retry_at else "")
+              + (f"; {work.in_flight} in flight in another sender" if work.in_flight else ""),
+              highlight=False)
+
