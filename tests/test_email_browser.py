@@ -148,3 +148,16 @@ def test_links_images_and_no_remote_requests(
     assert unsubscribe in m["hrefs"]
     assert m["imagesWithoutAlt"] == []
     assert requests == [], "the email fetched remote resources"
+
+
+def test_the_alt_text_and_remote_request_checks_can_fail(
+        browser_page: Page, settings: Settings, demo_html: dict[str, str]) -> None:
+    """A control for the test above: the demo email has no images, so show that its two
+    detectors do catch an image without alt text and the request a remote image makes."""
+    pixel = "https://remote.invalid/pixel.png"
+    html = as_received(settings, demo_html["en"]).replace(
+        "</body>", f'<img src="{pixel}" width="1" height="1"></body>', 1)
+    requests = load(browser_page, html, DESKTOP)
+    m: dict[str, Any] = browser_page.evaluate(MEASURE_LINKS)
+    assert m["imagesWithoutAlt"] == [f'<img src="{pixel}" width="1" height="1">']
+    assert pixel in requests
