@@ -1,4 +1,5 @@
-"""In-process parts of the send benchmark: the database it sends from, and the baselines.
+"""In-process parts of the send benchmark: the database it sends from, assembly, the outbox
+steps and a profiled send (the baselines are in baselines.py, the report in report.py).
 
 Everything here runs in the benchmark's own process on one thread unless it says otherwise;
 the measured `digest issue send` runs are separate processes (see send.py).
@@ -9,17 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import smtplib
 import sqlite3
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +25,11 @@ from sqlalchemy.engine import make_url
 
 from digest import content, deliver, issues, lifecycle, outbox
 from digest.db import make_engine, session_scope, upgrade
-from digest.messages import MessageTemplate, Recipient, Variant
+from digest.messages import MessageTemplate, Recipient
 from digest.models import Delivery, IssueVariant, Language, Subscriber, SubscriberState
-from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.settings import Settings
-from digest.smtp import SMTPTransport
 from digest.tokens import Purpose, Tokens
-from digest.transport import Outcome, Outgoing, SendResult
+from digest.transport import Outcome, SendResult
 
 AS_OF = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)  # 09:00 BST, first Monday of September 2026
 PERIOD = "2026-09"
@@ -148,62 +142,6 @@ def mean_wire_size(templates: dict[Language, MessageTemplate], mix: Counter[str]
     return round(sum(sizes[lang] * n for lang, n in mix.items()) / total)
 
 
-def naive_message(settings: Settings, tokens: Tokens, issue_id: int, variant: Variant,
-                  rcpt: Recipient) -> EmailMessage:
-    """The same message built the obvious way: an EmailMessage per subscriber."""
-    unsub = tokens.make(Purpose.UNSUBSCRIBE, rcpt.subscriber_id)
-    prefs = tokens.make(Purpose.PREFERENCES, rcpt.subscriber_id)
-    site = settings.site_url.rstrip("/")
-    msg = EmailMessage()
-    msg["From"] = Address(settings.sender_name, addr_spec=settings.sender_email)
-    msg["To"] = Address(rcpt.name, addr_spec=rcpt.email)
-    msg["Subject"] = variant.subject
-    msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = f"<digest.{issue_id}.{rcpt.subscriber_id}@{settings.sender_domain}>"
-    msg["List-Id"] = f"<{settings.list_id}>"
-    msg["List-Unsubscribe"] = f"<{site}/u/{unsub}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(variant.text.replace(UNSUB_PLACEHOLDER, unsub)
-                    .replace(PREFS_PLACEHOLDER, prefs))
-    msg.add_alternative(variant.html.replace(UNSUB_PLACEHOLDER, unsub)
-                        .replace(PREFS_PLACEHOLDER, prefs), subtype="html")
-    return msg
-
-
-def naive_assembly(settings: Settings, variants: dict[Language, IssueVariant],
-                   rcpts: list[tuple[Language, Recipient]]) -> float:
-    """Seconds to build and serialise (as_bytes) each message with EmailMessage."""
-    tokens = Tokens(settings)
-    start = time.perf_counter()
-    for lang, rcpt in rcpts:
-        v = variants[lang]
-        naive_message(settings, tokens, v.issue_id, v, rcpt).as_bytes(policy=SMTP)
-    return time.perf_counter() - start
-
-
-def smtplib_naive_loop(settings: Settings, variants: dict[Language, IssueVariant],
-                       rcpts: list[tuple[Language, Recipient]]) -> float:
-    """Seconds for EmailMessage + smtplib send_message per message on one reused connection."""
-    tokens = Tokens(settings)
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port) as smtp:
-        start = time.perf_counter()
-        for lang, rcpt in rcpts:
-            v = variants[lang]
-            smtp.send_message(naive_message(settings, tokens, v.issue_id, v, rcpt),
-                              from_addr=settings.envelope_sender, to_addrs=[rcpt.email])
-        return time.perf_counter() - start
-
-
-def smtplib_prebuilt_loop(settings: Settings, messages: list[Outgoing], count: int) -> float:
-    """Seconds for smtplib sendmail of our prebuilt bytes (it re-stuffs dots and line ends)."""
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port) as smtp:
-        start = time.perf_counter()
-        for i in range(count):
-            m = messages[i % len(messages)]
-            smtp.sendmail(m.sender, [m.recipient], m.data)
-        return time.perf_counter() - start
-
-
 def machine_speed(repeats: int = 3) -> tuple[float, float]:
     """Fixed work that does not change with the code, to compare runs on different machines:
     ns per iteration of a pure-Python loop, and µs per HMAC-SHA1 of a short value (best of
@@ -221,67 +159,6 @@ def machine_speed(repeats: int = 3) -> tuple[float, float]:
             hmac.digest(key, b"12345", "sha1")
         macs.append((time.perf_counter() - start) * 10)  # µs per digest
     return min(loops), min(macs)
-
-
-def transport_only(settings: Settings, messages: list[Outgoing], count: int,
-                   connections: int) -> float:
-    """Seconds for SMTPTransport alone (one thread per connection, no database), driven as
-    the send's workers drive it: stage, then complete naming the next message."""
-    share = [count // connections + (i < count % connections) for i in range(connections)]
-    failures: list[str] = []
-
-    def worker(k: int) -> None:
-        transport = SMTPTransport(settings)
-        mine = [messages[(i * connections + k) % len(messages)] for i in range(share[k])]
-        try:
-            for i, message in enumerate(mine):
-                early = transport.stage(message)
-                result = early if early is not None else transport.complete(
-                    mine[i + 1] if i + 1 < len(mine) else None)
-                if result.outcome is not Outcome.ACCEPTED:
-                    failures.append(result.reply)
-        finally:
-            transport.close()
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - start
-    if failures:
-        raise RuntimeError(f"{len(failures)} messages not accepted, e.g. {failures[0]}")
-    return seconds
-
-
-def aiosmtplib_clients(settings: Settings, messages: list[Outgoing], count: int,
-                       connections: int) -> float:
-    """Seconds for aiosmtplib's sendmail of our prebuilt bytes: one asyncio task per
-    connection, each on its own reused connection (no database)."""
-    import asyncio
-
-    import aiosmtplib
-
-    share = [count // connections + (i < count % connections) for i in range(connections)]
-
-    async def client(k: int) -> None:
-        smtp = aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port,
-                               start_tls=False)
-        await smtp.connect()
-        try:
-            for i in range(share[k]):
-                m = messages[(i * connections + k) % len(messages)]
-                await smtp.sendmail(m.sender, [m.recipient], m.data)
-        finally:
-            await smtp.quit()
-
-    async def run() -> float:
-        start = time.perf_counter()
-        await asyncio.gather(*(client(k) for k in range(connections)))
-        return time.perf_counter() - start
-
-    return asyncio.run(run())
 
 
 @dataclass(frozen=True)
