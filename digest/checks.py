@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from digest.issues import variants
 from digest.lifecycle import check_translations
 from digest.models import Issue, IssueItem, ItemKind, Seminar
-from digest.render import MAX_HTML_BYTES, PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.render import MAX_HTML_BYTES
 
 GMAIL_CLIP_BYTES = 102_000
 
@@ -50,10 +50,8 @@ def scan(html: str, site: str) -> tuple[list[str], int]:
     parser = _Scan()
     parser.feed(html)
     own = site.rstrip("/") + "/"
-    personal = (UNSUB_PLACEHOLDER, PREFS_PLACEHOLDER)
     links = [u for u in dict.fromkeys(parser.links)
-             if u.startswith(("http://", "https://")) and not u.startswith(own)
-             and not any(p in u for p in personal)]
+             if u.startswith(("http://", "https://")) and not u.startswith(own)]
     return links, parser.images_without_alt
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -18,15 +19,16 @@ class Finisher:
 
     def __init__(self, settings: Settings, *, redirect: bool = True) -> None:
         self.redirect_to = settings.redirect_all_to if redirect else None
-        self.dkim: tuple[bytes, bytes, bytes] | None = None
-        self._sign: Callable[..., bytes] | None = None
+        # dkim.sign with this selector, domain and key bound: None when not signing.
+        self.sign: Callable[[bytes], bytes] | None = None
         if settings.dkim_selector and settings.dkim_private_key_path:
             import dkim  # only when signing: dkimpy and dnspython take a while to import
 
-            self._sign = dkim.sign
-            domain = settings.dkim_domain or settings.sender_domain
-            self.dkim = (settings.dkim_selector.encode(), domain.encode(),
-                         settings.dkim_private_key_path.read_bytes())
+            self.sign = functools.partial(
+                dkim.sign, selector=settings.dkim_selector.encode(),
+                domain=(settings.dkim_domain or settings.sender_domain).encode(),
+                privkey=settings.dkim_private_key_path.read_bytes(),
+                include_headers=SIGNED_HEADERS)
 
     def finish(self, message: Outgoing) -> Outgoing:
         """Return the message redirected and/or signed; unchanged if neither is configured."""
@@ -35,10 +37,8 @@ class Finisher:
         if self.redirect_to:
             prefix += f"X-Digest-Original-To: {message.recipient}\r\n".encode("ascii")
             recipient = self.redirect_to
-        if self.dkim and self._sign:
-            selector, domain, key = self.dkim
-            prefix = self._sign(prefix + message.data, selector, domain, key,
-                               include_headers=SIGNED_HEADERS) + prefix
+        if self.sign is not None:
+            prefix = self.sign(prefix + message.data) + prefix
         if not prefix and recipient == message.recipient:
             return message
         # Header lines never start with a dot, so the stuffed body can be reused as is.

@@ -251,10 +251,10 @@ class SMTPTransport:
 class _Replies:
     """SMTP replies read straight off a connected socket, several per recv when pipelined.
 
-    Sets the socket up for the hot path: no Nagle delay, blocking mode with the kernel
-    keeping the timeout: a read that
-    times out raises TimeoutError, a write BlockingIOError (both OSErrors, connection trouble
-    to the adapter), and a closed connection SMTPServerDisconnected.
+    Sets the socket up for the hot path: no Nagle delay, blocking mode with the kernel keeping
+    the timeout. A read that times out raises TimeoutError, a write BlockingIOError (both
+    OSErrors, connection trouble to the adapter), and a closed connection
+    SMTPServerDisconnected.
     """
 
     def __init__(self, sock: socket.socket, timeout: float) -> None:

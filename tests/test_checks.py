@@ -19,7 +19,7 @@ def test_scan_leaves_out_our_own_and_personal_links_and_counts_missing_alt() -> 
         <a href="{SITE}/reviews/a-review?lang=cy">review</a>
         <a href="{SITE}/archive/2026-09/cy">online</a>
         <a href="{SITE}/u/{UNSUB_PLACEHOLDER}">unsubscribe</a>
-        <a href="https://other.example.org/p/{PREFS_PLACEHOLDER}">prefs</a>
+        <a href="{SITE}/p/{PREFS_PLACEHOLDER}">prefs</a>
         <a href="mailto:editor@example.org">mail</a> <a href="#english">jump</a>
         <img src="x.png"> <img src="y.png" alt="">"""
     links, missing_alt = checks.scan(html, SITE + "/")
