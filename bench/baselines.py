@@ -12,13 +12,13 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
 
-from digest.messages import Recipient, Variant
-from digest.models import IssueVariant, Language
-from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.delivery.messages import Recipient, Variant
+from digest.delivery.transports.base import Outcome, Outgoing
+from digest.delivery.transports.smtp import SMTPTransport
+from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.settings import Settings
-from digest.smtp import SMTPTransport
+from digest.store.models import IssueVariant, Language
 from digest.tokens import Purpose, Tokens
-from digest.transport import Outcome, Outgoing
 
 
 def naive_message(settings: Settings, tokens: Tokens, issue_id: int, variant: Variant,

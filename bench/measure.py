@@ -21,15 +21,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
-from digest import content, deliver, issues, lifecycle, outbox
-from digest.db import make_engine, session_scope, upgrade
-from digest.messages import MessageTemplate, Recipient
-from digest.models import Delivery, IssueVariant, Language, Subscriber, SubscriberState
+from digest.content import files, sync
+from digest.delivery import outbox, run
+from digest.delivery.messages import MessageTemplate, Recipient
+from digest.delivery.transports import factory
+from digest.delivery.transports.base import Outcome, SendResult
+from digest.issue import lifecycle, service
 from digest.settings import Settings
+from digest.store.db import make_engine, session_scope, upgrade
+from digest.store.models import Delivery, IssueVariant, Language, Subscriber, SubscriberState
 from digest.tokens import Purpose, Tokens
-from digest.transport import Outcome, SendResult
 
 AS_OF = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)  # 09:00 BST, first Monday of September 2026
 PERIOD = "2026-09"
@@ -69,8 +72,8 @@ def prepare_database(db_path: Path | str, n: int, settings: Settings) -> Prepare
     engine = make_engine(settings.database_url)
     upgrade(engine)
     with session_scope(engine) as session:
-        content.sync(session, content.load_dir(settings.content_dir), settings.tz)
-        outcome = issues.plan(session, settings, AS_OF)
+        sync.upsert(session, files.load_dir(settings.content_dir), settings.tz)
+        outcome = service.plan(session, settings, AS_OF)
         if outcome.issue is None:
             raise RuntimeError(f"no issue planned: {outcome.message}")
         lifecycle.approve(session, outcome.issue, "bench")  # sends need an approved issue
@@ -101,7 +104,7 @@ def stored_variants(settings: Settings) -> dict[Language, IssueVariant]:
     """The planned issue's variants by language."""
     engine = make_engine(settings.database_url)
     with session_scope(engine) as session:
-        found = issues.variants(session, issues.get_issue(session, PERIOD))
+        found = service.variants(session, service.get_issue(session, PERIOD))
     engine.dispose()
     return found
 
@@ -203,20 +206,27 @@ def _claim_plan(engine: sa.Engine, issue_id: int, lease: timedelta) -> str:
     return "; ".join(str(row[-1]) for row in plan)
 
 
+def issue_id_of(engine: Engine) -> int:
+    """The id of the benchmark's issue (PERIOD)."""
+    with session_scope(engine) as session:
+        return service.get_issue(session, PERIOD).id or 0
+
+
 def components(settings: Settings, connections: int = 4, claims: int = 20) -> Components:
     """Time prepare_issue, outbox.claim and OutcomeWriter.write as a send's workers do."""
     engine = make_engine(settings.database_url)
     start = time.perf_counter()
-    issue_id, _, _ = deliver.prepare_issue(engine, PERIOD, "bench")
+    issue_id = issue_id_of(engine)
+    run.prepare_issue(engine, issue_id, "bench")
     create = time.perf_counter() - start
-    batch = settings.batch_size  # as each worker of deliver._Run claims
-    lease = timedelta(seconds=settings.claim_lease_seconds)
+    batch = settings.batch_size  # as each worker of run._Run claims
+    lease = settings.claim_lease
     plan = _claim_plan(engine, issue_id, lease)
     claim_ms, rows = _time_claims(engine, issue_id, batch, lease, claims)
     accepted = SendResult(Outcome.ACCEPTED, "250 2.0.0 Ok")
     attempts = [outbox.Attempt(r, accepted, f"<b.{r.delivery_id}@bench>", datetime.now(UTC))
                 for r in rows]
-    policy = deliver.retry_policy(settings)
+    policy = run.retry_policy(settings)
     record_ms: dict[int, float] = {}
     offset = 0
     writer = outbox.OutcomeWriter(engine)
@@ -290,7 +300,7 @@ class SendProfile:
 
 
 def profile_send(settings: Settings, connections: int, limit: int) -> SendProfile:
-    """Run deliver.send_issue here until `limit` messages, timing outbox.claim and the
+    """Run run.send_issue here until `limit` messages, timing outbox.claim and the
     group commits (`OutcomeWriter.write`).
 
     The two are wrapped with timers for this run only, then restored; the send itself is the
@@ -312,7 +322,7 @@ def profile_send(settings: Settings, connections: int, limit: int) -> SendProfil
 
     stop = threading.Event()
 
-    def progress(report: deliver.SendReport) -> None:
+    def progress(report: run.SendReport) -> None:
         if report.total_sent >= limit:
             stop.set()
 
@@ -321,9 +331,9 @@ def profile_send(settings: Settings, connections: int, limit: int) -> SendProfil
         setattr(homes[name], attributes[name], timed(name))
     try:
         start = time.perf_counter()
-        report = deliver.send_issue(engine, settings, PERIOD, deliver.transport_factory(settings),
-                                    connections=connections, stop=stop, on_progress=progress,
-                                    actor="bench")
+        report = run.send_issue(engine, settings, issue_id_of(engine),
+                                factory.transport_factory(settings), connections=connections,
+                                stop=stop, on_progress=progress, actor="bench")
         seconds = time.perf_counter() - start
     finally:
         for name, fn in originals.items():

@@ -132,7 +132,7 @@ def startup_time(workdir: Path, sink: Sink, repeats: int = 3) -> tuple[float, fl
 def import_footprint() -> list[tuple[str, ChildResult]]:
     """Wall time and peak RSS of importing the CLI, and of only the modules a send runs."""
     out = []
-    for mods in ("digest.cli", "digest.deliver, digest.smtp", "sqlmodel"):
+    for mods in ("digest.cli", "digest.deliver, digest.delivery.transports.smtp", "sqlmodel"):
         out.append((mods, run_child([sys.executable, "-c", f"import {mods}"],
                                     env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)))
     return out

@@ -9,11 +9,14 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from digest import content, deliver, issues, lifecycle, outbox, subscribers
-from digest.db import engine_from, session_scope, upgrade
-from digest.models import DeliveryState, IssueState, Language
+from digest.audience import csv_import
+from digest.content import files, sync
+from digest.delivery import outbox, run
+from digest.delivery.transports.file import FileTransport
+from digest.issue import lifecycle, service
 from digest.settings import REPO_ROOT, Settings
-from digest.transport import FileTransport
+from digest.store.db import engine_from, session_scope, upgrade
+from digest.store.models import DeliveryState, IssueState, Language
 
 # First Monday of September 2026, 09:00 in Cardiff: the seed content is fresh then.
 DEMO_AS_OF = "2026-09-07T09:00"
@@ -36,19 +39,19 @@ class DemoSummary:
 
 def demo_as_of(settings: Settings) -> datetime:
     """The demo's planning moment, in UTC."""
-    return content.to_utc(datetime.fromisoformat(DEMO_AS_OF), settings.tz)
+    return files.to_utc(datetime.fromisoformat(DEMO_AS_OF), settings.tz)
 
 
 def prepare(engine: Engine, settings: Settings, as_of: datetime | None = None,
-            ) -> tuple[list[content.ContentItem], issues.PlanOutcome]:
+            ) -> tuple[list[files.ContentItem], service.PlanOutcome]:
     """Migrate, sync content/, import the example subscribers and plan the demo issue."""
     upgrade(engine)
-    items = content.load_dir(settings.content_dir)
+    items = files.load_dir(settings.content_dir)
     with session_scope(engine) as session:
-        content.sync(session, items, settings.tz)
-        subscribers.import_file(session, DEMO_SUBSCRIBERS)
+        sync.upsert(session, items, settings.tz)
+        csv_import.import_file(session, DEMO_SUBSCRIBERS)
     with session_scope(engine) as session:
-        outcome = issues.plan(session, settings, as_of or demo_as_of(settings))
+        outcome = service.plan(session, settings, as_of or demo_as_of(settings))
     return items, outcome
 
 
@@ -67,14 +70,14 @@ def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
         summary.issue = issue.period
         if issue.state is IssueState.DRAFT:
             lifecycle.approve(session, issue, "demo")
-        for language, variant in issues.variants(session, issue).items():
+        for language, variant in service.variants(session, issue).items():
             summary.variants[language.value] = len(variant.html.encode("utf-8"))
-            summary.previews += issues.write_preview(session, issue, language,
+            summary.previews += service.write_preview(session, issue, language,
                                                      settings.preview_dir)
     files = FileTransport(settings.outbox_dir)
-    deliver.send_issue(engine, settings, summary.issue, lambda: files)
+    run.send_issue(engine, settings, issue.id or 0, lambda: files)
     with session_scope(engine) as session:
-        state = outbox.status(session, issues.get_issue(session, summary.issue).id or 0)
+        state = outbox.status(session, issue.id or 0)
     sent = state.counts.get(DeliveryState.SENT.value, Counter())
     for lang in Language:
         summary.messages[lang.value] = sent.get(lang.value, 0)

@@ -15,6 +15,7 @@ from babel.messages.pofile import read_po
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "digest"
+LANGS = ("cy", "en")  # the two languages, Welsh first wherever both are offered
 # Babel locales for our two languages (British English for dates).
 BABEL_LOCALE = {"cy": "cy", "en": "en_GB"}
 

@@ -27,12 +27,13 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from digest import deliver, issues, lifecycle
-from digest.db import session_scope
-from digest.models import Issue, IssueAction, IssueState, now_utc
-from digest.notify import notify_editors, preview_url
+from digest.delivery import run
+from digest.delivery.notices import notify_editors, preview_url
+from digest.delivery.transports.base import Transport
+from digest.issue import lifecycle, service
 from digest.settings import Settings
-from digest.transport import Transport
+from digest.store.db import session_scope
+from digest.store.models import Issue, IssueAction, IssueState, now_utc
 
 log = logging.getLogger("digest.scheduler")
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -79,7 +80,7 @@ def plan_job() -> None:
     rt = _rt()
     settings, now = rt.settings, rt.clock()
     with session_scope(rt.engine, write=True) as session:
-        outcome = issues.plan(session, settings, now, actor="scheduler", record_skip=True)
+        outcome = service.plan(session, settings, now, actor="scheduler", record_skip=True)
         issue = outcome.issue
         if not outcome.created or issue is None:
             log.info("plan job: %s", outcome.message)
@@ -110,7 +111,7 @@ def send_job() -> None:
     settings, now = rt.settings, rt.clock()
     with session_scope(rt.engine) as session:
         due = session.exec(select(Issue).where(
-            col(Issue.state).in_([IssueState.DRAFT, IssueState.APPROVED, IssueState.SENDING]),
+            col(Issue.state).in_(lifecycle.AWAITING_SEND),
             col(Issue.send_after) <= now).order_by(col(Issue.period))).all()
         refs = [(i.id or 0, i.period, i.state) for i in due]
     if not refs:
@@ -120,9 +121,9 @@ def send_job() -> None:
             _missed_approval(issue_id, period)
             continue
         try:
-            report = deliver.send_issue(
+            report = run.send_issue(
                 rt.engine, settings, issue_id, rt.transport_factory,
-                connections=settings.smtp_connections if settings.transport == "smtp" else 1,
+                connections=settings.send_connections,
                 clock=rt.clock, stop=rt.stop, actor="scheduler")
         except ValueError as exc:  # e.g. cancelled meanwhile by an editor
             log.info("send job: %s not sent: %s", period, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -87,6 +88,16 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         """The editorial time zone (all planning happens in it)."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def claim_lease(self) -> timedelta:
+        """How long a claim lives without a heartbeat."""
+        return timedelta(seconds=self.claim_lease_seconds)
+
+    @property
+    def send_connections(self) -> int:
+        """Connections (worker threads) a send run opens: the file adapter is one writer."""
+        return self.smtp_connections if self.transport == "smtp" else 1
 
     @property
     def outbox_dir(self) -> Path:

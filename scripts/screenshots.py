@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 if __package__ in (None, ""):  # run as a script: make `tests` (the Chromium setup) importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest import demo, issues
-from digest.db import engine_from, session_scope
+from digest import demo
+from digest.issue import service
 from digest.settings import REPO_ROOT, Settings
+from digest.store.db import engine_from, session_scope
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, REMOTE
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def build_demo_issue(settings: Settings) -> dict[str, str]:
     if outcome.issue is None:
         raise SystemExit(f"no demo issue: {outcome.message}")
     with session_scope(engine) as session:
-        html = {lang.value: v.html for lang, v in issues.variants(session, outcome.issue).items()}
+        html = {lang.value: v.html for lang, v in service.variants(session, outcome.issue).items()}
     engine.dispose()
     return html
 

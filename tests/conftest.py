@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest.db import make_engine, upgrade
 from digest.settings import Settings
+from digest.store.db import make_engine, upgrade
 from tests.smtp_server import SMTPServer
 
 pytest_plugins = ["tests.browser"]

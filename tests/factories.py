@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from digest import issues, lifecycle
-from digest.models import (
+from digest.issue import lifecycle, service
+from digest.render.views import IssueContent, NewsView, ReviewView, SeminarView
+from digest.settings import Settings
+from digest.store.models import (
     Issue,
     Language,
     News,
@@ -17,7 +20,6 @@ from digest.models import (
     Subscriber,
     SubscriberState,
 )
-from digest.settings import Settings
 
 AS_OF = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)  # 09:00 BST, first Monday of September 2026
 
@@ -87,8 +89,22 @@ def add_subscribers(session: Session, per_language: int = 2) -> list[Subscriber]
 
 def approved_issue(session: Session, settings: Settings) -> Issue:
     """The issue planned as of AS_OF from what the session holds, approved and committed."""
-    outcome = issues.plan(session, settings, AS_OF)
+    outcome = service.plan(session, settings, AS_OF)
     assert outcome.issue is not None
     lifecycle.approve(session, outcome.issue, "test")
     session.commit()
     return outcome.issue
+
+
+def sample_content() -> IssueContent:
+    """A small issue built from views directly (no store): three reviews, a seminar, news."""
+    # The first review has no page of its own elsewhere: its title links to ours.
+    reviews = [ReviewView(f"Teitl {i} ŵ", f"Title {i}", f"Crynodeb {i}", f"Teaser {i}",
+                          "Dr X", f"Citation {i}.", f"https://example.org/r{i}" if i else None,
+                          f"review-{i}") for i in range(3)]
+    seminars = [SeminarView("Seminar Cymraeg", "English seminar", "Sgwrs", "A talk", "Ar-lein",
+                            "Online", datetime(2026, 9, 15, 11, tzinfo=UTC),
+                            datetime(2026, 9, 15, 12, tzinfo=UTC), "Dr Y (Z)",
+                            "https://example.org/s", ZoneInfo("Europe/London"))]
+    news = [NewsView(None, "Only in English", None, "No Welsh yet", None)]
+    return IssueContent("2026-09", reviews, seminars, news)

@@ -15,10 +15,11 @@ import time_machine
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from digest import lifecycle, scheduler
-from digest.models import Issue, IssueAction, IssueEvent, IssueState
+from digest import scheduler
+from digest.delivery.transports.memory import MemoryTransport
+from digest.issue import lifecycle
 from digest.settings import Settings
-from digest.transport import MemoryTransport
+from digest.store.models import Issue, IssueAction, IssueEvent, IssueState
 from tests.factories import add_review, add_subscribers
 
 LONDON = ZoneInfo("Europe/London")

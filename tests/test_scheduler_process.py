@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest import scheduler
-from digest.models import Issue, IssueAction, IssueEvent, IssueState, now_utc
+from digest.delivery.transports.memory import MemoryTransport
 from digest.settings import Settings
-from digest.transport import MemoryTransport
+from digest.store.models import Issue, IssueAction, IssueEvent, IssueState, now_utc
 from tests.factories import add_review, add_subscribers
 from tests.smtp_server import SMTPServer
 

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from digest import content, deliver
 from digest.cli.common import err, fail, load_settings, out, parse_as_of, store
 from digest.cli.issue import issue_app
-from digest.db import current_revision, engine_from, session_scope, upgrade
+from digest.content import files, sync
+from digest.delivery.transports import factory
 from digest.demo import DEMO_AS_OF, run_demo
 from digest.settings import Settings
+from digest.store.db import current_revision, engine_from, session_scope, upgrade
 
 if TYPE_CHECKING:  # imported by the commands that use them: a send need not load them
     from digest import scheduler
@@ -58,15 +59,15 @@ def content_sync(
     """
     settings = load_settings()
     try:
-        items = content.load_dir(directory or settings.content_dir)
-    except content.ContentInvalid as exc:
+        items = files.load_dir(directory or settings.content_dir)
+    except files.ContentInvalid as exc:
         for e in exc.errors:
             err.print(str(e), highlight=False, markup=False)
         raise fail(f"{len(exc.errors)} problem(s); nothing was applied") from None
     engine = engine_from(settings)
     upgrade(engine)
     with session_scope(engine) as session:
-        report = content.sync(session, items, settings.tz)
+        report = sync.upsert(session, items, settings.tz)
     out.print(f"{len(items)} item(s): {report.total(report.created)} created, "
               f"{report.total(report.updated)} updated, "
               f"{report.total(report.unchanged)} unchanged")
@@ -82,13 +83,13 @@ def subscribers_import(
 
     Example: digest subscribers import subscribers/example.csv
     """
-    from digest import subscribers
+    from digest.audience import csv_import
 
     _, engine = store()
     try:
         with session_scope(engine) as session:
-            report = subscribers.import_file(session, file, skip_invalid=skip_invalid)
-    except subscribers.ImportInvalid as exc:
+            report = csv_import.import_file(session, file, skip_invalid=skip_invalid)
+    except csv_import.ImportInvalid as exc:
         for e in exc.errors:
             err.print(str(e), highlight=False, markup=False)
         raise fail(f"{len(exc.errors)} bad line(s); nothing was imported "
@@ -109,7 +110,7 @@ def _scheduler_runtime() -> tuple[Settings, scheduler.Runtime]:
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings, engine = store()
-    return settings, scheduler.Runtime(settings, engine, deliver.transport_factory(settings))
+    return settings, scheduler.Runtime(settings, engine, factory.transport_factory(settings))
 
 
 @sched_app.callback(invoke_without_command=True)
@@ -201,7 +202,7 @@ def demo(
     settings = load_settings()
     try:
         summary = run_demo(settings, parse_as_of(as_of, settings))
-    except content.ContentInvalid as exc:
+    except files.ContentInvalid as exc:
         for e in exc.errors:
             err.print(str(e), highlight=False, markup=False)
         raise fail("content is invalid; nothing was applied") from None

@@ -9,10 +9,11 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest import content, issues
-from digest.db import engine_from, upgrade
-from digest.models import Issue, now_utc
+from digest.content import files
+from digest.issue import service
 from digest.settings import Settings
+from digest.store.db import engine_from, upgrade
+from digest.store.models import Issue, now_utc
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -32,7 +33,7 @@ def parse_as_of(value: str | None, settings: Settings) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date like 2026-09-07 or "
                                  "2026-09-07T09:00", param_hint="--as-of") from None
-    return content.to_utc(moment, settings.tz)
+    return files.to_utc(moment, settings.tz)
 
 
 def store() -> tuple[Settings, Engine]:
@@ -46,8 +47,8 @@ def store() -> tuple[Settings, Engine]:
 def find_issue(session: Session, ref: str) -> Issue:
     """The issue `ref` names, or exit with a clear error."""
     try:
-        return issues.get_issue(session, ref)
-    except issues.IssueNotFound as exc:
+        return service.get_issue(session, ref)
+    except service.IssueNotFound as exc:
         raise fail(str(exc)) from None
 
 

@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest import issues, lifecycle
 from digest.cli.common import err, fail, find_issue, load_settings, out, parse_as_of, store
 from digest.cli.send import issue_send, issue_status
-from digest.db import engine_from, session_scope, upgrade
-from digest.models import Language
+from digest.issue import lifecycle, service
+from digest.store.db import engine_from, session_scope, upgrade
+from digest.store.models import Language
 
 issue_app = typer.Typer(help="Monthly issues: plan, preview, send.", no_args_is_help=True)
 
@@ -32,7 +32,7 @@ def issue_plan(
     engine = engine_from(settings)
     upgrade(engine)
     with session_scope(engine) as session:
-        outcome = issues.plan(session, settings, moment)
+        outcome = service.plan(session, settings, moment)
     out.print(outcome.message, highlight=False)
 
 
@@ -47,7 +47,7 @@ def issue_list() -> None:
     for name in ("id", "period", "state", "items", "sent", "open", "send after"):
         table.add_column(name)
     with session_scope(engine) as session:
-        for row in issues.list_issues(session):
+        for row in service.list_issues(session):
             table.add_row(str(row.id), row.period, row.state, str(row.items), str(row.sent),
                           str(row.open), row.send_after or "-")
     out.print(table)
@@ -65,10 +65,10 @@ def issue_show(
     engine = engine_from(settings)
     with session_scope(engine) as session:
         row = find_issue(session, issue)
-        content = issues.load_content(session, settings, row)
+        content = service.load_content(session, settings, row)
         problems = lifecycle.check_translations(session, row)
         events = lifecycle.history(session, row)
-        stored = issues.variants(session, row)
+        stored = service.variants(session, row)
     out.print(f"issue {row.period} (#{row.id}): {row.state.value}; items published after "
               f"{row.since_at:%Y-%m-%d %H:%M} UTC up to {row.cutoff_at:%Y-%m-%d %H:%M} UTC",
               highlight=False)
@@ -107,7 +107,7 @@ def issue_approve(
     engine = engine_from(load_settings())
     try:
         with session_scope(engine, write=True) as session:
-            row = issues.get_issue(session, issue)
+            row = service.get_issue(session, issue)
             forced = lifecycle.approve(session, row, actor,
                                        force_reason=reason if force else None)
     except lifecycle.TranslationCheckFailed as exc:
@@ -115,7 +115,7 @@ def issue_approve(
             err.print(p, highlight=False, markup=False)
         raise fail("translation check failed; fix the content and replan, or approve with "
                     "--force --reason \"...\"") from None
-    except (issues.IssueNotFound, lifecycle.TransitionError) as exc:
+    except (service.IssueNotFound, lifecycle.TransitionError) as exc:
         raise fail(str(exc)) from None
     out.print(f"issue {row.period} approved by {actor}"
               + (f" despite {len(forced)} translation problem(s)" if forced else ""),
@@ -135,9 +135,9 @@ def issue_cancel(
     engine = engine_from(load_settings())
     try:
         with session_scope(engine, write=True) as session:
-            row = issues.get_issue(session, issue)
+            row = service.get_issue(session, issue)
             lifecycle.cancel(session, row, actor, reason)
-    except (issues.IssueNotFound, lifecycle.TransitionError) as exc:
+    except (service.IssueNotFound, lifecycle.TransitionError) as exc:
         raise fail(str(exc)) from None
     out.print(f"issue {row.period} cancelled", highlight=False)
 
@@ -157,9 +157,9 @@ def issue_replan(
     moment = parse_as_of(as_of, settings)
     try:
         with session_scope(engine, write=True) as session:
-            row = issues.get_issue(session, issue)
-            result = issues.replan(session, settings, row, moment, actor)
-    except (issues.IssueNotFound, lifecycle.TransitionError, ValueError) as exc:
+            row = service.get_issue(session, issue)
+            result = service.replan(session, settings, row, moment, actor)
+    except (service.IssueNotFound, lifecycle.TransitionError, ValueError) as exc:
         raise fail(str(exc)) from None
     out.print(f"replanned issue {row.period}: {len(result.reviews)} review(s), "
               f"{len(result.seminars)} seminar(s), {len(result.news)} news item(s)",
@@ -180,9 +180,9 @@ def issue_preview(
     engine = engine_from(settings)
     try:
         with session_scope(engine) as session:
-            paths = issues.write_preview(session, issues.get_issue(session, issue), lang,
+            paths = service.write_preview(session, service.get_issue(session, issue), lang,
                                          out_dir or settings.preview_dir)
-    except issues.IssueNotFound as exc:
+    except service.IssueNotFound as exc:
         raise fail(str(exc)) from None
     for p in paths:
         out.print(f"wrote {p.resolve()}", highlight=False)

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -16,11 +15,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from digest import deliver, issues, outbox
 from digest.cli.common import fail, find_issue, load_settings, out, store
-from digest.db import engine_from, session_scope
-from digest.models import Language, now_utc
+from digest.delivery import outbox, run
+from digest.delivery.transports import factory
+from digest.issue import service
 from digest.settings import Settings
+from digest.store.db import engine_from, session_scope
+from digest.store.models import Language, now_utc
 
 
 def issue_send(
@@ -44,15 +45,14 @@ def issue_send(
     Example: digest issue send 2026-09 --dry-run
     """
     settings, engine = store()
+    with session_scope(engine) as session:
+        issue_id = find_issue(session, issue).id or 0  # resolved once, here at the edge
     if dry_run:
         _print_dry_run(engine, settings, issue)
         return
     if test_to:
-        try:
-            results = deliver.send_tests(settings, engine, issue, test_to,
-                                         deliver.transport_factory(settings)())
-        except issues.IssueNotFound as exc:
-            raise fail(str(exc)) from None
+        results = run.send_tests(settings, engine, issue_id, test_to,
+                                 factory.transport_factory(settings)())
         for address, lang, reply in results:
             out.print(f"test {lang:>4} -> {address}: {reply}", highlight=False)
         return
@@ -65,12 +65,11 @@ def issue_send(
         signal.signal(sig, lambda *_: stop.set())
     try:
         with _progress(engine, settings, issue) as on_progress:
-            report = deliver.send_issue(
-                engine, settings, issue, deliver.transport_factory(settings),
-                connections=connections or (
-                    settings.smtp_connections if settings.transport == "smtp" else 1),
+            report = run.send_issue(
+                engine, settings, issue_id, factory.transport_factory(settings),
+                connections=connections or settings.send_connections,
                 stop=stop, wait_for_retries=wait_retries, on_progress=on_progress)
-    except (issues.IssueNotFound, ValueError) as exc:
+    except ValueError as exc:
         raise fail(str(exc)) from None
     sent = ", ".join(f"{n} {lang}" for lang, n in sorted(report.sent.items())) or "none"
     out.print(f"issue {report.issue_period}: {report.created} new outbox row(s); sent {sent}; "
@@ -85,12 +84,12 @@ def issue_send(
 
 @contextmanager
 def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
-        Callable[[deliver.SendReport], None]]:
+        Callable[[run.SendReport], None]]:
     """A rich progress bar on a terminal, plain log lines otherwise."""
     with session_scope(engine) as session:
-        row = issues.get_issue(session, issue)
+        row = service.get_issue(session, issue)
         total = outbox.open_work(session, row.id or 0, now_utc(),
-                                 timedelta(seconds=settings.claim_lease_seconds)).total
+                                 settings.claim_lease).total
         total += sum(outbox.audience(session).values()) if total == 0 else 0
     started = time.monotonic()
     if out.is_terminal:
@@ -100,7 +99,7 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         with Progress(*columns, console=out) as bar:
             task = bar.add_task("sending", total=total, failed=0, rate="")
 
-            def update(r: deliver.SendReport) -> None:
+            def update(r: run.SendReport) -> None:
                 rate = r.total_sent / max(time.monotonic() - started, 1e-6)
                 bar.update(task, completed=r.total_sent + r.failed, failed=r.failed,
                            rate=f"{rate:,.0f} msg/s")
@@ -109,7 +108,7 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         return
     last = [0.0]
 
-    def log_line(r: deliver.SendReport) -> None:
+    def log_line(r: run.SendReport) -> None:
         now = time.monotonic()
         if now - last[0] >= 2.0:
             last[0] = now
@@ -126,7 +125,7 @@ def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
         reach = outbox.audience(session)
         state = outbox.status(session, row.id or 0)
         work = outbox.open_work(session, row.id or 0, now_utc(),
-                                timedelta(seconds=settings.claim_lease_seconds))
+                                settings.claim_lease)
     done = sum(state.counts.get("sent", {}).values())
     out.print(f"issue {row.period} ({row.state.value}): dry run, nothing sent", highlight=False)
     out.print(f"active subscribers: {sum(reach.values())} "
@@ -153,7 +152,7 @@ def issue_status(
         row = find_issue(session, issue)
         state = outbox.status(session, row.id or 0)
         work = outbox.open_work(session, row.id or 0, now_utc(),
-                                timedelta(seconds=settings.claim_lease_seconds))
+                                settings.claim_lease)
     resume = {"send_now": work.pending + work.retry_due + work.stale,
               "retry_later": work.retry_later,
               "next_retry_at": work.next_retry_at.isoformat() if work.next_retry_at else None,

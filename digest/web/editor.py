@@ -9,24 +9,19 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Re
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from digest import checks, deliver, issues, lifecycle
-from digest.models import Issue, IssueAction, IssueState, Language, now_utc
-from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
-from digest.web.app import Services, render, services
+from digest.delivery import run
+from digest.issue import checks, lifecycle, service
+from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.store.models import Issue, IssueAction, Language, now_utc
 from digest.web.auth import check_csrf, check_login, editor
+from digest.web.pages import Db, Svc, render
 
 router = APIRouter(prefix="/editor")
-Svc = Annotated[Services, Depends(services)]
 Editor = Annotated[str, Depends(editor)]
 EN = "en"  # the editors' pages are in English; the email tabs show every language
 
 
-def db(svc: Svc) -> Session:  # type: ignore[misc]
-    """A write transaction for the request."""
-    yield from svc.session(write=True)
 
-
-Db = Annotated[Session, Depends(db)]
 Csrf = Annotated[str, Form()]
 
 
@@ -60,7 +55,7 @@ def logout(request: Request, csrf: Csrf) -> Response:
 @router.get("", response_class=HTMLResponse)
 def issue_list(request: Request, who: Editor, session: Db) -> Response:
     """Every issue with its state, period, item counts and send progress."""
-    return render(request, "editor_issues.html.j2", EN, rows=issues.list_issues(session))
+    return render(request, "editor_issues.html.j2", EN, rows=service.list_issues(session))
 
 
 @router.get("/issues/{issue_id}", response_class=HTMLResponse)
@@ -68,7 +63,7 @@ def issue_page(request: Request, issue_id: int, who: Editor, svc: Svc, session: 
                lang: Language = Language.CY, notice: str | None = None) -> Response:
     """The preview: one tab per variant at desktop and phone widths, text, checks, history."""
     issue = _issue(session, issue_id)
-    stored = issues.variants(session, issue)
+    stored = service.variants(session, issue)
     return render(request, "editor_issue.html.j2", EN, issue=issue, tab=lang,
                   variant=stored.get(lang),
                   checks=checks.issue_checks(session, issue, now_utc(), svc.settings.site_url),
@@ -79,7 +74,7 @@ def issue_page(request: Request, issue_id: int, who: Editor, svc: Svc, session: 
 @router.get("/issues/{issue_id}/email/{language}", response_class=HTMLResponse)
 def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> Response:
     """A variant's HTML as subscribers get it (personal links point nowhere in the preview)."""
-    variant = issues.variants(session, _issue(session, issue_id)).get(language)
+    variant = service.variants(session, _issue(session, issue_id)).get(language)
     if variant is None:
         raise HTTPException(404)
     html = variant.html.replace(UNSUB_PLACEHOLDER, "preview").replace(PREFS_PLACEHOLDER,
@@ -96,7 +91,7 @@ def check_links(request: Request, issue_id: int, who: Editor, svc: Svc, session:
     found = checks.issue_checks(session, issue, now_utc(), svc.settings.site_url)
     urls = next(c.details for c in found if c.name == "links")
     return render(request, "editor_issue.html.j2", EN, issue=issue, tab=Language.CY,
-                  variant=issues.variants(session, issue).get(Language.CY), checks=found,
+                  variant=service.variants(session, issue).get(Language.CY), checks=found,
                   history=lifecycle.history(session, issue), notice=None,
                   links=checks.check_links(urls), languages=list(Language))
 
@@ -108,7 +103,7 @@ def test_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: D
     """Send one variant, marked as a test, to an address; the outbox is untouched."""
     check_csrf(request, csrf)
     issue = _issue(session, issue_id)
-    results = deliver.send_tests(svc.settings, svc.engine, issue.id or 0, [address.strip()],
+    results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [address.strip()],
                                  svc.transport_factory(), languages=[language])
     lifecycle.record(session, issue, who, IssueAction.TEST_SENT,
                      f"test of {language.value} sent to {address.strip()}: {results[0][2]}")
@@ -149,7 +144,7 @@ def replan(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
     """Re-select a draft's items as of now and re-render it."""
     check_csrf(request, csrf)
     try:
-        issues.replan(session, svc.settings, _issue(session, issue_id), now_utc(), who)
+        service.replan(session, svc.settings, _issue(session, issue_id), now_utc(), who)
     except (lifecycle.TransitionError, ValueError) as exc:
         return _back(issue_id, Language.CY, f"Not replanned: {exc}")
     return _back(issue_id, Language.CY, f"Replanned by {who}.")
@@ -161,20 +156,20 @@ def start_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: 
     """Start sending an approved issue in the background; progress shows on the list."""
     check_csrf(request, csrf)
     issue = _issue(session, issue_id)
-    if issue.state is not IssueState.APPROVED:
-        return _back(issue_id, Language.CY, f"Not sent: the issue is {issue.state.value}.")
+    if (refusal := lifecycle.can_start_sending(issue)) is not None:
+        return _back(issue_id, Language.CY, f"Not sent: {refusal}.")
     settings = svc.settings
     session.commit()  # the send takes the write lock itself; this request must not hold it
-    tasks.add_task(deliver.send_issue, svc.engine, settings, issue_id, svc.transport_factory,
-                   connections=settings.smtp_connections if settings.transport == "smtp" else 1,
+    tasks.add_task(run.send_issue, svc.engine, settings, issue_id, svc.transport_factory,
+                   connections=settings.send_connections,
                    actor=who)
     return _back(issue_id, Language.CY, f"Sending started by {who}.")
 
 
 def _issue(session: Session, issue_id: int) -> Issue:
     try:
-        return issues.get_issue(session, issue_id)
-    except issues.IssueNotFound:
+        return service.get_issue(session, issue_id)
+    except service.IssueNotFound:
         raise HTTPException(404) from None
 
 

@@ -4,39 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlmodel import Session, col, select
 
-from digest import subscriptions
+from digest.audience import self_service
+from digest.audience.self_service import Signup, page_language
 from digest.i18n import N_
-from digest.issues import get_issue, variants
-from digest.models import Issue, IssueState, Language, Review, Subscriber, SubscriberState, now_utc
-from digest.render import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER, localised, review_view
-from digest.subscriptions import Signup, page_language
+from digest.issue.service import get_issue, variants
+from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.render.views import localised, review_view
+from digest.store.models import (
+    Issue,
+    IssueState,
+    Language,
+    Review,
+    Subscriber,
+    SubscriberState,
+    now_utc,
+)
 from digest.tokens import Purpose
-from digest.web.app import Services, choose_language, render, services
+from digest.web.pages import Db, ReadDb, Services, Svc, choose_language, render
 
 router = APIRouter()
 # Content bodies are Markdown written by editors; HTML inside them is shown as text, not run.
 MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
-
-def db(svc: Annotated[Services, Depends(services)]) -> Session:  # type: ignore[misc]
-    """A write transaction for the request."""
-    yield from svc.session(write=True)
-
-
-def read_db(svc: Annotated[Services, Depends(services)]) -> Session:  # type: ignore[misc]
-    """A transaction for the request that only reads (takes no write lock)."""
-    yield from svc.session()
-
-
-Svc = Annotated[Services, Depends(services)]
-Db = Annotated[Session, Depends(db)]
-ReadDb = Annotated[Session, Depends(read_db)]
 
 
 @router.get("/")
@@ -59,7 +54,7 @@ def subscribe(request: Request, svc: Svc, session: Db,
     lang = choose_language(request)
     transport = svc.transport_factory()
     try:
-        outcome = subscriptions.request(session, svc.settings, svc.tokens, transport,
+        outcome = self_service.request(session, svc.settings, svc.tokens, transport,
                                         svc.signup_limiter, email, name, language)
     except ValueError:
         return render(request, "subscribe.html.j2", lang, status=400,
@@ -80,7 +75,7 @@ def confirm(request: Request, token: str, svc: Svc, session: Db) -> Response:
     """Activate a subscription from the emailed link (signed, expiring)."""
     subscriber_id = svc.tokens.read_expiring(token, svc.settings.confirm_max_age_hours * 3600)
     try:
-        sub = subscriptions.confirm(session, subscriber_id)
+        sub = self_service.confirm(session, subscriber_id)
     except LookupError:
         raise HTTPException(404) from None
     return render(request, "message.html.j2", choose_language(request, page_language(sub.language)),
@@ -104,13 +99,13 @@ def preferences_save(request: Request, token: str, svc: Svc, session: Db,
     """Change language, unsubscribe or resubscribe."""
     sub = _subscriber(svc, session, Purpose.PREFERENCES, token)
     if action == "language" and language is not None:
-        subscriptions.set_language(session, sub.id or 0, language)
+        self_service.set_language(session, sub.id or 0, language)
         saved = N_("Your language choice has been saved.")
     elif action == "unsubscribe":
-        subscriptions.unsubscribe(session, sub.id or 0)
+        self_service.unsubscribe(session, sub.id or 0)
         saved = N_("You have been unsubscribed. You will receive no more digests.")
     elif action == "resubscribe":
-        subscriptions.resubscribe(session, sub.id or 0)
+        self_service.resubscribe(session, sub.id or 0)
         saved = N_("Welcome back: you will receive the next digest.")
     else:
         raise HTTPException(400, "unknown action")
@@ -133,7 +128,7 @@ def unsubscribe_page(request: Request, token: str, svc: Svc, session: Db) -> Res
 def unsubscribe(request: Request, token: str, svc: Svc, session: Db) -> Response:
     """RFC 8058 one-click: no cookie or login, unsubscribed at once, 200 and no redirect."""
     sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
-    subscriptions.unsubscribe(session, sub.id or 0)
+    self_service.unsubscribe(session, sub.id or 0)
     return render(request, "unsubscribe.html.j2",
                   choose_language(request, page_language(sub.language)), sub=sub, done=True,
                   token=token)
@@ -180,6 +175,6 @@ def _subscriber(svc: Services, session: Session, purpose: Purpose, token: str
                 ) -> Subscriber:
     subscriber_id = svc.tokens.read(purpose, token)
     try:
-        return subscriptions.get(session, subscriber_id)
+        return self_service.get(session, subscriber_id)
     except LookupError:
         raise HTTPException(404) from None

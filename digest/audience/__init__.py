@@ -1,0 +1,1 @@
+"""The audience: CSV import and subscribers' self-service (sign-up, confirm, language, leave)."""

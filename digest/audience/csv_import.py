@@ -1,0 +1,189 @@
+"""Subscriber import from CSV (`email,name,language`): validate, normalise, all or nothing."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlmodel import Session
+
+from digest.store.models import Language, Subscriber, SubscriberState, now_utc
+
+REQUIRED_COLUMNS = ("email", "language")
+KNOWN_COLUMNS = ("email", "name", "language")
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A rejected line of the import file."""
+
+    path: Path
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.field}: {self.message}"
+
+
+class ImportInvalid(Exception):
+    """Raised when the file has bad lines and partial import was not asked for."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True)
+class Row:
+    """A valid, normalised line."""
+
+    line: int
+    email: str
+    name: str
+    language: Language
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_inactive: int = 0  # unsubscribed/bounced people are never re-activated by an import
+    duplicates: list[str] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+
+
+def normalise_email(raw: str) -> str:
+    """Validate syntax (no DNS) and return the address lower-cased; raises ValueError."""
+    if not raw.strip():
+        raise ValueError("the address is empty")
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+    return result.normalized.lower()
+
+
+def parse_language(raw: str) -> Language:
+    """`cy`, `en` or `both` (any case); raises ValueError otherwise."""
+    try:
+        return Language(raw.strip().lower())
+    except ValueError:
+        raise ValueError(f"{raw.strip()!r} is not one of cy, en, both") from None
+
+
+def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
+    """Parse and validate the file: good rows, duplicate notes, and every bad line."""
+    rows: dict[str, Row] = {}
+    notes: list[str] = []
+    errors: list[LineError] = []
+    try:
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    except OSError as exc:
+        return [], [], [LineError(path, 0, "file", exc.strerror or str(exc))]
+    try:  # decode whole, so the error names the line the bad byte is on
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return [], [], [LineError(path, line, "file", f"not valid UTF-8 ({exc.reason})")]
+    with io.StringIO(text, newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip().lower() for h in reader.fieldnames or []]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        unknown = [c for c in header if c not in KNOWN_COLUMNS]
+        if missing or unknown:
+            msg = "; ".join(filter(None, [
+                f"missing column(s): {', '.join(missing)}" if missing else "",
+                f"unknown column(s): {', '.join(unknown)}" if unknown else "",
+            ]))
+            return [], [], [LineError(path, 1, "header", f"{msg} (expected email,name,language)")]
+        reader.fieldnames = header
+        try:
+            for record in reader:
+                line = reader.line_num
+                if None in record:
+                    errors.append(LineError(path, line, "line", "more fields than columns"))
+                    continue
+                if not any((v or "").strip() for v in record.values()):
+                    continue  # blank line
+                try:
+                    email = normalise_email(record.get("email") or "")
+                except ValueError as exc:
+                    errors.append(LineError(path, line, "email", str(exc)))
+                    continue
+                try:
+                    language = parse_language(record.get("language") or "")
+                except ValueError as exc:
+                    errors.append(LineError(path, line, "language", str(exc)))
+                    continue
+                row = Row(line, email, (record.get("name") or "").strip(), language)
+                first = rows.get(email)
+                if first is None:
+                    rows[email] = row
+                elif (first.name, first.language) == (row.name, row.language):
+                    notes.append(f"line {line}: {email} repeats line {first.line}; ignored")
+                else:
+                    errors.append(LineError(path, line, "email",
+                                            f"{email} is already on line {first.line} "
+                                            "with a different name or language"))
+        except csv.Error as exc:
+            errors.append(LineError(path, reader.line_num, "line", str(exc)))
+    return list(rows.values()), notes, errors
+
+
+def import_rows(session: Session, rows: list[Row]) -> ImportReport:
+    """Insert new subscribers as active, update name/language of known ones; caller commits."""
+    report = ImportReport()
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    existing: dict[str, tuple[int, str, Language, SubscriberState]] = {}
+    emails = [r.email for r in rows]
+    for start in range(0, len(emails), 1000):
+        chunk = emails[start:start + 1000]
+        query = sa.select(table.c.email, table.c.id, table.c.name, table.c.language,
+                          table.c.state).where(table.c.email.in_(chunk))
+        for email, sid, name, language, state in session.execute(query):
+            existing[email] = (sid, name, language, state)
+    now = now_utc()
+    inserts, updates = [], []
+    for row in rows:
+        known = existing.get(row.email)
+        if known is None:
+            inserts.append({"email": row.email, "name": row.name, "language": row.language,
+                            "state": SubscriberState.ACTIVE, "created_at": now,
+                            "updated_at": now})
+        elif known[3] in (SubscriberState.UNSUBSCRIBED, SubscriberState.BOUNCED):
+            report.kept_inactive += 1
+        elif (known[1], known[2]) != (row.name, row.language):
+            updates.append({"sid": known[0], "name": row.name, "language": row.language,
+                            "updated_at": now})
+        else:
+            report.unchanged += 1
+    if inserts:
+        session.execute(sa.insert(table), inserts)
+    if updates:
+        session.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("sid"))
+            .values(name=sa.bindparam("name"), language=sa.bindparam("language"),
+                    updated_at=sa.bindparam("updated_at")),
+            updates,
+        )
+    report.added, report.updated = len(inserts), len(updates)
+    return report
+
+
+def import_file(session: Session, path: Path, *, skip_invalid: bool = False) -> ImportReport:
+    """Validate `path` and import it: all or nothing unless `skip_invalid`."""
+    rows, notes, errors = read_csv(path)
+    if errors and (not skip_invalid or not rows):
+        raise ImportInvalid(errors)
+    report = import_rows(session, rows)
+    report.duplicates, report.errors = notes, errors
+    return report

@@ -1,0 +1,1 @@
+"""Bounces and complaints read back: VERP tags, report parsing, sources, webhooks, policy."""

@@ -1,0 +1,48 @@
+"""What every bounce source produces: one plain value per report, whatever its format."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class FeedbackKind(enum.StrEnum):
+    """What a returned message or provider event says about one delivery."""
+
+    HARD = "hard"  # permanent failure (5.x.x, "failed"): stop mailing the address at once
+    SOFT = "soft"  # temporary failure (4.x.x, "delayed"): counted, bounced after N in M days
+    COMPLAINT = "complaint"  # a feedback-loop report (ARF, provider complaint): unsubscribe
+    AUTO_REPLY = "auto_reply"  # out-of-office, vacation, RFC 3834: ignored, never a bounce
+    UNKNOWN = "unknown"  # could not be understood: kept for a person to look at
+
+
+class FeedbackSource(enum.StrEnum):
+    """Where a report came from."""
+
+    SMTP = "smtp"  # refused during the SMTP dialogue
+    MAILBOX = "mailbox"  # read from the bounce mailbox (IMAP)
+    FILE = "file"  # `digest bounces process` (.eml, mbox, maildir, stdin)
+    SES = "ses"
+    POSTMARK = "postmark"
+    MAILGUN = "mailgun"
+    SENDGRID = "sendgrid"
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One report about one recipient, as parsed; matching to a delivery happens later.
+
+    Every field but `kind` may be missing: a mangled bounce may carry only a VERP tag, a
+    provider event only an address. `event_id` identifies the report at its source (a
+    provider's event id, or a hash of the raw message) so that processing it twice is a no-op.
+    """
+
+    kind: FeedbackKind
+    event_id: str
+    recipient: str | None = None  # Final-Recipient / the provider's address, lower-case
+    status: str | None = None  # enhanced status code such as "5.1.1"
+    diagnostic: str | None = None  # Diagnostic-Code or the provider's reason, one line
+    verp_tag: str | None = None  # the tag from bounces+TAG@domain, if the report carried one
+    original_message_id: str | None = None  # Message-ID of the message that bounced, with <>
+    occurred_at: datetime | None = None  # when the provider says it happened (aware, UTC)

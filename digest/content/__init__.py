@@ -1,0 +1,1 @@
+"""Editorial content: Markdown files parsed and validated (files), then upserted (sync)."""

@@ -1,0 +1,373 @@
+"""Deliver stage: send an issue's outbox through a transport with several connections.
+
+One worker thread per connection claims a small batch of due rows, builds each message (a
+splice, microseconds) just before sending it, and records every outcome before the relay may
+accept its next message: with SMTP it sends all of the next message but its final dot, waits
+until the previous outcome is committed, then sends the dot. So at any moment at most one
+accepted message per connection is unrecorded: the only duplicates a crash can cause.
+The next message is built before the dot goes out, so that its envelope can travel with it
+(an envelope commits the relay to nothing).
+Outcomes are committed in groups: a worker that finds no commit running writes every outcome
+waiting at that moment, its siblings' included (`_GroupCommit`).
+The main thread refreshes this run's claims (so other senders leave them alone) and reports
+progress. A stop (SIGTERM, Ctrl-C) ends claiming, lets each worker finish the message it has
+started, gives unattempted claims back and leaves the issue resumable.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy.engine import Engine
+
+from digest.delivery import outbox
+from digest.delivery.finish import Finisher
+from digest.delivery.messages import MessageTemplate, Recipient
+from digest.delivery.outbox import Attempt, Claimed, RetryPolicy
+from digest.delivery.transports.base import (
+    Outcome,
+    Outgoing,
+    SendResult,
+    Transport,
+)
+from digest.issue import lifecycle
+from digest.issue.service import get_issue, variants
+from digest.settings import Settings
+from digest.store.db import session_scope
+from digest.store.models import Language, now_utc
+from digest.tokens import Tokens
+
+R = TypeVar("R")
+PROGRESS_SECONDS = 0.2  # how often the main thread reports progress
+
+
+@dataclass
+class SendReport:
+    """What one send run did."""
+
+    issue_period: str
+    created: int = 0
+    sent: Counter[str] = field(default_factory=Counter)  # by language
+    failed: int = 0
+    retry: int = 0
+    stopped: bool = False
+    left: outbox.OpenWork = field(default_factory=outbox.OpenWork)
+
+    @property
+    def total_sent(self) -> int:
+        """Messages the relay accepted in this run."""
+        return sum(self.sent.values())
+
+
+@dataclass(eq=False)
+class _Pending:
+    attempt: Attempt
+    done: bool = False  # committed, or given up on when the database failed
+    wake: threading.Lock | None = None  # held while its worker sleeps in settle()
+
+
+class _GroupCommit:
+    """Outcomes waiting to be written; the worker writing a group of them, if any.
+
+    A worker that settles its outcome while no group is being written writes every outcome
+    waiting at that moment. Otherwise it sleeps on its own lock, woken when its outcome is
+    written or, if it was not in that group, to write the next group: one wake-up per
+    sleeper, where a shared condition would wake every worker on every commit.
+    """
+
+    def __init__(self, write: Callable[[list[Attempt]], None]) -> None:
+        self._write = write
+        self._mutex = threading.Lock()
+        self._waiting: list[_Pending] = []  # submitted, in no group yet
+        self._sleepers: list[_Pending] = []
+        self._busy = False
+
+    def submit(self, attempt: Attempt) -> _Pending:
+        """Queue an outcome for the next group; returns at once."""
+        pending = _Pending(attempt)
+        with self._mutex:
+            self._waiting.append(pending)
+        return pending
+
+    def settle(self, pending: _Pending | None) -> None:
+        """Return once `pending` is written, writing a group if none is being written."""
+        if pending is None:
+            return
+        while True:
+            with self._mutex:
+                if pending.done:
+                    return
+                if self._busy:
+                    pending.wake = threading.Lock()
+                    pending.wake.acquire()
+                    self._sleepers.append(pending)
+                else:  # `pending` is among the waiting: no group is under way to hold it
+                    group, self._waiting, self._busy = self._waiting, [], True
+            if pending.wake is not None:
+                pending.wake.acquire()  # released by the writer of a group
+                pending.wake = None
+                continue
+            try:
+                self._write([p.attempt for p in group])  # never raises (see _Run._write)
+            finally:
+                self._finish(group)
+            return
+
+    def _finish(self, group: list[_Pending]) -> None:
+        with self._mutex:
+            self._busy = False
+            for p in group:
+                p.done = True
+            asleep, self._sleepers, leader_woken = self._sleepers, [], False
+            for p in asleep:
+                assert p.wake is not None
+                if p.done:  # its outcome is written
+                    p.wake.release()
+                elif not leader_woken:  # it writes the next group
+                    p.wake.release()
+                    leader_woken = True
+                else:
+                    self._sleepers.append(p)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The backoff from the settings."""
+    return RetryPolicy(base=timedelta(seconds=settings.retry_base_seconds),
+                       cap=timedelta(seconds=settings.retry_max_seconds),
+                       deadline=timedelta(hours=settings.retry_deadline_hours))
+
+
+def prepare_issue(engine: Engine, issue_id: int, actor: str) -> tuple[str, int]:
+    """Check the issue can be sent, create its outbox rows and mark it sending."""
+    with session_scope(engine, write=True) as session:
+        issue = get_issue(session, issue_id)
+        if (refusal := lifecycle.can_send(issue)) is not None:
+            raise ValueError(refusal)
+        created = outbox.create_deliveries(session, issue_id)
+        lifecycle.start_send(session, issue, actor, created)
+        return issue.period, created
+
+
+def send_issue(
+    engine: Engine,
+    settings: Settings,
+    issue_id: int,
+    transport_factory: Callable[[], Transport],
+    *,
+    connections: int = 1,
+    clock: Callable[[], datetime] = now_utc,
+    stop: threading.Event | None = None,
+    wait_for_retries: bool = False,
+    on_progress: Callable[[SendReport], None] | None = None,
+    actor: str = "cli",
+) -> SendReport:
+    """Send every due message of an issue; resumable, safe to run in several processes."""
+    period, created = prepare_issue(engine, issue_id, actor)
+    with session_scope(engine) as session:
+        stored = variants(session, get_issue(session, issue_id))
+    tokens = Tokens(settings)
+    templates = {lang: MessageTemplate(settings, issue_id, v, tokens)
+                 for lang, v in stored.items()}
+    run = _Run(engine, settings, issue_id, templates, clock, stop or threading.Event(),
+               SendReport(period, created), wait_for_retries)
+    run.execute(transport_factory, connections, on_progress)
+    return run.report
+
+
+class _Run:
+    """One send run: the workers, their group commit and the heartbeat."""
+
+    def __init__(self, engine: Engine, settings: Settings, issue_id: int,
+                 templates: dict[Language, MessageTemplate], clock: Callable[[], datetime],
+                 stop: threading.Event, report: SendReport, wait_for_retries: bool) -> None:
+        self.engine, self.settings, self.issue_id = engine, settings, issue_id
+        self.templates, self.clock, self.stop = templates, clock, stop
+        self.run_id = uuid.uuid4().hex
+        self.lease = settings.claim_lease
+        self.policy = retry_policy(settings)
+        self.finisher = Finisher(settings)
+        self.report = report
+        self.batch = settings.batch_size  # rows a worker claims at a time
+        self.commits = _GroupCommit(self._write)
+        self.writer: outbox.OutcomeWriter | None = None  # opened by the first group commit
+        # Group commits and heartbeats both write rows this run holds: on PostgreSQL, run side
+        # by side they lock the same rows in different orders and deadlock. One at a time.
+        self.holding = threading.Lock()
+        self.unattempted: list[Claimed] = []  # claimed, never attempted: given back at the end
+        self.lock = threading.Lock()
+        self.failure: BaseException | None = None  # the database failed: re-raised at the end
+        self.wait_for_retries = wait_for_retries
+
+    def execute(self, factory: Callable[[], Transport], connections: int,
+                on_progress: Callable[[SendReport], None] | None) -> None:
+        workers = [threading.Thread(target=self._worker, args=(factory,), name=f"smtp-{i}",
+                                    daemon=True) for i in range(connections)]
+        for t in workers:
+            t.start()
+        interval = self.lease.total_seconds() / 3
+        last_beat = self.clock()
+        try:
+            while alive := [t for t in workers if t.is_alive()]:
+                alive[0].join(timeout=min(PROGRESS_SECONDS, interval))
+                now = self.clock()
+                if (now - last_beat).total_seconds() >= interval:
+                    with self.holding:
+                        self._guard(outbox.heartbeat, self.engine, self.run_id, now)
+                    last_beat = now
+                if on_progress:
+                    on_progress(self.report)
+        finally:
+            if any(t.is_alive() for t in workers):  # interrupted: let the workers wind down
+                self.stop.set()
+            for t in workers:
+                t.join()
+            if self.writer is not None:
+                self.writer.close()
+            self._guard(outbox.release, self.engine, self.unattempted)
+        if self.failure is not None:
+            raise self.failure
+        with session_scope(self.engine, write=True) as session:
+            self.report.left = outbox.open_work(session, self.issue_id, self.clock(), self.lease)
+            lifecycle.finish_send(session, get_issue(session, self.issue_id),
+                                  self.report.left.total)
+        self.report.stopped = self.stop.is_set()
+
+    def _worker(self, factory: Callable[[], Transport]) -> None:
+        transport = factory()
+        rows: deque[Claimed] = deque()
+        last: _Pending | None = None  # the previous outcome, submitted for commit
+        upcoming: Outgoing | None = None  # rows[0]'s message, built early for complete()
+        try:
+            while not self.stop.is_set():
+                if not rows:
+                    self.commits.settle(last)  # ours are recorded before judging what is left
+                    last = None
+                    rows.extend(self._guard(outbox.claim, self.engine, self.issue_id,
+                                            self.run_id, self.batch, self.clock(), self.lease)
+                                or [])
+                    if not rows and self._finished():
+                        return
+                    continue
+                row = rows.popleft()
+                message, upcoming = upcoming or self._build(row), None
+                # All of the message but its end goes out while the previous outcome is
+                # committed; the relay accepts it only at complete().
+                early = self._call(transport.stage, message,
+                                   functools.partial(self.commits.settle, last))
+                self.commits.settle(last)  # settled already, unless staging raised
+                if self.failure is not None and early is None:
+                    transport.abandon()  # the previous outcome is unrecorded: go no further
+                    rows.appendleft(row)
+                    return
+                if early is None and rows:
+                    upcoming = self._build(rows[0])  # its envelope may follow the dot
+                result = early if early is not None else self._call(transport.complete, upcoming)
+                last = self.commits.submit(
+                    Attempt(row, result, message.message_id, self.clock()))
+        finally:
+            self.commits.settle(last)
+            with self.lock:
+                self.unattempted.extend(rows)
+            transport.close()
+
+    def _build(self, row: Claimed) -> Outgoing:
+        """The finished message (redirected and signed if configured) for a claimed row."""
+        return self.finisher.finish(self.templates[row.language].build(
+            Recipient(row.subscriber_id, row.email, row.name)))
+
+    def _finished(self) -> bool:
+        """Nothing to claim now: True if this worker is done, after a pause if not yet."""
+        with session_scope(self.engine) as session:
+            left = outbox.open_work(session, self.issue_id, self.clock(), self.lease,
+                                    self.run_id)
+        if left.pending or left.retry_due or left.stale:
+            return False  # freed by a stop elsewhere, or due meanwhile
+        # Rows our sibling workers hold are theirs to finish (a 4xx among them becomes a
+        # retry that they wait for); rows another sender holds may come back if it stops.
+        if left.in_flight:
+            self.stop.wait(min(0.2, self.lease.total_seconds() / 4))
+            return False
+        if left.retry_later and self.wait_for_retries and left.next_retry_at:
+            pause = (left.next_retry_at - self.clock()).total_seconds()
+            self.stop.wait(max(0.05, min(pause, 5.0)))
+            return False
+        return True
+
+    def _call(self, call: Callable[..., R], *args: object) -> R | SendResult:
+        """Call the transport; a transport bug is recorded as a retry and stops the run."""
+        try:
+            return call(*args)
+        except Exception as exc:
+            self.stop.set()
+            return SendResult(Outcome.TEMPORARY, f"internal error: {exc!r}")
+
+    def _guard(self, call: Callable[..., R], *args: object) -> R | None:
+        """Call the database; a failure stops the run and is re-raised at its end."""
+        try:
+            return call(*args)
+        except Exception as exc:
+            self._fail(exc)
+            return None
+
+    def _fail(self, exc: BaseException) -> None:
+        with self.lock:
+            self.failure = self.failure or exc
+        self.stop.set()
+
+    def _write(self, attempts: list[Attempt]) -> None:
+        """Commit a group of outcomes (one group at a time); a failure leaves them unrecorded,
+        to be sent again once the lease runs out, like after a crash."""
+        try:
+            with self.holding:
+                self.writer = self.writer or outbox.OutcomeWriter(self.engine)
+                self.writer.write(attempts, self.policy)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        for a in attempts:
+            if a.result.outcome is Outcome.ACCEPTED:
+                self.report.sent[a.row.language.value] += 1
+            elif a.result.outcome is Outcome.TEMPORARY:
+                self.report.retry += 1
+            else:
+                self.report.failed += 1
+
+
+def send_tests(settings: Settings, engine: Engine, issue_id: int,
+               addresses: list[str], transport: Transport,
+               languages: list[Language] | None = None) -> list[tuple[str, str, str]]:
+    """Send each variant (or those in `languages`) to each address, marked as a test;
+    the outbox is not touched."""
+    with session_scope(engine) as session:
+        issue = get_issue(session, issue_id)
+        stored = {lang: v for lang, v in variants(session, issue).items()
+                  if languages is None or lang in languages}
+    tokens = Tokens(settings)
+    finisher = Finisher(settings, redirect=False)
+    results = []
+    for language, variant in stored.items():
+        marked = _TestVariant(language, "[PRAWF / TEST] " + variant.subject, variant.html,
+                              variant.text)
+        template = MessageTemplate(settings, 0, marked, tokens)
+        for n, address in enumerate(addresses):
+            test_id = f"<digest-test.{uuid.uuid4().hex}.{n}@{settings.sender_domain}>"
+            message = template.build(Recipient(0, address, ""), message_id=test_id)
+            result = transport.send(finisher.finish(message))
+            results.append((address, language.value, result.reply))
+    transport.close()
+    return results
+
+
+@dataclass(frozen=True)
+class _TestVariant:
+    language: Language
+    subject: str
+    html: str
+    text: str

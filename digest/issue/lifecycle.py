@@ -1,0 +1,181 @@
+"""The issue lifecycle: validated state transitions, the translation check, the history.
+
+    draft --approve--> approved --send--> sending --> sent
+      |  \\--replan (stays draft)     |
+      \\------cancel-----> cancelled <-/          skipped: a period with nothing new
+
+A transition is one conditional UPDATE (`... WHERE state = <from>`), so two processes racing
+for the same step (a deploy overlap, two editors) cannot both take it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from digest.store.models import (
+    Issue,
+    IssueAction,
+    IssueEvent,
+    IssueItem,
+    IssueState,
+    ItemKind,
+    News,
+    Review,
+    Seminar,
+    now_utc,
+)
+
+TRANSITIONS: dict[IssueState, set[IssueState]] = {
+    IssueState.DRAFT: {IssueState.APPROVED, IssueState.CANCELLED},
+    IssueState.APPROVED: {IssueState.SENDING, IssueState.CANCELLED},
+    IssueState.SENDING: {IssueState.SENT},
+    IssueState.SENT: set(),
+    IssueState.CANCELLED: set(),
+    IssueState.SKIPPED: set(),
+}
+
+
+# Issues a later issue's planning follows on from (its cutoff is where the next one starts).
+COUNTS_AS_PREVIOUS = (IssueState.DRAFT, IssueState.APPROVED, IssueState.SENDING, IssueState.SENT)
+# Issues the send job looks at once their send time has come (a draft there missed approval).
+AWAITING_SEND = (IssueState.DRAFT, IssueState.APPROVED, IssueState.SENDING)
+# Issues whose outbox may be created and worked: a sent issue is resumed for retries.
+SENDABLE = (IssueState.APPROVED, IssueState.SENDING, IssueState.SENT)
+
+
+class TransitionError(ValueError):
+    """A step the lifecycle does not allow from the issue's current state."""
+
+
+class TranslationCheckFailed(ValueError):
+    """Approval refused: something the email shows lacks Welsh or English text."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("translation check failed:\n" + "\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A history entry as shown to people."""
+
+    at: datetime
+    actor: str
+    action: str
+    detail: str | None
+
+
+def record(session: Session, issue: Issue, actor: str, action: IssueAction,
+           detail: str | None = None, at: datetime | None = None) -> None:
+    """Append to the issue's history."""
+    assert issue.id is not None
+    session.add(IssueEvent(issue_id=issue.id, actor=actor, action=action, detail=detail,
+                           at=at or now_utc()))
+
+
+def move(session: Session, issue: Issue, to: IssueState) -> bool:
+    """Take the issue from its current state to `to`; False if another process got there first."""
+    if to not in TRANSITIONS[issue.state]:
+        raise TransitionError(f"issue {issue.period} is {issue.state.value}; "
+                              f"it cannot become {to.value}")
+    table = Issue.__table__  # type: ignore[attr-defined]
+    result = session.execute(sa.update(table).where(
+        table.c.id == issue.id, table.c.state == issue.state.value).values(state=to.value))
+    session.refresh(issue)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def require_draft(issue: Issue, doing: str) -> None:
+    """Raise TransitionError unless the issue is a draft (only drafts are replanned, re-rendered
+    or approved)."""
+    if issue.state is not IssueState.DRAFT:
+        raise TransitionError(f"issue {issue.period} is {issue.state.value}; only a draft can "
+                              f"be {doing}")
+
+
+def can_send(issue: Issue) -> str | None:
+    """None if the issue may be sent (or resumed); otherwise why not, in one line."""
+    if issue.state in SENDABLE:
+        return None
+    hint = "; approve it first" if issue.state is IssueState.DRAFT else ""
+    return f"issue {issue.period} is {issue.state.value}; it cannot be sent{hint}"
+
+
+def can_start_sending(issue: Issue) -> str | None:
+    """None if an editor may start the first send of this issue; otherwise why not."""
+    if issue.state is IssueState.APPROVED:
+        return None
+    return f"the issue is {issue.state.value}"
+
+
+def start_send(session: Session, issue: Issue, actor: str, created: int) -> None:
+    """Mark an approved issue sending (once, whoever gets there first) and record it."""
+    if issue.state is IssueState.APPROVED and move(session, issue, IssueState.SENDING):
+        record(session, issue, actor, IssueAction.SEND_STARTED, f"{created} outbox row(s)")
+
+
+def finish_send(session: Session, issue: Issue, work_left: int) -> None:
+    """Mark a sending issue sent once nothing is left to do for it, and record it."""
+    if work_left == 0 and issue.state is IssueState.SENDING and \
+            move(session, issue, IssueState.SENT):
+        record(session, issue, "sender", IssueAction.SENT)
+
+
+def check_translations(session: Session, issue: Issue) -> list[str]:
+    """Everything the email shows that lacks Welsh or English text, one line per gap."""
+    rows = session.exec(select(IssueItem).where(IssueItem.issue_id == issue.id)
+                        .order_by(col(IssueItem.position))).all()
+    models: dict[ItemKind, type[Review] | type[Seminar] | type[News]] = {
+        ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar, ItemKind.NEWS: News}
+    problems = []
+    for row in rows:
+        item = session.get(models[row.kind], row.item_id)
+        assert item is not None
+        fields = ["title", "teaser"] + (["location"] if row.kind is ItemKind.SEMINAR else [])
+        for name in fields:
+            for lang, label in (("cy", "Welsh"), ("en", "English")):
+                if not getattr(item, f"{name}_{lang}"):
+                    slug = getattr(item, "slug", row.item_id)
+                    problems.append(f"{row.kind.value} {slug}: no {label} {name}")
+    return problems
+
+
+def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | None = None,
+            ) -> list[str]:
+    """Approve a draft; refused while the translation check fails unless forced with a reason."""
+    problems = check_translations(session, issue)
+    if problems and not force_reason:
+        raise TranslationCheckFailed(problems)
+    if not move(session, issue, IssueState.APPROVED):
+        raise TransitionError(f"issue {issue.period} changed meanwhile; it is now "
+                              f"{issue.state.value}")
+    if problems:
+        record(session, issue, actor, IssueAction.FORCE_APPROVED,
+               f"{force_reason}\n" + "\n".join(problems))
+    else:
+        record(session, issue, actor, IssueAction.APPROVED)
+    return problems
+
+
+def cancel(session: Session, issue: Issue, actor: str, reason: str) -> None:
+    """Cancel a draft or approved issue (it will not be sent)."""
+    if not move(session, issue, IssueState.CANCELLED):
+        raise TransitionError(f"issue {issue.period} changed meanwhile")
+    record(session, issue, actor, IssueAction.CANCELLED, reason)
+
+
+def history(session: Session, issue: Issue) -> list[Event]:
+    """The issue's events, oldest first."""
+    rows = session.exec(select(IssueEvent).where(IssueEvent.issue_id == issue.id)
+                        .order_by(col(IssueEvent.at), col(IssueEvent.id))).all()
+    return [Event(r.at, r.actor, r.action.value, r.detail) for r in rows]
+
+
+def has_event(session: Session, issue: Issue, action: IssueAction) -> bool:
+    """Whether the history already holds `action` (for once-only notices)."""
+    return session.exec(select(IssueEvent.id).where(
+        IssueEvent.issue_id == issue.id, IssueEvent.action == action)).first() is not None

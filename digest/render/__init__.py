@@ -1,0 +1,1 @@
+"""Rendering: views of the items, Jinja -> MJML -> premailer once per variant."""

@@ -1,0 +1,1 @@
+"""The store: tables, state enums, engine, sessions and migrations."""

@@ -1,0 +1,212 @@
+"""Subscriber CSV import: validation with line numbers, all-or-nothing, idempotent re-import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from digest.audience.csv_import import ImportInvalid, LineError, Row, import_file, read_csv
+from digest.cli import app
+from digest.settings import REPO_ROOT
+from digest.store.db import make_engine
+from digest.store.models import Language, Subscriber, SubscriberState
+from tests.conftest import DATA as TEST_DATA
+
+DATA = TEST_DATA / "subscribers"
+GOOD = DATA / "good.csv"  # BOM, odd header case, spaces, a blank line, a repeat, an empty row
+MIXED = DATA / "mixed.csv"  # good lines 2, 7, 9; bad lines 3, 4, 5, 6, 8
+MIXED_BAD = [(3, "email"), (4, "email"), (5, "language"), (6, "line"), (8, "email")]
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "list.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def located(errors: list[LineError]) -> list[tuple[int, str]]:
+    return [(e.line, e.field) for e in errors]
+
+
+def people(session: Session) -> dict[str, tuple[str, Language, SubscriberState]]:
+    session.expire_all()
+    return {s.email: (s.name, s.language, s.state) for s in session.exec(select(Subscriber))}
+
+
+def test_read_good_file_normalises(tmp_path: Path) -> None:
+    rows, notes, errors = read_csv(GOOD)
+    assert errors == []
+    assert rows == [
+        Row(2, "sian.evans@example.org", "Siân Evans", Language.BOTH),
+        Row(3, "gwyn@example.org", "Gwŷn ap Siôn", Language.CY),
+        Row(4, "rhys.price@example.org", "Rhys Price", Language.EN),
+    ]
+    assert notes == ["line 6: gwyn@example.org repeats line 3; ignored"]
+
+
+def test_repeat_with_different_language_names_both_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "email,name,language\nA@example.org,A,cy\nx@example.org,X,en\n"
+                           "a@EXAMPLE.org,A,en\n")
+    rows, _, errors = read_csv(path)
+    assert [r.email for r in rows] == ["a@example.org", "x@example.org"]
+    assert located(errors) == [(4, "email")]
+    assert "already on line 2" in errors[0].message
+    assert str(errors[0]).startswith(f"{path}:4: email: ")
+
+
+def test_every_bad_line_is_reported(tmp_path: Path) -> None:
+    rows, _, errors = read_csv(MIXED)
+    assert located(errors) == MIXED_BAD
+    assert [r.line for r in rows] == [2, 7, 9]
+    assert all(str(e).startswith(f"{MIXED}:{e.line}: {e.field}: ") for e in errors)
+
+
+@pytest.mark.parametrize(("line", "field", "words"), [
+    ("not-an-address,Nobody,en", "email", "@-sign"),
+    ("a b@example.org,Nobody,en", "email", "invalid characters"),
+    (",Empty Address,en", "email", "empty"),
+    ("  ,Blank Address,cy", "email", "empty"),
+    ("a@example.org,A,fr", "language", "'fr' is not one of cy, en, both"),
+    ("a@example.org,A,", "language", "not one of"),
+    ("a@example.org,A", "language", "not one of"),
+    ("a@example.org,A,en,extra", "line", "more fields"),
+])
+def test_bad_line_names_line_and_field(tmp_path: Path, line: str, field: str,
+                                       words: str) -> None:
+    path = write(tmp_path, f"email,name,language\nok@example.org,OK,cy\n{line}\n")
+    rows, _, errors = read_csv(path)
+    assert [r.email for r in rows] == ["ok@example.org"]
+    assert located(errors) == [(3, field)]
+    assert words in errors[0].message
+
+
+@pytest.mark.parametrize(("header", "words"), [
+    ("email,name", "missing column(s): language"),
+    ("name,language", "missing column(s): email"),
+    ("email,name,language,phone", "unknown column(s): phone"),
+    ("e-mail,name,language", "missing column(s): email; unknown column(s): e-mail"),
+    ("", "missing column(s): email, language"),
+])
+def test_bad_header_is_reported_at_line_1(tmp_path: Path, header: str, words: str) -> None:
+    path = write(tmp_path, f"{header}\na@example.org,A,cy\n" if header else "")
+    rows, _, errors = read_csv(path)
+    assert rows == [] and located(errors) == [(1, "header")]
+    assert words in errors[0].message
+
+
+def test_non_utf8_file_names_the_line(tmp_path: Path) -> None:
+    text = "email,name,language\na@example.org,A,cy\nb@example.org,Siân,en\n"
+    path = write(tmp_path, text.encode("latin-1"))
+    rows, _, errors = read_csv(path)
+    assert rows == [] and located(errors) == [(3, "file")]
+    assert "UTF-8" in errors[0].message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    rows, _, errors = read_csv(tmp_path / "nope.csv")
+    assert rows == [] and [e.field for e in errors] == ["file"]
+    assert str(tmp_path / "nope.csv") in str(errors[0])
+
+
+def test_import_is_all_or_nothing(session: Session) -> None:
+    with pytest.raises(ImportInvalid) as info:
+        import_file(session, MIXED)
+    assert located(info.value.errors) == MIXED_BAD
+    session.commit()
+    assert people(session) == {}
+
+
+def test_skip_invalid_imports_the_good_lines(session: Session) -> None:
+    report = import_file(session, MIXED, skip_invalid=True)
+    session.commit()
+    assert report.added == 3 and located(report.errors) == MIXED_BAD
+    assert people(session) == {
+        "angharad.jones@example.org": ("Angharad Jones", Language.CY, SubscriberState.ACTIVE),
+        "sian.evans@example.org": ("Siân Evans", Language.BOTH, SubscriberState.ACTIVE),
+        "dafydd.williams@example.org": ("Dafydd Williams", Language.CY, SubscriberState.ACTIVE),
+    }
+
+
+def test_skip_invalid_with_no_good_line_still_fails(session: Session, tmp_path: Path) -> None:
+    path = write(tmp_path, "email,name,language\nnope,N,cy\n")
+    with pytest.raises(ImportInvalid):
+        import_file(session, path, skip_invalid=True)
+    assert people(session) == {}
+
+
+def test_reimport_is_idempotent_and_updates_changes(session: Session, tmp_path: Path) -> None:
+    first = import_file(session, GOOD)
+    session.commit()
+    assert (first.added, first.updated, first.unchanged) == (3, 0, 0)
+    assert first.duplicates == ["line 6: gwyn@example.org repeats line 3; ignored"]
+    stamps = {s.email: s.updated_at for s in session.exec(select(Subscriber))}
+    again = import_file(session, GOOD)
+    session.commit()
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+    assert {s.email: s.updated_at for s in session.exec(select(Subscriber))} == stamps
+    changed = write(tmp_path, "email,name,language\nGWYN@example.org,Gwŷn ap Siôn,en\n")
+    third = import_file(session, changed)
+    session.commit()
+    assert (third.added, third.updated, third.unchanged) == (0, 1, 0)
+    after = people(session)
+    assert after["gwyn@example.org"] == ("Gwŷn ap Siôn", Language.EN, SubscriberState.ACTIVE)
+    assert after["rhys.price@example.org"][1] is Language.EN and len(after) == 3
+
+
+@pytest.mark.parametrize("state", [SubscriberState.UNSUBSCRIBED, SubscriberState.BOUNCED])
+def test_import_never_reactivates(session: Session, tmp_path: Path,
+                                  state: SubscriberState) -> None:
+    session.add(Subscriber(email="gwyn@example.org", name="Gwyn", language=Language.CY,
+                           state=state))
+    session.commit()
+    report = import_file(session, GOOD)
+    session.commit()
+    assert (report.added, report.kept_inactive, report.updated) == (2, 1, 0)
+    assert people(session)["gwyn@example.org"] == ("Gwyn", Language.CY, state)
+
+
+def test_example_list_imports_cleanly(session: Session) -> None:
+    report = import_file(session, REPO_ROOT / "subscribers" / "example.csv")
+    session.commit()
+    assert report.errors == [] and report.added == 35
+    assert report.duplicates == ["line 37: angharad.jones@example.org repeats line 2; ignored"]
+    everyone = people(session)
+    assert len(everyone) == 35
+    assert {lang for _, lang, _ in everyone.values()} == set(Language)
+    assert {state for _, _, state in everyone.values()} == {SubscriberState.ACTIVE}
+    assert everyone["sian.evans@example.org"][:2] == ("Siân Evans", Language.BOTH)
+    assert everyone["david.wilkins@example.org"][0] == "Wilkins, David"
+
+
+def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {"DIGEST_DATABASE_URL": url, "DIGEST_VAR_DIR": str(tmp_path / "var")}
+    engine = make_engine(url)
+
+    def count() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(Subscriber))
+                       .scalar_one())
+
+    bad = CliRunner().invoke(app, ["subscribers", "import", str(MIXED)], env=env)
+    assert bad.exit_code == 1, bad.output
+    flat = "".join(bad.output.split())  # rich wraps long lines at the console width
+    for line, field in MIXED_BAD:
+        assert f"{MIXED}:{line}:{field}:" in flat
+    assert "nothingwasimported" in flat
+    assert count() == 0
+    good = CliRunner().invoke(app, ["subscribers", "import", str(MIXED), "--skip-invalid"],
+                              env=env)
+    assert good.exit_code == 0, good.output
+    assert "3 added, 0 updated, 0 unchanged, 0 left unsubscribed/bounced, 5 skipped" in good.output
+    assert f"skipped{MIXED}:3:email:" in "".join(good.output.split())
+    assert count() == 3
+    engine.dispose()

@@ -1,0 +1,320 @@
+"""Content files: validation with located errors, all-or-nothing, and sync to both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from digest.cli import app
+from digest.content.files import ContentError, ContentInvalid, load_dir
+from digest.content.sync import SyncReport, upsert
+from digest.settings import Settings
+from digest.store.db import make_engine, upgrade
+from digest.store.models import News, NewsKind, Review, Seminar
+
+REVIEW_EN = """---
+type: review
+published: 2026-09-02
+reviewer: Dr Gwyn Jones
+citation:
+  authors: [Sarah Meakings, Amanda Coffey]
+  year: 2021
+  title: The influence of adoption on sibling relationships
+  journal: British Journal of Social Work
+  doi: 10.1093/bjsw/bcaa001
+url: https://example.org/review
+title: Adoption and siblings
+teaser: Most children placed for adoption had a brother or sister.
+---
+## What did they find?
+
+English body.
+"""
+REVIEW_CY = """---
+title: Mabwysiadu a brodyr a chwiorydd ŵ ŷ
+teaser: Roedd gan y rhan fwyaf frawd neu chwaer; gŵyl a ŷd.
+---
+Corff Cymraeg: Ŵyn ac ŷd.
+"""
+SEMINAR_EN = """---
+type: seminar
+published: 2026-08-20
+starts_at: "2026-09-15T12:00"
+ends_at: "2026-09-15T13:30"
+presenters:
+  - name: Dr Siân Evans
+    affiliation: Cardiff University
+online: true
+title: Lunchtime seminar
+teaser: A talk about care leavers.
+location: Glamorgan Building, Cardiff
+---
+"""
+SEMINAR_CY = ("---\ntitle: Seminar amser cinio\nteaser: Sgwrs am bobl ifanc sy'n gadael gofal.\n"
+              "location: Adeilad Morgannwg, Caerdydd\n---\n")
+NEWS_EN = """---
+type: news
+published: 2026-01-10
+kind: resource
+author: Research team
+url: https://example.org/toolkit
+title: A new toolkit
+teaser: Free resources for practitioners.
+---
+"""
+NEWS_CY = "---\ntitle: Pecyn cymorth newydd\nteaser: Adnoddau am ddim.\n---\n"
+GOOD = {
+    "reviews/adoption.en.md": REVIEW_EN, "reviews/adoption.cy.md": REVIEW_CY,
+    "seminars/care-leavers.en.md": SEMINAR_EN, "seminars/care-leavers.cy.md": SEMINAR_CY,
+    "seminars/winter.en.md": SEMINAR_EN.replace("2026-09-15", "2026-01-20"),
+    "seminars/winter.cy.md": SEMINAR_CY,
+    "news/toolkit.en.md": NEWS_EN, "news/toolkit.cy.md": NEWS_CY,
+}
+
+
+def write(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+    return root
+
+
+def errors_of(root: Path) -> list[ContentError]:
+    with pytest.raises(ContentInvalid) as info:
+        load_dir(root)
+    for e in info.value.errors:
+        assert str(e.path) in str(info.value)
+    return info.value.errors
+
+
+def one_error(root: Path) -> ContentError:
+    errors = errors_of(root)
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+def apply(session: Session, root: Path, settings: Settings) -> SyncReport:
+    """What `digest content sync` does: validate everything, then upsert."""
+    report = upsert(session, load_dir(root), settings.tz)
+    session.commit()
+    session.expunge_all()
+    return report
+
+
+def counts(session: Session) -> tuple[int, int, int]:
+    return tuple(session.exec(select(func.count()).select_from(t)).one()  # type: ignore[return-value]
+                 for t in (Review, Seminar, News))
+
+
+def test_good_pairs_load(tmp_path: Path) -> None:
+    items = {i.slug: i for i in load_dir(write(tmp_path, GOOD))}
+    assert sorted(items) == ["adoption", "care-leavers", "toolkit", "winter"]
+    review = items["adoption"]
+    assert review.meta.type == "review" and set(review.translations) == {"cy", "en"}
+    assert review.translations["cy"].body == "Corff Cymraeg: Ŵyn ac ŷd."
+    assert review.translations["en"].body.startswith("## What did they find?")
+    assert items["care-leavers"].translations["cy"].location == "Adeilad Morgannwg, Caerdydd"
+
+
+def test_sync_stores_both_languages_and_utc_times(session: Session, tmp_path: Path,
+                                                  settings: Settings) -> None:
+    report = apply(session, write(tmp_path, GOOD), settings)
+    assert report.created == {"review": 1, "seminar": 2, "news": 1}
+    review = session.exec(select(Review)).one()
+    assert (review.title_cy, review.body_cy) == ("Mabwysiadu a brodyr a chwiorydd ŵ ŷ",
+                                                 "Corff Cymraeg: Ŵyn ac ŷd.")
+    assert review.title_en == "Adoption and siblings"
+    assert review.authors == ["Sarah Meakings", "Amanda Coffey"] and review.year == 2021
+    assert (review.journal, review.doi) == ("British Journal of Social Work",
+                                            "10.1093/bjsw/bcaa001")
+    assert review.published_at == datetime(2026, 9, 1, 23, 0, tzinfo=UTC)  # BST midnight
+    summer = session.exec(select(Seminar).where(Seminar.slug == "care-leavers")).one()
+    assert summer.starts_at == datetime(2026, 9, 15, 11, 0, tzinfo=UTC)
+    assert summer.ends_at == datetime(2026, 9, 15, 12, 30, tzinfo=UTC)
+    assert summer.presenters == [{"name": "Dr Siân Evans", "affiliation": "Cardiff University"}]
+    assert summer.online is True
+    assert (summer.location_cy, summer.location_en) == ("Adeilad Morgannwg, Caerdydd",
+                                                        "Glamorgan Building, Cardiff")
+    winter = session.exec(select(Seminar).where(Seminar.slug == "winter")).one()
+    assert winter.starts_at == datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
+    news = session.exec(select(News)).one()
+    assert news.kind is NewsKind.RESOURCE and news.title_cy == "Pecyn cymorth newydd"
+    assert news.published_at == datetime(2026, 1, 10, 0, 0, tzinfo=UTC)  # GMT midnight
+
+
+def stored_rows(session: Session) -> set[tuple[str, datetime, str | None]]:
+    """(slug, updated_at, English teaser) of every stored review, seminar and news item."""
+    rows: list[Review | Seminar | News] = [*session.exec(select(Review)), *session.exec(
+        select(Seminar)), *session.exec(select(News))]
+    return {(r.slug, r.updated_at, r.teaser_en) for r in rows}
+
+
+def test_sync_is_idempotent_and_reports_edits(session: Session, tmp_path: Path,
+                                              settings: Settings) -> None:
+    root = write(tmp_path, GOOD)
+    apply(session, root, settings)
+    before = stored_rows(session)
+    again = apply(session, root, settings)
+    assert again.created == {} and again.updated == {}
+    assert again.unchanged == {"review": 1, "seminar": 2, "news": 1}
+    after = stored_rows(session)
+    assert after == before
+    edited = REVIEW_EN.replace("had a brother or sister.", "had a sibling.")
+    write(root, {"reviews/adoption.en.md": edited})
+    third = apply(session, root, settings)
+    assert third.updated == {"review": 1} and third.total(third.unchanged) == 3
+    assert session.exec(select(Review)).one().teaser_en == "Most children placed for " \
+        "adoption had a sibling."
+    assert counts(session) == (1, 2, 1)
+
+
+def test_english_only_item_loads_with_welsh_empty(session: Session, tmp_path: Path,
+                                                  settings: Settings) -> None:
+    apply(session, write(tmp_path, {"adoption.en.md": REVIEW_EN}), settings)
+    row = session.exec(select(Review)).one()
+    assert (row.title_cy, row.teaser_cy, row.body_cy) == (None, None, None)
+    assert row.title_en == "Adoption and siblings"
+
+
+def test_neutral_fields_may_repeat_when_they_agree(tmp_path: Path) -> None:
+    cy = REVIEW_CY.replace("---\ntitle", "---\ntype: review\npublished: 2026-09-02\ntitle")
+    [item] = load_dir(write(tmp_path, {"a.en.md": REVIEW_EN, "a.cy.md": cy}))
+    assert item.meta.published == datetime(2026, 9, 2)
+
+
+# (change to REVIEW_EN, field, line); lines count from the opening '---' as line 1
+REVIEW_CASES = [
+    (("title: Adoption and siblings\n", ""), "title", None),
+    (("  journal: British Journal of Social Work\n", ""), "citation.journal", 5),
+    (("  title: The influence of adoption on sibling relationships\n", ""), "citation.title", 5),
+    (('title: Adoption and siblings', 'title: ""'), "title", 12),
+    (("published: 2026-09-02", "published: 2026-13-45"), "published", 3),
+    (("published: 2026-09-02", "published: 2026"), "published", 3),
+    (("published: 2026-09-02\n", ""), "published", None),
+    (("reviewer: Dr Gwyn Jones", "reviewer: Dr Gwyn Jones\nsubtitle: extra"), "subtitle", 5),
+    (("  year: 2021", "  year: 2021\n  isbn: 123"), "citation.isbn", 8),
+    (("type: review", "type: essay"), "type", 2),
+    (("type: review\n", ""), "type", None),
+    (("teaser: Most", "teaser: " + "x" * 400 + " Most"), "teaser", 13),
+    (("title: Adoption", "body: in the wrong place\ntitle: Adoption"), "body", 12),
+    (("title: Adoption", "location: Cardiff\ntitle: Adoption"), "location", 12),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "line"), REVIEW_CASES,
+                         ids=[c[1] + str(i) for i, c in enumerate(REVIEW_CASES)])
+def test_bad_review_names_file_field_and_line(tmp_path: Path, change: tuple[str, str],
+                                              field: str, line: int | None) -> None:
+    assert change[0] in REVIEW_EN
+    root = write(tmp_path, {"reviews/a.en.md": REVIEW_EN.replace(*change),
+                            "reviews/a.cy.md": REVIEW_CY})
+    error = one_error(root)
+    assert (error.path, error.field, error.line) == (root / "reviews/a.en.md", field, line)
+
+
+def test_invalid_yaml_points_at_the_bad_line(tmp_path: Path) -> None:
+    bad = REVIEW_EN.replace("reviewer: Dr Gwyn Jones", "reviewer: Dr: Gwyn Jones")
+    error = one_error(write(tmp_path, {"a.en.md": bad}))
+    assert error.line == 4 and "invalid YAML" in error.message
+    assert str(error).startswith(f"{tmp_path / 'a.en.md'}:4: ")
+
+
+@pytest.mark.parametrize(("name", "text", "field", "line", "words"), [
+    ("a.fr.md", REVIEW_EN, "language", None, "'fr'"),
+    ("Adoption Review.en.md", REVIEW_EN, "filename", None, "<slug>.cy.md"),
+    ("adoption.md", REVIEW_EN, "filename", None, "<slug>.en.md"),
+    ("a.en.md", REVIEW_EN.replace("\n---\n##", "\n##"), None, 1, "not closed"),
+    ("a.en.md", REVIEW_EN.removeprefix("---\n"), None, 1, "front matter"),
+    ("a.en.md", "---\n- just\n- a list\n---\n", None, 2, "mapping"),
+    ("a.en.md", REVIEW_EN.encode("utf-8").replace(b"Gwyn", b"Gw\xfdn"), None, None, "UTF-8"),
+])
+def test_bad_file_is_reported(tmp_path: Path, name: str, text: str | bytes,
+                              field: str | None, line: int | None, words: str) -> None:
+    error = one_error(write(tmp_path, {name: text}))
+    assert (error.path, error.field, error.line) == (tmp_path / name, field, line)
+    assert words in error.message
+
+
+def test_neutral_fields_disagreeing_across_the_pair(tmp_path: Path) -> None:
+    cy = REVIEW_CY.replace("---\ntitle", "---\npublished: 2026-09-03\ntitle")
+    error = one_error(write(tmp_path, {"a.en.md": REVIEW_EN, "a.cy.md": cy}))
+    assert (error.path.name, error.field, error.line) == ("a.en.md", "published", 3)
+    assert "differs from a.cy.md" in error.message
+
+
+def test_seminar_needs_a_location_in_each_language(tmp_path: Path) -> None:
+    cy = SEMINAR_CY.replace("location: Adeilad Morgannwg, Caerdydd\n", "")
+    error = one_error(write(tmp_path, {"s.en.md": SEMINAR_EN, "s.cy.md": cy}))
+    assert (error.path.name, error.field) == ("s.cy.md", "location")
+
+
+@pytest.mark.parametrize(("ends", "words"), [
+    ('"2026-09-15T11:00"', "after starts_at"),
+    ('"2026-09-15T12:00"', "after starts_at"),
+    ('"2026-09-15T13:00+01:00"', "both local"),
+])
+def test_seminar_ends_after_it_starts(tmp_path: Path, ends: str, words: str) -> None:
+    en = SEMINAR_EN.replace('"2026-09-15T13:30"', ends)
+    error = one_error(write(tmp_path, {"s.en.md": en, "s.cy.md": SEMINAR_CY}))
+    assert (error.path.name, error.field, error.line) == ("s.en.md", "ends_at", 5)
+    assert words in error.message
+
+
+def test_presenter_error_is_located(tmp_path: Path) -> None:
+    en = SEMINAR_EN.replace("  - name: Dr Siân Evans\n    affiliation", "  - affiliation")
+    error = one_error(write(tmp_path, {"s.en.md": en, "s.cy.md": SEMINAR_CY}))
+    assert (error.field, error.line) == ("presenters.0.name", 6)
+
+
+def test_every_problem_is_listed_and_slugs_are_unique(tmp_path: Path) -> None:
+    root = write(tmp_path, {**GOOD, "x.fr.md": REVIEW_EN, "news/adoption.en.md": NEWS_EN,
+                            "reviews/b.en.md": REVIEW_EN.replace("type: review", "type: x")})
+    errors = errors_of(root)
+    found = {(e.path.relative_to(root).as_posix(), e.field) for e in errors if e.field != "slug"}
+    assert found == {("x.fr.md", "language"), ("reviews/b.en.md", "type")}
+    [dup] = [e for e in errors if e.field == "slug"]
+    assert dup.path.name.startswith("adoption.") and "'adoption'" in dup.message
+
+
+def test_one_bad_file_applies_nothing(session: Session, tmp_path: Path,
+                                      settings: Settings) -> None:
+    root = write(tmp_path, {**GOOD, "reviews/bad.en.md": REVIEW_EN.replace(
+        "  journal: British Journal of Social Work\n", "")})
+    with pytest.raises(ContentInvalid) as info:
+        apply(session, root, settings)
+    assert [(e.path.name, e.field) for e in info.value.errors] == [("bad.en.md",
+                                                                    "citation.journal")]
+    assert counts(session) == (0, 0, 0)
+
+
+def test_cli_sync_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    env = {"DIGEST_DATABASE_URL": url, "DIGEST_VAR_DIR": str(tmp_path / "var")}
+    bad = write(tmp_path / "bad", {**GOOD, "reviews/x.en.md": REVIEW_EN.replace(
+        "  journal: British Journal of Social Work\n", "")})
+    result = CliRunner().invoke(app, ["content", "sync", str(bad)], env=env)
+    assert result.exit_code == 1, result.output
+    flat = "".join(result.output.split())  # rich wraps long lines at the console width
+    assert f"{bad / 'reviews' / 'x.en.md'}:5:citation.journal:" in flat
+    assert "nothingwasapplied" in flat
+    with Session(engine) as check:
+        assert counts(check) == (0, 0, 0)
+    good = write(tmp_path / "good", GOOD)
+    result = CliRunner().invoke(app, ["content", "sync", str(good)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "4 item(s): 4 created, 0 updated, 0 unchanged" in result.output
+    with Session(engine) as check:
+        assert counts(check) == (1, 2, 1)
+    engine.dispose()

@@ -1,0 +1,293 @@
+"""The SMTP adapter against a real server on loopback: replies, drops, reconnects, limits."""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+import time
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
+
+from digest.delivery.transports.base import Outcome, Outgoing, SendResult, dot_stuff
+from digest.delivery.transports.smtp import MessageRateLimiter, SMTPTransport, classify
+from digest.settings import Settings
+from tests.smtp_server import SMTPServer
+
+
+def message(rcpt: str, body: str = "Helo\r\n.leading dot\r\n") -> Outgoing:
+    data = (f"From: a@example.org\r\nTo: {rcpt}\r\nSubject: t\r\nMessage-ID: <x@example.org>"
+            f"\r\n\r\n{body}").encode()
+    return Outgoing("<x@example.org>", "bounce@example.org", rcpt, data, dot_stuff(data))
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
+    return settings.model_copy(update=smtp_server.smtp_settings())
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_accepted_messages_arrive_intact_on_one_connection(
+        smtp_settings: Settings, smtp_server: SMTPServer, pipelining: bool) -> None:
+    smtp_server.behaviour.pipelining = pipelining
+    transport = SMTPTransport(smtp_settings)
+    results = [transport.send(message(f"r{i}@example.org")) for i in range(5)]
+    transport.close()
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    assert results[0].reply.startswith("250")
+    assert smtp_server.handler.connections == 1
+    got = smtp_server.received[0]
+    assert got.mail_from == "bounce@example.org" and got.rcpt == "r0@example.org"
+    # The server undoes the dot-stuffing: the line starting with a dot arrives as written.
+    body = message_from_bytes(got.data, policy=default).get_content()
+    assert body.replace("\r\n", "\n") == "Helo\n.leading dot\n"
+
+
+@pytest.mark.parametrize(("where", "reply", "outcome"), [
+    ("rcpt", "550 5.1.1 no such user", Outcome.PERMANENT),
+    ("rcpt", "452 4.2.2 mailbox full", Outcome.TEMPORARY),
+    ("data", "554 5.7.1 rejected", Outcome.PERMANENT),
+    ("data", "451 4.7.1 greylisted", Outcome.TEMPORARY),
+    ("data", "421 4.3.2 shutting down", Outcome.TEMPORARY),
+])
+def test_relay_replies_are_classified_and_the_connection_recovers(
+        smtp_settings: Settings, smtp_server: SMTPServer, where: str, reply: str,
+        outcome: Outcome) -> None:
+    table = smtp_server.behaviour.rcpt_replies if where == "rcpt" else \
+        smtp_server.behaviour.data_replies
+    table["bad@example.org"] = [reply]
+    transport = SMTPTransport(smtp_settings)
+    bad = transport.send(message("bad@example.org"))
+    good = transport.send(message("good@example.org"))
+    transport.close()
+    assert bad.outcome is outcome and bad.reply == reply
+    assert good.outcome is Outcome.ACCEPTED
+    assert [r.rcpt for r in smtp_server.received] == ["good@example.org"]
+
+
+def test_a_connection_dropped_mid_data_is_temporary_and_reopened(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    smtp_server.behaviour.drop_mid_data["a@example.org"] = 1
+    transport = SMTPTransport(smtp_settings)
+    first = transport.send(message("a@example.org"))
+    again = transport.send(message("a@example.org"))
+    transport.close()
+    assert first.outcome is Outcome.TEMPORARY and "connection" in first.reply
+    assert again.outcome is Outcome.ACCEPTED
+    assert smtp_server.handler.connections == 2
+
+
+def test_no_server_is_a_temporary_failure(settings: Settings) -> None:
+    from tests.smtp_server import free_port
+
+    cfg = settings.model_copy(update={"transport": "smtp", "smtp_port": free_port(),
+                                      "smtp_timeout": 2})
+    result = SMTPTransport(cfg).send(message("a@example.org"))
+    assert result.outcome is Outcome.TEMPORARY and "ConnectionRefused" in result.reply
+
+
+def test_connection_is_reopened_after_n_messages(smtp_settings: Settings,
+                                                 smtp_server: SMTPServer) -> None:
+    cfg = smtp_settings.model_copy(update={"smtp_messages_per_connection": 2})
+    transport = SMTPTransport(cfg)
+    for i in range(5):
+        assert transport.send(message(f"r{i}@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()
+    assert smtp_server.handler.connections == 3
+
+
+def test_rate_limit_spaces_messages(smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    limiter = MessageRateLimiter(20.0)
+    transport = SMTPTransport(smtp_settings, limiter)
+    start = time.monotonic()
+    for i in range(6):
+        transport.send(message(f"r{i}@example.org"))
+    transport.close()
+    assert time.monotonic() - start >= 5 / 20.0  # six messages need five full intervals
+
+
+def send_chain(transport: SMTPTransport, messages: list[Outgoing]) -> list[SendResult]:
+    """Stage and complete each message naming the next one, as the send's workers do."""
+    results = []
+    for i, m in enumerate(messages):
+        early = transport.stage(m)
+        upcoming = messages[i + 1] if i + 1 < len(messages) else None
+        results.append(early if early is not None else transport.complete(upcoming))
+    return results
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_the_next_envelope_goes_out_behind_the_final_dot(
+        smtp_settings: Settings, smtp_server: SMTPServer, pipelining: bool) -> None:
+    smtp_server.behaviour.pipelining = pipelining
+    messages = [message(f"r{i}@example.org") for i in range(5)]
+    transport = SMTPTransport(smtp_settings)
+    assert transport.stage(messages[0]) is None
+    first = transport.complete(messages[1])
+    # White-box: with PIPELINING the relay has the next MAIL/RCPT/DATA already.
+    assert (transport._announced is messages[1]) is pipelining
+    results = [first, *send_chain(transport, messages[1:])]
+    transport.close()
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    assert [r.rcpt for r in smtp_server.received] == [f"r{i}@example.org" for i in range(5)]
+    assert smtp_server.handler.connections == 1
+    for got in smtp_server.received:
+        body = message_from_bytes(got.data, policy=default).get_content()
+        assert body.replace("\r\n", "\n") == "Helo\n.leading dot\n"
+
+
+@pytest.mark.parametrize(("where", "reply", "outcome", "connections"), [
+    ("rcpt", "550 5.1.1 no such user", Outcome.PERMANENT, 1),
+    ("data", "554 5.7.1 rejected", Outcome.PERMANENT, 1),
+    ("data", "421 4.3.2 shutting down", Outcome.TEMPORARY, 2),
+])
+def test_refusals_around_an_announced_envelope(
+        smtp_settings: Settings, smtp_server: SMTPServer, where: str, reply: str,
+        outcome: Outcome, connections: int) -> None:
+    table = smtp_server.behaviour.rcpt_replies if where == "rcpt" else \
+        smtp_server.behaviour.data_replies
+    table["bad@example.org"] = [reply]
+    messages = [message(f"{n}@example.org") for n in ("a", "bad", "c", "d")]
+    transport = SMTPTransport(smtp_settings)
+    results = send_chain(transport, messages)
+    transport.close()
+    assert [r.outcome for r in results] == \
+        [Outcome.ACCEPTED, outcome, Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert results[1].reply == reply
+    assert [r.rcpt for r in smtp_server.received] == \
+        ["a@example.org", "c@example.org", "d@example.org"]
+    assert smtp_server.handler.connections == connections
+
+
+def test_staging_another_message_than_announced_reconnects(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    transport = SMTPTransport(smtp_settings)
+    assert transport.stage(message("a@example.org")) is None
+    assert transport.complete(message("never@example.org")).outcome is Outcome.ACCEPTED
+    assert transport.send(message("other@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()
+    assert [r.rcpt for r in smtp_server.received] == ["a@example.org", "other@example.org"]
+    assert smtp_server.handler.connections == 2
+
+
+def test_closing_with_an_announced_envelope_delivers_none_of_it(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    transport = SMTPTransport(smtp_settings)
+    assert transport.stage(message("a@example.org")) is None
+    assert transport.complete(message("b@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()  # the run stopped before b: its envelope is open, its dot never sent
+    assert transport.send(message("c@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()
+    assert [r.rcpt for r in smtp_server.received] == ["a@example.org", "c@example.org"]
+
+
+def test_a_relay_that_stops_answering_times_out_as_temporary(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    smtp_server.behaviour.delay = 4.0  # before the reply to the final dot
+    transport = SMTPTransport(smtp_settings.model_copy(update={"smtp_timeout": 1}))
+    result = transport.send(message("slow@example.org"))  # the reply would come after 4 s
+    transport.close()
+    assert result.outcome is Outcome.TEMPORARY and "timed out" in result.reply
+
+
+def test_a_multi_line_reply_is_read_whole(smtp_settings: Settings,
+                                          smtp_server: SMTPServer) -> None:
+    smtp_server.behaviour.rcpt_replies["bad@example.org"] = [
+        "550-5.1.1 no such user\r\n550 5.1.1 see https://example.org/help"]
+    transport = SMTPTransport(smtp_settings)
+    bad = transport.send(message("bad@example.org"))
+    good = transport.send(message("good@example.org"))
+    transport.close()
+    assert bad.outcome is Outcome.PERMANENT
+    assert bad.reply == "550 5.1.1 no such user\n5.1.1 see https://example.org/help"
+    assert good.outcome is Outcome.ACCEPTED
+
+
+def test_classify() -> None:
+    assert classify(250, "ok").outcome is Outcome.ACCEPTED
+    assert classify(550, "no").outcome is Outcome.PERMANENT
+    assert classify(421, "bye").outcome is Outcome.TEMPORARY
+    assert classify(-1, "odd").outcome is Outcome.TEMPORARY
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the client trusts it via smtp_ca_file)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
+                ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def check_login(server: Any, session: Any, envelope: Any, mechanism: str,
+                auth_data: Any) -> AuthResult:
+    ok = (auth_data.login, auth_data.password) == (b"digest", b"s3cret!")
+    return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
+
+
+def tls_server(certificate: tuple[Path, Path], **options: Any) -> SMTPServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return SMTPServer(**{"tls_context": context, **options}).start()
+
+
+@pytest.mark.parametrize(("password", "accepted"), [("s3cret!", True), ("wrong-pass", False)])
+def test_starttls_and_auth(settings: Settings, certificate: tuple[Path, Path], password: str,
+                           accepted: bool) -> None:
+    server = tls_server(certificate, require_starttls=True, authenticator=check_login,
+                        auth_require_tls=True)
+    try:
+        cfg = settings.model_copy(update={
+            **server.smtp_settings(), "smtp_security": "starttls",
+            "smtp_ca_file": certificate[0], "smtp_username": "digest",
+            "smtp_password": SecretStr(password)})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    if accepted:
+        assert result.outcome is Outcome.ACCEPTED and len(server.received) == 1
+    else:  # the relay's refusal is not the recipient's fault: retried, never a bounce
+        assert result.outcome is Outcome.TEMPORARY and result.reply.startswith(
+            "relay unavailable: 535")
+        assert password not in result.reply and server.received == []
+
+
+def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server = SMTPServer(ssl_context=context).start()
+    try:
+        cfg = settings.model_copy(update={**server.smtp_settings(), "smtp_security": "tls",
+                                          "smtp_ca_file": certificate[0]})
+        assert SMTPTransport(cfg).send(message("a@example.org")).outcome is Outcome.ACCEPTED
+        untrusted = settings.model_copy(update={**server.smtp_settings(),
+                                                "smtp_security": "tls"})
+        refused = SMTPTransport(untrusted).send(message("b@example.org"))
+        assert refused.outcome is Outcome.TEMPORARY and "CERTIFICATE_VERIFY_FAILED" in \
+            refused.reply
+    finally:
+        server.stop()
+    assert [r.rcpt for r in server.received] == ["a@example.org"]

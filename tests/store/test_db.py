@@ -1,0 +1,90 @@
+"""Schema migrations and UTF-8 round trips on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
+
+from digest.store.db import HEAD, MIGRATIONS, current_revision, make_engine, upgrade
+from digest.store.models import Language, Subscriber, SubscriberState
+
+
+def test_upgrade_reaches_head_and_is_idempotent(engine: Engine) -> None:
+    upgrade(engine)  # second run: nothing to do, no error
+    assert current_revision(engine) == "0004"
+    tables = set(sa.inspect(engine).get_table_names())
+    assert set(SQLModel.metadata.tables) <= tables
+
+
+def test_head_constant_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(MIGRATIONS)).get_current_head() == HEAD
+
+
+def test_upgrade_runs_alembic_only_below_head(engine: Engine,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic import command
+
+    from digest.store.db import alembic_config
+
+    calls: list[str] = []
+    real_upgrade = command.upgrade
+
+    def counted(config: object, revision: str) -> None:
+        calls.append(revision)
+        real_upgrade(config, revision)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(command, "upgrade", counted)
+    upgrade(engine)
+    assert calls == [] and current_revision(engine) == HEAD
+    command.downgrade(alembic_config(engine), "0003")
+    assert current_revision(engine) == "0003"  # what Alembic wrote, read without it
+    upgrade(engine)
+    assert calls == ["head"] and current_revision(engine) == HEAD
+
+
+def test_revision_of_a_new_database_is_none(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    assert current_revision(engine) is None
+    engine.dispose()
+
+
+def test_migrated_schema_matches_the_models(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def test_welsh_text_and_utc_times_round_trip(session: Session) -> None:
+    bst = timezone(timedelta(hours=1))
+    session.add(Subscriber(email="gwyn@example.org", name="Gwŷn Ŵyn ap Siôn",
+                           language=Language.CY, state=SubscriberState.ACTIVE,
+                           created_at=datetime(2026, 7, 1, 10, 0, tzinfo=bst)))
+    session.commit()
+    session.expunge_all()
+    row = session.exec(select(Subscriber)).one()
+    assert row.name == "Gwŷn Ŵyn ap Siôn"
+    assert row.created_at == datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    assert row.language is Language.CY and row.state is SubscriberState.ACTIVE
+
+
+def test_naive_datetimes_are_refused(session: Session) -> None:
+    session.add(Subscriber(email="a@example.org", language=Language.EN,
+                           state=SubscriberState.ACTIVE, created_at=datetime(2026, 1, 1)))
+    with pytest.raises(sa.exc.StatementError, match="naive"):
+        session.commit()
+
+
+def test_sqlite_file_is_created_under_a_missing_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'dir' / 'x.db'}")
+    upgrade(engine)
+    assert (tmp_path / "new" / "dir" / "x.db").exists()
+    engine.dispose()

@@ -1,0 +1,384 @@
+"""Every web route over HTTP (FastAPI TestClient), including the refusals."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+
+import pytest
+import time_machine
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from digest.audience import csv_import
+from digest.content import files, sync
+from digest.delivery import run
+from digest.delivery.transports.memory import MemoryTransport
+from digest.issue import lifecycle, service
+from digest.settings import REPO_ROOT, Settings
+from digest.store.models import (
+    Issue,
+    IssueState,
+    Language,
+    Review,
+    Subscriber,
+    SubscriberState,
+    now_utc,
+)
+from digest.tokens import Purpose, Tokens
+from digest.web.app import create_app
+from digest.web.auth import hash_password, verify_password
+from tests.factories import AS_OF, add_review
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def web(engine: Engine, session: Session, db_settings: Settings
+        ) -> Iterator[tuple[TestClient, MemoryTransport, Settings]]:
+    """The app on a database holding the demo content, subscribers and a planned issue."""
+    settings = db_settings.model_copy(update={
+        "editor_accounts": f"sian:{hash_password(PASSWORD)}"})
+    sync.upsert(session, files.load_dir(REPO_ROOT / "content"), settings.tz)
+    csv_import.import_file(session, REPO_ROOT / "subscribers" / "example.csv")
+    service.plan(session, settings, AS_OF)
+    session.commit()
+    transport = MemoryTransport()
+    with TestClient(create_app(settings, engine, lambda: transport),
+                    base_url="http://testserver", follow_redirects=False) as client:
+        yield client, transport, settings
+
+
+def login(client: TestClient) -> str:
+    page = client.get("/editor/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    done = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
+                                              "csrf": csrf.group(1)})
+    assert done.status_code == 303 and done.headers["location"] == "/editor"
+    fresh = re.search(r'name="csrf" value="([^"]+)"', client.get("/editor").text)
+    assert fresh is not None and fresh.group(1) != csrf.group(1)  # rotated at login
+    return fresh.group(1)
+
+
+def issue_id(session: Session) -> int:
+    session.rollback()
+    return session.exec(select(Issue)).one().id or 0
+
+
+def test_password_hashes() -> None:
+    stored = hash_password("s3cret")
+    assert stored.startswith("scrypt$") and "s3cret" not in stored
+    assert verify_password("s3cret", stored) and not verify_password("wrong", stored)
+
+
+def test_editor_pages_need_a_login(web: tuple[TestClient, MemoryTransport, Settings],
+                                   session: Session) -> None:
+    client, _, _ = web
+    iid = issue_id(session)
+    for path in ("/editor", f"/editor/issues/{iid}", f"/editor/issues/{iid}/email/cy"):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["location"] == "/editor/login"
+    for action in ("approve", "cancel", "replan", "send", "test", "check-links"):
+        response = client.post(f"/editor/issues/{iid}/{action}", data={"csrf": "x"})
+        assert response.status_code == 303, action
+    assert session.get(Issue, iid).state is IssueState.DRAFT  # type: ignore[union-attr]
+
+
+def test_login_refusals(web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    page = client.get("/editor/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    wrong = client.post("/editor/login", data={"name": "sian", "password": "nope",
+                                               "csrf": csrf})
+    assert wrong.status_code == 401 and "Wrong name or password" in wrong.text
+    unknown = client.post("/editor/login", data={"name": "eve", "password": PASSWORD,
+                                                 "csrf": csrf})
+    assert unknown.status_code == 401
+    forged = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
+                                                "csrf": "forged"})
+    assert forged.status_code == 403
+    assert client.get("/editor").status_code == 303
+
+
+def test_preview_checks_and_actions(web: tuple[TestClient, MemoryTransport, Settings],
+                                    session: Session) -> None:
+    client, transport, _ = web
+    csrf = login(client)
+    iid = issue_id(session)
+    listing = client.get("/editor")
+    assert listing.status_code == 200 and "2026-09" in listing.text and "draft" in listing.text
+    page = client.get(f"/editor/issues/{iid}?lang=cy")
+    assert page.status_code == 200
+    assert "Crynodeb Ymchwil Gwaith Cymdeithasol: Medi 2026" in page.text
+    assert 'style="width:375px' in page.text and 'style="width:640px' in page.text
+    for check in ("translations", "size", "alt text", "seminars", "links"):
+        assert f"<strong>{check}</strong>" in page.text
+    email = client.get(f"/editor/issues/{iid}/email/both")
+    assert email.text.startswith("<!doctype html>") and "ZZdigest" not in email.text
+
+    # Without the CSRF token nothing happens.
+    assert client.post(f"/editor/issues/{iid}/approve", data={}).status_code in (403, 422)
+    assert client.post(f"/editor/issues/{iid}/approve",
+                       data={"csrf": "forged"}).status_code == 403
+
+    test = client.post(f"/editor/issues/{iid}/test", data={
+        "csrf": csrf, "address": "sian@example.org", "language": "cy"})
+    assert test.status_code == 303
+    assert [m.recipient for m in transport.sent] == ["sian@example.org"]
+    assert message_from_bytes(transport.sent[0].data, policy=default)["Subject"].startswith(
+        "[PRAWF / TEST] Crynodeb")
+
+    approved = client.post(f"/editor/issues/{iid}/approve", data={"csrf": csrf})
+    assert approved.status_code == 303 and "Approved+by+sian" in approved.headers["location"]
+    sent = client.post(f"/editor/issues/{iid}/send", data={"csrf": csrf})
+    assert sent.status_code == 303  # the background task has run by the time TestClient returns
+    assert len(transport.sent) == 1 + 35
+    session.rollback()
+    issue = session.get(Issue, iid)
+    assert issue is not None and issue.state is IssueState.SENT
+    actors = [(e.actor, e.action) for e in lifecycle.history(session, issue)]
+    assert ("sian", "test_sent") in actors and ("sian", "approved") in actors
+    assert ("sian", "send_started") in actors
+    page = client.get(f"/editor/issues/{iid}?lang=en")
+    assert "sian: approved" in page.text
+
+
+def test_cancel_and_replan(web: tuple[TestClient, MemoryTransport, Settings],
+                           session: Session) -> None:
+    client, _, _ = web
+    csrf = login(client)
+    iid = issue_id(session)
+    replanned = client.post(f"/editor/issues/{iid}/replan", data={"csrf": csrf})
+    assert replanned.status_code == 303  # now is in November, not in the issue's September
+    assert "Not+replanned" in replanned.headers["location"]
+    cancelled = client.post(f"/editor/issues/{iid}/cancel", data={"csrf": csrf,
+                                                                  "reason": "test"})
+    assert "Cancelled+by+sian" in cancelled.headers["location"]
+    session.rollback()
+    assert session.get(Issue, iid).state is IssueState.CANCELLED  # type: ignore[union-attr]
+
+
+def test_link_check_button_shows_results(web: tuple[TestClient, MemoryTransport, Settings],
+                                         session: Session) -> None:
+    client, _, _ = web
+    csrf = login(client)
+    page = client.post(f"/editor/issues/{issue_id(session)}/check-links", data={"csrf": csrf})
+    assert page.status_code == 200 and 'id="link-results"' in page.text
+    assert page.text.count("<tr><td>http") >= 5  # every distinct link got a result row
+
+
+def test_subscribe_confirm_and_no_enumeration(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    client, transport, _ = web
+    new = client.post("/subscribe", data={"email": "Newbie@Example.org", "language": "cy"})
+    known = client.post("/subscribe", data={"email": "rhys.price@example.org",
+                                            "language": "en"})
+    assert new.status_code == known.status_code == 200
+    strip = [re.sub(r"\s+", " ", r.text) for r in (new, known)]
+    assert strip[0] == strip[1]  # the same answer whether or not the address is known
+    session.rollback()
+    pending = session.exec(select(Subscriber).where(Subscriber.email == "newbie@example.org")
+                           ).one()
+    assert pending.state is SubscriberState.PENDING
+    mail = message_from_bytes(transport.sent[0].data, policy=default)
+    assert isinstance(mail, EmailMessage) and mail["To"] == "newbie@example.org"
+    body = mail.get_content()
+    link = re.search(r"https://digest\.example\.org(/confirm/\S+)", body)
+    assert link is not None and "Cadarnhewch" in mail["Subject"]
+
+    assert client.get(link.group(1)[:-2] + "xx").status_code == 400  # altered: refused
+    assert client.get(link.group(1)).status_code == 200
+    session.rollback()
+    assert session.exec(select(Subscriber.state).where(Subscriber.id == pending.id)
+                        ).one() is SubscriberState.ACTIVE
+
+    assert client.post("/subscribe", data={"email": "not an address",
+                                           "language": "cy"}).status_code == 400
+
+
+def test_confirmation_links_expire(web: tuple[TestClient, MemoryTransport, Settings],
+                                   session: Session) -> None:
+    client, transport, settings = web
+    client.post("/subscribe", data={"email": "late@example.org", "language": "en"})
+    link = re.search(r"(/confirm/\S+)", transport.sent[0].data.decode())
+    assert link is not None
+    with time_machine.travel(now_utc() + timedelta(hours=settings.confirm_max_age_hours + 1)):
+        expired = client.get(link.group(1))
+    assert expired.status_code == 400
+    session.rollback()
+    sub = session.exec(select(Subscriber).where(Subscriber.email == "late@example.org")).one()
+    assert sub.state is SubscriberState.PENDING
+
+
+def test_signup_is_rate_limited_per_address(web: tuple[TestClient, MemoryTransport, Settings],
+                                            ) -> None:
+    client, transport, settings = web
+    codes = [client.post("/subscribe", data={"email": "spam@example.org",
+                                             "language": "en"}).status_code
+             for _ in range(settings.signup_limit_per_hour + 1)]
+    assert codes == [200] * settings.signup_limit_per_hour + [429]
+    assert len(transport.sent) == settings.signup_limit_per_hour
+    other = client.post("/subscribe", data={"email": "other@example.org", "language": "en"})
+    assert other.status_code == 200
+
+
+def subscriber_tokens(session: Session, settings: Settings, email: str) -> tuple[int, str, str]:
+    session.rollback()
+    sub = session.exec(select(Subscriber).where(Subscriber.email == email)).one()
+    tokens = Tokens(settings)
+    return (sub.id or 0, tokens.make(Purpose.PREFERENCES, sub.id or 0),
+            tokens.make(Purpose.UNSUBSCRIBE, sub.id or 0))
+
+
+def test_preferences_change_language_unsubscribe_resubscribe(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    client, _, settings = web
+    sid, prefs, _ = subscriber_tokens(session, settings, "rhys.price@example.org")
+    page = client.get(f"/p/{prefs}")
+    assert page.status_code == 200 and '<html lang="en">' in page.text  # Rhys reads English
+    saved = client.post(f"/p/{prefs}", data={"action": "language", "language": "cy"})
+    assert saved.status_code == 200 and '<html lang="cy">' in saved.text
+    assert "Mae eich dewis iaith wedi'i gadw" in saved.text.replace("&#39;", "'")
+    client.post(f"/p/{prefs}", data={"action": "unsubscribe"})
+    session.rollback()
+    assert session.get(Subscriber, sid).state is SubscriberState.UNSUBSCRIBED  # type: ignore[union-attr]
+    client.post(f"/p/{prefs}", data={"action": "resubscribe"})
+    session.rollback()
+    sub = session.get(Subscriber, sid)
+    assert sub is not None and sub.state is SubscriberState.ACTIVE and sub.language is Language.CY
+
+
+def test_one_click_unsubscribe_rfc8058(web: tuple[TestClient, MemoryTransport, Settings],
+                                       session: Session) -> None:
+    client, _, settings = web
+    sid, _, unsub = subscriber_tokens(session, settings, "eleri.thomas@example.org")
+    looked = client.get(f"/u/{unsub}")  # a link scanner's GET changes nothing
+    assert looked.status_code == 200 and "<form" in looked.text
+    session.rollback()
+    assert session.get(Subscriber, sid).state is SubscriberState.ACTIVE  # type: ignore[union-attr]
+    client.cookies.clear()
+    for _ in range(2):  # idempotent
+        done = client.post(f"/u/{unsub}", content=b"List-Unsubscribe=One-Click",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert done.status_code == 200 and "location" not in done.headers
+    session.rollback()
+    assert session.get(Subscriber, sid).state is SubscriberState.UNSUBSCRIBED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("path", ["/u/{bad}", "/p/{bad}", "/confirm/{bad}"])
+def test_forged_altered_or_other_purpose_tokens_are_refused(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session, path: str) -> None:
+    client, _, settings = web
+    sid, prefs, unsub = subscriber_tokens(session, settings, "eleri.thomas@example.org")
+    other_purpose = prefs if path.startswith("/u/") else unsub
+    for bad in (other_purpose, unsub[:-3] + "abc", f"{sid}.forged", "nonsense"):
+        got = client.get(path.format(bad=bad))
+        posted = client.post(path.format(bad=bad), data={"action": "unsubscribe"})
+        assert got.status_code == 400 and "Does dim wedi newid" in got.text
+        assert posted.status_code in (400, 405)
+    session.rollback()
+    assert session.get(Subscriber, sid).state is SubscriberState.ACTIVE  # type: ignore[union-attr]
+
+
+def test_archive_shows_sent_issues_without_tokens(
+        web: tuple[TestClient, MemoryTransport, Settings], engine: Engine,
+        session: Session) -> None:
+    client, transport, settings = web
+    assert client.get("/archive/2026-09/cy").status_code == 404  # not sent yet
+    issue = session.exec(select(Issue)).one()
+    lifecycle.approve(session, issue, "test")
+    session.commit()
+    run.send_issue(engine, settings, issue.id or 0, lambda: transport)
+    listing = client.get("/archive")
+    assert "/archive/2026-09/cy" in listing.text
+    for lang in ("cy", "en", "both"):
+        page = client.get(f"/archive/2026-09/{lang}")
+        assert page.status_code == 200 and page.text.startswith("<!doctype html>")
+        assert "ZZdigest" not in page.text and "/u/" not in page.text and "/p/" not in page.text
+    assert client.get("/archive/2026-09/fr").status_code == 422
+
+
+def test_language_by_toggle_and_accept_language(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    en = client.get("/subscribe", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert '<html lang="en">' in en.text and "Subscribe to the monthly digest" in en.text
+    cy = client.get("/subscribe", headers={"Accept-Language": "cy-GB,en;q=0.5"})
+    assert '<html lang="cy">' in cy.text and "Tanysgrifio i&#39;r crynodeb misol" in cy.text
+    default = client.get("/subscribe")
+    assert '<html lang="cy">' in default.text
+    assert default.text.index(">Cymraeg<") < default.text.index(">English<")  # Welsh first
+    toggled = client.get("/subscribe?lang=en", headers={"Accept-Language": "cy"})
+    assert '<html lang="en">' in toggled.text and toggled.cookies.get("lang") == "en"
+    assert '<html lang="en">' in client.get("/subscribe").text  # the cookie remembers
+
+
+def test_logout_ends_the_session(web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    csrf = login(client)
+    assert client.get("/editor").status_code == 200
+    assert client.post("/editor/logout", data={"csrf": "forged"}).status_code == 403
+    out = client.post("/editor/logout", data={"csrf": csrf})
+    assert out.status_code == 303 and out.headers["location"] == "/editor/login"
+    assert client.get("/editor").status_code == 303
+
+
+def test_every_review_link_in_the_email_opens_the_review_in_that_language(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    client, _, settings = web
+    issue = session.exec(select(Issue)).one()
+    site = settings.site_url.rstrip("/")
+    for language, variant in service.variants(session, issue).items():
+        links = re.findall(rf'href="{re.escape(site)}(/reviews/[^"?]+)\?lang=(cy|en)"',
+                           variant.html)
+        assert len(links) == 5 * (2 if language is Language.BOTH else 1), language
+        for path, lang in links:
+            page = client.get(f"{path}?lang={lang}")
+            assert page.status_code == 200 and f'<html lang="{lang}">' in page.text
+
+
+def test_review_page_shows_the_whole_review_in_the_chosen_language(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    cy = client.get("/reviews/adoption-sibling-relationships?lang=cy").text
+    assert "<h1>Dylanwad mabwysiadu ar y berthynas rhwng brodyr a chwiorydd" in cy
+    assert "<h2>Ar ba gwestiwn y mae'r astudiaeth hon yn canolbwyntio?</h2>" in cy  # Markdown
+    assert "Adolygiad gan Dr David Wilkins" in cy and "Sarah Meakings" in cy
+    en = client.get("/reviews/adoption-sibling-relationships?lang=en").text
+    assert "<h1>The influence of adoption on sibling relationships" in en
+    assert "<h2>What question does this study focus on?</h2>" in en
+    assert "Reviewed by Dr David Wilkins" in en and "Ar ba gwestiwn" not in en
+
+
+def test_review_page_falls_back_marks_language_escapes_html_and_hides_the_unpublished(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    client, _, _ = web
+    add_review(session, "english-only", AS_OF - timedelta(days=3), welsh=False)
+    row = add_review(session, "scheduled", now_utc() + timedelta(days=2))
+    session.commit()
+    row.body_en = "<script>alert(1)</script>\n\nA **bold** finding."
+    session.add(row)
+    english_only = session.exec(select(Review).where(Review.slug == "english-only")).one()
+    english_only.body_en = "Only in *English*."  # and no Welsh body
+    session.commit()
+    page = client.get("/reviews/english-only?lang=cy")
+    assert page.status_code == 200 and '<html lang="cy">' in page.text
+    assert '<h1><span lang="en">Review english-only</span></h1>' in page.text
+    assert '<div class="body" lang="en">\n<p>Only in <em>English</em>.</p>' in page.text
+    assert "Darllen yr adolygiad hwn lle cafodd ei gyhoeddi gyntaf" in page.text  # it has a url
+    assert client.get("/reviews/scheduled?lang=en").status_code == 404  # not published yet
+    missing = client.get("/reviews/no-such-review?lang=cy")
+    assert missing.status_code == 404 and '<html lang="cy">' in missing.text
+    assert "<h1>Heb ddod o hyd i&#39;r dudalen</h1>" in missing.text  # a page, not JSON
+    assert "<h1>Page not found</h1>" in client.get("/nowhere?lang=en").text
+    assert client.post("/reviews/english-only").status_code == 405  # other errors unchanged
+    with time_machine.travel(now_utc() + timedelta(days=3), tick=False):
+        shown = client.get("/reviews/scheduled?lang=en").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>alert" not in shown
+    assert "<strong>bold</strong>" in shown
