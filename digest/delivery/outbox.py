@@ -7,6 +7,8 @@ Invariants:
   (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: BEGIN IMMEDIATE), so concurrent senders
   never claim the same row; the holder refreshes `claimed_at` while it lives, and a claim
   older than the lease belongs to a dead run and is claimed again;
+- only the run holding a claim changes its row (an outcome, a release): a run that lost its
+  claims to another sender cannot undo or overwrite that sender's work;
 - a row becomes `sent` only once the relay has accepted its message.
 """
 
@@ -51,6 +53,7 @@ class Claimed:
     language: Language
     attempts: int
     first_attempt_at: datetime
+    run_id: str  # the run holding the claim
 
 
 @dataclass(frozen=True)
@@ -154,14 +157,16 @@ def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
         if taken:
             conn.execute(_TAKE, {"ids": [row[0] for row in taken], "run_id": run_id,
                                  "now": now})
-    return [Claimed(did, sid, email, name, language, attempts + 1, first or now)
+    return [Claimed(did, sid, email, name, language, attempts + 1, first or now, run_id)
             for did, _, sid, email, name, language, attempts, first in taken]
 
 
-# Only a claimed row takes an outcome: a run whose claims went stale and were taken over may
-# still report a late outcome, and must not overwrite what the new holder has recorded.
+# Only a row its run still holds takes an outcome: a run whose claims went stale and were
+# taken over may still report a late outcome, and must not overwrite the new holder's claim
+# or what it has recorded. (A late 5xx still bounces the address: the refusal is the relay's.)
 _RECORD = sa.update(D).where(
-    D.c.id == sa.bindparam("did"), D.c.state == sa.bindparam("claimed")).values(
+    D.c.id == sa.bindparam("did"), D.c.state == sa.bindparam("claimed"),
+    D.c.claimed_by == sa.bindparam("holder")).values(
     state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
     message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
     sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
@@ -178,7 +183,7 @@ def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
         values: dict[str, Any] = {
             "did": a.row.delivery_id, "lang": a.row.language, "mid": a.message_id,
             "reply": a.result.reply[:1000], "sent": None, "err": None, "due": None,
-            "owner": None, "claimed": DeliveryState.SENDING}
+            "owner": None, "claimed": DeliveryState.SENDING, "holder": a.row.run_id}
         if a.result.outcome is Outcome.ACCEPTED:
             values.update(new_state=DeliveryState.SENT, sent=a.at)
         elif a.result.outcome is Outcome.TEMPORARY:
@@ -271,14 +276,19 @@ def heartbeat(engine: Engine, run_id: str, now: datetime) -> None:
 
 
 def release(engine: Engine, rows: list[Claimed]) -> None:
-    """Give back claimed rows that were never attempted (a clean stop)."""
+    """Give back claimed rows that were never attempted (a clean stop), those still held."""
     if not rows:
         return
+    by_run: dict[str, list[int]] = {}
+    for r in rows:
+        by_run.setdefault(r.run_id, []).append(r.delivery_id)
     with writer_lock(engine), session_scope(engine, write=True) as session:
-        session.execute(sa.update(D).where(
-            D.c.id.in_([r.delivery_id for r in rows]), D.c.state == DeliveryState.SENDING.value
-        ).values(state=DeliveryState.PENDING.value, claimed_by=None, claimed_at=None,
-                 attempts=D.c.attempts - 1))
+        for run_id, ids in by_run.items():
+            session.execute(sa.update(D).where(
+                D.c.id.in_(ids), D.c.state == DeliveryState.SENDING.value,
+                D.c.claimed_by == run_id,
+            ).values(state=DeliveryState.PENDING.value, claimed_by=None, claimed_at=None,
+                     attempts=D.c.attempts - 1))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The outbox on both databases: one row per (issue, subscriber), sent only when accepted."""
+"""A send run on both databases: each subscriber once, in their language; crashes lose nothing
+(the outbox itself is tested in test_outbox.py)."""
 
 from __future__ import annotations
 
@@ -19,56 +20,14 @@ from digest.delivery.transports.file import FileTransport
 from digest.delivery.transports.memory import MemoryTransport
 from digest.settings import Settings
 from digest.store.models import (
-    Delivery,
     DeliveryState,
     Issue,
     IssueState,
-    Language,
     Subscriber,
     SubscriberState,
 )
+from tests.delivery.conftest import LEASE, rows, state_of
 from tests.factories import AS_OF, add_sample_content, add_subscribers, approved_issue
-
-LEASE = timedelta(seconds=60)  # the default claim_lease_seconds
-
-
-@pytest.fixture
-def issue(session: Session, db_settings: Settings) -> Issue:
-    add_sample_content(session)
-    add_subscribers(session, per_language=3)
-    session.add(Subscriber(email="gone@example.org", language=Language.EN,
-                           state=SubscriberState.UNSUBSCRIBED))
-    session.add(Subscriber(email="new@example.org", language=Language.CY,
-                           state=SubscriberState.PENDING))
-    return approved_issue(session, db_settings)
-
-
-def state_of(session: Session, issue: Issue) -> IssueState:
-    session.rollback()  # end the read snapshot: other connections have written
-    session.expire_all()
-    row = session.get(Issue, issue.id)
-    assert row is not None
-    return row.state
-
-
-def rows(session: Session, issue: Issue) -> list[Delivery]:
-    session.rollback()  # end the read snapshot: other connections have written
-    session.expire_all()
-    return list(session.exec(select(Delivery).where(Delivery.issue_id == issue.id)))
-
-
-def test_delivery_rows_only_for_active_subscribers_and_only_once(
-        session: Session, issue: Issue) -> None:
-    assert issue.id is not None
-    assert outbox.create_deliveries(session, issue.id) == 9
-    assert outbox.create_deliveries(session, issue.id) == 0
-    session.commit()
-    assert len(rows(session, issue)) == 9
-    with pytest.raises(sa.exc.IntegrityError):  # the database itself refuses a duplicate
-        session.add(Delivery(issue_id=issue.id, subscriber_id=rows(session, issue)[0].subscriber_id,
-                             state=DeliveryState.PENDING))
-        session.commit()
-    session.rollback()
 
 
 def test_send_delivers_each_subscriber_once_in_their_language(
@@ -234,59 +193,6 @@ def test_a_database_that_stops_taking_outcomes_stops_the_send_and_loses_nothing(
     assert sum(received.values()) - 9 == unrecorded  # duplicates: only the unrecorded
 
 
-def test_outcome_writer_stores_what_the_orm_and_the_claims_read_back(
-        engine: Engine, session: Session, db_settings: Settings, issue: Issue) -> None:
-    assert issue.id is not None
-    outbox.create_deliveries(session, issue.id)
-    session.commit()
-    sent, retry, bounce = outbox.claim(engine, issue.id, "run", 3, AS_OF, LEASE)
-    at = AS_OF + timedelta(seconds=1, microseconds=5)
-    policy = run.retry_policy(db_settings)
-    writer = outbox.OutcomeWriter(engine)
-    try:
-        writer.write([
-            outbox.Attempt(sent, SendResult(Outcome.ACCEPTED, "250 ok"), "<a@x>", at),
-            outbox.Attempt(retry, SendResult(Outcome.TEMPORARY, "451 later"), "<b@x>", at),
-            outbox.Attempt(bounce, SendResult(Outcome.PERMANENT, "550 no such user"), "<c@x>", at),
-        ], policy)
-    finally:
-        writer.close()
-    by_id = {r.id: r for r in rows(session, issue)}
-    assert by_id[sent.delivery_id].state is DeliveryState.SENT
-    assert by_id[sent.delivery_id].sent_at == at and by_id[sent.delivery_id].message_id == "<a@x>"
-    assert by_id[sent.delivery_id].language is sent.language
-    due = policy.next_attempt(retry.attempts, retry.first_attempt_at, at)
-    assert due is not None and by_id[retry.delivery_id].next_attempt_at == due
-    assert by_id[retry.delivery_id].state is DeliveryState.RETRY
-    assert by_id[bounce.delivery_id].state is DeliveryState.FAILED
-    assert session.get(Subscriber, bounce.subscriber_id).state is SubscriberState.BOUNCED  # type: ignore[union-attr]
-    assert all(r.claimed_by is None for r in by_id.values() if r.state is not DeliveryState.PENDING)
-    # The stored due time compares as a time in the claim's query: not due a microsecond
-    # early, due exactly on time.
-    pending = [r.id for r in by_id.values() if r.state is DeliveryState.PENDING]
-    with engine.begin() as conn:
-        conn.execute(sa.update(Delivery).where(Delivery.id.in_(pending))  # type: ignore[union-attr]
-                     .values(state=DeliveryState.SENT))
-    assert outbox.claim(engine, issue.id, "run", 9, due - timedelta(microseconds=1), LEASE) == []
-    again = outbox.claim(engine, issue.id, "run", 9, due, LEASE)
-    assert [c.delivery_id for c in again] == [retry.delivery_id]
-
-
-def test_open_work_leaves_a_runs_own_claims_out_of_in_flight_when_asked(
-        engine: Engine, session: Session, issue: Issue) -> None:
-    assert issue.id is not None
-    outbox.create_deliveries(session, issue.id)
-    session.commit()
-    outbox.claim(engine, issue.id, "run-a", 2, AS_OF, LEASE)
-    outbox.claim(engine, issue.id, "run-b", 3, AS_OF, LEASE)
-    session.rollback()
-    everyone = outbox.open_work(session, issue.id, AS_OF, LEASE)
-    seen_by_a = outbox.open_work(session, issue.id, AS_OF, LEASE, "run-a")
-    assert (everyone.in_flight, everyone.pending) == (5, 4)
-    assert (seen_by_a.in_flight, seen_by_a.pending) == (3, 4)
-    assert everyone.total == 9
-
-
 def test_heartbeats_during_a_busy_send_never_deadlock_with_its_commits(
         engine: Engine, session: Session, db_settings: Settings) -> None:
     # On PostgreSQL a heartbeat (one UPDATE of every row the run holds) running beside a group
@@ -302,24 +208,3 @@ def test_heartbeats_during_a_busy_send_never_deadlock_with_its_commits(
     assert len({m.recipient for m in transport.sent}) == len(transport.sent) == 1200
 
 
-def test_a_late_outcome_from_a_run_that_lost_its_claims_overwrites_nothing(
-        engine: Engine, session: Session, db_settings: Settings, issue: Issue) -> None:
-    assert issue.id is not None
-    outbox.create_deliveries(session, issue.id)
-    session.commit()
-    stale = outbox.claim(engine, issue.id, "run-a", 9, AS_OF, LEASE)  # run A froze
-    later = AS_OF + LEASE + timedelta(seconds=1)
-    taken = outbox.claim(engine, issue.id, "run-b", 9, later, LEASE)  # B takes them over
-    assert [c.delivery_id for c in taken] == [c.delivery_id for c in stale]
-    policy = run.retry_policy(db_settings)
-    b, a = outbox.OutcomeWriter(engine), outbox.OutcomeWriter(engine)
-    try:
-        b.write([outbox.Attempt(taken[0], SendResult(Outcome.ACCEPTED, "250 ok"), "<b@x>",
-                                later)], policy)
-        a.write([outbox.Attempt(stale[0], SendResult(Outcome.TEMPORARY, "451 late"), "<a@x>",
-                                later)], policy)
-    finally:
-        a.close()
-        b.close()
-    row = next(r for r in rows(session, issue) if r.id == taken[0].delivery_id)
-    assert row.state is DeliveryState.SENT and row.relay_reply == "250 ok"

@@ -21,6 +21,7 @@ from digest.store.models import (
     Subscriber,
     SubscriberState,
 )
+from tests.delivery.conftest import state_of
 from tests.factories import AS_OF, add_sample_content, add_subscribers, approved_issue
 from tests.smtp_server import SMTPServer
 
@@ -50,14 +51,6 @@ def deliveries(session: Session, issue: Issue) -> dict[str, Delivery]:
     subs = {s.id: s.email for s in session.exec(select(Subscriber))}
     rows = session.exec(select(Delivery).where(Delivery.issue_id == issue.id)).all()
     return {subs[r.subscriber_id]: r for r in rows}
-
-
-def state_of(session: Session, issue: Issue) -> IssueState:
-    session.rollback()
-    session.expire_all()
-    row = session.get(Issue, issue.id)
-    assert row is not None
-    return row.state
 
 
 def test_every_subscriber_gets_one_message_in_their_language(
