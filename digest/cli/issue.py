@@ -64,27 +64,21 @@ def issue_show(
     settings = load_settings()
     engine = engine_from(settings)
     with session_scope(engine) as session:
-        row = find_issue(session, issue)
-        content = service.load_content(session, settings, row)
-        problems = lifecycle.check_translations(session, row)
-        events = lifecycle.history(session, row)
-        stored = service.variants(session, row)
-    out.print(f"issue {row.period} (#{row.id}): {row.state.value}; items published after "
-              f"{row.since_at:%Y-%m-%d %H:%M} UTC up to {row.cutoff_at:%Y-%m-%d %H:%M} UTC",
-              highlight=False)
-    for lang, variant in sorted(stored.items()):
-        out.print(f"  {lang.value:>4}: {variant.subject}  ({len(variant.html.encode()):,} "
-                  "bytes HTML)", highlight=False)
-    for label, views in (("review", content.reviews), ("seminar", content.seminars),
-                         ("news", content.news)):
-        for view in views:
-            out.print(f"  {label}: {view.title('en').value} / {view.title('cy').value}",
-                      highlight=False)
+        summary = service.describe(session, settings, find_issue(session, issue))
+    out.print(f"issue {summary.period} (#{summary.id}): {summary.state.value}; items published "
+              f"after {summary.since_at:%Y-%m-%d %H:%M} UTC up to "
+              f"{summary.cutoff_at:%Y-%m-%d %H:%M} UTC", highlight=False)
+    for v in summary.variants:
+        out.print(f"  {v.language.value:>4}: {v.subject}  ({v.html_bytes:,} bytes HTML)",
+                  highlight=False)
+    for item in summary.items:
+        out.print(f"  {item.kind.value}: {item.en} / {item.cy}", highlight=False)
+    problems = summary.problems
     out.print("translation check: " + ("passes" if not problems else
                                         f"{len(problems)} problem(s)"), highlight=False)
     for p in problems:
         out.print(f"  {p}", highlight=False)
-    for e in events:
+    for e in summary.history:
         out.print(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}"
                   + (f" - {e.detail}" if e.detail else ""), highlight=False, markup=False)
 

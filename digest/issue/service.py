@@ -1,4 +1,4 @@
-"""Issue services: plan (and render) an issue, load its content, write previews.
+"""Issue services: plan (and render) an issue, load its content, describe it, write previews.
 
 Each function takes a session and leaves the commit to its caller.
 """
@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.issue.lifecycle import COUNTS_AS_PREVIOUS, record, require_draft
+from digest.issue.lifecycle import (
+    COUNTS_AS_PREVIOUS,
+    Event,
+    check_translations,
+    history,
+    record,
+    require_draft,
+)
 from digest.issue.planner import Candidate, IssuePlan, PlanRules, period_of, plan_issue
 from digest.render.renderer import Renderer
 from digest.render.views import IssueContent, news_view, review_view, seminar_view
@@ -219,6 +226,54 @@ def variants(session: Session, issue: Issue) -> dict[Language, IssueVariant]:
     """The stored variants of an issue by language."""
     rows = session.exec(select(IssueVariant).where(IssueVariant.issue_id == issue.id)).all()
     return {r.language: r for r in rows}
+
+
+@dataclass(frozen=True)
+class VariantSize:
+    """A stored variant: its subject and the size of its HTML."""
+
+    language: Language
+    subject: str
+    html_bytes: int
+
+
+@dataclass(frozen=True)
+class ItemTitles:
+    """An item of the issue by its kind and its English and Welsh titles."""
+
+    kind: ItemKind
+    en: str
+    cy: str
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    """An issue at a glance: its state and window, variants, items, translation check, history."""
+
+    id: int
+    period: str
+    state: IssueState
+    since_at: datetime
+    cutoff_at: datetime
+    variants: list[VariantSize]  # by language
+    items: list[ItemTitles]  # in display order
+    problems: list[str]  # the translation check's; none when it passes
+    history: list[Event]  # oldest first
+
+
+def describe(session: Session, settings: Settings, issue: Issue) -> IssueSummary:
+    """Everything `digest issue show` prints about an issue."""
+    content = load_content(session, settings, issue)
+    items = [ItemTitles(kind, view.title("en").value, view.title("cy").value)
+             for kind, views in ((ItemKind.REVIEW, content.reviews),
+                                 (ItemKind.SEMINAR, content.seminars),
+                                 (ItemKind.NEWS, content.news))
+             for view in views]
+    sizes = [VariantSize(lang, v.subject, len(v.html.encode()))
+             for lang, v in sorted(variants(session, issue).items())]
+    return IssueSummary(issue.id or 0, issue.period, issue.state, issue.since_at,
+                        issue.cutoff_at, sizes, items, check_translations(session, issue),
+                        history(session, issue))
 
 
 def write_preview(session: Session, issue: Issue, language: Language, out_dir: Path) -> list[Path]:

@@ -81,6 +81,14 @@ def test_commands_one_by_one(workdir: Path) -> None:
     assert draft.exit_code == 1 and "approve it first" in draft.output
     approved = runner.invoke(app, ["issue", "approve", "2026-09", "--as", "Siân"])
     assert approved.exit_code == 0 and "approved by Siân" in approved.output
+    shown = runner.invoke(app, ["issue", "show", "2026-09"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0].startswith("issue 2026-09 (#1): approved; items published after 2026-08-07")
+    assert [line.split(":")[0].strip() for line in lines[1:4]] == ["both", "cy", "en"]
+    assert all("bytes HTML" in line for line in lines[1:4])
+    assert "translation check: passes" in lines and lines[-1].endswith(" Siân: approved")
+    assert runner.invoke(app, ["issue", "show", "1999-01"]).exit_code == 1
     sent = runner.invoke(app, ["issue", "send", "2026-09"])
     assert sent.exit_code == 0 and "35 new outbox row(s)" in sent.output
     assert len(list((workdir / "var" / "outbox").glob("*.eml"))) == 35

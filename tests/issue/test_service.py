@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from digest.issue import service
 from digest.settings import Settings
-from digest.store.models import Issue, IssueItem, IssueState, ItemKind, Language
+from digest.store.models import Issue, IssueItem, IssueState, ItemKind, Language, Review
 from tests.factories import AS_OF, add_review
 
 
@@ -84,3 +84,23 @@ def test_only_drafts_are_re_rendered(session: Session, db_settings: Settings,
     session.commit()
     with pytest.raises(ValueError, match="only a draft"):
         service.render_issue(session, db_settings, draft)
+
+
+def test_describe_gives_what_issue_show_prints(session: Session, db_settings: Settings,
+                                               draft: Issue) -> None:
+    alpha = session.exec(select(Review).where(Review.slug == "alpha")).one()
+    alpha.title_cy = None
+    session.commit()
+    summary = service.describe(session, db_settings, draft)
+    assert (summary.id, summary.period, summary.state) == (draft.id, "2026-09", IssueState.DRAFT)
+    assert (summary.since_at, summary.cutoff_at) == (draft.since_at, draft.cutoff_at)
+    stored = service.variants(session, draft)
+    assert summary.variants == [
+        service.VariantSize(lang, stored[lang].subject, len(stored[lang].html.encode()))
+        for lang in (Language.BOTH, Language.CY, Language.EN)]
+    assert [i.kind for i in summary.items] == [ItemKind.REVIEW] * 3 + [ItemKind.SEMINAR] * 2 + [
+        ItemKind.NEWS]
+    assert summary.items[-1] == service.ItemTitles(ItemKind.NEWS, "News launch",
+                                                   "Newyddion launch")
+    assert summary.problems == ["review alpha: no Welsh title"]
+    assert [(e.actor, e.action) for e in summary.history] == [("scheduler", "planned")]
