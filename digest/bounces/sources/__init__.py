@@ -1,0 +1,1 @@
+"""Where returned mail is read from: an IMAP mailbox, or files (eml, mbox, maildir, stdin)."""

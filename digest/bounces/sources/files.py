@@ -1,0 +1,211 @@
+"""Returned mail from files: one .eml, a directory of .eml files, an mbox, a maildir, or stdin.
+
+What `done` and `held` do depends on what the path is:
+
+- a **maildir** (a directory with cur/ and new/) is a mailbox an MTA keeps delivering into, so
+  messages are moved out of it, atomically by rename(), into Maildir++ subfolders named like the
+  IMAP folders: `.digest.processed/cur/` (flagged Seen) and `.digest.held/cur/` (unread). Dovecot
+  or any IMAP server on the same maildir shows them as "digest/processed" and "digest/held".
+- a **single .eml, a directory of .eml files or an mbox** is input an operator handed over: it is
+  read, never changed. Outcomes are recorded in `outcomes` (key -> "done" / "held") for the
+  caller to report; reading the same files again is harmless because processing is idempotent.
+  (An mbox cannot lose one message without being rewritten under the MTA's lock.)
+- **stdin** ("-") is one message piped in by an MTA. There is nowhere to move it: a held message
+  must be kept by the caller (stored with its record, or refused with EX_TEMPFAIL so the MTA
+  keeps it in its queue).
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+from digest.bounces.sources.base import Incoming, SourceError, header_block
+
+Kind = Literal["stdin", "eml", "directory", "mbox", "maildir"]
+Outcome = Literal["done", "held"]
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class FileSource:
+    """A `Source` over a path (or "-" for stdin); see the module docstring for outcomes."""
+
+    def __init__(self, path: Path | str, *, stdin: BinaryIO | None = None,
+                 processed_folder: str = "digest/processed", held_folder: str = "digest/held",
+                 max_message_bytes: int = 10 * 1024 * 1024) -> None:
+        self.path = Path(path)
+        self.is_stdin = str(path) == "-"
+        self._stdin = stdin
+        self.folders = {"done": _maildir_folder(processed_folder),
+                        "held": _maildir_folder(held_folder)}
+        self.max_message_bytes = max_message_bytes
+        self.outcomes: dict[str, Outcome] = {}
+        self._stdin_read = False
+
+    def __repr__(self) -> str:
+        return f"FileSource({'-' if self.is_stdin else str(self.path)!r})"
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def kind(self) -> Kind:
+        """What the path is; raises `SourceError` if it is missing or unusable."""
+        if self.is_stdin:
+            return "stdin"
+        try:
+            if self.path.is_dir():
+                is_maildir = (self.path / "cur").is_dir() and (self.path / "new").is_dir()
+                return "maildir" if is_maildir else "directory"
+            with self.path.open("rb") as f:
+                return "mbox" if f.read(5) == b"From " else "eml"
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def poll(self) -> Iterator[Incoming]:
+        """Yield each message not yet reported done or held, oldest (or first) first."""
+        kind = self.kind()
+        try:
+            if kind == "stdin":
+                yield from self._poll_stdin()
+            elif kind == "mbox":
+                yield from self._poll_mbox()
+            else:
+                for key, path in self._files(kind):
+                    if key not in self.outcomes and (item := self._read_file(key, path)):
+                        yield item
+        except mailbox.ExternalClashError as exc:
+            raise self._error("locked by another process (an MTA delivering?); "
+                              "try again") from exc
+        except (OSError, mailbox.Error) as exc:
+            raise self._error(exc) from exc
+
+    def done(self, key: str) -> None:
+        """Record the outcome; in a maildir, also move the message to the processed folder."""
+        self._settle(key, "done")
+
+    def held(self, key: str) -> None:
+        """Record the outcome; in a maildir, also move the message to the held folder."""
+        self._settle(key, "held")
+
+    def close(self) -> None:
+        """Nothing to release: files are opened only while they are read."""
+
+    def _error(self, exc: BaseException | str) -> SourceError:
+        where = "stdin" if self.is_stdin else f"file {self.path}"
+        if isinstance(exc, str):
+            detail = exc
+        elif isinstance(exc, OSError) and exc.strerror:
+            detail = exc.strerror.lower()
+            if exc.filename and Path(exc.filename) != self.path:
+                detail += f" ({exc.filename})"
+        else:
+            detail = str(exc) or exc.__class__.__name__
+        return SourceError(" ".join(f"{where}: {detail}".split()))
+
+    def _read(self, key: str, f: _Readable) -> Incoming | None:
+        """The message from `f`, reading at most one byte past the size limit."""
+        raw = f.read(self.max_message_bytes + 1)
+        if not raw:
+            return None  # an empty file (or an MTA's freshly created mbox) holds no message
+        if len(raw) <= self.max_message_bytes:
+            return Incoming(key, raw)
+        return Incoming(key, header_block(raw), problem=(
+            f"message is over the {self.max_message_bytes}-byte limit; "
+            "only its headers were read"))
+
+    def _read_file(self, key: str, path: Path) -> Incoming | None:
+        try:
+            with path.open("rb") as f:
+                return self._read(key, f)
+        except FileNotFoundError:
+            if path == self.path:
+                raise
+            return None  # moved away since it was listed (by a concurrent poller)
+
+    def _poll_stdin(self) -> Iterator[Incoming]:
+        if self._stdin_read:
+            return
+        self._stdin_read = True
+        item = self._read("-", self._stdin or sys.stdin.buffer)
+        if item is not None:
+            yield item
+
+    def _poll_mbox(self) -> Iterator[Incoming]:
+        box = mailbox.mbox(self.path, create=False)
+        try:
+            # The table of contents is made under the MTA's lock, so a message being appended
+            # is not read half-written; the lock is not kept while the caller works, since
+            # deliveries wait for it. A file we may not lock (a read-only copy) is read as is.
+            locked = False
+            with suppress(OSError):
+                box.lock()
+                locked = True
+            indexes = sorted(box.keys())
+            if locked:
+                box.unlock()
+            for number, index in enumerate(indexes, start=1):
+                key = f"{self.path}#{number}"
+                if key not in self.outcomes:
+                    item = self._read(key, box.get_file(index))
+                    if item is not None:
+                        yield item
+        finally:
+            box.close()
+
+    def _files(self, kind: Kind) -> list[tuple[str, Path]]:
+        if kind == "eml":
+            return [(str(self.path), self.path)]
+        if kind == "directory":
+            return [(str(p), p) for p in sorted(self.path.iterdir())
+                    if p.suffix.lower() == ".eml" and p.is_file()]
+        # Maildir names start with the delivery time: sorting by name reads oldest first.
+        # tmp/ holds deliveries in progress and is never read.
+        found = [(p.name, f"{sub}/{p.name}", p) for sub in ("new", "cur")
+                 for p in (self.path / sub).iterdir()
+                 if not p.name.startswith(".") and p.is_file()]
+        return [(key, path) for _, key, path in sorted(found)]
+
+    def _settle(self, key: str, outcome: Outcome) -> None:
+        if not self.is_stdin and self.kind() == "maildir":
+            self._move(key, outcome)
+        self.outcomes[key] = outcome
+
+    def _move(self, key: str, outcome: Outcome) -> None:
+        sub, _, name = key.partition("/")
+        if sub not in ("new", "cur") or not name or "/" in name:
+            raise ValueError(f"not a key from this maildir: {key!r}")
+        folder = self.path / self.folders[outcome]
+        try:
+            for part in ("cur", "new", "tmp"):
+                (folder / part).mkdir(parents=True, exist_ok=True)
+            (folder / "maildirfolder").touch()  # marks a Maildir++ subfolder
+            os.rename(self.path / sub / name, folder / "cur" / _with_flags(name, outcome))
+        except FileNotFoundError as exc:
+            if (self.path / sub / name).exists():
+                raise self._error(exc) from exc
+            # Already moved (done twice, or by a concurrent poller): nothing left to do.
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+
+def _maildir_folder(name: str) -> str:
+    """A "/"-separated folder name as a Maildir++ subdirectory: "a/b" -> ".a.b"."""
+    return "." + ".".join(part for part in name.split("/") if part)
+
+
+def _with_flags(name: str, outcome: Outcome) -> str:
+    """The file name for cur/: maildir info ":2,FLAGS", with S(een) added for processed mail."""
+    base, _, flags = name.partition(":2,")
+    wanted = set(flags) | ({"S"} if outcome == "done" else set())
+    return f"{base}:2,{''.join(sorted(wanted))}"

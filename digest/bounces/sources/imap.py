@@ -1,0 +1,289 @@
+"""The bounce mailbox over IMAP: read with BODY.PEEK[], then move each message out when told.
+
+Processed mail goes to `processed_folder` (marked \\Seen) and mail a person must look at to
+`held_folder` (left unread); both are created and subscribed on first use. Folder names are
+written with "/" and translated to the server's hierarchy delimiter and personal namespace
+("digest/processed" is "digest.processed" on a Maildir++ Dovecot, "INBOX.digest.processed" on
+Courier). Security is "tls" (implicit, port 993), "starttls" (port 143) or "none", which is
+refused for any host but loopback because it would send the password in clear.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import ipaddress
+import re
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, Literal
+
+from imapclient import DELETED, SEEN, IMAPClient  # type: ignore[import-untyped]
+from imapclient.exceptions import LoginError  # type: ignore[import-untyped]
+
+from digest.bounces.sources.base import HEADER_PREVIEW_BYTES, Incoming, SourceError, header_block
+
+Security = Literal["tls", "starttls", "none"]
+_SIZE_CHUNK = 500  # UIDs per RFC822.SIZE fetch: keeps command lines far below server limits
+
+
+class IMAPSource:
+    """A `Source` over one IMAP mailbox, on one connection opened on first use."""
+
+    def __init__(self, host: str, *, username: str, password: str, port: int | None = None,
+                 security: Security = "tls", ca_file: Path | str | None = None,
+                 mailbox: str = "INBOX", processed_folder: str = "digest/processed",
+                 held_folder: str = "digest/held", max_message_bytes: int = 10 * 1024 * 1024,
+                 batch_messages: int = 100, batch_bytes: int = 8 * 1024 * 1024,
+                 timeout: float = 30) -> None:
+        self.host = host
+        self.port = port or (993 if security == "tls" else 143)
+        self.security: Security = security
+        self.username = username
+        self._password = password
+        self.ca_file = Path(ca_file) if ca_file is not None else None
+        self.mailbox = mailbox
+        self.folders = {"processed": processed_folder, "held": held_folder}
+        self.max_message_bytes = max_message_bytes
+        self.batch_messages = max(1, batch_messages)
+        self.batch_bytes = batch_bytes
+        self.timeout = timeout
+        if security == "none" and not _is_loopback(host):
+            raise self._error("security 'none' would send the password in clear; "
+                              "use 'tls' or 'starttls' (plain IMAP is allowed on loopback only)")
+        if mailbox in self.folders.values():
+            raise self._error(f"mailbox {mailbox!r} cannot also be the processed or held folder")
+        self._client: Any = None  # IMAPClient, connected, logged in, `mailbox` selected
+        self._uidvalidity = 0
+        self._resolved: dict[str, str] = {}
+        self._can_move = False
+        self._uidplus = False
+
+    def __repr__(self) -> str:
+        return f"IMAPSource({self.host}:{self.port}, {self.username!r}, {self.mailbox!r})"
+
+    def __enter__(self) -> IMAPSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def poll(self) -> Iterator[Incoming]:
+        """Yield every message in the mailbox not marked \\Deleted, in UID order."""
+        client = self._ensure()
+        with self._errors("search"):
+            client.noop()  # lets the server announce mail that arrived since the last poll
+            if not self._can_move:
+                self._expunge_leftovers(client)
+            uids = sorted(client.search(["NOT", "DELETED"]))
+            sizes: dict[int, int] = {}
+            for start in range(0, len(uids), _SIZE_CHUNK):
+                chunk = client.fetch(uids[start:start + _SIZE_CHUNK], ["RFC822.SIZE"])
+                sizes.update({uid: int(data[b"RFC822.SIZE"]) for uid, data in chunk.items()})
+        validity = self._uidvalidity
+        for batch in self._batches([uid for uid in uids if uid in sizes], sizes):
+            self._ensure()  # reconnects if a failed done() dropped the connection meanwhile
+            if self._uidvalidity != validity:
+                return  # the mailbox was recreated: these UIDs name other messages now
+            yield from self._fetch(batch, sizes)
+
+    def done(self, key: str) -> None:
+        """Move the message to the processed folder, marked \\Seen."""
+        self._move(key, "processed")
+
+    def held(self, key: str) -> None:
+        """Move the message, still unread, to the held folder for a person to read."""
+        self._move(key, "held")
+
+    def close(self) -> None:
+        """Log out; a connection that is already broken is just dropped."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (OSError, imaplib.IMAP4.error):
+            _shutdown(client)
+
+    def _error(self, what: str) -> SourceError:
+        line = " ".join(what.split())
+        return SourceError(f"imap {self.host}:{self.port}: {line[:300]}")
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn any failure into a one-line SourceError; a failed connection is dropped."""
+        try:
+            yield
+        except SourceError:
+            raise
+        except (OSError, imaplib.IMAP4.error) as exc:
+            client, self._client = self._client, None
+            if client is not None:
+                _shutdown(client)
+            raise self._error(_describe(action, exc)) from exc
+
+    def _ensure(self) -> Any:
+        if self._client is not None:
+            return self._client
+        context = None
+        if self.security != "none":
+            with self._errors(f"loading CA file {self.ca_file}" if self.ca_file else "TLS setup"):
+                cafile = str(self.ca_file) if self.ca_file else None
+                context = ssl.create_default_context(cafile=cafile)
+        with self._errors("connect"):
+            client = IMAPClient(self.host, self.port, ssl=self.security == "tls",
+                                ssl_context=context, timeout=self.timeout)
+        self._client = client  # from here on, _errors() shuts it down on failure
+        if self.security == "starttls":
+            with self._errors("STARTTLS"):
+                client.starttls(context)
+        with self._errors("login"):
+            client.login(self.username, self._password)
+        with self._errors("setup"):
+            self._can_move = client.has_capability("MOVE")
+            self._uidplus = client.has_capability("UIDPLUS")
+            self._resolved = {role: self._resolve(client, name)
+                              for role, name in self.folders.items()}
+            for folder in self._resolved.values():
+                _create(client, folder)
+        with self._errors(f"select {self.mailbox}"):
+            self._uidvalidity = int(client.select_folder(self.mailbox)[b"UIDVALIDITY"])
+        return client
+
+    def _resolve(self, client: Any, name: str) -> str:
+        """A "/"-separated folder name in the server's own delimiter and namespace."""
+        prefix, delimiter = "", "/"
+        personal = client.namespace().personal if client.has_capability("NAMESPACE") else None
+        if personal:
+            prefix, delimiter = personal[0]
+        else:
+            listed = client.list_folders("", "")  # LIST "" "" answers with the delimiter
+            delimiter = _text(listed[0][1]) if listed and listed[0][1] else "/"
+        delimiter = delimiter or "/"  # NIL: a flat namespace; "/" is as good as any
+        folder = delimiter.join(part for part in name.split("/") if part)
+        return folder if folder.startswith(prefix) else prefix + folder
+
+    def _batches(self, uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
+        batch: list[int] = []
+        total = 0  # bytes in `batch`: bounds the memory one FETCH reply takes
+        for uid in uids:
+            size = min(sizes[uid], self.max_message_bytes)
+            if batch and (len(batch) >= self.batch_messages or total + size > self.batch_bytes):
+                yield batch
+                batch, total = [], 0
+            batch.append(uid)
+            total += size
+        if batch:
+            yield batch
+
+    def _fetch(self, uids: list[int], sizes: dict[int, int]) -> Iterator[Incoming]:
+        small = [uid for uid in uids if sizes[uid] <= self.max_message_bytes]
+        large = [uid for uid in uids if sizes[uid] > self.max_message_bytes]
+        preview = min(HEADER_PREVIEW_BYTES, self.max_message_bytes)
+        with self._errors("fetch"):
+            # PEEK: nothing is marked \Seen before the caller has dealt with it.
+            bodies = self._client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+            heads = self._client.fetch(
+                large, [f"BODY.PEEK[HEADER]<0.{preview}>"]) if large else {}
+        for uid in uids:
+            key = f"{self._uidvalidity}:{uid}"
+            raw = bodies.get(uid, {}).get(b"BODY[]")
+            if raw is not None and len(raw) <= self.max_message_bytes:
+                yield Incoming(key, raw)
+            elif uid in heads or raw is not None:
+                head = next((value for name, value in heads.get(uid, {}).items()
+                             if name.startswith(b"BODY[HEADER]")), None)  # "...<0>" or not
+                yield Incoming(key, head if head is not None else header_block(raw or b"", preview),
+                               problem=f"message of {sizes[uid]} bytes is over the "
+                                       f"{self.max_message_bytes}-byte limit; only its headers "
+                                       "were read")
+            elif uid in bodies:
+                yield Incoming(key, b"", problem="the server returned no content for it")
+            # else: expunged meanwhile by another client, so not ours to report
+
+    def _move(self, key: str, role: str) -> None:
+        validity, _, uid_text = key.partition(":")
+        if not uid_text.isdigit() or not validity.isdigit():
+            raise ValueError(f"not a key from this source: {key!r}")
+        client = self._ensure()
+        if int(validity) != self._uidvalidity:
+            raise self._error(f"{self.mailbox} was recreated (UIDVALIDITY changed); message "
+                              f"{key} was not moved and will be read again")
+        uid, folder = int(uid_text), self._resolved[role]
+        with self._errors(f"move to {folder}"):
+            if role == "processed":
+                client.add_flags([uid], [SEEN], silent=True)
+            if self._can_move:
+                client.move([uid], folder)
+                return
+            # Without MOVE: a crash after COPY leaves the message in both folders; the next
+            # poll skips it if \Deleted was set, else reads it again (deduped by the caller).
+            client.copy([uid], folder)
+            client.add_flags([uid], [DELETED], silent=True)
+            if self._uidplus:
+                client.uid_expunge([uid])
+            else:
+                client.expunge()
+
+    def _expunge_leftovers(self, client: Any) -> None:
+        """Finish moves interrupted between COPY+\\Deleted and EXPUNGE (copy already made)."""
+        if self._uidplus:
+            leftovers = client.search(["DELETED"])
+            if leftovers:
+                client.uid_expunge(leftovers)
+        else:
+            client.expunge()  # side effect: expunges anything marked \Deleted in the mailbox
+
+
+def _create(client: Any, folder: str) -> None:
+    if not client.folder_exists(folder):
+        try:
+            client.create_folder(folder)
+        except imaplib.IMAP4.error:
+            if not client.folder_exists(folder):  # else another poller created it first
+                raise
+    client.subscribe_folder(folder)  # so that people's mail clients show the held folder
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _shutdown(client: Any) -> None:
+    with suppress(OSError):
+        client.shutdown()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _describe(action: str, exc: BaseException) -> str:
+    """What went wrong, for one line; the server's words, never the password."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed during {action} ({exc.reason or exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused the connection"
+    if isinstance(exc, TimeoutError):
+        return f"timed out during {action}"
+    if isinstance(exc, LoginError):
+        return f"login failed ({_server_text(exc)})"
+    if isinstance(exc, imaplib.IMAP4.abort | ConnectionError):
+        return f"connection lost during {action} ({_server_text(exc)})"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""  # ssl's cafile errors lack it
+        return f"{action} failed ({exc.strerror}{where})"
+    return f"{action} failed ({_server_text(exc)})"
+
+
+def _server_text(exc: BaseException) -> str:
+    first = exc.args[0] if exc.args else ""
+    text = _text(first) if isinstance(first, bytes | str) else str(first)
+    match = re.fullmatch(r"b(['\"])(.*)\1", text)  # imapclient re-wraps bytes as "b'...'"
+    return match.group(2) if match else text or exc.__class__.__name__

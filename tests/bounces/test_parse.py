@@ -1,0 +1,245 @@
+"""The bounce parser against the corpus (tests/bounces/expected.json) and hostile input."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import json
+import random
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.bounces import mime
+from digest.bounces.events import Feedback, FeedbackKind
+from digest.bounces.parse import parse
+from digest.bounces.verp import read_tag
+
+HERE = Path(__file__).parent
+CORPUS = HERE / "corpus"
+EXPECTED: dict[str, dict[str, Any]] = json.loads((HERE / "expected.json").read_text("utf-8"))
+KEY = hashlib.sha256(b"digest tests: verp corpus").digest()
+FIELDS = ("kind", "recipient", "status", "verp_tag", "original_message_id")
+EVENT_ID = re.compile(r"sha256:[0-9a-f]{32}(:[0-9a-f]{8})?")
+
+
+def raw(name: str) -> bytes:
+    """One corpus file's bytes."""
+    return (CORPUS / name).read_bytes()
+
+
+def summary(found: list[Feedback]) -> list[dict[str, str | None]]:
+    """The fields expected.json states, per Feedback."""
+    return [{f: getattr(fb, f) for f in FIELDS} | {"kind": fb.kind.value} for fb in found]
+
+
+def check_invariants(found: list[Feedback]) -> None:
+    """What holds for any input: a non-empty list of clean, bounded values."""
+    assert found and len(found) <= 100
+    for fb in found:
+        assert isinstance(fb.kind, FeedbackKind)
+        assert EVENT_ID.fullmatch(fb.event_id), fb.event_id
+        if fb.recipient is not None:
+            assert re.fullmatch(r"[^\s<>\"()\x00-\x1f]{1,64}@[^\s<>@]{3,253}", fb.recipient)
+            assert fb.recipient == fb.recipient.lower()
+        if fb.diagnostic is not None:
+            assert len(fb.diagnostic) <= 500
+            assert not re.search(r"[\x00-\x1f\x7f\u2028\u2029]", fb.diagnostic)
+        if fb.status is not None:
+            assert re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", fb.status)
+        if fb.original_message_id is not None:
+            assert re.fullmatch(r"<[^<>\s]+>", fb.original_message_id)
+        if fb.occurred_at is not None:
+            assert fb.occurred_at.tzinfo is UTC
+
+
+def test_corpus_is_complete() -> None:
+    """Every corpus file has an expectation and the reverse; the corpus is large enough."""
+    assert {p.name for p in CORPUS.iterdir()} == set(EXPECTED)
+    assert len(EXPECTED) >= 35
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus(name: str) -> None:
+    """Each sample yields exactly the Feedback values expected.json lists, in order."""
+    found = parse(raw(name))
+    check_invariants(found)
+    assert summary(found) == EXPECTED[name]["feedback"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e["delivery_id"]))
+def test_corpus_verp_tags_name_their_delivery(name: str) -> None:
+    """The tag the parser found verifies, with the corpus key, to the delivery it was made for."""
+    (tag,) = {fb.verp_tag for fb in parse(raw(name))}
+    assert tag is not None
+    assert read_tag(tag, KEY) == EXPECTED[name]["delivery_id"]
+
+
+def test_event_ids_are_stable_and_distinct() -> None:
+    """Parsing twice gives the same ids; a multi-recipient DSN gets one id per recipient."""
+    data = raw("rfc3464-multi-recipient.eml")
+    first, again = parse(data), parse(data)
+    assert [fb.event_id for fb in first] == [fb.event_id for fb in again]
+    assert len({fb.event_id for fb in first}) == len(first) == 3
+    base = "sha256:" + hashlib.sha256(data).hexdigest()[:32]
+    assert all(fb.event_id.startswith(base + ":") for fb in first)
+    (single,) = parse(raw("rfc3464-hard.eml"))
+    assert single.event_id == "sha256:" + hashlib.sha256(raw("rfc3464-hard.eml")).hexdigest()[:32]
+    assert parse(data + b"\n")[0].event_id != first[0].event_id
+
+
+def test_diagnostics_and_dates() -> None:
+    """Diagnostic-Code loses its type and folding; dates are the per-recipient ones, in UTC."""
+    carol, dan, _fay = parse(raw("rfc3464-multi-recipient.eml"))
+    assert carol.diagnostic == "550 5.1.1 <carol@example.com>... User unknown"
+    assert carol.occurred_at == datetime(2024, 5, 16, 7, 2, 10, tzinfo=UTC)
+    assert dan.kind is FeedbackKind.SOFT and dan.status == "5.2.2"
+    (bob,) = parse(raw("rfc3464-hard.eml"))
+    assert bob.diagnostic == (
+        "550 5.1.1 <bob@example.net>: Recipient address rejected: "
+        "User unknown in virtual mailbox table"
+    )
+    assert bob.occurred_at == datetime(2024, 5, 14, 8, 12, 3, tzinfo=UTC)
+    (complaint,) = parse(raw("arf-yahoo-like.eml"))
+    assert complaint.occurred_at == datetime(2024, 6, 3, 11, 58, 2, tzinfo=UTC)
+
+
+def test_hostile_dsn_is_defused() -> None:
+    """Script, SQL and control characters stay inert text: one line, bounded, no recipient."""
+    (fb,) = parse(raw("hostile-dsn.eml"))
+    assert fb.kind is FeedbackKind.HARD and fb.recipient is None
+    assert fb.diagnostic is not None and fb.diagnostic.startswith("550 5.1.1 x'); DROP TABLE")
+    assert len(fb.diagnostic) == 500
+    assert "\x00" not in fb.diagnostic and "\x1b" not in fb.diagnostic
+
+
+WELSH_SUBJECT = "Ateb awtomatig: Newyddion ymchwil — dŵr a thŷ gwydr yng Nghymru"
+
+
+def test_welsh_subject_decodes_like_the_default_policy() -> None:
+    """An RFC 2047 subject split inside a word (th|ŷ) reads the same through both parsers."""
+    data = raw("autoreply-cy-encoded.eml")
+    (fb,) = parse(data)
+    assert fb.diagnostic == WELSH_SUBJECT
+    modern = email.message_from_bytes(data, policy=email.policy.default)
+    assert str(modern["subject"]) == WELSH_SUBJECT
+    bounce = raw("welsh-subject-bounce.eml")
+    header = email.message_from_bytes(bounce, policy=email.policy.compat32)["subject"]
+    decoded = mime.decode_words(str(header))
+    assert decoded == str(email.message_from_bytes(bounce, policy=email.policy.default)["subject"])
+    assert decoded.endswith("Crynhoad ymchwil — dŵr, tŷ a gwaith")
+
+
+def nested(depth: int) -> bytes:
+    """A multipart nested `depth` levels deep, addressed to a VERP address."""
+    out = [b'From: MAILER-DAEMON@example.net\r\nTo: bounces+abcdefghijklmnop@example.org\r\n'
+           b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n']
+    for i in range(1, depth):
+        out.append(b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i - 1, i))
+    last = depth - 1
+    out.append(b"--b%d\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b%d--\r\n" % (last, last))
+    out.extend(b"--b%d--\r\n" % i for i in range(depth - 2, -1, -1))
+    return b"".join(out)
+
+
+def test_deep_nesting() -> None:
+    """2000 nested multiparts (RecursionError in the stdlib): one UNKNOWN, tag kept."""
+    (fb,) = parse(nested(2000))
+    assert fb.kind is FeedbackKind.UNKNOWN and fb.verp_tag == "abcdefghijklmnop"
+    deep_messages = b"Content-Type: message/rfc822\r\n\r\n" * 2000 + b"Subject: x\r\n\r\nhi\r\n"
+    check_invariants(parse(deep_messages))
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        pytest.param(b"X-Junk: " + b"a" * 2**20 + b"\n", id="one-line"),
+        pytest.param(b"X-Junk: " + b"a" * 70 + (b"\n " + b"b" * 70) * 15000 + b"\n", id="folded"),
+        pytest.param(b"Received: " + b"from x by y; " * 80000 + b"\n", id="received"),
+    ],
+)
+def test_megabyte_header_still_parses_quickly(junk: bytes) -> None:
+    """A 1 MB header in front of a real DSN: the DSN is still read, in well under a second."""
+    started = time.perf_counter()
+    (fb,) = parse(junk + raw("rfc3464-hard.eml"))
+    assert time.perf_counter() - started < 2.0
+    assert (fb.kind, fb.recipient) == (FeedbackKind.HARD, "bob@example.net")
+
+
+@pytest.mark.parametrize("filler", [b'; a="b"', b";", b'; x*0*=utf-8\'\'%C5%B5'])
+def test_megabyte_content_type_is_cut(filler: bytes) -> None:
+    """The stdlib's parameter parsing is quadratic: a 1 MB Content-Type must not stall it."""
+    data = raw("rfc3464-hard.eml").replace(
+        b"Content-Type: multipart/report;",
+        b"Content-Type: multipart/report" + filler * (2**20 // len(filler)) + b";",
+        1,
+    )
+    started = time.perf_counter()
+    check_invariants(parse(data))
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x00" * 1000, b"\r\n" * 1000, b":\n" * 1000, b"--\n" * 1000, "ŵŷ".encode() * 999,
+     b"Content-Type: multipart/report; report-type=delivery-status\n\n",
+     b"Content-Type: message/delivery-status\n\nAction: failed\n",
+     b"Content-Type: message/feedback-report\n\n\xff\xfe",
+     b"Content-Type: text/plain; charset=idna\n\n\xff" + b"x" * 100,
+     b"Content-Type: text/plain; charset=zlib\n\nabc",
+     b"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n!!!!====",
+     b"Subject: =?utf-8?b?####?= =?x-nope?q?=ZZ?=\n\n"],
+)
+def test_odd_inputs(data: bytes) -> None:
+    """Odd and broken inputs give clean values, never an exception."""
+    check_invariants(parse(data))
+
+
+def test_mutated_corpus_never_raises() -> None:
+    """Truncations and byte flips of every corpus file (seeded): always clean values."""
+    rng = random.Random(3464)
+    for path in sorted(CORPUS.iterdir()):
+        data = path.read_bytes()
+        if not data:
+            continue
+        for _ in range(12):
+            cut = data[: rng.randrange(len(data) + 1)]
+            flipped = bytearray(data)
+            for _ in range(8):
+                flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+            check_invariants(parse(cut))
+            check_invariants(parse(bytes(flipped)))
+
+
+def test_auto_replies_are_never_bounces() -> None:
+    """Every auto-reply sample is AUTO_REPLY, and a DSN's own Auto-Submitted does not count."""
+    for name in [n for n in EXPECTED if n.startswith(("autoreply-", "vacation"))]:
+        assert {fb.kind for fb in parse(raw(name))} == {FeedbackKind.AUTO_REPLY}, name
+    assert parse(raw("rfc3464-hard.eml"))[0].kind is FeedbackKind.HARD  # Auto-Submitted set
+
+
+def test_callers_that_break_the_signature_get_values() -> None:
+    """A bytearray, memoryview or str is read too; anything else is one UNKNOWN."""
+    data = raw("rfc3464-hard.eml")
+    for value in (bytearray(data), memoryview(data), data.decode("utf-8")):
+        assert parse(value)[0].kind is FeedbackKind.HARD  # type: ignore[arg-type]
+    assert parse(None)[0].kind is FeedbackKind.UNKNOWN  # type: ignore[arg-type]
+
+
+def test_unreadable_mta_notices_are_unknown_not_auto_replies() -> None:
+    """A DSN or daemon notice with Auto-Submitted but nothing readable is kept for a person."""
+    dsn = (b"From: MAILER-DAEMON@example.net\nTo: bounces+abcdefghijklmnop@example.org\n"
+           b"Auto-Submitted: auto-replied\nContent-Type: multipart/report; "
+           b'report-type=delivery-status; boundary="x"\n\n--x\nContent-Type: text/plain\n\n'
+           b"Hello.\n--x--\n")
+    notice = (b"From: Mail Delivery System <MAILER-DAEMON@example.net>\n"
+              b"Auto-Submitted: auto-replied\nSubject: Notice\n\nSomething happened.\n")
+    for data in (dsn, notice):
+        (fb,) = parse(data)
+        assert fb.kind is FeedbackKind.UNKNOWN
+    assert parse(dsn)[0].verp_tag == "abcdefghijklmnop"

@@ -1,0 +1,204 @@
+"""FileSource over .eml files, directories, mbox, maildir and stdin."""
+
+from __future__ import annotations
+
+import io
+import mailbox
+from pathlib import Path
+
+import pytest
+
+from digest.bounces.sources.base import Source, SourceError
+from digest.bounces.sources.files import FileSource
+
+
+def bounce(n: int, body: str = "The message could not be delivered.") -> bytes:
+    """A small returned message, unique by `n`."""
+    return (f"From: MAILER-DAEMON@example.net\r\nTo: bounces+t{n}@example.org\r\n"
+            f"Subject: Undelivered Mail Returned to Sender ({n})\r\n"
+            f"Message-ID: <bounce-{n}@example.net>\r\n\r\n{body}\r\n").encode()
+
+
+def make_maildir(path: Path, count: int) -> Path:
+    """A maildir with `count` messages delivered to new/."""
+    box = mailbox.Maildir(path, create=True)
+    for n in range(count):
+        box.add(bounce(n))  # into new/, names ordered by delivery time
+    box.close()
+    return path
+
+
+def maildir_files(path: Path) -> list[str]:
+    """Every message file under the maildir and its subfolders, relative and sorted."""
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()
+                  and p.parent.name in ("cur", "new", "tmp"))
+
+
+def test_is_a_source(tmp_path: Path) -> None:
+    src: Source = FileSource(tmp_path)
+    src.close()
+
+
+def test_single_eml_is_read_and_never_changed(tmp_path: Path) -> None:
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(bounce(1))
+    with FileSource(path) as src:
+        assert src.kind() == "eml"
+        (item,) = src.poll()
+        assert (item.key, item.raw, item.problem) == (str(path), bounce(1), None)
+        src.done(item.key)
+        assert list(src.poll()) == []
+        assert src.outcomes == {str(path): "done"}
+    assert path.read_bytes() == bounce(1)
+    assert [i.raw for i in FileSource(path).poll()] == [bounce(1)]  # a new run reads it again
+
+
+def test_directory_of_eml_files_in_name_order(tmp_path: Path) -> None:
+    for n in (2, 1, 3):
+        (tmp_path / f"{n}.eml").write_bytes(bounce(n))
+    (tmp_path / "notes.txt").write_text("not mail")
+    (tmp_path / "sub.eml").mkdir()
+    src = FileSource(tmp_path)
+    assert src.kind() == "directory"
+    items = list(src.poll())
+    assert [i.raw for i in items] == [bounce(1), bounce(2), bounce(3)]
+    src.held(items[1].key)
+    assert [i.raw for i in src.poll()] == [bounce(1), bounce(3)]
+    assert src.outcomes == {str(tmp_path / "2.eml"): "held"}
+    assert (tmp_path / "2.eml").exists()
+
+
+def test_mbox(tmp_path: Path) -> None:
+    path = tmp_path / "bounces"
+    box = mailbox.mbox(path)
+    for n in range(3):
+        box.add(bounce(n))
+    box.close()
+    src = FileSource(path)
+    assert src.kind() == "mbox"
+    items = list(src.poll())
+    assert [i.key for i in items] == [f"{path}#1", f"{path}#2", f"{path}#3"]
+    for n, item in enumerate(items):
+        assert item.raw.replace(b"\r\n", b"\n") == bounce(n).replace(b"\r\n", b"\n")
+    src.done(items[0].key)
+    assert [i.key for i in src.poll()] == [f"{path}#2", f"{path}#3"]
+    assert len(mailbox.mbox(path)) == 3  # never rewritten
+
+
+def test_mbox_locked_by_the_mta_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bounces"
+    mta = mailbox.mbox(path)
+    mta.add(bounce(1))
+    mta.lock()
+    try:
+        with pytest.raises(SourceError) as error:
+            list(FileSource(path).poll())
+    finally:
+        mta.close()
+    assert str(error.value) == (
+        f"file {path}: locked by another process (an MTA delivering?); try again")
+    assert [i.raw.count(b"bounce-1") for i in FileSource(path).poll()] == [1]  # lock released
+
+
+def test_empty_file_holds_no_message(tmp_path: Path) -> None:
+    (tmp_path / "mbox").touch()
+    assert list(FileSource(tmp_path / "mbox").poll()) == []
+
+
+def test_maildir_moves_done_and_held_into_subfolders(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Maildir", 3)
+    (root / "tmp" / "123.being-delivered").write_bytes(b"half a mess")
+    src = FileSource(root)
+    assert src.kind() == "maildir"
+    first, second, third = src.poll()
+    assert [first.raw, second.raw, third.raw] == [bounce(0), bounce(1), bounce(2)]
+    assert first.key.startswith("new/")
+    src.done(first.key)
+    src.held(second.key)
+    src.done(first.key)  # again, as after a crash between recording and moving: harmless
+    assert [i.raw for i in FileSource(root).poll()] == [bounce(2)]
+    assert maildir_files(root) == sorted([
+        f".digest.held/cur/{second.key.removeprefix('new/')}:2,",
+        f".digest.processed/cur/{first.key.removeprefix('new/')}:2,S",
+        third.key, "tmp/123.being-delivered"])
+    assert (root / ".digest.held" / "maildirfolder").exists()
+    assert (root / ".digest.held" / "new").is_dir()
+
+
+def test_maildir_keeps_existing_flags(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Maildir", 1)
+    (only,) = (root / "new").iterdir()
+    only.rename(root / "cur" / f"{only.name}:2,F")
+    src = FileSource(root)
+    (item,) = src.poll()
+    assert item.key == f"cur/{only.name}:2,F"
+    src.done(item.key)
+    assert maildir_files(root) == [f".digest.processed/cur/{only.name}:2,FS"]
+
+
+def test_maildir_abandoned_mid_poll_loses_nothing(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Maildir", 6)
+    crashed = FileSource(root)
+    for index, item in enumerate(crashed.poll()):
+        if index % 2 == 0:
+            crashed.done(item.key)
+        if index == 3:
+            break
+    rest = FileSource(root)
+    assert [i.raw for i in rest.poll()] == [bounce(1), bounce(3), bounce(4), bounce(5)]
+
+
+def test_maildir_folder_names_follow_the_imap_ones(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Maildir", 1)
+    src = FileSource(root, held_folder="bounces/for people/")
+    (item,) = src.poll()
+    src.held(item.key)
+    assert (root / ".bounces.for people" / "cur").is_dir()
+
+
+def test_stdin(tmp_path: Path) -> None:
+    src = FileSource("-", stdin=io.BytesIO(bounce(1)))
+    assert src.kind() == "stdin"
+    (item,) = src.poll()
+    assert (item.key, item.raw) == ("-", bounce(1))
+    src.held(item.key)  # nowhere to move it: the caller keeps it
+    assert src.outcomes == {"-": "held"}
+    assert list(src.poll()) == []
+
+
+def test_empty_stdin_holds_no_message() -> None:
+    assert list(FileSource("-", stdin=io.BytesIO(b"")).poll()) == []
+
+
+@pytest.mark.parametrize("where", ["stdin", "eml", "mbox"])
+def test_oversized_message_is_headers_and_a_problem(tmp_path: Path, where: str) -> None:
+    big = bounce(1, body="x" * 5000)
+    path = tmp_path / "big.eml"
+    if where == "mbox":
+        path = tmp_path / "big.mbox"
+        box = mailbox.mbox(path)
+        box.add(big)
+        box.close()
+    else:
+        path.write_bytes(big)
+    src = FileSource("-" if where == "stdin" else path, stdin=io.BytesIO(big),
+                     max_message_bytes=2000)
+    (item,) = src.poll()
+    assert item.problem == "message is over the 2000-byte limit; only its headers were read"
+    assert item.raw.replace(b"\r\n", b"\n") == \
+        big.split(b"\r\n\r\n")[0].replace(b"\r\n", b"\n") + b"\n\n"
+
+
+def test_missing_path_is_one_clear_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.eml"
+    with pytest.raises(SourceError) as error:
+        list(FileSource(missing).poll())
+    assert str(error.value) == f"file {missing}: no such file or directory"
+
+
+def test_path_through_a_file_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file.eml").write_bytes(bounce(1))
+    bad = tmp_path / "file.eml" / "x"
+    with pytest.raises(SourceError) as error:
+        list(FileSource(bad).poll())
+    assert str(error.value) == f"file {bad}: not a directory"
