@@ -143,11 +143,16 @@ class Bilingual(SQLModel):
     body_en: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class Review(Bilingual, table=True):
-    """A review of a research article, in Welsh and English."""
+class ContentRow(Bilingual):
+    """What every content kind has: its id, and the slug its files are named by (the sync key)."""
 
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=120, unique=True)
+
+
+class Review(ContentRow, table=True):
+    """A review of a research article, in Welsh and English."""
+
     published_at: datetime = Field(sa_column=utc_col(index=True))
     reviewer: str
     authors: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
@@ -161,11 +166,9 @@ class Review(Bilingual, table=True):
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
 
 
-class Seminar(Bilingual, table=True):
+class Seminar(ContentRow, table=True):
     """A seminar or webinar, with its start in UTC."""
 
-    id: int | None = Field(default=None, primary_key=True)
-    slug: str = Field(max_length=120, unique=True)
     published_at: datetime = Field(sa_column=utc_col())
     starts_at: datetime = Field(sa_column=utc_col(index=True))
     ends_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
@@ -177,11 +180,9 @@ class Seminar(Bilingual, table=True):
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
 
 
-class News(Bilingual, table=True):
+class News(ContentRow, table=True):
     """A news item, resource or blog post."""
 
-    id: int | None = Field(default=None, primary_key=True)
-    slug: str = Field(max_length=120, unique=True)
     kind: NewsKind = Field(sa_column=enum_col(NewsKind))
     published_at: datetime = Field(sa_column=utc_col(index=True))
     author: str | None = None
