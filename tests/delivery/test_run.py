@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.delivery import outbox, run
+from digest.delivery import outbox, outcomes, run
 from digest.delivery.transports.base import Outcome, SendResult
 from digest.delivery.transports.file import FileTransport
 from digest.delivery.transports.memory import MemoryTransport
@@ -242,7 +242,7 @@ def test_outcome_writer_stores_what_the_orm_and_the_claims_read_back(
     sent, retry, bounce = outbox.claim(engine, issue.id, "run", 3, AS_OF, LEASE)
     at = AS_OF + timedelta(seconds=1, microseconds=5)
     policy = run.retry_policy(db_settings)
-    writer = outbox.OutcomeWriter(engine)
+    writer = outcomes.OutcomeWriter(engine)
     try:
         writer.write([
             outbox.Attempt(sent, SendResult(Outcome.ACCEPTED, "250 ok"), "<a@x>", at),
@@ -312,7 +312,7 @@ def test_a_late_outcome_from_a_run_that_lost_its_claims_overwrites_nothing(
     taken = outbox.claim(engine, issue.id, "run-b", 9, later, LEASE)  # B takes them over
     assert [c.delivery_id for c in taken] == [c.delivery_id for c in stale]
     policy = run.retry_policy(db_settings)
-    b, a = outbox.OutcomeWriter(engine), outbox.OutcomeWriter(engine)
+    b, a = outcomes.OutcomeWriter(engine), outcomes.OutcomeWriter(engine)
     try:
         b.write([outbox.Attempt(taken[0], SendResult(Outcome.ACCEPTED, "250 ok"), "<b@x>",
                                 later)], policy)
