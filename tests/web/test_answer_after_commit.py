@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from digest.settings import Settings
 from digest.store.models import Language, Subscriber, SubscriberState
@@ -46,8 +46,9 @@ def test_one_click_unsubscribe_is_committed_before_its_200(
 
     def look() -> None:
         with Session(engine) as other:  # another connection: sees only what is committed
-            seen.append(other.exec(select(Subscriber.state).where(  # type: ignore[call-overload]
-                Subscriber.id == sub.id)).one())
+            row = other.get(Subscriber, sub.id)
+            assert row is not None
+            seen.append(row.state)
 
     app = create_app(db_settings, engine)
     token = Tokens(db_settings).make(Purpose.UNSUBSCRIBE, sub.id or 0)
