@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,19 +17,18 @@ from digest import scheduler
 from digest.delivery.transports.memory import MemoryTransport
 from digest.settings import Settings
 from digest.store.models import Issue, IssueAction, IssueEvent, IssueState, now_utc
+from tests.conftest import process_env
 from tests.factories import add_review, add_subscribers
 from tests.smtp_server import SMTPServer
 
 
 def scheduler_env(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update({
+    return process_env({
         "DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SECRET_KEY": "test-secret",
         "DIGEST_VAR_DIR": str(tmp_path / "var"), "DIGEST_TRANSPORT": "smtp",
         "DIGEST_SMTP_HOST": server.host, "DIGEST_SMTP_PORT": str(server.port),
         "DIGEST_POLICY": "auto", "DIGEST_SEND_DELAY_DAYS": "0",
     })
-    return env
 
 
 def make_jobs_due(settings: Settings, engine: Engine) -> None:

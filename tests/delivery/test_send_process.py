@@ -6,7 +6,6 @@ only come from messages in flight when a process was killed (at most one per con
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from digest.store.models import (
     Subscriber,
     SubscriberState,
 )
+from tests.conftest import process_env
 from tests.factories import AS_OF, add_sample_content, approved_issue
 from tests.smtp_server import SMTPServer
 
@@ -50,8 +50,7 @@ def planned(session: Session, db_settings: Settings) -> Issue:
 
 
 def env_for(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update({
+    return process_env({
         "DIGEST_DATABASE_URL": settings.database_url,
         "DIGEST_SECRET_KEY": "test-secret",
         "DIGEST_VAR_DIR": str(tmp_path / "var"),
@@ -62,7 +61,6 @@ def env_for(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str,
         "DIGEST_CLAIM_LEASE_SECONDS": "1.5",
         "DIGEST_RETRY_BASE_SECONDS": "0.1",
     })
-    return env
 
 
 def start_send(env: dict[str, str], tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:
