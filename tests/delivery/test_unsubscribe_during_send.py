@@ -29,6 +29,8 @@ from tests.delivery.test_send_process import add_many_subscribers, env_for, star
 from tests.factories import add_sample_content, approved_issue
 from tests.smtp_server import SMTPServer, free_port
 
+D = Delivery.__table__  # type: ignore[attr-defined]
+S = Subscriber.__table__  # type: ignore[attr-defined]
 SUBSCRIBERS = 160
 CONNECTIONS = 2
 BATCH = 20  # 40 rows claimed at a time
@@ -94,7 +96,8 @@ def test_no_message_after_a_one_click_unsubscribe_beyond_the_one_on_the_wire(
                 "DIGEST_CLAIM_LEASE_SECONDS": "60"})
     smtp_server.behaviour.delay = DELAY
     with engine.connect() as conn:
-        emails = dict(conn.execute(sa.select(Subscriber.id, Subscriber.email)).all())  # type: ignore[call-overload]
+        emails: dict[int, str] = {sid: email for sid, email in conn.execute(
+            sa.select(S.c.id, S.c.email))}
     tokens = Tokens(db_settings)  # the same secret as env_for gives the processes
     web, base = serve(env, tmp_path)
     unsubscribed: dict[str, float] = {}  # email -> when its 200 came back
@@ -102,9 +105,9 @@ def test_no_message_after_a_one_click_unsubscribe_beyond_the_one_on_the_wire(
         sender = start_send(env, tmp_path)
         while sender.poll() is None and len(unsubscribed) < WANTED:
             with engine.connect() as conn:
-                claimed = conn.execute(sa.select(Delivery.id, Delivery.subscriber_id)  # type: ignore[call-overload]
-                                       .where(Delivery.state == DeliveryState.SENDING)
-                                       .order_by(Delivery.id)).all()
+                claimed = [(d, s) for d, s in conn.execute(
+                    sa.select(D.c.id, D.c.subscriber_id)
+                    .where(D.c.state == DeliveryState.SENDING.value).order_by(D.c.id))]
             arrived = {r.rcpt for r in smtp_server.received}
             waiting = [(d, s) for d, s in claimed if emails[s] not in arrived]
             for _, sid in far_from_the_wire(waiting)[:6]:
@@ -125,9 +128,8 @@ def test_no_message_after_a_one_click_unsubscribe_beyond_the_one_on_the_wire(
     assert max(counts.values()) == 1
     assert set(counts) | set(unsubscribed) == set(emails.values())  # nobody else missed
     with engine.connect() as conn:
-        outbox = dict(conn.execute(sa.select(Subscriber.email, Delivery.state)  # type: ignore[call-overload]
-                                   .join(Subscriber, Subscriber.id == Delivery.subscriber_id))
-                      .all())
+        outbox: dict[str, DeliveryState] = {email: state for email, state in conn.execute(
+            sa.select(S.c.email, D.c.state).join(S, S.c.id == D.c.subscriber_id))}
     assert {e for e, st in outbox.items() if st == DeliveryState.SENT} == set(counts)
     assert {e for e, st in outbox.items() if st == DeliveryState.SKIPPED} == \
         set(unsubscribed) - set(counts)
