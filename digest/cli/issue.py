@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest.cli.common import err, fail, find_issue, load_settings, out, parse_as_of, store
+from digest.cli.common import fail, find_issue, load_settings, out, parse_as_of, say, store, warn
 from digest.cli.send import issue_send, issue_status
 from digest.issue import lifecycle, service
 from digest.store.db import engine_from, session_scope, upgrade
@@ -33,7 +33,7 @@ def issue_plan(
     upgrade(engine)
     with session_scope(engine) as session:
         outcome = service.plan(session, settings, moment)
-    out.print(outcome.message, highlight=False)
+    say(outcome.message)
 
 
 @issue_app.command("list")
@@ -69,24 +69,22 @@ def issue_show(
         problems = lifecycle.check_translations(session, row)
         events = lifecycle.history(session, row)
         stored = service.variants(session, row)
-    out.print(f"issue {row.period} (#{row.id}): {row.state.value}; items published after "
-              f"{row.since_at:%Y-%m-%d %H:%M} UTC up to {row.cutoff_at:%Y-%m-%d %H:%M} UTC",
-              highlight=False)
+    say(f"issue {row.period} (#{row.id}): {row.state.value}; items published after "
+        f"{row.since_at:%Y-%m-%d %H:%M} UTC up to {row.cutoff_at:%Y-%m-%d %H:%M} UTC")
     for lang, variant in sorted(stored.items()):
-        out.print(f"  {lang.value:>4}: {variant.subject}  ({len(variant.html.encode()):,} "
-                  "bytes HTML)", highlight=False)
+        say(f"  {lang.value:>4}: {variant.subject}  ({len(variant.html.encode()):,} "
+            "bytes HTML)")
     for label, views in (("review", content.reviews), ("seminar", content.seminars),
                          ("news", content.news)):
         for view in views:
-            out.print(f"  {label}: {view.title('en').value} / {view.title('cy').value}",
-                      highlight=False)
-    out.print("translation check: " + ("passes" if not problems else
-                                        f"{len(problems)} problem(s)"), highlight=False)
+            say(f"  {label}: {view.title('en').value} / {view.title('cy').value}")
+    say("translation check: " + ("passes" if not problems else
+                                  f"{len(problems)} problem(s)"))
     for p in problems:
-        out.print(f"  {p}", highlight=False)
+        say(f"  {p}")
     for e in events:
-        out.print(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}"
-                  + (f" - {e.detail}" if e.detail else ""), highlight=False, markup=False)
+        say(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}"
+            + (f" - {e.detail}" if e.detail else ""))
 
 
 @issue_app.command("approve")
@@ -112,14 +110,13 @@ def issue_approve(
                                        force_reason=reason if force else None)
     except lifecycle.TranslationCheckFailed as exc:
         for p in exc.problems:
-            err.print(p, highlight=False, markup=False)
+            warn(p)
         raise fail("translation check failed; fix the content and replan, or approve with "
                     "--force --reason \"...\"") from None
     except (service.IssueNotFound, lifecycle.TransitionError) as exc:
         raise fail(str(exc)) from None
-    out.print(f"issue {row.period} approved by {actor}"
-              + (f" despite {len(forced)} translation problem(s)" if forced else ""),
-              highlight=False)
+    say(f"issue {row.period} approved by {actor}"
+        + (f" despite {len(forced)} translation problem(s)" if forced else ""))
 
 
 @issue_app.command("cancel")
@@ -139,7 +136,7 @@ def issue_cancel(
             lifecycle.cancel(session, row, actor, reason)
     except (service.IssueNotFound, lifecycle.TransitionError) as exc:
         raise fail(str(exc)) from None
-    out.print(f"issue {row.period} cancelled", highlight=False)
+    say(f"issue {row.period} cancelled")
 
 
 @issue_app.command("replan")
@@ -161,9 +158,8 @@ def issue_replan(
             result = service.replan(session, settings, row, moment, actor)
     except (service.IssueNotFound, lifecycle.TransitionError, ValueError) as exc:
         raise fail(str(exc)) from None
-    out.print(f"replanned issue {row.period}: {len(result.reviews)} review(s), "
-              f"{len(result.seminars)} seminar(s), {len(result.news)} news item(s)",
-              highlight=False)
+    say(f"replanned issue {row.period}: {len(result.reviews)} review(s), "
+        f"{len(result.seminars)} seminar(s), {len(result.news)} news item(s)")
 
 
 @issue_app.command("preview")
@@ -185,7 +181,7 @@ def issue_preview(
     except service.IssueNotFound as exc:
         raise fail(str(exc)) from None
     for p in paths:
-        out.print(f"wrote {p.resolve()}", highlight=False)
+        say(f"wrote {p.resolve()}")
 
 
 # Defined in digest.cli.send, registered here so that the group lists them after preview.

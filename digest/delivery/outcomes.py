@@ -6,6 +6,7 @@ rows whose messages go next are read in the same transaction (see `OutcomeWriter
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -137,15 +138,24 @@ class OutcomeWriter:
                 self.conn.commit()
                 return gone
             except self.dbapi_error as exc:  # raised as SQLAlchemy would, like any query
-                self.conn.rollback()
+                self._rollback()
                 raise sa.exc.DBAPIError.instance(self.record.sql, None, exc, self.dbapi_error,
                                                  dialect=self.engine.dialect) from exc
             except BaseException:
-                self.conn.rollback()
+                self._rollback()
                 raise
             finally:
-                cursor.close()
+                self._quietly(cursor.close)
+
+    def _rollback(self) -> None:
+        """Roll back; on a lost connection there is nothing to roll back (the error raised
+        is the one that lost it)."""
+        self._quietly(self.conn.rollback)
+
+    def _quietly(self, call: Any) -> None:
+        with contextlib.suppress(self.dbapi_error):
+            call()
 
     def close(self) -> None:
-        """Give the connection back to the pool."""
-        self.conn.close()
+        """Give the connection back to the pool (which discards it if it is broken)."""
+        self._quietly(self.conn.close)
