@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -76,6 +77,8 @@ def test_once_with_nothing_due_does_nothing(engine: Engine, session: Session,
     done = subprocess.run([sys.executable, "-m", "digest.cli", "scheduler", "--once"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"nothing due; next: (plan|send) job at \w{3} \d\d \w{3} \d{4} "
+                        r"\d\d:\d\d (GMT|BST)\n", done.stdout), done.stdout
     assert session.exec(select(Issue)).all() == []
     jobs = subprocess.run([sys.executable, "-m", "digest.cli", "scheduler", "jobs"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)

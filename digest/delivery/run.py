@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import threading
 import uuid
 from collections import Counter, deque
@@ -56,6 +57,8 @@ from digest.store.models import IssueState, Language, now_utc
 from digest.tokens import Tokens
 
 R = TypeVar("R")
+_ATOMS = r"[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]+"
+_PLAIN_ADDRESS = re.compile(f"{_ATOMS}@{_ATOMS}")  # no spaces, controls or specials: a To:
 PROGRESS_SECONDS = 0.2  # how often the main thread reports progress
 WATCH = 2  # rows a worker has read again at each commit: the one staged, and the next
 CONNECT_TRIES = 3  # a worker gives up on a relay it cannot reach after this many tries...
@@ -228,20 +231,21 @@ class _Run:
                             transport.abandon()  # its end never goes: the relay discards it
                         last = self._look(rows)
                         continue
-                if early is not None and early.unreachable:
+                if early is None and rows:
+                    upcoming = self._build(rows[0])  # its envelope may follow the dot
+                result = early if early is not None else self._call(transport.complete, upcoming)
+                if result.unreachable:
                     rows.appendleft(row)  # not an attempt: nothing reached a relay
+                    upcoming = None
                     tries += 1
                     if tries >= CONNECT_TRIES or self.stop.wait(
                             CONNECT_PAUSE * 2 ** (tries - 1)):
-                        self._give_up(early.reply, rows)
+                        self._give_up(result.reply, rows)
                         rows.clear()
                         return
                     last = self._look(rows)
                     continue
                 tries = 0
-                if early is None and rows:
-                    upcoming = self._build(rows[0])  # its envelope may follow the dot
-                result = early if early is not None else self._call(transport.complete, upcoming)
                 last = self.commits.submit(
                     Attempt(row, result, message.message_id, self.clock()), self._ids(rows))
         finally:
@@ -334,9 +338,14 @@ class _Run:
 
 def send_tests(settings: Settings, engine: Engine, issue_id: int,
                addresses: list[str], transport: Transport,
-               languages: list[Language] | None = None) -> list[tuple[str, str, str]]:
-    """Send each variant (or those in `languages`) to each address, marked as a test;
-    the outbox is not touched."""
+               languages: list[Language] | None = None
+               ) -> list[tuple[str, str, str, Outcome]]:
+    """Send each variant (or those in `languages`) to each address, marked as a test:
+    (address, language, the relay's reply, outcome) each; the outbox is not touched.
+    Raises ValueError for an address that cannot be a plain one (it becomes the To:)."""
+    for address in addresses:
+        if not _PLAIN_ADDRESS.fullmatch(address):
+            raise ValueError(f"{address!r} is not an email address")
     with session_scope(engine) as session:
         issue = get_issue(session, issue_id)
         stored = {lang: v for lang, v in variants(session, issue).items()
@@ -352,7 +361,7 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
             test_id = f"<digest-test.{uuid.uuid4().hex}.{n}@{settings.sender_domain}>"
             message = template.build(Recipient(0, address, ""), message_id=test_id)
             result = transport.send(finisher.finish(message))
-            results.append((address, language.value, result.reply))
+            results.append((address, language.value, result.reply, result.outcome))
     transport.close()
     return results
 
