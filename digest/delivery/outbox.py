@@ -84,15 +84,22 @@ def create_deliveries(session: Session, issue_id: int) -> int:
     select_new = sa.select(
         sa.literal(issue_id), S.c.id, sa.literal(DeliveryState.PENDING.value), sa.literal(0)
     ).where(S.c.state == SubscriberState.ACTIVE.value, ~sa.exists(exists))
-    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
-    before = session.execute(count).scalar_one()
     columns = ["issue_id", "subscriber_id", "state", "attempts"]
     # Two senders starting together both get past NOT EXISTS (neither sees the other's
     # uncommitted rows); ON CONFLICT DO NOTHING makes the second one wait, then skip them.
-    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
-    session.execute(insert(D).from_select(columns, select_new)
+    if session.get_bind().dialect.name == "postgresql":
+        # Count what this statement inserted (RETURNING, in a CTE): a count of the table
+        # after it would include the rows the other sender committed meanwhile.
+        inserted = (pg_insert(D).from_select(columns, select_new)
+                    .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+                    .returning(D.c.id).cte("inserted"))
+        return int(session.execute(
+            sa.select(sa.func.count()).select_from(inserted)).scalar_one())
+    # SQLite: the caller's write transaction holds the database's one write lock.
+    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
+    before = session.execute(count).scalar_one()
+    session.execute(sqlite_insert(D).from_select(columns, select_new)
                     .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]))
-    # rowcount of INSERT ... SELECT is -1 under psycopg 3 with SQLAlchemy 2.1, so count.
     return int(session.execute(count).scalar_one() - before)
 
 

@@ -7,6 +7,7 @@ only come from messages in flight when a process was killed (at most one per con
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -126,6 +127,8 @@ def test_two_senders_started_together_send_each_message_once(
     assert len(counts) == 600 and set(counts.values()) == {1}
     assert outbox_states(engine) == {DeliveryState.SENT.value: 600}
     assert all("0 left" in o for o in outputs), outputs
+    created = [int(re.search(r"(\d+) new outbox row", o)[1]) for o in outputs]  # type: ignore[index]
+    assert sorted(created) == [0, 600], outputs  # each says what it inserted
 
 
 def test_sigterm_finishes_in_flight_and_exits_resumable(
