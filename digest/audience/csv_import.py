@@ -80,14 +80,16 @@ class ImportReport:
 
 
 def normalise_email(raw: str) -> str:
-    """Validate syntax (no DNS) and return the address lower-cased; raises ValueError."""
+    """Validate syntax (no DNS) and return the address lower-cased, its domain in ASCII
+    (IDNA: `bücher.de` is `xn--bcher-kva.de`, as SMTP and every header need it); raises
+    ValueError."""
     if not raw.strip():
         raise ValueError("the address is empty")
     try:
         result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
-    return result.normalized.lower()
+    return (result.ascii_email or result.normalized).lower()
 
 
 def parse_language(raw: str) -> Language:

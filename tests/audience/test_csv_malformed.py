@@ -81,3 +81,12 @@ def test_a_bad_header_is_refused(session: Session, tmp_path: Path, header: str,
         import_file(session, path)
     [error] = refused.value.errors
     assert (error.line, error.field) == (1, "header") and words in error.message
+
+
+def test_an_international_domain_is_stored_as_smtp_needs_it(session: Session,
+                                                            tmp_path: Path) -> None:
+    import_file(session, write(tmp_path, "sian@Bücher.de,Siân,cy\ngwen@Tŷ-Hywel.cymru,Gwen,en\n"))
+    session.commit()
+    emails = {s.email for s in session.exec(select(Subscriber))}
+    assert emails == {"good@example.org", "sian@xn--bcher-kva.de", "gwen@xn--t-hywel-rvb.cymru"}
+    assert all(e.isascii() for e in emails)
