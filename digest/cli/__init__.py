@@ -111,6 +111,8 @@ def content_sync(
         for e in exc.errors:
             warn(str(e))
         raise fail(f"{len(exc.errors)} problem(s); nothing was applied") from None
+    for change in report.retyped:
+        say(f"retyped {change}")
     say(f"{len(items)} item(s): {report.total(report.created)} created, "
         f"{report.total(report.updated)} updated, {report.total(report.unchanged)} unchanged")
 
