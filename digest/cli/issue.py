@@ -15,7 +15,8 @@ from digest.issue import lifecycle, service
 from digest.store.db import engine_from, session_scope, upgrade
 from digest.store.models import Language
 
-issue_app = typer.Typer(help="Monthly issues: plan, preview, send.", no_args_is_help=True)
+issue_app = typer.Typer(help="Monthly issues: plan, preview, send.\n\nExample: digest issue list",
+                        no_args_is_help=True)
 
 
 @issue_app.command("plan")
