@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine, make_url
 
 from digest.content import files, sync
-from digest.delivery import outbox, run
+from digest.delivery import outbox, outcomes, run
 from digest.delivery.messages import MessageTemplate, Recipient
 from digest.delivery.transports import factory
 from digest.delivery.transports.base import Outcome, SendResult
@@ -229,7 +229,7 @@ def components(settings: Settings, connections: int = 4, claims: int = 20) -> Co
     policy = run.retry_policy(settings)
     record_ms: dict[int, float] = {}
     offset = 0
-    writer = outbox.OutcomeWriter(engine)
+    writer = outcomes.OutcomeWriter(engine)
     for group in (1, connections):
         commits = min(40, (len(attempts) - offset) // group // 2)
         start = time.perf_counter()
@@ -307,7 +307,7 @@ def profile_send(settings: Settings, connections: int, limit: int) -> SendProfil
     unchanged code.
     """
     calls: dict[str, list[float]] = {"claim": [], "record": []}
-    homes: dict[str, Any] = {"claim": outbox, "record": outbox.OutcomeWriter}
+    homes: dict[str, Any] = {"claim": outbox, "record": outcomes.OutcomeWriter}
     attributes = {"claim": "claim", "record": "write"}
     originals = {name: getattr(homes[name], attributes[name]) for name in calls}
 

@@ -128,8 +128,22 @@ def send_job() -> None:
         except ValueError as exc:  # e.g. cancelled meanwhile by an editor
             log.info("send job: %s not sent: %s", period, exc)
             continue
+        if report.relay_error and report.left.total:
+            _relay_failed(issue_id, period, report)
+            continue
         log.info("send job: %s: sent %d, %d failed, %d left", period, report.total_sent,
                  report.failed, report.left.total)
+
+
+def _relay_failed(issue_id: int, period: str, report: run.SendReport) -> None:
+    """Log the relay's error as `digest issue send` prints it, and tell the editors."""
+    line = (f"{report.relay_error}; {report.left.total} left, resume with: digest issue send "
+            f"{period} (the send job also resumes it when it next runs)")
+    log.error("send job: %s: sent %d, then stopped: %s", period, report.total_sent, line)
+    _notify(issue_id, f"[digest] {period}: methodd anfon / send failed",
+            f"Methodd anfon rhifyn {period}: ni ellid cyrraedd y gweinydd post.\n"
+            f"Sending issue {period} stopped: the mail relay could not be reached.\n\n"
+            f"{line}\n\nSent so far: {report.total_sent}\n")
 
 
 def _missed_approval(issue_id: int, period: str) -> None:
@@ -224,6 +238,21 @@ def ensure_jobs(scheduler: BaseScheduler, settings: Settings) -> None:
 def jobs(scheduler: BaseScheduler) -> list[tuple[str, str, datetime | None]]:
     """(id, schedule, next fire time) of each job."""
     return [(j.id, str(j.trigger), j.next_run_time) for j in scheduler.get_jobs()]
+
+
+def run_once(scheduler: StepScheduler, now: datetime, tz: Any) -> str | None:
+    """Run the jobs due at `now` (`scheduler --once`); None if any ran, else a line saying
+    that nothing was due and when the next job fires."""
+    rows = jobs(scheduler)
+    if any(when is not None and when <= now for _, _, when in rows):
+        scheduler.run_pending()
+        return None
+    upcoming = sorted((when, job_id) for job_id, _, when in rows if when is not None)
+    if not upcoming:
+        return "nothing due; every job is paused"
+    when, job_id = upcoming[0]
+    return (f"nothing due; next: {job_id} job at "
+            f"{when.astimezone(tz).strftime('%a %d %b %Y %H:%M %Z')}")
 
 
 def next_fire_times(text: str, settings: Settings, start: datetime, count: int) -> list[datetime]:

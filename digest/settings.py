@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +83,30 @@ class Settings(BaseSettings):
     dkim_selector: str | None = None
     dkim_domain: str | None = None
     dkim_private_key_path: Path | None = None
+
+    @field_validator("sender_name", "sender_email", "reply_to", "list_id", "site_url",
+                     "envelope_from", "redirect_all_to")
+    @classmethod
+    def _fit_for_a_header(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Each goes into a header line of every message: no control character (CR, LF...),
+        # and short enough that no line can pass RFC 5322's 998 characters.
+        if value is None:
+            return None
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            raise ValueError("must not contain control characters (line breaks, tabs...)")
+        if info.field_name != "sender_name" and any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces")
+        if len(value) > 200:
+            raise ValueError("must be at most 200 characters")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
+            raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host:5432/db")
+        return url
 
     @property
     def tz(self) -> ZoneInfo:

@@ -29,6 +29,15 @@ PG_HOWTO = ("PostgreSQL not reachable at 127.0.0.1:5432 as user postgres; start 
 DATA = Path(__file__).parent / "data"
 
 
+def process_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment for a `digest` subprocess: ours without DIGEST_* settings, plus
+    `settings`, importing this checkout's code (not another one installed in the venv)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent), *filter(None, [env.get("PYTHONPATH")])])
+    return {**env, **settings}
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip, or fail when DIGEST_TEST_STRICT is set (CI must run everything)."""
     if os.environ.get("DIGEST_TEST_STRICT"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ class Received:
     mail_from: str
     rcpt: str
     data: bytes
+    arrived: float = 0.0  # time.monotonic() when its final dot came in (before any delay)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        arrived = time.monotonic()
         rcpt = envelope.rcpt_tos[0]
         if self.behaviour.delay:
             await asyncio.sleep(self.behaviour.delay)
@@ -79,7 +82,7 @@ class RecordingHandler:
             return reply
         data = envelope.original_content or b""
         with self.lock:
-            self.received.append(Received(str(envelope.mail_from), rcpt, data))
+            self.received.append(Received(str(envelope.mail_from), rcpt, data, arrived))
         return "250 2.0.0 queued"
 
     def per_recipient(self) -> Counter[str]:

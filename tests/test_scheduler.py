@@ -6,8 +6,12 @@ from one fire time to the next and lets the scheduler run what is due, as the da
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,10 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from digest import scheduler
+from digest.delivery.transports.base import Outcome, SendResult
 from digest.delivery.transports.memory import MemoryTransport
 from digest.issue import lifecycle
 from digest.settings import Settings
-from digest.store.models import Issue, IssueAction, IssueEvent, IssueState
+from digest.store.models import Issue, IssueAction, IssueEvent, IssueState, Subscriber
 from tests.factories import add_review, add_subscribers
 
 LONDON = ZoneInfo("Europe/London")
@@ -187,3 +192,30 @@ def test_restarting_does_not_reset_a_missed_fire(engine: Engine, year: Settings)
         after = dict((i, t) for i, _, t in scheduler.jobs(sched))["plan"]
         sched.shutdown()
     assert after is not None and after.astimezone(LONDON).date() == date(2027, 2, 1)
+
+
+def test_a_relay_that_cannot_be_reached_is_logged_and_told_to_the_editors(
+        engine: Engine, session: Session, year: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    session.rollback()
+    down = SendResult(Outcome.TEMPORARY, "relay smtp.example.org:587 refused the connection",
+                      unreachable=True)
+    # The subscribers' messages find the relay down; the editors' notice gets through.
+    transport = MemoryTransport(script={s.email: down for s in session.exec(select(Subscriber))})
+    auto = year.model_copy(update={"policy": "auto"})
+    with caplog.at_level(logging.INFO, logger="digest.scheduler"), \
+            time_machine.travel(datetime(2027, 1, 4, 9, tzinfo=UTC), tick=False) as clock:
+        sched = scheduler.make_scheduler(scheduler.Runtime(auto, engine, lambda: transport))
+        sched.run_pending()
+        clock.move_to(datetime(2027, 1, 5, 10, tzinfo=UTC))
+        sched.run_pending()
+        sched.shutdown()
+    line = ("relay smtp.example.org:587 refused the connection; 3 left, resume with: "
+            "digest issue send 2027-01")
+    assert f"send job: 2027-01: sent 0, then stopped: {line}" in caplog.text
+    notices = [message_from_bytes(m.data, policy=default) for m in transport.sent
+               if m.recipient == "editor@example.org"]
+    assert len(notices) == 1 and "send failed" in notices[0]["Subject"]
+    assert isinstance(notices[0], EmailMessage) and line in notices[0].get_content()
+    session.rollback()
+    assert session.exec(select(Issue)).one().state is IssueState.SENDING  # resumable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,19 +18,18 @@ from digest import scheduler
 from digest.delivery.transports.memory import MemoryTransport
 from digest.settings import Settings
 from digest.store.models import Issue, IssueAction, IssueEvent, IssueState, now_utc
+from tests.conftest import process_env
 from tests.factories import add_review, add_subscribers
 from tests.smtp_server import SMTPServer
 
 
 def scheduler_env(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update({
+    return process_env({
         "DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SECRET_KEY": "test-secret",
         "DIGEST_VAR_DIR": str(tmp_path / "var"), "DIGEST_TRANSPORT": "smtp",
         "DIGEST_SMTP_HOST": server.host, "DIGEST_SMTP_PORT": str(server.port),
         "DIGEST_POLICY": "auto", "DIGEST_SEND_DELAY_DAYS": "0",
     })
-    return env
 
 
 def make_jobs_due(settings: Settings, engine: Engine) -> None:
@@ -78,6 +77,8 @@ def test_once_with_nothing_due_does_nothing(engine: Engine, session: Session,
     done = subprocess.run([sys.executable, "-m", "digest.cli", "scheduler", "--once"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"nothing due; next: (plan|send) job at \w{3} \d\d \w{3} \d{4} "
+                        r"\d\d:\d\d (GMT|BST)\n", done.stdout), done.stdout
     assert session.exec(select(Issue)).all() == []
     jobs = subprocess.run([sys.executable, "-m", "digest.cli", "scheduler", "jobs"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)

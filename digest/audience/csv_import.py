@@ -1,10 +1,15 @@
-"""Subscriber import from CSV (`email,name,language`): validate, normalise, all or nothing."""
+"""Subscriber import from CSV (`email,name,language`): validate, normalise, all or nothing.
+
+Every bad line is reported as `file:line: field: what`, and a file with any bad line imports
+nothing (unless the good lines are asked for). A file that cannot be read raises OSError.
+"""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +21,19 @@ from digest.store.models import Language, Subscriber, SubscriberState, now_utc
 
 REQUIRED_COLUMNS = ("email", "language")
 KNOWN_COLUMNS = ("email", "name", "language")
+MAX_NAME = 200  # characters: a name is a display name in every To: header
+# C0 and C1 controls (NUL, tab, CR, LF, ESC...), DEL, and the Unicode line separators:
+# nothing a name, an address or a language code may hold.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_BREAK = re.compile("\r\n|\r|\n")
+
+
+def control_character(text: str) -> str | None:
+    """A description of the first control character in `text`, or None."""
+    found = CONTROL.search(text)
+    if found is None:
+        return None
+    return f"contains a control character (U+{ord(found[0]):04X}) at character {found.start() + 1}"
 
 
 @dataclass(frozen=True)
@@ -62,14 +80,16 @@ class ImportReport:
 
 
 def normalise_email(raw: str) -> str:
-    """Validate syntax (no DNS) and return the address lower-cased; raises ValueError."""
+    """Validate syntax (no DNS) and return the address lower-cased, its domain in ASCII
+    (IDNA: `bücher.de` is `xn--bcher-kva.de`, as SMTP and every header need it); raises
+    ValueError."""
     if not raw.strip():
         raise ValueError("the address is empty")
     try:
         result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
-    return result.normalized.lower()
+    return (result.ascii_email or result.normalized).lower()
 
 
 def parse_language(raw: str) -> Language:
@@ -80,40 +100,64 @@ def parse_language(raw: str) -> Language:
         raise ValueError(f"{raw.strip()!r} is not one of cy, en, both") from None
 
 
+def _field_problem(record: dict[str | None, str | None]) -> tuple[str, str] | None:
+    """The first (field, problem) that no field may have: control characters, a long name."""
+    for name in KNOWN_COLUMNS:
+        value = record.get(name) or ""
+        if (problem := control_character(value)) is not None:
+            return name, problem
+    name = (record.get("name") or "").strip()
+    if len(name) > MAX_NAME:
+        return "name", f"longer than {MAX_NAME} characters ({len(name):,})"
+    return None
+
+
 def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
-    """Parse and validate the file: good rows, duplicate notes, and every bad line."""
+    """Parse and validate the file: good rows, duplicate notes, and every bad line.
+
+    Raises OSError (with the file name) when the file cannot be read.
+    """
     rows: dict[str, Row] = {}
     notes: list[str] = []
     errors: list[LineError] = []
-    try:
-        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
-    except OSError as exc:
-        return [], [], [LineError(path, 0, "file", exc.strerror or str(exc))]
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:  # decode whole, so the error names the line the bad byte is on
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         return [], [], [LineError(path, line, "file", f"not valid UTF-8 ({exc.reason})")]
     with io.StringIO(text, newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip().lower() for h in reader.fieldnames or []]
+        reader = csv.DictReader(handle, strict=True)  # an unclosed quote is an error
+        try:
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+        except csv.Error as exc:
+            return [], [], [LineError(path, 1, "header", str(exc))]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         unknown = [c for c in header if c not in KNOWN_COLUMNS]
-        if missing or unknown:
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if missing or unknown or twice:
             msg = "; ".join(filter(None, [
                 f"missing column(s): {', '.join(missing)}" if missing else "",
-                f"unknown column(s): {', '.join(unknown)}" if unknown else "",
+                f"unknown column(s): {', '.join(printable_list(unknown))}" if unknown else "",
+                f"column(s) given twice: {', '.join(twice)}" if twice else "",
             ]))
             return [], [], [LineError(path, 1, "header", f"{msg} (expected email,name,language)")]
         reader.fieldnames = header
+        done = reader.line_num  # the last line of the last record read
         try:
             for record in reader:
-                line = reader.line_num
+                # The line the record starts on: a quoted field may hold line breaks.
+                line = reader.line_num - sum(len(_BREAK.findall(v)) for v in record.values()
+                                             if isinstance(v, str))
+                done = reader.line_num
                 if None in record:
                     errors.append(LineError(path, line, "line", "more fields than columns"))
                     continue
                 if not any((v or "").strip() for v in record.values()):
                     continue  # blank line
+                if (problem := _field_problem(record)) is not None:
+                    errors.append(LineError(path, line, *problem))
+                    continue
                 try:
                     email = normalise_email(record.get("email") or "")
                 except ValueError as exc:
@@ -134,9 +178,15 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
                     errors.append(LineError(path, line, "email",
                                             f"{email} is already on line {first.line} "
                                             "with a different name or language"))
-        except csv.Error as exc:
-            errors.append(LineError(path, reader.line_num, "line", str(exc)))
+        except csv.Error as exc:  # reading stops here; the file is refused all the same
+            errors.append(LineError(path, done + 1, "line", f"{exc} (an unclosed quote?)"
+                                    if "end of data" in str(exc) else str(exc)))
     return list(rows.values()), notes, errors
+
+
+def printable_list(names: list[str]) -> list[str]:
+    """Column names as they may be shown: each quoted, control characters escaped."""
+    return [ascii(n) if control_character(n) else n for n in names]
 
 
 def import_rows(session: Session, rows: list[Row]) -> ImportReport:

@@ -1,20 +1,24 @@
 """The `digest` command: a thin layer over the services (one service call per command).
 
 The `issue` group lives in `digest.cli.issue` (and its send and status in `digest.cli.send`);
-what the commands share in `digest.cli.common`.
+what the commands share in `digest.cli.common`; what an error escaping a command becomes in
+`digest.cli.errors`. The console script is `main`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from digest.cli.common import err, fail, load_settings, out, parse_as_of, store
+from digest.cli import errors
+from digest.cli.common import fail, load_settings, loaded, out, parse_as_of, say, store, warn
 from digest.cli.issue import issue_app
 from digest.content import files, sync
 from digest.delivery.transports import factory
@@ -25,17 +29,56 @@ from digest.store.db import current_revision, engine_from, session_scope, upgrad
 if TYPE_CHECKING:  # imported by the commands that use them: a send need not load them
     from digest import scheduler
 
-app = typer.Typer(help="Bilingual (Welsh/English) research digest.", no_args_is_help=True,
-                  rich_markup_mode=None)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-content_app = typer.Typer(help="Editorial content.", no_args_is_help=True)
-subs_app = typer.Typer(help="Subscribers.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.\n\nExample: digest db upgrade", no_args_is_help=True)
+content_app = typer.Typer(help="Editorial content.\n\nExample: digest content sync content/",
+                          no_args_is_help=True)
+subs_app = typer.Typer(help="Subscribers.\n\nExample: digest subscribers import new.csv",
+                       no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(subs_app, name="subscribers")
 app.add_typer(issue_app, name="issue")
-sched_app = typer.Typer(help="The monthly schedule (APScheduler).")
+sched_app = typer.Typer(help="The monthly schedule (APScheduler).\n\n"
+                        "Example: digest scheduler --once")
 app.add_typer(sched_app, name="scheduler")
+_debug: list[bool] = []  # set by the --debug option
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar="DIGEST_DEBUG",
+        help="Show the traceback of an error instead of one line")] = False,
+) -> None:
+    """Bilingual (Welsh/English) research digest.
+
+    Example: digest issue plan --as-of 2026-09-07
+    """
+    _debug[:] = [debug]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `digest` console script: the app, with errors as one line and an exit code.
+
+    Example: digest --debug issue send 2026-09
+    """
+    debug = os.environ.get("DIGEST_DEBUG", "").lower() in {"1", "true", "yes"} or \
+        "--debug" in (sys.argv[1:] if argv is None else argv)
+    if not debug:
+        # A lost database connection makes the pool and the driver log tracebacks while they
+        # clean up; the one line below says what happened.
+        for name in ("sqlalchemy.pool", "psycopg"):
+            logging.getLogger(name).addHandler(logging.NullHandler())
+            logging.getLogger(name).propagate = False
+    try:
+        app(args=argv, prog_name="digest")
+    except Exception as exc:
+        if debug or any(_debug):
+            raise
+        line, code = errors.describe(exc, loaded[0] if loaded else None)
+        fail(line)
+        sys.exit(code)
 
 
 @db_app.command("upgrade")
@@ -45,7 +88,7 @@ def db_upgrade() -> None:
     Example: digest db upgrade
     """
     settings, engine = store()
-    out.print(f"database at revision {current_revision(engine)} ({settings.database_url})")
+    say(f"{errors.database_name(settings)} at revision {current_revision(engine)}")
 
 
 @content_app.command("sync")
@@ -60,17 +103,18 @@ def content_sync(
     settings = load_settings()
     try:
         items = files.load_dir(directory or settings.content_dir)
+        engine = engine_from(settings)
+        upgrade(engine)
+        with session_scope(engine, write=True) as session:
+            report = sync.upsert(session, items, settings.tz)
     except files.ContentInvalid as exc:
         for e in exc.errors:
-            err.print(str(e), highlight=False, markup=False)
+            warn(str(e))
         raise fail(f"{len(exc.errors)} problem(s); nothing was applied") from None
-    engine = engine_from(settings)
-    upgrade(engine)
-    with session_scope(engine) as session:
-        report = sync.upsert(session, items, settings.tz)
-    out.print(f"{len(items)} item(s): {report.total(report.created)} created, "
-              f"{report.total(report.updated)} updated, "
-              f"{report.total(report.unchanged)} unchanged")
+    for change in report.retyped:
+        say(f"retyped {change}")
+    say(f"{len(items)} item(s): {report.total(report.created)} created, "
+        f"{report.total(report.updated)} updated, {report.total(report.unchanged)} unchanged")
 
 
 @subs_app.command("import")
@@ -91,15 +135,15 @@ def subscribers_import(
             report = csv_import.import_file(session, file, skip_invalid=skip_invalid)
     except csv_import.ImportInvalid as exc:
         for e in exc.errors:
-            err.print(str(e), highlight=False, markup=False)
+            warn(str(e))
         raise fail(f"{len(exc.errors)} bad line(s); nothing was imported "
                     "(use --skip-invalid to import the good lines)") from None
     for note in report.duplicates:
-        out.print(note, highlight=False)
+        say(note)
     for e in report.errors:
-        err.print(f"skipped {e}", highlight=False, markup=False)
-    out.print(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-              f"{report.kept_inactive} left unsubscribed/bounced, {len(report.errors)} skipped")
+        warn(f"skipped {e}")
+    say(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.kept_inactive} left unsubscribed/bounced, {len(report.errors)} skipped")
 
 
 
@@ -128,11 +172,13 @@ def scheduler_run(
         return
     from digest import scheduler
 
-    _, runtime = _scheduler_runtime()
+    settings, runtime = _scheduler_runtime()
     sched = scheduler.make_scheduler(runtime)
     try:
         if once:
-            sched.run_pending()
+            idle = scheduler.run_once(sched, runtime.clock(), settings.tz)
+            if idle:
+                say(idle)
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: runtime.stop.set())
@@ -153,10 +199,9 @@ def scheduler_jobs() -> None:
     sched = scheduler.make_scheduler(runtime)
     try:
         for line in scheduler.describe(scheduler.jobs(sched), settings.tz):
-            out.print(line, highlight=False, markup=False)
-        out.print(f"policy: {settings.policy}; editors: "
-                  f"{', '.join(settings.editor_addresses) or 'none configured'}",
-                  highlight=False)
+            say(line)
+        say(f"policy: {settings.policy}; editors: "
+            f"{', '.join(settings.editor_addresses) or 'none configured'}")
     finally:
         sched.shutdown()
 
@@ -188,7 +233,7 @@ def editor_password(
     from digest.web.auth import hash_password
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    out.print(f"{name}:{hash_password(password)}", highlight=False, markup=False)
+    say(f"{name}:{hash_password(password)}")
 
 
 @app.command("demo")
@@ -204,9 +249,9 @@ def demo(
         summary = run_demo(settings, parse_as_of(as_of, settings))
     except files.ContentInvalid as exc:
         for e in exc.errors:
-            err.print(str(e), highlight=False, markup=False)
+            warn(str(e))
         raise fail("content is invalid; nothing was applied") from None
-    out.print(summary.plan_message, highlight=False)
+    say(summary.plan_message)
     table = Table(title=f"digest demo: issue {summary.issue or '-'}", show_header=True)
     table.add_column("what")
     table.add_column("count / size", justify="right")
@@ -217,9 +262,8 @@ def demo(
     for lang, n in summary.messages.items():
         table.add_row(f"messages sent: {lang}", str(n))
     out.print(table)
-    out.print(f"database:  {summary.database}", highlight=False)
-    out.print(f"outbox:    {summary.outbox.resolve()}  (one .eml per subscriber)",
-              highlight=False)
+    say(f"database:  {summary.database}")
+    say(f"outbox:    {summary.outbox.resolve()}  (one .eml per subscriber)")
     for p in summary.previews:
-        out.print(f"preview:   {p.resolve()}", highlight=False)
+        say(f"preview:   {p.resolve()}")
 

@@ -1,5 +1,5 @@
 """`python -m digest.cli`: the same command as `digest`."""
 
-from digest.cli import app
+from digest.cli import main
 
-app()
+main()

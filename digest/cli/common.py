@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import typer
@@ -17,11 +18,35 @@ from digest.store.models import Issue, now_utc
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+# The settings the command loaded, if any: an error line names their database (errors.py).
+loaded: list[Settings] = []
+# Control characters (C0, DEL, C1), line and paragraph separators, and bidirectional
+# overrides: text from content, files or a relay must not break or reorder a terminal line.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
+                     "\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with control and bidi characters written as escapes (`\\x1b`, `\\u202e`)."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                       else f"\\u{ord(m[0]):04x}", text)
+
+
+def say(text: str) -> None:
+    """Print a line that carries data (titles, addresses, replies): escaped, no markup."""
+    out.print(printable(text), markup=False, highlight=False)
+
+
+def warn(text: str) -> None:
+    """Print a data-carrying line to stderr: escaped, no markup."""
+    err.print(printable(text), markup=False, highlight=False)
 
 
 def load_settings() -> Settings:
     """The settings, from the environment and .env."""
-    return Settings()
+    settings = Settings()
+    loaded[:] = [settings]
+    return settings
 
 
 def parse_as_of(value: str | None, settings: Settings) -> datetime:
@@ -54,6 +79,7 @@ def find_issue(session: Session, ref: str) -> Issue:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` as an error; the caller raises the returned Exit."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print("[red]error:[/red] ", end="", highlight=False)
+    err.print(printable(message), markup=False, highlight=False)
     return typer.Exit(code)
 

@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from digest.cli.common import err, fail, find_issue, load_settings, out, parse_as_of, store
+from digest.cli.common import fail, find_issue, load_settings, out, parse_as_of, say, store, warn
 from digest.cli.send import issue_send, issue_status
 from digest.issue import lifecycle, service
 from digest.store.db import engine_from, session_scope, upgrade
 from digest.store.models import Language
 
-issue_app = typer.Typer(help="Monthly issues: plan, preview, send.", no_args_is_help=True)
+issue_app = typer.Typer(help="Monthly issues: plan, preview, send.\n\nExample: digest issue list",
+                        no_args_is_help=True)
 
 
 @issue_app.command("plan")
@@ -33,7 +34,7 @@ def issue_plan(
     upgrade(engine)
     with session_scope(engine) as session:
         outcome = service.plan(session, settings, moment)
-    out.print(outcome.message, highlight=False)
+    say(outcome.message)
 
 
 @issue_app.command("list")
@@ -65,22 +66,19 @@ def issue_show(
     engine = engine_from(settings)
     with session_scope(engine) as session:
         summary = service.describe(session, settings, find_issue(session, issue))
-    out.print(f"issue {summary.period} (#{summary.id}): {summary.state.value}; items published "
-              f"after {summary.since_at:%Y-%m-%d %H:%M} UTC up to "
-              f"{summary.cutoff_at:%Y-%m-%d %H:%M} UTC", highlight=False)
+    say(f"issue {summary.period} (#{summary.id}): {summary.state.value}; items published after "
+        f"{summary.since_at:%Y-%m-%d %H:%M} UTC up to {summary.cutoff_at:%Y-%m-%d %H:%M} UTC")
     for v in summary.variants:
-        out.print(f"  {v.language.value:>4}: {v.subject}  ({v.html_bytes:,} bytes HTML)",
-                  highlight=False)
+        say(f"  {v.language.value:>4}: {v.subject}  ({v.html_bytes:,} bytes HTML)")
     for item in summary.items:
-        out.print(f"  {item.kind.value}: {item.en} / {item.cy}", highlight=False)
+        say(f"  {item.kind.value}: {item.cy} / {item.en}")  # Welsh first, as everywhere
     problems = summary.problems
-    out.print("translation check: " + ("passes" if not problems else
-                                        f"{len(problems)} problem(s)"), highlight=False)
+    say("translation check: " + ("passes" if not problems else f"{len(problems)} problem(s)"))
     for p in problems:
-        out.print(f"  {p}", highlight=False)
+        say(f"  {p}")
     for e in summary.history:
-        out.print(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}"
-                  + (f" - {e.detail}" if e.detail else ""), highlight=False, markup=False)
+        say(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}"
+            + (f" - {e.detail}" if e.detail else ""))
 
 
 @issue_app.command("approve")
@@ -106,14 +104,13 @@ def issue_approve(
                                        force_reason=reason if force else None)
     except lifecycle.TranslationCheckFailed as exc:
         for p in exc.problems:
-            err.print(p, highlight=False, markup=False)
+            warn(p)
         raise fail("translation check failed; fix the content and replan, or approve with "
                     "--force --reason \"...\"") from None
     except (service.IssueNotFound, lifecycle.TransitionError) as exc:
         raise fail(str(exc)) from None
-    out.print(f"issue {row.period} approved by {actor}"
-              + (f" despite {len(forced)} translation problem(s)" if forced else ""),
-              highlight=False)
+    say(f"issue {row.period} approved by {actor}"
+        + (f" despite {len(forced)} translation problem(s)" if forced else ""))
 
 
 @issue_app.command("cancel")
@@ -133,7 +130,7 @@ def issue_cancel(
             lifecycle.cancel(session, row, actor, reason)
     except (service.IssueNotFound, lifecycle.TransitionError) as exc:
         raise fail(str(exc)) from None
-    out.print(f"issue {row.period} cancelled", highlight=False)
+    say(f"issue {row.period} cancelled")
 
 
 @issue_app.command("replan")
@@ -155,9 +152,8 @@ def issue_replan(
             result = service.replan(session, settings, row, moment, actor)
     except (service.IssueNotFound, lifecycle.TransitionError, ValueError) as exc:
         raise fail(str(exc)) from None
-    out.print(f"replanned issue {row.period}: {len(result.reviews)} review(s), "
-              f"{len(result.seminars)} seminar(s), {len(result.news)} news item(s)",
-              highlight=False)
+    say(f"replanned issue {row.period}: {len(result.reviews)} review(s), "
+        f"{len(result.seminars)} seminar(s), {len(result.news)} news item(s)")
 
 
 @issue_app.command("preview")
@@ -179,7 +175,7 @@ def issue_preview(
     except service.IssueNotFound as exc:
         raise fail(str(exc)) from None
     for p in paths:
-        out.print(f"wrote {p.resolve()}", highlight=False)
+        say(f"wrote {p.resolve()}")
 
 
 # Defined in digest.cli.send, registered here so that the group lists them after preview.

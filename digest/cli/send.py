@@ -10,14 +10,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from digest.cli.common import fail, find_issue, load_settings, out, store
+from digest.cli import errors
+from digest.cli.common import fail, find_issue, load_settings, out, printable, say, store, warn
 from digest.delivery import outbox, run
 from digest.delivery.transports import factory
+from digest.delivery.transports.base import Outcome
 from digest.issue import service
 from digest.settings import Settings
 from digest.store.db import engine_from, session_scope
@@ -44,17 +47,15 @@ def issue_send(
 
     Example: digest issue send 2026-09 --dry-run
     """
+    addresses = _addresses(test_to or [])
     settings, engine = store()
     with session_scope(engine) as session:
         issue_id = find_issue(session, issue).id or 0  # resolved once, here at the edge
     if dry_run:
         _print_dry_run(engine, settings, issue)
         return
-    if test_to:
-        results = run.send_tests(settings, engine, issue_id, test_to,
-                                 factory.transport_factory(settings)())
-        for address, lang, reply in results:
-            out.print(f"test {lang:>4} -> {address}: {reply}", highlight=False)
+    if addresses:
+        _send_tests(settings, engine, issue_id, addresses)
         return
     if settings.redirect_all_to and not allow_redirect:
         raise fail(f"DIGEST_REDIRECT_ALL_TO={settings.redirect_all_to} is set: every message "
@@ -71,15 +72,61 @@ def issue_send(
                 stop=stop, wait_for_retries=wait_retries, on_progress=on_progress)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    except sa.exc.DBAPIError as exc:  # the rows it could not record stay claimed: resumable
+        raise fail(f"{errors.database_name(settings)}: {errors.first_line(exc)}; nothing is "
+                   f"lost: once it is back, resume with: digest issue send {issue}",
+                   errors.Exit.DATABASE) from None
+    _report(settings, report)
+
+
+def _report(settings: Settings, report: run.SendReport) -> None:
+    """The summary line of a send run, and its exit code when it stopped with work left."""
+    period = report.issue_period
+    if report.already_sent:
+        say(f"issue {period} was sent already; nothing to do")
+        return
     sent = ", ".join(f"{n} {lang}" for lang, n in sorted(report.sent.items())) or "none"
-    out.print(f"issue {report.issue_period}: {report.created} new outbox row(s); sent {sent}; "
-              f"{report.retry} temporary failure(s), {report.failed} permanent; "
-              f"{report.left.total} left", highlight=False)
+    say(f"issue {period}: {report.created} new outbox row(s); sent {sent}; "
+        f"{report.retry} temporary failure(s), {report.failed} permanent; "
+        f"{report.left.total} left")
     if settings.transport == "file":
-        out.print(f"files in {settings.outbox_dir.resolve()}", highlight=False)
+        say(f"files in {settings.outbox_dir.resolve()}")
+    resume = f"resume with: digest issue send {period}"
+    if report.relay_error and report.left.total:
+        raise fail(f"{report.relay_error}; {report.left.total} left, {resume}",
+                   errors.Exit.TEMPFAIL)
+    if report.relay_error:
+        warn(f"warning: {report.relay_error} (other connections finished the work)")
     if report.stopped:
-        out.print(f"stopped; resume with: digest issue send {report.issue_period}")
-        raise typer.Exit(130)
+        say(f"stopped; {resume}")
+        raise typer.Exit(errors.Exit.STOPPED)
+
+
+def _addresses(raw: list[str]) -> list[str]:
+    """The --test-to addresses, checked like an import's; a bad one is a usage error."""
+    from digest.audience.csv_import import normalise_email
+
+    checked = []
+    for address in raw:
+        try:
+            checked.append(normalise_email(address))
+        except ValueError as exc:
+            raise typer.BadParameter(f"{printable(address)!r}: {exc}",
+                                     param_hint="--test-to") from None
+    return checked
+
+
+def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: list[str]) -> None:
+    """Send each variant to each address; exit 75 (relay) or 1 (refused) unless all went."""
+    results = run.send_tests(settings, engine, issue_id, addresses,
+                             factory.transport_factory(settings)())
+    for address, lang, reply, _ in results:
+        say(f"test {lang:>4} -> {address}: {reply}")
+    outcomes = {outcome for *_, outcome in results}
+    if Outcome.TEMPORARY in outcomes:
+        raise fail("not every test was accepted; try again later", errors.Exit.TEMPFAIL)
+    if Outcome.PERMANENT in outcomes:
+        raise fail("the relay refused a test message")
 
 
 @contextmanager
@@ -113,8 +160,8 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         if now - last[0] >= 2.0:
             last[0] = now
             rate = r.total_sent / max(now - started, 1e-6)
-            out.print(f"sent {r.total_sent}/{total}, failed {r.failed}, retrying {r.retry}, "
-                      f"{rate:,.0f} msg/s", highlight=False)
+            say(f"sent {r.total_sent}/{total}, failed {r.failed}, retrying {r.retry}, "
+                f"{rate:,.0f} msg/s")
 
     yield log_line
 
@@ -127,15 +174,15 @@ def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
         work = outbox.open_work(session, row.id or 0, now_utc(),
                                 settings.claim_lease)
     done = sum(state.counts.get("sent", {}).values())
-    out.print(f"issue {row.period} ({row.state.value}): dry run, nothing sent", highlight=False)
-    out.print(f"active subscribers: {sum(reach.values())} "
-              f"(cy {reach['cy']}, en {reach['en']}, both {reach['both']})", highlight=False)
-    out.print(f"already sent: {done}; open outbox rows: {work.total}", highlight=False)
-    out.print(f"transport: {settings.transport}"
-              + (f" {settings.smtp_host}:{settings.smtp_port}" if settings.transport == "smtp"
-                 else f" -> {settings.outbox_dir}")
-              + (f"; REDIRECTED to {settings.redirect_all_to}" if settings.redirect_all_to
-                 else ""), highlight=False)
+    say(f"issue {row.period} ({row.state.value}): dry run, nothing sent")
+    say(f"active subscribers: {sum(reach.values())} "
+        f"(cy {reach['cy']}, en {reach['en']}, both {reach['both']})")
+    say(f"already sent: {done}; open outbox rows: {work.total}")
+    say(f"transport: {settings.transport}"
+        + (f" {settings.smtp_host}:{settings.smtp_port}" if settings.transport == "smtp"
+           else f" -> {settings.outbox_dir}")
+        + (f"; REDIRECTED to {settings.redirect_all_to}" if settings.redirect_all_to
+           else ""))
 
 
 def issue_status(
@@ -174,9 +221,8 @@ def issue_status(
                       str(sum(by_lang.values())))
     out.print(table)
     for email, st, msg in state.errors:
-        out.print(f"{st}: {email}: {msg}", highlight=False, markup=False)
-    out.print(f"a resume would send {resume['send_now']} now, retry {work.retry_later} later"
-              + (f" (next at {resume['next_retry_at']})" if work.next_retry_at else "")
-              + (f"; {work.in_flight} in flight in another sender" if work.in_flight else ""),
-              highlight=False)
+        say(f"{st}: {email}: {msg}")
+    say(f"a resume would send {resume['send_now']} now, retry {work.retry_later} later"
+        + (f" (next at {resume['next_retry_at']})" if work.next_retry_at else "")
+        + (f"; {work.in_flight} in flight in another sender" if work.in_flight else ""))
 

@@ -15,14 +15,35 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from digest.i18n import LANGS
+from digest.content.links import http_url
+from digest.content.reading import (
+    FILENAME,
+    ContentError,
+    ContentInvalid,
+    RawFile,
+    key_line,
+    read_file,
+)
 from digest.store.models import NewsKind
 
-FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
+__all__ = ["ContentError", "ContentInvalid", "ContentItem", "load_dir", "to_utc"]
 Text = Annotated[str, Field(min_length=1)]
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads 20260915 (or "20260915") as seconds since 1970: 1970-08-23.
+    if isinstance(value, bool | int | float) or (isinstance(value, str)
+                                                 and _NUMBER.fullmatch(value)):
+        raise ValueError("expected a date like 2026-09-15 or a date-time like "
+                         "2026-09-15T12:00, not a number")
+    return value
+
+
+When = Annotated[datetime, BeforeValidator(_not_a_number)]
+Link = Annotated[str, AfterValidator(http_url)]
 
 
 class _Strict(BaseModel):
@@ -49,14 +70,7 @@ class Presenter(_Strict):
 
 
 class _Neutral(_Strict):
-    published: datetime  # a bare date is midnight (one type, so errors name just `published`)
-
-    @field_validator("published", mode="before")
-    @classmethod
-    def _no_bare_year(cls, v: Any) -> Any:
-        if isinstance(v, int):
-            raise ValueError("expected a date like 2026-08-12")
-        return v
+    published: When  # a bare date is midnight (one type, so errors name just `published`)
 
 
 class ReviewMeta(_Neutral):
@@ -65,18 +79,18 @@ class ReviewMeta(_Neutral):
     type: Literal["review"]
     reviewer: Text
     citation: Citation
-    url: str | None = None
+    url: Link | None = None
 
 
 class SeminarMeta(_Neutral):
     """Language-neutral fields of a seminar (local times are Europe/London)."""
 
     type: Literal["seminar"]
-    starts_at: datetime
-    ends_at: datetime | None = None
+    starts_at: When
+    ends_at: When | None = None
     presenters: list[Presenter] = Field(min_length=1)
     online: bool = False
-    url: str | None = None
+    url: Link | None = None
 
 
 class NewsMeta(_Neutral):
@@ -85,7 +99,7 @@ class NewsMeta(_Neutral):
     type: Literal["news"]
     kind: NewsKind
     author: str | None = None
-    url: str | None = None
+    url: Link | None = None
 
 
 class Translation(_Strict):
@@ -105,42 +119,6 @@ META_MODELS: dict[str, type[ReviewMeta | SeminarMeta | NewsMeta]] = {
 TRANSLATION_FIELDS = set(Translation.model_fields) - {"body"}  # body is the Markdown, not YAML
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML where an impossible date (2026-13-45) stays a string for pydantic to report."""
-
-
-def _timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
-    try:
-        return loader.construct_yaml_timestamp(node)
-    except ValueError:
-        return loader.construct_scalar(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
-
-
-@dataclass(frozen=True)
-class ContentError:
-    """One problem, located as precisely as we can."""
-
-    path: Path
-    line: int | None
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else str(self.path)
-        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
-
-
-class ContentInvalid(Exception):
-    """Raised with every problem found; nothing was applied."""
-
-    def __init__(self, errors: list[ContentError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
-
-
 @dataclass
 class ContentItem:
     """One validated item: its neutral metadata and its translations by language."""
@@ -149,99 +127,33 @@ class ContentItem:
     meta: ReviewMeta | SeminarMeta | NewsMeta
     translations: dict[str, Translation]
     paths: list[Path] = field(default_factory=list)
+    type_at: tuple[Path, int | None] | None = None  # where `type` is written: file, line
 
 
-@dataclass
-class _RawFile:
-    path: Path
-    slug: str
-    lang: str
-    data: dict[str, Any]
-    body: str
-    lines: list[str]
-
-
-def _key_line(raw: _RawFile, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort file line of a front-matter key path such as ('citation', 'year')."""
-    start = 0
-    line_no: int | None = None
-    for depth, part in enumerate(p for p in loc if isinstance(p, str)):
-        # top-level keys start in column 0; nested ones are indented within their parent's block
-        pattern = re.compile((r"^\s*-?\s*" if depth else "^") + re.escape(part) + r"\s*:")
-        for i in range(start, len(raw.lines)):
-            if depth and re.match(r"[^\s#-]", raw.lines[i]):
-                return line_no  # left the parent's block: report the parent
-            if pattern.match(raw.lines[i]):
-                line_no, start = i + 2, i + 1  # +1 for 1-based, +1 for the opening '---'
-                break
-        else:
-            return line_no
-    return line_no
-
-
-def _read(path: Path, errors: list[ContentError]) -> _RawFile | None:
-    m = FILENAME.match(path.name)
-    if not m:
-        errors.append(ContentError(path, None, "filename",
-                                   "expected <slug>.cy.md or <slug>.en.md (slug: a-z, 0-9, -)"))
-        return None
-    slug, lang = m["slug"], m["lang"]
-    if lang not in LANGS:
-        errors.append(ContentError(path, None, "language",
-                                   f"unknown language {lang!r}; use 'cy' or 'en'"))
-        return None
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from Windows editors
-    except UnicodeDecodeError as exc:
-        errors.append(ContentError(path, None, None, f"not valid UTF-8 ({exc.reason})"))
-        return None
-    text = text.replace("\r\n", "\n")
-    if not text.startswith("---\n"):
-        errors.append(ContentError(path, 1, None, "missing YAML front matter (start with ---)"))
-        return None
-    head, sep, body = text[4:].partition("\n---\n")
-    if not sep:
-        head, sep, body = text[4:].partition("\n---")
-        if not sep or body.strip():
-            errors.append(ContentError(path, 1, None, "front matter is not closed by ---"))
-            return None
-    try:
-        data = yaml.load(head, Loader=_Loader) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        errors.append(ContentError(path, line, None, f"invalid YAML: {problem}"))
-        return None
-    if not isinstance(data, dict):
-        errors.append(ContentError(path, 2, None, "front matter must be a mapping of fields"))
-        return None
-    return _RawFile(path, slug, lang, data, body.strip(), head.split("\n"))
-
-
-def _located(raw: _RawFile, errs: list[Any]) -> list[ContentError]:
+def _located(raw: RawFile, errs: list[Any]) -> list[ContentError]:
     """Pydantic error dicts as ContentErrors located in `raw`."""
     out = []
     for err in errs:
         loc = tuple(err["loc"])
         name = ".".join(str(p) for p in loc) or None
         msg = "required field is missing" if err["type"] == "missing" else err["msg"]
+        msg = msg.removeprefix("Value error, ")  # ours (ValueError) read as they were raised
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
-        out.append(ContentError(raw.path, _key_line(raw, loc), name, msg))
+        out.append(ContentError(raw.path, key_line(raw, loc), name, msg))
     return out
 
 
-def _build_item(slug: str, files: list[_RawFile], errors: list[ContentError]) -> ContentItem | None:
+def _build_item(slug: str, files: list[RawFile], errors: list[ContentError]) -> ContentItem | None:
     neutral: dict[str, Any] = {}
-    owner: dict[str, _RawFile] = {}
+    owner: dict[str, RawFile] = {}
     n_before = len(errors)
     for raw in files:
         for key, value in raw.data.items():
             if key in TRANSLATION_FIELDS:
                 continue
             if key in neutral and neutral[key] != value:
-                errors.append(ContentError(raw.path, _key_line(raw, (key,)), key,
+                errors.append(ContentError(raw.path, key_line(raw, (key,)), key,
                                            f"differs from {owner[key].path.name}; "
                                            "write language-neutral fields once"))
             neutral[key], owner[key] = value, raw
@@ -250,7 +162,7 @@ def _build_item(slug: str, files: list[_RawFile], errors: list[ContentError]) ->
     model = META_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
         src = owner.get("type", first)
-        errors.append(ContentError(src.path, _key_line(src, ("type",)), "type",
+        errors.append(ContentError(src.path, key_line(src, ("type",)), "type",
                                    "required field is missing" if kind is None else
                                    f"unknown type {kind!r}; use review, seminar or news"))
         return None
@@ -273,7 +185,7 @@ def _build_item(slug: str, files: list[_RawFile], errors: list[ContentError]) ->
             errors.append(ContentError(raw.path, None, "location",
                                        "required field is missing (seminars need a place)"))
         elif meta is not None and not isinstance(meta, SeminarMeta) and "location" in fields:
-            errors.append(ContentError(raw.path, _key_line(raw, ("location",)), "location",
+            errors.append(ContentError(raw.path, key_line(raw, ("location",)), "location",
                                        "unknown field (only seminars have a location)"))
     if meta is None or len(errors) > n_before:
         return None
@@ -286,10 +198,12 @@ def _build_item(slug: str, files: list[_RawFile], errors: list[ContentError]) ->
         else:
             message = ""
         if message:
-            errors.append(ContentError(src.path, _key_line(src, ("ends_at",)), "ends_at",
+            errors.append(ContentError(src.path, key_line(src, ("ends_at",)), "ends_at",
                                        message))
             return None
-    return ContentItem(slug, meta, translations, [f.path for f in files])
+    src = owner["type"]
+    return ContentItem(slug, meta, translations, [f.path for f in files],
+                       (src.path, key_line(src, ("type",))))
 
 
 def load_dir(root: Path) -> list[ContentItem]:
@@ -297,19 +211,22 @@ def load_dir(root: Path) -> list[ContentItem]:
     errors: list[ContentError] = []
     if not root.is_dir():
         raise ContentInvalid([ContentError(root, None, None, "content directory not found")])
-    groups: dict[str, list[_RawFile]] = {}
+    groups: dict[str, list[RawFile]] = {}
+    unread: set[str] = set()  # slugs with a file that could not be read: judged no further
     for path in sorted(root.rglob("*.md")):
         if path.name.lower() == "readme.md":
             continue
-        raw = _read(path, errors)
+        raw = read_file(path, errors)
         if raw:
             groups.setdefault(raw.slug, []).append(raw)
+        elif m := FILENAME.match(path.name):
+            unread.add(m["slug"])
     items = []
     for slug, files in sorted(groups.items()):
-        dirs = {f.path.parent for f in files}
-        if len(dirs) > 1 or len({f.lang for f in files}) != len(files):
-            errors.append(ContentError(files[1].path, None, "slug",
-                                       f"slug {slug!r} is used by more than one item"))
+        if slug in unread:
+            continue  # its other file would only be reported for what the first one lacked
+        if len({f.path.parent for f in files}) > 1:
+            errors.append(_slug_taken(slug, files))
             continue
         item = _build_item(slug, files, errors)
         if item:
@@ -317,6 +234,21 @@ def load_dir(root: Path) -> list[ContentItem]:
     if errors:
         raise ContentInvalid(errors)
     return items
+
+
+def _slug_taken(slug: str, files: list[RawFile]) -> ContentError:
+    """One error naming every file of the items that share a slug, folder by folder."""
+    folders: dict[Path, list[RawFile]] = {}
+    for f in files:
+        folders.setdefault(f.path.parent, []).append(f)
+    described = []
+    for group in folders.values():
+        kinds = {str(k) for f in group if isinstance(k := f.data.get("type"), str)}
+        names = " and ".join(str(f.path) for f in group)
+        described.append(names + (f" ({', '.join(sorted(kinds))})" if kinds else ""))
+    return ContentError(files[0].path, None, "slug",
+                        f"{slug!r} names {len(folders)} items: {'; '.join(described)}; "
+                        "give each item its own slug")
 
 
 def to_utc(value: date | datetime, tz: ZoneInfo) -> datetime:

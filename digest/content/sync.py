@@ -1,4 +1,9 @@
-"""Content sync: validated items upserted into the store by slug."""
+"""Content sync: validated items upserted into the store by slug.
+
+Invariant: a slug names one item, whatever its kind. An item whose `type` changed (a review
+that becomes a seminar) replaces the row of its old kind, unless an issue carries that row:
+then the sync is refused, and nothing is applied.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
-from digest.content.files import ContentItem, ReviewMeta, SeminarMeta, to_utc
+from digest.content.files import (
+    ContentError,
+    ContentInvalid,
+    ContentItem,
+    ReviewMeta,
+    SeminarMeta,
+    to_utc,
+)
 from digest.i18n import LANGS
-from digest.store.models import News, Review, Seminar, now_utc
+from digest.store.models import Issue, IssueItem, ItemKind, News, Review, Seminar, now_utc
+
+KINDS: dict[ItemKind, type[SQLModel]] = {ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar,
+                                         ItemKind.NEWS: News}
 
 
 def row_values(item: ContentItem, tz: ZoneInfo) -> tuple[type[SQLModel], dict[str, Any]]:
@@ -48,15 +64,54 @@ class SyncReport:
     created: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
+    retyped: list[str] = field(default_factory=list)  # "slug: review -> seminar"
 
     def total(self, which: dict[str, int]) -> int:
         """Sum of one of the counters."""
         return sum(which.values())
 
 
+def _retypes(session: Session, items: list[ContentItem], tz: ZoneInfo
+             ) -> tuple[list[tuple[type[SQLModel], int]], list[str]]:
+    """Rows of another kind holding an item's slug: those to delete, and what they were;
+    raises ContentInvalid (before anything is written) if an issue carries one."""
+    doomed, retyped, errors = [], [], []
+    for item in items:
+        table, _ = row_values(item, tz)
+        for kind, other in KINDS.items():
+            if other is table:
+                continue
+            rows = other.__table__.c  # type: ignore[attr-defined]
+            row_id = session.execute(sa.select(rows.id).where(rows.slug == item.slug)).scalar()
+            if row_id is None:
+                continue
+            issues, frozen = Issue.__table__.c, IssueItem.__table__.c  # type: ignore[attr-defined]
+            periods = session.execute(
+                sa.select(issues.period).join(IssueItem.__table__,  # type: ignore[attr-defined]
+                                              frozen.issue_id == issues.id)
+                .where(frozen.kind == kind.value, frozen.item_id == row_id)).scalars().all()
+            change = f"{item.slug}: {kind.value} -> {table.__tablename__}"
+            if periods:
+                path, line = item.type_at or (item.paths[0], None)
+                errors.append(ContentError(path, line, "type", (
+                    f"{item.slug!r} is a {kind.value} in issue(s) {', '.join(sorted(periods))}"
+                    f"; it cannot become a {table.__tablename__}: give the "
+                    f"{table.__tablename__} a new slug")))
+            doomed.append((other, row_id))
+            retyped.append(change)
+    if errors:
+        raise ContentInvalid(errors)
+    return doomed, retyped
+
+
 def upsert(session: Session, items: list[ContentItem], tz: ZoneInfo) -> SyncReport:
-    """Upsert validated items by slug; the caller owns the transaction."""
+    """Upsert validated items by slug; the caller owns the transaction (on ContentInvalid,
+    nothing has been written)."""
     report = SyncReport()
+    doomed, report.retyped = _retypes(session, items, tz)
+    for table, row_id in doomed:
+        session.execute(sa.delete(table).where(table.__table__.c.id == row_id))  # type: ignore[attr-defined]
+    session.flush()
     for item in items:
         table, values = row_values(item, tz)
         kind = str(table.__tablename__)

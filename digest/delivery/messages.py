@@ -3,7 +3,9 @@
 Building an `EmailMessage` per subscriber is three orders of magnitude slower than splicing
 (docs/performance.md).
 A `MessageTemplate` holds the MIME message of one variant as encoded byte chunks with slots
-for the personal parts (To, Message-ID, Date, the two signed tokens).
+for the personal parts (To, Message-ID, Date, the two signed tokens). Every header is written
+by `digest.delivery.headers` (RFC 2047 words and folding that survive Welsh text), not by
+the stdlib's folder.
 
 Invariant: each slot in a quoted-printable body sits alone between soft line breaks (`=\\r\\n`),
 so a token of any length up to 76 characters keeps every line within RFC 2045's limit and
@@ -17,12 +19,10 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 from typing import Protocol
 
+from digest.delivery import headers
 from digest.delivery.transports.base import Outgoing, dot_stuff
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import variant_langs
@@ -80,12 +80,20 @@ def _qp_chunks(text: str) -> list[bytes | str]:
     return chunks
 
 
-def _header_block(headers: list[tuple[str, str]]) -> bytes:
-    """Headers folded and RFC 2047-encoded by the stdlib, once per variant."""
-    msg = EmailMessage(policy=SMTP)
-    for name, value in headers:
-        msg[name] = value
-    return msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n"
+def _header_block(settings: Settings, variant: Variant, boundary: str) -> bytes:
+    """The headers every recipient of a variant shares, encoded and folded once."""
+    lines = [headers.mailbox("From", settings.sender_name, settings.sender_email)]
+    if settings.reply_to:
+        lines.append(headers.mailbox("Reply-To", "", settings.reply_to))
+    lines += [
+        headers.unstructured("Subject", variant.subject),
+        headers.structured("MIME-Version", "1.0"),
+        headers.structured("List-Id", f"<{settings.list_id}>"),
+        headers.structured("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        headers.structured("Content-Language", ", ".join(variant_langs(variant.language))),
+        headers.structured("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    ]
+    return b"".join(lines)
 
 
 class MessageTemplate:
@@ -100,23 +108,12 @@ class MessageTemplate:
         self.domain = settings.sender_domain
         self.unsub_base = f"{settings.site_url.rstrip('/')}/u/".encode("ascii")
         boundary = f"=_digest_{uuid.uuid4().hex}"
-        static = [
-            ("From", str(Address(settings.sender_name, addr_spec=settings.sender_email))),
-            ("Subject", variant.subject),
-            ("MIME-Version", "1.0"),
-            ("List-Id", f"<{settings.list_id}>"),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-            ("Content-Language", ", ".join(variant_langs(variant.language))),
-            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-        ]
-        if settings.reply_to:
-            static.insert(1, ("Reply-To", settings.reply_to))
         part_head = (
             'Content-Type: {ctype}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         )
         b = boundary.encode("ascii")
-        chunks: list[bytes | str] = [_header_block(static), b"\r\n"]
+        chunks: list[bytes | str] = [_header_block(settings, variant, boundary), b"\r\n"]
         chunks.append(b"--" + b + b"\r\n" + part_head.format(ctype="text/plain").encode())
         chunks += _qp_chunks(variant.text)
         chunks.append(b"\r\n--" + b + b"\r\n" + part_head.format(ctype="text/html").encode())
@@ -144,11 +141,9 @@ class MessageTemplate:
         unsub = self.tokens.make(Purpose.UNSUBSCRIBE, rcpt.subscriber_id).encode("ascii")
         prefs = self.tokens.make(Purpose.PREFERENCES, rcpt.subscriber_id).encode("ascii")
         slots = {SLOT_UNSUB: unsub + SOFT_BREAK, SLOT_PREFS: prefs + SOFT_BREAK}
-        name = rcpt.name.replace("\r", " ").replace("\n", " ")
-        to = formataddr((name, rcpt.email), charset="utf-8").encode("ascii")
         mid = message_id or self.message_id(rcpt.subscriber_id)
         personal = [
-            b"To: ", to, b"\r\nMessage-ID: ", mid.encode("ascii"),
+            headers.mailbox("To", rcpt.name, rcpt.email), b"Message-ID: ", mid.encode("ascii"),
             b"\r\nDate: ", self._date_header(),
             b"\r\nList-Unsubscribe: <", self.unsub_base, unsub, b">\r\n",
         ]

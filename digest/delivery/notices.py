@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
 
+from digest.delivery import headers
 from digest.delivery.transports.base import Outcome, Outgoing, Transport
 from digest.settings import Settings
 
@@ -15,17 +16,19 @@ from digest.settings import Settings
 def send_notice(settings: Settings, transport: Transport, to: str, subject: str, body: str,
                 lang: str | None = None) -> bool:
     """Send one short plain-text message (not an issue); True if the relay accepted it."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = settings.sender_email
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = formatdate(usegmt=True)
+    message_id = f"<digest-notice.{uuid.uuid4().hex}@{settings.sender_domain}>"
+    # The stdlib writes the body and its MIME headers; the address fields and the subject
+    # are ours (digest.delivery.headers), as in every issue.
+    part = EmailMessage(policy=SMTP)
+    part.set_content(body)
+    head = [headers.mailbox("From", settings.sender_name, settings.sender_email),
+            headers.mailbox("To", "", to), headers.unstructured("Subject", subject),
+            headers.structured("Date", formatdate(usegmt=True)),
+            headers.structured("Message-ID", message_id)]
     if lang:
-        msg["Content-Language"] = lang
-    msg["Message-ID"] = f"<digest-notice.{uuid.uuid4().hex}@{settings.sender_domain}>"
-    msg.set_content(body)
-    result = transport.send(Outgoing(msg["Message-ID"], settings.envelope_sender, to,
-                                     msg.as_bytes()))
+        head.append(headers.structured("Content-Language", lang))
+    result = transport.send(Outgoing(message_id, settings.envelope_sender, to,
+                                     b"".join(head) + part.as_bytes()))
     return result.outcome is Outcome.ACCEPTED
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest.delivery.transports.base import Outcome, SendResult
+from digest.delivery.transports.base import SendResult
 from digest.store.db import session_scope, writer_lock
 from digest.store.models import (
     Delivery,
@@ -87,15 +87,22 @@ def create_deliveries(session: Session, issue_id: int) -> int:
     select_new = sa.select(
         sa.literal(issue_id), S.c.id, sa.literal(DeliveryState.PENDING.value), sa.literal(0)
     ).where(S.c.state == SubscriberState.ACTIVE.value, ~sa.exists(exists))
-    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
-    before = session.execute(count).scalar_one()
     columns = ["issue_id", "subscriber_id", "state", "attempts"]
     # Two senders starting together both get past NOT EXISTS (neither sees the other's
     # uncommitted rows); ON CONFLICT DO NOTHING makes the second one wait, then skip them.
-    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
-    session.execute(insert(D).from_select(columns, select_new)
+    if session.get_bind().dialect.name == "postgresql":
+        # Count what this statement inserted (RETURNING, in a CTE): a count of the table
+        # after it would include the rows the other sender committed meanwhile.
+        inserted = (pg_insert(D).from_select(columns, select_new)
+                    .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+                    .returning(D.c.id).cte("inserted"))
+        return int(session.execute(
+            sa.select(sa.func.count()).select_from(inserted)).scalar_one())
+    # SQLite: the caller's write transaction holds the database's one write lock.
+    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
+    before = session.execute(count).scalar_one()
+    session.execute(sqlite_insert(D).from_select(columns, select_new)
                     .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]))
-    # rowcount of INSERT ... SELECT is -1 under psycopg 3 with SQLAlchemy 2.1, so count.
     return int(session.execute(count).scalar_one() - before)
 
 
@@ -161,110 +168,25 @@ def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
             for did, _, sid, email, name, language, attempts, first in taken]
 
 
-# Only a row its run still holds takes an outcome: a run whose claims went stale and were
-# taken over may still report a late outcome, and must not overwrite the new holder's claim
-# or what it has recorded. (A late 5xx still bounces the address: the refusal is the relay's.)
-_RECORD = sa.update(D).where(
-    D.c.id == sa.bindparam("did"), D.c.state == sa.bindparam("claimed"),
-    D.c.claimed_by == sa.bindparam("holder")).values(
-    state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
-    message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
-    sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
-    next_attempt_at=sa.bindparam("due"), claimed_by=sa.bindparam("owner"))
-_BOUNCE = sa.update(S).where(S.c.id == sa.bindparam("sid")).values(
-    state=sa.bindparam("bounced"), updated_at=sa.bindparam("at"))
+# Skip one subscriber's open rows (parameters `sid` and `reason`); no expanding parameter,
+# so that the outcome writer can run it compiled once.
+STOP_ROWS = sa.update(D).where(
+    D.c.subscriber_id == sa.bindparam("sid"),
+    D.c.state.in_([sa.literal_column(f"'{s.value}'") for s in OPEN_STATES])
+).values(state=sa.literal_column(f"'{DeliveryState.SKIPPED.value}'"),
+         last_error=sa.bindparam("reason"))
 
 
-def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The parameters of `_RECORD` for each attempt, and of `_BOUNCE` for each 5xx."""
-    updates, bounces = [], []
-    for a in attempts:
-        values: dict[str, Any] = {
-            "did": a.row.delivery_id, "lang": a.row.language, "mid": a.message_id,
-            "reply": a.result.reply[:1000], "sent": None, "err": None, "due": None,
-            "owner": None, "claimed": DeliveryState.SENDING, "holder": a.row.run_id}
-        if a.result.outcome is Outcome.ACCEPTED:
-            values.update(new_state=DeliveryState.SENT, sent=a.at)
-        elif a.result.outcome is Outcome.TEMPORARY:
-            due = policy.next_attempt(a.row.attempts, a.row.first_attempt_at, a.at)
-            if due is None:
-                values.update(new_state=DeliveryState.FAILED,
-                              err=f"gave up after {a.row.attempts} attempts: {a.result.reply}")
-            else:
-                values.update(new_state=DeliveryState.RETRY, err=a.result.reply, due=due)
-        else:
-            values.update(new_state=DeliveryState.FAILED, err=a.result.reply)
-            bounces.append({"sid": a.row.subscriber_id, "bounced": SubscriberState.BOUNCED,
-                            "at": a.at})
-        updates.append(values)
-    return updates, bounces
+def stop_mail(session: Session, subscriber_id: int, reason: str) -> int:
+    """Skip every open row of a subscriber who left (caller commits); returns rows skipped.
 
-
-class _Compiled:
-    """A Core statement compiled once for a dialect, with its parameters' type conversions."""
-
-    def __init__(self, statement: sa.Update, dialect: sa.Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.order = compiled.positiontup if compiled.positional else None
-        self.convert = {name: fn for name, bind in compiled.binds.items()
-                        if (fn := bind.type.bind_processor(dialect)) is not None}
-
-    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
-        """Rows as the DBAPI takes them: converted, and as tuples for positional styles."""
-        for row in rows:
-            for name, fn in self.convert.items():
-                row[name] = fn(row[name])
-        if self.order is None:
-            return rows
-        return [tuple(row[name] for name in self.order) for row in rows]
-
-
-class OutcomeWriter:
-    """Records outcomes for a send run on one DBAPI connection held for the whole run.
-
-    This is the send's hot path (one transaction per message or group of messages), so the
-    two statements are compiled once by SQLAlchemy and executed with the DBAPI's
-    `executemany`: SQLAlchemy's SQL and type conversions, without its per-call work
-    (a quarter more messages per second with 4 connections, docs/performance.md).
+    Rows a sender has claimed are skipped too (their `claimed_by` is kept): the sender reads
+    the state of its next rows when it commits an outcome, before their messages go out, so
+    once this commits at most the message already on the wire per connection can still be
+    accepted (docs/delivery.md).
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.sqlite = engine.dialect.name == "sqlite"
-        self.record = _Compiled(_RECORD, engine.dialect)
-        self.bounce = _Compiled(_BOUNCE, engine.dialect)
-        self.conn = engine.raw_connection()
-        self.dbapi_error = engine.dialect.loaded_dbapi.Error
-
-    def write(self, attempts: list[Attempt], policy: RetryPolicy) -> None:
-        """Write the outcomes of a group in one transaction; bounce 5xx addresses."""
-        if not attempts:
-            return
-        updates, bounces = _outcome_rows(attempts, policy)
-        with writer_lock(self.engine):
-            cursor = self.conn.cursor()
-            try:
-                if self.sqlite:  # pysqlite's own transaction handling is off (digest.db)
-                    cursor.execute("BEGIN IMMEDIATE")
-                cursor.executemany(self.record.sql, self.record.parameters(updates))
-                if bounces:
-                    cursor.executemany(self.bounce.sql, self.bounce.parameters(bounces))
-                self.conn.commit()
-            except self.dbapi_error as exc:  # raised as SQLAlchemy would, like any query
-                self.conn.rollback()
-                raise sa.exc.DBAPIError.instance(self.record.sql, None, exc, self.dbapi_error,
-                                                 dialect=self.engine.dialect) from exc
-            except BaseException:
-                self.conn.rollback()
-                raise
-            finally:
-                cursor.close()
-
-    def close(self) -> None:
-        """Give the connection back to the pool."""
-        self.conn.close()
+    result = session.execute(STOP_ROWS, {"sid": subscriber_id, "reason": reason})
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def heartbeat(engine: Engine, run_id: str, now: datetime) -> None:

@@ -8,7 +8,15 @@ accepted message per connection is unrecorded: the only duplicates a crash can c
 The next message is built before the dot goes out, so that its envelope can travel with it
 (an envelope commits the relay to nothing).
 Outcomes are committed in groups: a worker that finds no commit running writes every outcome
-waiting at that moment, its siblings' included (`_GroupCommit`).
+waiting at that moment, its siblings' included (`GroupCommit`).
+Invariant (no mail after an unsubscribe): each message's row is read again in the group commit
+that runs while the message is staged, before its final dot; a row skipped since its claim
+(its subscriber unsubscribed or bounced) is dropped there, its message abandoned unfinished.
+So once an unsubscribe commits, at most the message already on the wire per connection can
+still be accepted (docs/delivery.md).
+A relay that cannot be reached (refused, timed out, bad greeting, TLS or login refused) is
+not a recipient's failure: the worker keeps its message, tries again a few times, then gives
+its claims back and stops; the report carries the relay's error (`relay_error`).
 The main thread refreshes this run's claims (so other senders leave them alone) and reports
 progress. A stop (SIGTERM, Ctrl-C) ends claiming, lets each worker finish the message it has
 started, gives unattempted claims back and leaves the issue resumable.
@@ -17,6 +25,8 @@ started, gives unattempted claims back and leaves the issue resumable.
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 import threading
 import uuid
 from collections import Counter, deque
@@ -29,8 +39,10 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import outbox
 from digest.delivery.finish import Finisher
+from digest.delivery.group_commit import GroupCommit, Pending
 from digest.delivery.messages import MessageTemplate, Recipient
 from digest.delivery.outbox import Attempt, Claimed, RetryPolicy
+from digest.delivery.outcomes import OutcomeWriter
 from digest.delivery.transports.base import (
     Outcome,
     Outgoing,
@@ -41,11 +53,16 @@ from digest.issue import lifecycle
 from digest.issue.service import get_issue, variants
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.store.models import Language, now_utc
+from digest.store.models import IssueState, Language, now_utc
 from digest.tokens import Tokens
 
 R = TypeVar("R")
+_ATOMS = r"[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]+"
+_PLAIN_ADDRESS = re.compile(f"{_ATOMS}@{_ATOMS}")  # no spaces, controls or specials: a To:
 PROGRESS_SECONDS = 0.2  # how often the main thread reports progress
+WATCH = 2  # rows a worker has read again at each commit: the one staged, and the next
+CONNECT_TRIES = 3  # a worker gives up on a relay it cannot reach after this many tries...
+CONNECT_PAUSE = 0.5  # ...pausing this long before the second, twice as long before the third
 
 
 @dataclass
@@ -58,83 +75,14 @@ class SendReport:
     failed: int = 0
     retry: int = 0
     stopped: bool = False
+    already_sent: bool = False  # the issue was sent before this run: nothing was done
+    relay_error: str | None = None  # the relay could not be reached: why, in one line
     left: outbox.OpenWork = field(default_factory=outbox.OpenWork)
 
     @property
     def total_sent(self) -> int:
         """Messages the relay accepted in this run."""
         return sum(self.sent.values())
-
-
-@dataclass(eq=False)
-class _Pending:
-    attempt: Attempt
-    done: bool = False  # committed, or given up on when the database failed
-    wake: threading.Lock | None = None  # held while its worker sleeps in settle()
-
-
-class _GroupCommit:
-    """Outcomes waiting to be written; the worker writing a group of them, if any.
-
-    A worker that settles its outcome while no group is being written writes every outcome
-    waiting at that moment. Otherwise it sleeps on its own lock, woken when its outcome is
-    written or, if it was not in that group, to write the next group: one wake-up per
-    sleeper, where a shared condition would wake every worker on every commit.
-    """
-
-    def __init__(self, write: Callable[[list[Attempt]], None]) -> None:
-        self._write = write
-        self._mutex = threading.Lock()
-        self._waiting: list[_Pending] = []  # submitted, in no group yet
-        self._sleepers: list[_Pending] = []
-        self._busy = False
-
-    def submit(self, attempt: Attempt) -> _Pending:
-        """Queue an outcome for the next group; returns at once."""
-        pending = _Pending(attempt)
-        with self._mutex:
-            self._waiting.append(pending)
-        return pending
-
-    def settle(self, pending: _Pending | None) -> None:
-        """Return once `pending` is written, writing a group if none is being written."""
-        if pending is None:
-            return
-        while True:
-            with self._mutex:
-                if pending.done:
-                    return
-                if self._busy:
-                    pending.wake = threading.Lock()
-                    pending.wake.acquire()
-                    self._sleepers.append(pending)
-                else:  # `pending` is among the waiting: no group is under way to hold it
-                    group, self._waiting, self._busy = self._waiting, [], True
-            if pending.wake is not None:
-                pending.wake.acquire()  # released by the writer of a group
-                pending.wake = None
-                continue
-            try:
-                self._write([p.attempt for p in group])  # never raises (see _Run._write)
-            finally:
-                self._finish(group)
-            return
-
-    def _finish(self, group: list[_Pending]) -> None:
-        with self._mutex:
-            self._busy = False
-            for p in group:
-                p.done = True
-            asleep, self._sleepers, leader_woken = self._sleepers, [], False
-            for p in asleep:
-                assert p.wake is not None
-                if p.done:  # its outcome is written
-                    p.wake.release()
-                elif not leader_woken:  # it writes the next group
-                    p.wake.release()
-                    leader_woken = True
-                else:
-                    self._sleepers.append(p)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -144,10 +92,13 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        deadline=timedelta(hours=settings.retry_deadline_hours))
 
 
-def prepare_issue(engine: Engine, issue_id: int, actor: str) -> tuple[str, int]:
-    """Check the issue can be sent, create its outbox rows and mark it sending."""
+def prepare_issue(engine: Engine, issue_id: int, actor: str) -> tuple[str, int | None]:
+    """Check the issue can be sent, create its outbox rows and mark it sending; the rows
+    this call inserted, or None for an issue already sent (nothing to do)."""
     with session_scope(engine, write=True) as session:
         issue = get_issue(session, issue_id)
+        if issue.state is IssueState.SENT:
+            return issue.period, None
         if (refusal := lifecycle.can_send(issue)) is not None:
             raise ValueError(refusal)
         created = outbox.create_deliveries(session, issue_id)
@@ -170,6 +121,8 @@ def send_issue(
 ) -> SendReport:
     """Send every due message of an issue; resumable, safe to run in several processes."""
     period, created = prepare_issue(engine, issue_id, actor)
+    if created is None:
+        return SendReport(period, already_sent=True)
     with session_scope(engine) as session:
         stored = variants(session, get_issue(session, issue_id))
     tokens = Tokens(settings)
@@ -195,8 +148,8 @@ class _Run:
         self.finisher = Finisher(settings)
         self.report = report
         self.batch = settings.batch_size  # rows a worker claims at a time
-        self.commits = _GroupCommit(self._write)
-        self.writer: outbox.OutcomeWriter | None = None  # opened by the first group commit
+        self.commits = GroupCommit(self._write)
+        self.writer: OutcomeWriter | None = None  # opened by the first group commit
         # Group commits and heartbeats both write rows this run holds: on PostgreSQL, run side
         # by side they lock the same rows in different orders and deadlock. One at a time.
         self.holding = threading.Lock()
@@ -242,8 +195,11 @@ class _Run:
     def _worker(self, factory: Callable[[], Transport]) -> None:
         transport = factory()
         rows: deque[Claimed] = deque()
-        last: _Pending | None = None  # the previous outcome, submitted for commit
+        # The previous outcome (or, after a claim, a bare look at the rows), submitted for
+        # commit: the commit also reads again the rows in its watch, the next to be sent.
+        last: Pending | None = None
         upcoming: Outgoing | None = None  # rows[0]'s message, built early for complete()
+        tries = 0  # connection attempts in a row that could not reach the relay
         try:
             while not self.stop.is_set():
                 if not rows:
@@ -254,11 +210,12 @@ class _Run:
                                 or [])
                     if not rows and self._finished():
                         return
+                    last = self._look(rows)
                     continue
                 row = rows.popleft()
                 message, upcoming = upcoming or self._build(row), None
                 # All of the message but its end goes out while the previous outcome is
-                # committed; the relay accepts it only at complete().
+                # committed (and this row read again); the relay accepts it only at complete().
                 early = self._call(transport.stage, message,
                                    functools.partial(self.commits.settle, last))
                 self.commits.settle(last)  # settled already, unless staging raised
@@ -266,16 +223,50 @@ class _Run:
                     transport.abandon()  # the previous outcome is unrecorded: go no further
                     rows.appendleft(row)
                     return
+                gone = last.gone if last is not None else set()
+                if gone:  # skipped since the claim: their subscribers left
+                    rows = deque(r for r in rows if r.delivery_id not in gone)
+                    if row.delivery_id in gone:
+                        if early is None:
+                            transport.abandon()  # its end never goes: the relay discards it
+                        last = self._look(rows)
+                        continue
                 if early is None and rows:
                     upcoming = self._build(rows[0])  # its envelope may follow the dot
                 result = early if early is not None else self._call(transport.complete, upcoming)
+                if result.unreachable:
+                    rows.appendleft(row)  # not an attempt: nothing reached a relay
+                    upcoming = None
+                    tries += 1
+                    if tries >= CONNECT_TRIES or self.stop.wait(
+                            CONNECT_PAUSE * 2 ** (tries - 1)):
+                        self._give_up(result.reply, rows)
+                        rows.clear()
+                        return
+                    last = self._look(rows)
+                    continue
+                tries = 0
                 last = self.commits.submit(
-                    Attempt(row, result, message.message_id, self.clock()))
+                    Attempt(row, result, message.message_id, self.clock()), self._ids(rows))
         finally:
             self.commits.settle(last)
             with self.lock:
                 self.unattempted.extend(rows)
             transport.close()
+
+    @staticmethod
+    def _ids(rows: deque[Claimed]) -> list[int]:
+        return [r.delivery_id for r in itertools.islice(rows, WATCH)]
+
+    def _look(self, rows: deque[Claimed]) -> Pending | None:
+        """Submit a look at the next rows alone, for the next message's staging to settle."""
+        return self.commits.submit(None, self._ids(rows)) if rows else None
+
+    def _give_up(self, reason: str, rows: deque[Claimed]) -> None:
+        """The relay cannot be reached from this worker: say why, hand its claims back."""
+        with self.lock:
+            self.report.relay_error = reason
+        self._guard(outbox.release, self.engine, list(rows))
 
     def _build(self, row: Claimed) -> Outgoing:
         """The finished message (redirected and signed if configured) for a claimed row."""
@@ -321,16 +312,21 @@ class _Run:
             self.failure = self.failure or exc
         self.stop.set()
 
-    def _write(self, attempts: list[Attempt]) -> None:
-        """Commit a group of outcomes (one group at a time); a failure leaves them unrecorded,
-        to be sent again once the lease runs out, like after a crash."""
+    def _write(self, group: list[Pending]) -> None:
+        """Commit a group of outcomes (one group at a time) and read its watched rows again;
+        a failure leaves them unrecorded, to be sent again once the lease runs out, like
+        after a crash."""
+        attempts = [p.attempt for p in group if p.attempt is not None]
         try:
             with self.holding:
-                self.writer = self.writer or outbox.OutcomeWriter(self.engine)
-                self.writer.write(attempts, self.policy)
+                self.writer = self.writer or OutcomeWriter(self.engine, self.run_id)
+                gone = self.writer.write(attempts, self.policy,
+                                         [i for p in group for i in p.watch])
         except Exception as exc:
             self._fail(exc)
             return
+        for p in group:
+            p.gone = gone
         for a in attempts:
             if a.result.outcome is Outcome.ACCEPTED:
                 self.report.sent[a.row.language.value] += 1
@@ -342,9 +338,14 @@ class _Run:
 
 def send_tests(settings: Settings, engine: Engine, issue_id: int,
                addresses: list[str], transport: Transport,
-               languages: list[Language] | None = None) -> list[tuple[str, str, str]]:
-    """Send each variant (or those in `languages`) to each address, marked as a test;
-    the outbox is not touched."""
+               languages: list[Language] | None = None
+               ) -> list[tuple[str, str, str, Outcome]]:
+    """Send each variant (or those in `languages`) to each address, marked as a test:
+    (address, language, the relay's reply, outcome) each; the outbox is not touched.
+    Raises ValueError for an address that cannot be a plain one (it becomes the To:)."""
+    for address in addresses:
+        if not _PLAIN_ADDRESS.fullmatch(address):
+            raise ValueError(f"{address!r} is not an email address")
     with session_scope(engine) as session:
         issue = get_issue(session, issue_id)
         stored = {lang: v for lang, v in variants(session, issue).items()
@@ -360,7 +361,7 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
             test_id = f"<digest-test.{uuid.uuid4().hex}.{n}@{settings.sender_domain}>"
             message = template.build(Recipient(0, address, ""), message_id=test_id)
             result = transport.send(finisher.finish(message))
-            results.append((address, language.value, result.reply))
+            results.append((address, language.value, result.reply, result.outcome))
     transport.close()
     return results
 

@@ -5,6 +5,7 @@ Each function takes a session and leaves the commit to its caller.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -281,6 +282,8 @@ def write_preview(session: Session, issue: Issue, language: Language, out_dir: P
     variant = variants(session, issue).get(language)
     if variant is None:
         raise IssueNotFound(f"issue {issue.period} has no {language.value} variant")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{issue.period}-{language.value}"
     html, text = stem.with_suffix(".html"), stem.with_suffix(".txt")

@@ -38,6 +38,20 @@ class RenderedVariant:
     text: str
 
 
+# XML (and so MJML) refuses C0 controls; no text of ours carries them (content is checked),
+# but a row stored before that is shown with them removed rather than breaking the render.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(value: object) -> object:
+    """Jinja's finalize: every value a template prints, without control characters."""
+    if isinstance(value, Markup):
+        return Markup(_CONTROL.sub(" ", value)) if _CONTROL.search(value) else value
+    if isinstance(value, str) and _CONTROL.search(value):
+        return _CONTROL.sub(" ", value)
+    return value
+
+
 def _fix_premailer_output(html: str) -> str:
     """Restore what premailer/lxml drop or rewrite in MJML output."""
     html = re.sub(r"^\s*<!DOCTYPE[^>]*>\s*", "", html, flags=re.IGNORECASE)
@@ -57,6 +71,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            finalize=_printable,
         )
 
     def _context(self, content: IssueContent, lang: str, anchor: str | None = None

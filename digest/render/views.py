@@ -1,4 +1,8 @@
-"""What the templates see: one view per item kind, with the Welsh/English fallback rules."""
+"""What the templates see: one view per item kind, with the Welsh/English fallback rules.
+
+Invariant: a view's `url` is an http(s) link or None (`safe_link`), however the view was
+made, so no template, in the email or on the site, can emit another kind of link.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from digest.content.links import safe_link
 from digest.i18n import event_time
 from digest.store.models import Language, News, Review, Seminar
 
@@ -54,6 +59,9 @@ class ReviewView(_Bilingual):
     url: str | None  # the review's own page elsewhere, if it has one
     slug: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", safe_link(self.url))
+
     def link(self, site: str, lang: str) -> str:
         """Where the title points: `url` if set, else the review's page on our site in `lang`."""
         return self.url or f"{site}/reviews/{self.slug}?lang={lang}"
@@ -71,6 +79,9 @@ class SeminarView(_Bilingual):
     url: str | None
     tz: ZoneInfo
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", safe_link(self.url))
+
     def location(self, lang: str) -> Localised:
         """Place in `lang` (or the fallback)."""
         return localised(self.location_cy, self.location_en, lang)
@@ -85,6 +96,9 @@ class NewsView(_Bilingual):
     """What the email shows of a news item."""
 
     url: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", safe_link(self.url))
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,7 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_issue_subscriber"),
         sa.Index("ix_delivery_issue_state_id", "issue_id", "state", "id"),  # claim order
+        sa.Index("ix_delivery_subscriber", "subscriber_id"),  # an unsubscribe's open rows
     )
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issue.id")

@@ -84,5 +84,8 @@ def read_db(svc: Annotated[Services, Depends(services)]) -> Iterator[Session]:
 
 
 Svc = Annotated[Services, Depends(services)]
-Db = Annotated[Session, Depends(db)]
+# Function scope: the commit runs when the route returns, before the response is sent (by
+# default FastAPI ends a yield dependency after the answer), so a 200 means committed and a
+# failed commit is a 500, which a one-click unsubscriber retries.
+Db = Annotated[Session, Depends(db, scope="function")]
 ReadDb = Annotated[Session, Depends(read_db)]

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.settings import REPO_ROOT
+from digest.settings import REPO_ROOT, Settings
+from digest.store.db import make_engine, upgrade
+from digest.store.models import Delivery, DeliveryState, Issue, Subscriber
+from tests.factories import add_review, add_sample_content, add_subscribers, approved_issue
 
 runner = CliRunner()
 
@@ -94,10 +101,47 @@ def test_commands_one_by_one(workdir: Path) -> None:
     assert len(list((workdir / "var" / "outbox").glob("*.eml"))) == 35
 
 
-def test_every_command_help_has_an_example(workdir: Path) -> None:
-    for cmd in (["db", "upgrade"], ["content", "sync"], ["subscribers", "import"],
-                ["issue", "plan"], ["issue", "preview"], ["issue", "send"], ["issue", "status"],
-                ["issue", "list"], ["issue", "show"], ["issue", "approve"], ["issue", "cancel"],
-                ["issue", "replan"], ["demo"]):
-        result = runner.invoke(app, [*cmd, "--help"])
-        assert result.exit_code == 0 and "Example: digest" in result.output
+def command_paths() -> list[list[str]]:
+    """Every group and command of `digest`, found by walking the app (new ones included)."""
+    def walk(cmd: Any, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for name, sub in sorted(getattr(cmd, "commands", {}).items()):  # a group's commands
+            found += walk(sub, [*path, name])
+        return found
+    return walk(typer.main.get_command(app), [])
+
+
+def test_every_command_and_group_help_has_an_example(workdir: Path) -> None:
+    paths = command_paths()
+    groups = {"db", "content", "subscribers", "issue", "scheduler"}
+    assert {p[0] for p in paths if p} >= groups | {"demo", "serve", "editor-password"}
+    assert len(paths) >= 20
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0 and "Example: digest" in result.output, path
+
+
+def test_titles_and_replies_cannot_forge_lines_in_cli_output(workdir: Path) -> None:
+    engine = make_engine(f"sqlite:///{workdir / 'var' / 'digest.db'}")
+    upgrade(engine)
+    with Session(engine) as session:
+        add_sample_content(session)
+        add_review(session, "forged", datetime(2026, 9, 1, tzinfo=UTC),
+                   title="Real title\x1b[2J\nreview: [bold]forged[/bold] line\u202e")
+        add_subscribers(session, 1)
+        approved_issue(session, Settings(_env_file=None))  # type: ignore[call-arg]
+        issue_id = session.exec(select(Issue)).one().id
+        sub = session.exec(select(Subscriber)).first()
+        assert sub is not None
+        session.add(Delivery(issue_id=issue_id or 0, subscriber_id=sub.id or 0,
+                             state=DeliveryState.RETRY, last_error="451 \x1b[31mred\nforged"))
+        session.commit()
+    engine.dispose()
+    shown = runner.invoke(app, ["issue", "show", "2026-09"])
+    assert shown.exit_code == 0, shown.output
+    assert "\x1b" not in shown.output and "\u202e" not in shown.output
+    assert "Real title\\x1b[2J\\x0areview: [bold]forged[/bold] line\\u202e" in shown.output
+    assert not [line for line in shown.output.splitlines() if line.startswith("review: ")]
+    status = runner.invoke(app, ["issue", "status", "2026-09"])
+    assert status.exit_code == 0, status.output
+    assert "451 \\x1b[31mred\\x0aforged" in status.output and "\x1b" not in status.output

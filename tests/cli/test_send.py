@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.settings import REPO_ROOT
-from tests.smtp_server import SMTPServer
+from tests.smtp_server import SMTPServer, free_port
 
 runner = CliRunner()
 
@@ -90,3 +90,38 @@ def test_send_then_status_reports_counts_errors_and_the_resume(ops: SMTPServer) 
     assert status["resume"]["send_now"] == 0 and status["resume"]["retry_later"] == 1
     table = runner.invoke(app, ["issue", "status", "2026-09"])
     assert table.exit_code == 0 and "a resume would send 0 now, retry 1 later" in table.output
+
+
+def test_a_relay_that_cannot_be_reached_exits_75_with_one_line(
+        ops: SMTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    approve()
+    port = free_port()
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
+    result = runner.invoke(app, ["issue", "send", "2026-09", "--no-wait-retries"])
+    assert result.exit_code == 75, result.output
+    assert result.stderr == (f"error: relay 127.0.0.1:{port} refused the connection; 35 left, "
+                             "resume with: digest issue send 2026-09\n")
+    status = json.loads(runner.invoke(app, ["issue", "status", "2026-09", "--json"]).output)
+    assert status["counts"] == {"pending": {"cy": 14, "en": 13, "both": 8}}
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(ops.port))
+    resumed = runner.invoke(app, ["issue", "send", "2026-09"])
+    assert resumed.exit_code == 0 and "0 left" in resumed.output
+
+
+def test_an_issue_sent_already_says_so_and_sends_nothing(ops: SMTPServer) -> None:
+    approve()
+    assert runner.invoke(app, ["issue", "send", "2026-09"]).exit_code == 0
+    again = runner.invoke(app, ["issue", "send", "2026-09"])
+    assert again.exit_code == 0
+    assert again.output == "issue 2026-09 was sent already; nothing to do\n"
+    assert len(ops.received) == 35
+
+
+@pytest.mark.parametrize("address", ["editor", "editor@example.org\r\nBcc: x@evil.test",
+                                     "a b@example.org", "editor@", ""])
+def test_test_to_refuses_what_is_not_an_address(ops: SMTPServer, address: str) -> None:
+    result = runner.invoke(app, ["issue", "send", "2026-09", "--test-to", "ok@example.org",
+                                 "--test-to", address])
+    assert result.exit_code == 2 and "--test-to" in result.output
+    assert "\r\nBcc" not in result.output
+    assert ops.received == []

@@ -235,7 +235,7 @@ def test_invalid_yaml_points_at_the_bad_line(tmp_path: Path) -> None:
     ("a.en.md", REVIEW_EN.replace("\n---\n##", "\n##"), None, 1, "not closed"),
     ("a.en.md", REVIEW_EN.removeprefix("---\n"), None, 1, "front matter"),
     ("a.en.md", "---\n- just\n- a list\n---\n", None, 2, "mapping"),
-    ("a.en.md", REVIEW_EN.encode("utf-8").replace(b"Gwyn", b"Gw\xfdn"), None, None, "UTF-8"),
+    ("a.en.md", REVIEW_EN.encode("utf-8").replace(b"Gwyn", b"Gw\xfdn"), None, 4, "UTF-8"),
 ])
 def test_bad_file_is_reported(tmp_path: Path, name: str, text: str | bytes,
                               field: str | None, line: int | None, words: str) -> None:

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest.delivery import outbox, run
-from digest.delivery.outbox import Attempt, OutcomeWriter, RetryPolicy
+from digest.delivery.outbox import Attempt, RetryPolicy
+from digest.delivery.outcomes import OutcomeWriter
 from digest.delivery.transports.base import Outcome, SendResult
 from digest.settings import Settings
 from digest.store.models import (

@@ -6,8 +6,8 @@ only come from messages in flight when a process was killed (at most one per con
 
 from __future__ import annotations
 
-import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +28,7 @@ from digest.store.models import (
     Subscriber,
     SubscriberState,
 )
+from tests.conftest import process_env
 from tests.factories import AS_OF, add_sample_content, approved_issue
 from tests.smtp_server import SMTPServer
 
@@ -50,8 +51,7 @@ def planned(session: Session, db_settings: Settings) -> Issue:
 
 
 def env_for(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update({
+    return process_env({
         "DIGEST_DATABASE_URL": settings.database_url,
         "DIGEST_SECRET_KEY": "test-secret",
         "DIGEST_VAR_DIR": str(tmp_path / "var"),
@@ -62,7 +62,6 @@ def env_for(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str,
         "DIGEST_CLAIM_LEASE_SECONDS": "1.5",
         "DIGEST_RETRY_BASE_SECONDS": "0.1",
     })
-    return env
 
 
 def start_send(env: dict[str, str], tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -128,6 +127,8 @@ def test_two_senders_started_together_send_each_message_once(
     assert len(counts) == 600 and set(counts.values()) == {1}
     assert outbox_states(engine) == {DeliveryState.SENT.value: 600}
     assert all("0 left" in o for o in outputs), outputs
+    created = [int(re.search(r"(\d+) new outbox row", o)[1]) for o in outputs]  # type: ignore[index]
+    assert sorted(created) == [0, 600], outputs  # each says what it inserted
 
 
 def test_sigterm_finishes_in_flight_and_exits_resumable(

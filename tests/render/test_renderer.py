@@ -188,3 +188,17 @@ def test_templates_pass_the_mjml_reference_validator(renderer: Renderer, tmp_pat
         proc = subprocess.run([str(validator), "--validate", str(path)], capture_output=True,
                               text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_control_characters_in_stored_text_are_not_rendered(renderer: Renderer) -> None:
+    # Content is checked now, but a row stored before may hold them; MJML (XML) refuses them.
+    content = sample()
+    bad = ReviewView("Teitl\x1b[2J\x00 ŵ", "Title\x07\x0bforged", "Crynodeb\x85", "Teaser\u2028",
+                     "Dr X\x1f", "Cite.", None, "bad-row")
+    content = IssueContent(content.period, [bad, *content.reviews], content.seminars,
+                           content.news)
+    for language in Language:
+        variant = renderer.render(content, language)
+        for part in (variant.html, variant.text):
+            assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", part), language
+        assert "Teitl [2J  ŵ" in variant.html or "Title  forged" in variant.html

@@ -46,6 +46,9 @@ class SendResult:
 
     outcome: Outcome
     reply: str
+    # The relay itself could not be reached (refused, timed out, bad greeting, TLS or login
+    # refused): nothing was attempted for this message, so it is no attempt to record.
+    unreachable: bool = False
 
 
 class Transport(Protocol):

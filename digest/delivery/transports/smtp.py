@@ -103,6 +103,9 @@ class SMTPTransport:
         self._replies = _Replies(smtp.sock, s.smtp_timeout)
         return smtp
 
+    def _why(self, exc: BaseException) -> str:
+        return " ".join(_connect_failure(exc, self.settings.smtp_timeout).split())
+
     def _drop(self) -> None:
         self._replies = self._announced = None
         if self._smtp is not None:
@@ -136,12 +139,14 @@ class SMTPTransport:
                 self._smtp = self._connect()
             except (smtplib.SMTPException, OSError) as exc:
                 # The relay's fault, not the recipient's (even a 5xx greeting or a refused
-                # login): never a bounce, always a retry.
+                # login): never a bounce, and not an attempt at this message.
                 self._drop()
                 self._last_send = time.monotonic()
                 if meanwhile is not None:
                     meanwhile()
-                return SendResult(Outcome.TEMPORARY, f"relay unavailable: {_describe(exc)}")
+                where = f"relay {self.settings.smtp_host}:{self.settings.smtp_port}"
+                return SendResult(Outcome.TEMPORARY, f"{where} {self._why(exc)}",
+                                  unreachable=True)
         try:
             failure = self._begin(message, meanwhile)
         except CONNECTION_ERRORS as exc:
@@ -313,6 +318,29 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_text(exc.smtp_error)}"
     return f"{exc.__class__.__name__}: {exc}"
+
+
+def _connect_failure(exc: BaseException, timeout: float) -> str:
+    """Why a connection to the relay failed, as the end of 'relay HOST:PORT ...'."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"refused the login: {_describe(exc)}"
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return f"answered the greeting with {_describe(exc)}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"answered {_describe(exc)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused the connection"
+    if isinstance(exc, TimeoutError):
+        return f"did not answer within {timeout:g} s"
+    if isinstance(exc, socket.gaierror):
+        return f"could not be found: {exc.strerror or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "closed the connection before it was ready"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"could not be reached: {exc.strerror}"
+    return f"could not be used: {_describe(exc)}"
 
 
 def _text(raw: bytes | str) -> str:

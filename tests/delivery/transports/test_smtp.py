@@ -93,7 +93,8 @@ def test_no_server_is_a_temporary_failure(settings: Settings) -> None:
     cfg = settings.model_copy(update={"transport": "smtp", "smtp_port": free_port(),
                                       "smtp_timeout": 2})
     result = SMTPTransport(cfg).send(message("a@example.org"))
-    assert result.outcome is Outcome.TEMPORARY and "ConnectionRefused" in result.reply
+    assert result.outcome is Outcome.TEMPORARY and result.unreachable
+    assert result.reply == f"relay 127.0.0.1:{cfg.smtp_port} refused the connection"
 
 
 def test_connection_is_reopened_after_n_messages(smtp_settings: Settings,
@@ -270,8 +271,8 @@ def test_starttls_and_auth(settings: Settings, certificate: tuple[Path, Path], p
     if accepted:
         assert result.outcome is Outcome.ACCEPTED and len(server.received) == 1
     else:  # the relay's refusal is not the recipient's fault: retried, never a bounce
-        assert result.outcome is Outcome.TEMPORARY and result.reply.startswith(
-            "relay unavailable: 535")
+        assert result.outcome is Outcome.TEMPORARY and result.unreachable
+        assert result.reply.startswith(f"relay {server.host}:{server.port} refused the login: 535")
         assert password not in result.reply and server.received == []
 
 
@@ -286,8 +287,8 @@ def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> Non
         untrusted = settings.model_copy(update={**server.smtp_settings(),
                                                 "smtp_security": "tls"})
         refused = SMTPTransport(untrusted).send(message("b@example.org"))
-        assert refused.outcome is Outcome.TEMPORARY and "CERTIFICATE_VERIFY_FAILED" in \
-            refused.reply
+        assert refused.outcome is Outcome.TEMPORARY and refused.unreachable
+        assert "TLS failed: CERTIFICATE_VERIFY_FAILED" in refused.reply
     finally:
         server.stop()
     assert [r.rcpt for r in server.received] == ["a@example.org"]

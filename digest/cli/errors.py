@@ -1,0 +1,77 @@
+"""What a failure escaping a command becomes: one line and an exit code (README "Exit codes").
+
+A user's mistake (a bad setting, a missing file, a database that is not there) is a line
+naming the setting, file or server; `--debug` or DIGEST_DEBUG=1 shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+
+from digest.settings import Settings
+
+
+class Exit(enum.IntEnum):
+    """The exit codes of `digest` (sysexits.h where one fits)."""
+
+    DONE = 0
+    REFUSED = 1  # bad input, or a step that does not apply (nothing was changed)
+    USAGE = 2  # an unknown command or option, or a bad option value (Click's own)
+    DATABASE = 69  # EX_UNAVAILABLE: the database could not be reached or failed mid-way
+    INTERNAL = 70  # EX_SOFTWARE: a bug; run again with --debug for the traceback
+    TEMPFAIL = 75  # EX_TEMPFAIL: the relay failed and work is left; run it again later
+    CONFIG = 78  # EX_CONFIG: a setting has a value that cannot be used
+    STOPPED = 130  # Ctrl-C or SIGTERM: stopped cleanly, resumable
+
+
+def env_name(field: object) -> str:
+    """The environment variable of a settings field."""
+    return f"DIGEST_{field}".upper()
+
+
+def database_name(settings: Settings | None) -> str:
+    """The configured database, without its password, for a message."""
+    if settings is None:
+        return "the database"
+    try:
+        return "database " + make_url(settings.database_url).render_as_string(
+            hide_password=True)
+    except sa.exc.ArgumentError:
+        return "database " + repr(settings.database_url)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an error (drivers add hints and SQL below it)."""
+    origin = getattr(exc, "orig", None) or exc
+    for line in str(origin).splitlines():
+        if line.strip():
+            return line.strip()
+    return origin.__class__.__name__
+
+
+def describe(exc: BaseException, settings: Settings | None) -> tuple[str, Exit]:
+    """One line saying what went wrong and what to look at, and the exit code."""
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        lines = []
+        for e in exc.errors():
+            name = env_name(e["loc"][0]) if e["loc"] else "settings"
+            got = f" (got {e['input']!r})" if isinstance(e.get("input"), str | int) else ""
+            lines.append(f"setting {name}: {e['msg']}{got}")
+        return "; ".join(lines), Exit.CONFIG
+    if isinstance(exc, sa.exc.ArgumentError | sa.exc.NoSuchModuleError):
+        return f"setting DIGEST_DATABASE_URL: {first_line(exc)}", Exit.CONFIG
+    if isinstance(exc, sa.exc.DBAPIError):
+        return f"{database_name(settings)}: {first_line(exc)}", Exit.DATABASE
+    if isinstance(exc, OSError):
+        what = exc.strerror or first_line(exc)
+        if exc.filename is not None:
+            return f"{exc.filename}: {what}", Exit.REFUSED
+        return what, Exit.REFUSED
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", Exit.STOPPED
+    return (f"internal error: {exc.__class__.__name__}: {first_line(exc)} "
+            "(run again with --debug for the traceback)", Exit.INTERNAL)

@@ -1,0 +1,114 @@
+"""Front matter as strict YAML: safe types only, every key a word and given once, no anchors or
+aliases, no deeper nesting than an item needs, no control character in a text value.
+
+PyYAML's own SafeLoader lets the last of two equal keys win silently, follows aliases (a few
+lines can expand into millions of values) and recurses once per nesting level (RecursionError
+with no file name): each is refused here with its line and field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MAX_DEPTH = 6  # a review's citation.authors list is 3 deep
+STR = "tag:yaml.org,2002:str"
+# In a front-matter value: no control character at all (a title is one line), no line
+# separator; a block scalar's final line break is not part of its value.
+_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
+
+
+class FrontMatterError(Exception):
+    """A problem in the front matter, at a line (of the file) and a field."""
+
+    def __init__(self, line: int | None, field: str | None, message: str) -> None:
+        self.line, self.field, self.message = line, field, message
+        super().__init__(message)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML where an impossible date (2026-13-45) stays a string for pydantic to report."""
+
+
+def _timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+def control_character(text: str) -> str | None:
+    """A description of the first control character in `text`, or None."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    name = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}.get(found[0])
+    return f"contains {name or 'a control character'} (U+{ord(found[0]):04X})"
+
+
+def _shape(head: str, offset: int) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, anchors and aliases, reading events only."""
+    depth = 0
+    for event in yaml.parse(head, Loader=_Loader):
+        line = event.start_mark.line + offset if event.start_mark else None
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
+            raise FrontMatterError(line, None, "anchors and aliases (& and *) are not allowed")
+        if isinstance(event, MappingStartEvent | SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise FrontMatterError(line, None,
+                                       f"nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+            depth -= 1
+
+
+def _line(node: Node, offset: int) -> int | None:
+    return node.start_mark.line + offset if node.start_mark else None
+
+
+def _check(node: Node, path: list[str], offset: int) -> None:
+    """Keys are words given once; text values hold no control character."""
+    line = _line(node, offset)
+    where = ".".join(path) or None
+    if isinstance(node, MappingNode):
+        seen: dict[str, int | None] = {}
+        for key, value in node.value:
+            key_line = _line(key, offset)
+            if not isinstance(key, ScalarNode) or key.tag != STR or not key.value:
+                raise FrontMatterError(key_line, where, "a key must be a field name, like title")
+            if key.value in seen:
+                raise FrontMatterError(key_line, ".".join([*path, key.value]),
+                                       f"given twice (first on line {seen[key.value]})")
+            seen[key.value] = key_line
+            _check(value, [*path, key.value], offset)
+    elif isinstance(node, SequenceNode):
+        for i, item in enumerate(node.value):
+            _check(item, [*path, str(i)], offset)
+    elif node.tag == STR and (problem := control_character(str(node.value).strip())):
+        raise FrontMatterError(line, where, f"{problem}: write it on one line, as plain text")
+
+
+def parse(head: str, offset: int = 2) -> Any:
+    """The front matter's value (None if empty); `offset` is the file line of its first line.
+
+    Raises FrontMatterError for the rules above and yaml.YAMLError for invalid YAML.
+    """
+    _shape(head, offset)
+    node = yaml.compose(head, Loader=_Loader)
+    if node is None:
+        return None
+    _check(node, [], offset)
+    return _Loader("").construct_document(node)

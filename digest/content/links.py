@@ -1,0 +1,43 @@
+"""Links from content: only absolute http(s) URLs with a host, checked when content is read
+and again wherever a link is shown (a `javascript:` link is a script in the email and on the
+site)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+MAX_LENGTH = 2000
+_FORBIDDEN = re.compile("[\\s\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029<>\"]")
+
+
+def http_url(value: str) -> str:
+    """`value` (stripped) if it is an http or https URL with a host; ValueError says why not."""
+    text = value.strip()
+    if _FORBIDDEN.search(text):
+        raise ValueError("a link must not contain spaces, quotes, < > or control characters")
+    if len(text) > MAX_LENGTH:
+        raise ValueError(f"a link must be at most {MAX_LENGTH:,} characters")
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. an unclosed [ in an IPv6 host
+        raise ValueError(f"not a link: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        got = f"{parts.scheme}:" if parts.scheme else "no scheme"
+        raise ValueError(f"a link must start with https:// or http:// (got {got})")
+    if not host:
+        raise ValueError("a link needs a host, as in https://example.org/page")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("a link must not carry a user name or password")
+    return text
+
+
+def safe_link(value: str | None) -> str | None:
+    """`value` if it is a link that may be shown (see `http_url`), else None: shown nowhere."""
+    if not value:
+        return None
+    try:
+        return http_url(value)
+    except ValueError:
+        return None

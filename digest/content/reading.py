@@ -1,0 +1,164 @@
+"""One content file read into its parts (slug, language, front matter, body), or the problems
+that stop it, each located as `file:line: field: what`."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from digest.content import front_matter
+from digest.i18n import LANGS
+
+FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
+MAX_BYTES = 1_000_000  # a review is a few KB
+# Not in a content file at all: control characters but tab and line feed (a carriage return
+# only before a line feed), and the Unicode line separators, which YAML counts as line breaks.
+_RAW_CONTROL = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
+# A Markdown link or autolink to a scheme that runs or embeds instead of linking.
+_BAD_LINK = re.compile(r"(\]\(\s*<?|<)\s*(javascript|vbscript|data|file):", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ContentError:
+    """One problem, located as precisely as we can."""
+
+    path: Path
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
+
+
+class ContentInvalid(Exception):
+    """Raised with every problem found; nothing was applied."""
+
+    def __init__(self, errors: list[ContentError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass
+class RawFile:
+    """A content file split into its parts, before validation."""
+
+    path: Path
+    slug: str
+    lang: str
+    data: dict[str, Any]
+    body: str
+    lines: list[str]  # the front matter's lines (file line 2 onwards)
+
+
+def key_line(raw: RawFile, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort file line of a front-matter key path such as ('citation', 'year')."""
+    start = 0
+    line_no: int | None = None
+    for depth, part in enumerate(p for p in loc if isinstance(p, str)):
+        # top-level keys start in column 0; nested ones are indented within their parent's block
+        pattern = re.compile((r"^\s*-?\s*" if depth else "^") + re.escape(part) + r"\s*:")
+        for i in range(start, len(raw.lines)):
+            if depth and re.match(r"[^\s#-]", raw.lines[i]):
+                return line_no  # left the parent's block: report the parent
+            if pattern.match(raw.lines[i]):
+                line_no, start = i + 2, i + 1  # +1 for 1-based, +1 for the opening '---'
+                break
+        else:
+            return line_no
+    return line_no
+
+
+def _decode(path: Path, errors: list[ContentError]) -> str | None:
+    """The file's text: a regular file, small enough, UTF-8 (a BOM is tolerated)."""
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        errors.append(ContentError(path, None, None, f"is {kind}, not a content file"))
+        return None
+    data = path.read_bytes()
+    if len(data) > MAX_BYTES:
+        errors.append(ContentError(path, None, None, f"is {len(data):,} bytes; content files "
+                                   f"are at most {MAX_BYTES:,}"))
+        return None
+    try:
+        return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        errors.append(ContentError(path, data[:start].count(b"\n") + 1, None,
+                                   f"not valid UTF-8 ({exc.reason} at byte {start + 1:,})"))
+        return None
+
+
+def _first_control(path: Path, text: str, head_lines: int) -> ContentError | None:
+    """Where the first control character is: its line, and the field (or body) it is in."""
+    found = _RAW_CONTROL.search(text)
+    if found is None:
+        return None
+    line = text.count("\n", 0, found.start()) + 1
+    field = "body"
+    if line <= head_lines + 1:
+        field = "front matter"
+        for candidate in reversed(text.split("\n")[1:line]):
+            if key := _TOP_KEY.match(candidate):
+                field = key[1]
+                break
+    return ContentError(path, line, field, f"contains a control character "
+                        f"(U+{ord(found[0]):04X}); remove it")
+
+
+def read_file(path: Path, errors: list[ContentError]) -> RawFile | None:
+    """Read one file; on a problem, add it to `errors` and return None."""
+    m = FILENAME.match(path.name)
+    if not m:
+        errors.append(ContentError(path, None, "filename",
+                                   "expected <slug>.cy.md or <slug>.en.md (slug: a-z, 0-9, -)"))
+        return None
+    slug, lang = m["slug"], m["lang"]
+    if lang not in LANGS:
+        errors.append(ContentError(path, None, "language",
+                                   f"unknown language {lang!r}; use 'cy' or 'en'"))
+        return None
+    text = _decode(path, errors)
+    if text is None:
+        return None
+    text = text.replace("\r\n", "\n")
+    if not text.startswith("---\n"):
+        errors.append(ContentError(path, 1, None, "missing YAML front matter (start with ---)"))
+        return None
+    head, sep, body = text[4:].partition("\n---\n")
+    if not sep:
+        head, sep, body = text[4:].partition("\n---")
+        if not sep or body.strip():
+            errors.append(ContentError(path, 1, None, "front matter is not closed by ---"))
+            return None
+    if (control := _first_control(path, text, head.count("\n") + 1)) is not None:
+        errors.append(control)
+        return None
+    try:
+        data = front_matter.parse(head) or {}
+    except front_matter.FrontMatterError as exc:
+        errors.append(ContentError(path, exc.line, exc.field, exc.message))
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        errors.append(ContentError(path, line, None, f"invalid YAML: {problem}"))
+        return None
+    if not isinstance(data, dict):
+        errors.append(ContentError(path, 2, None, "front matter must be a mapping of fields"))
+        return None
+    body_start = head.count("\n") + 4  # "---", the front matter, "---"
+    if bad := _BAD_LINK.search(body):
+        errors.append(ContentError(path, body_start + body.count("\n", 0, bad.start()), "body",
+                                   f"a link to {bad[2].lower()}: is not allowed; "
+                                   "links start with https:// or http://"))
+        return None
+    return RawFile(path, slug, lang, data, body.strip(), head.split("\n"))

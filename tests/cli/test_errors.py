@@ -1,0 +1,134 @@
+"""A user's mistake is one line naming the setting, file or server, with a documented exit
+code; --debug (or DIGEST_DEBUG=1) shows the traceback instead. Through `digest.cli.main`, the
+console script itself."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from digest.cli import main
+from digest.cli.errors import Exit, describe
+from digest.settings import REPO_ROOT, Settings
+from tests.smtp_server import free_port
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    return tmp_path
+
+
+def digest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the console script; its exit code, stdout and stderr."""
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    captured = capsys.readouterr()
+    code = done.value.code
+    return (code if isinstance(code, int) else 0), captured.out, captured.err
+
+
+def one_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_a_bad_setting_names_the_variable(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SMTP_PORT", "abc")
+    code, _, err = digest(capsys, "issue", "list")
+    assert code == Exit.CONFIG and Exit.CONFIG.value == 78
+    assert one_line(err) == ("error: setting DIGEST_SMTP_PORT: Input should be a valid integer, "
+                             "unable to parse string as an integer (got 'abc')")
+
+
+def test_a_bad_setting_in_dot_env_too(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / ".env").write_text("DIGEST_BATCH_SIZE=0\n", encoding="utf-8")
+    code, _, err = digest(capsys, "db", "upgrade")
+    assert code == 78 and one_line(err).startswith("error: setting DIGEST_BATCH_SIZE: ")
+
+
+def test_a_database_with_no_server_names_the_server_not_the_password(
+        workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"postgresql://digest:s3cret@127.0.0.1:{port}/x")
+    code, _, err = digest(capsys, "issue", "list")
+    line = one_line(err)
+    assert code == Exit.DATABASE and Exit.DATABASE.value == 69
+    assert line.startswith(f"error: database postgresql://digest:***@127.0.0.1:{port}/x: ")
+    assert "refused" in line.lower() and "s3cret" not in err
+
+
+@pytest.mark.parametrize("url", ["nonsense", "mysql://x@localhost/db"])
+def test_a_database_url_that_cannot_be_used(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", url)
+    code, _, err = digest(capsys, "db", "upgrade")
+    assert code == 78 and one_line(err).startswith("error: setting DIGEST_DATABASE_URL: ")
+
+
+def test_a_missing_csv_is_named_not_a_bad_line(workdir: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = digest(capsys, "subscribers", "import", "missing.csv")
+    assert code == 1 and one_line(err) == "error: missing.csv: No such file or directory"
+    assert "line" not in err
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_csv_that_is_not_a_readable_file(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                           kind: str) -> None:
+    (workdir / "x.csv").mkdir() if kind == "folder" else None
+    if kind == "file":
+        (workdir / "x.csv").write_bytes(b"email,name,language\n")
+        (workdir / "x.csv").chmod(0)
+        if os.access(workdir / "x.csv", os.R_OK):  # root reads anything: use a folder then
+            (workdir / "x.csv").unlink()
+            (workdir / "x.csv").mkdir()
+    code, _, err = digest(capsys, "subscribers", "import", "x.csv")
+    assert code == 1 and one_line(err).startswith("error: x.csv: ")
+
+
+def test_preview_into_a_file_names_it(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert digest(capsys, "content", "sync", str(REPO_ROOT / "content"))[0] == 0
+    assert digest(capsys, "issue", "plan", "--as-of", "2026-09-07T09:00")[0] == 0
+    (workdir / "taken").write_text("a file, not a folder", encoding="utf-8")
+    code, _, err = digest(capsys, "issue", "preview", "2026-09", "--out-dir", "taken")
+    assert code == 1 and one_line(err) == "error: taken: is a file, not a folder"
+
+
+def test_debug_shows_the_traceback(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"postgresql://x@127.0.0.1:{free_port()}/x")
+    with pytest.raises(sa.exc.OperationalError):
+        main(["--debug", "issue", "list"])
+    monkeypatch.setenv("DIGEST_DEBUG", "1")
+    with pytest.raises(sa.exc.OperationalError):
+        main(["issue", "list"])
+
+
+def test_a_read_only_sqlite_database_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "digest.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    engine = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(
+        f"file:{path}?mode=ro", uri=True))
+    with pytest.raises(sa.exc.OperationalError) as refused, engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{path}")  # type: ignore[call-arg]
+    line, code = describe(refused.value, settings)
+    assert (line, code) == (f"database sqlite:///{path}: attempt to write a readonly database",
+                            Exit.DATABASE)
+
+
+def test_a_bug_is_one_line_that_points_at_debug() -> None:
+    line, code = describe(KeyError("x"), None)
+    assert code == Exit.INTERNAL and line == (
+        "internal error: KeyError: 'x' (run again with --debug for the traceback)")

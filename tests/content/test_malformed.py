@@ -1,0 +1,168 @@
+"""Malformed content files, each beside good ones: one `file:line: field: what` each, and
+nothing applied. Lines count from the opening '---' as line 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from digest.content.files import ContentInvalid, load_dir
+from digest.content.front_matter import MAX_DEPTH
+from digest.content.reading import MAX_BYTES
+from digest.content.sync import upsert
+from digest.settings import Settings
+from tests.content.test_files import (
+    GOOD,
+    NEWS_EN,
+    REVIEW_CY,
+    REVIEW_EN,
+    SEMINAR_CY,
+    SEMINAR_EN,
+    counts,
+    one_error,
+    write,
+)
+
+URL = "url: https://example.org/review"
+NESTED = "citation:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, MAX_DEPTH + 1)) \
+    + "  " * (MAX_DEPTH + 1) + "deep: 1\n"
+
+# (file name, its text, field, line, words in the message); other files are all good
+CASES: list[tuple[str, str | bytes, str | None, int | None, str]] = [
+    # a key given twice: the last one no longer wins silently
+    ("reviews/a.en.md", REVIEW_EN.replace("teaser:", "title: Again\nteaser:"), "title", 13,
+     "given twice (first on line 12)"),
+    ("reviews/a.en.md", REVIEW_EN.replace("  year: 2021", "  year: 2021\n  year: 2022"),
+     "citation.year", 8, "given twice (first on line 7)"),
+    ("seminars/s.en.md", SEMINAR_EN + "", "presenters", None, ""),  # placeholder, replaced
+    # dates and date-times given as numbers (pydantic reads them as seconds since 1970)
+    ("seminars/s.en.md", SEMINAR_EN.replace('"2026-09-15T12:00"', "20260915"), "starts_at", 4,
+     "not a number"),
+    ("seminars/s.en.md", SEMINAR_EN.replace('"2026-09-15T12:00"', '"20260915"'), "starts_at",
+     4, "not a number"),
+    ("seminars/s.en.md", SEMINAR_EN.replace('"2026-09-15T13:30"', "1.5"), "ends_at", 5,
+     "not a number"),
+    ("reviews/a.en.md", REVIEW_EN.replace("published: 2026-09-02", "published: 20260902"),
+     "published", 3, "not a number"),
+    ("reviews/a.en.md", REVIEW_EN.replace("published: 2026-09-02", "published: true"),
+     "published", 3, "not a number"),
+    # links that are not http(s)
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, 'url: "javascript:alert(1)"'), "url", 11,
+     "https:// or http:// (got javascript:)"),
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, 'url: " JaVaScRiPt:alert(1)"'), "url", 11,
+     "got javascript:"),
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, 'url: "data:text/html,<b>x</b>"'), "url", 11,
+     ""),
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, "url: //evil.example/x"), "url", 11,
+     "no scheme"),
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, "url: ftp://example.org/x"), "url", 11, "ftp:"),
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, "url: https://me:pw@evil.example/"), "url", 11,
+     "user name or password"),
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, "url: https:no-host"), "url", 11, "a host"),
+    ("reviews/a.en.md", REVIEW_EN.replace(URL, 'url: "https://exa mple.org"'), "url", 11,
+     "spaces"),
+    ("seminars/s.en.md", SEMINAR_EN.replace("online: true", "online: true\nurl: vbscript:x"),
+     "url", 10, "vbscript:"),
+    ("news/n.en.md", NEWS_EN.replace("https://example.org/toolkit", "mailto:x@example.org"),
+     "url", 6, "mailto:"),
+    ("reviews/a.en.md", REVIEW_EN + "\nSee [this](javascript:alert(1)).\n", "body", 19,
+     "javascript:"),
+    ("reviews/a.en.md", REVIEW_EN + "\n<DATA:text/html;base64,PHNjcmlwdD4=>\n", "body", 19,
+     "data:"),
+    # nesting, anchors and aliases, keys that are not field names
+    ("reviews/a.en.md", REVIEW_EN.replace("citation:\n", NESTED + "citation:\n"), None, 11,
+     f"nested deeper than {MAX_DEPTH} levels"),
+    ("reviews/a.en.md", REVIEW_EN.replace("reviewer: Dr Gwyn Jones",
+                                          "reviewer: " + "[" * 20_000 + "]" * 20_000),
+     None, 4, "nested deeper"),
+    ("reviews/a.en.md", REVIEW_EN.replace("authors: [", "authors: &people [").replace(
+        "reviewer: Dr Gwyn Jones", "reviewer: *people"), None, 4, "anchors and aliases"),
+    ("reviews/a.en.md", REVIEW_EN.replace("teaser:", "1: one\nteaser:"), None, 13,
+     "a key must be a field name"),
+    ("reviews/a.en.md", REVIEW_EN.replace("teaser:", "<<: {a: b}\nteaser:"), None, 13,
+     "a key must be a field name"),
+    ("reviews/a.en.md", REVIEW_EN.replace("type: review", "type: !!python/object:os.system"),
+     None, 2, "invalid YAML"),
+    # control characters, raw or written as YAML escapes
+    ("reviews/a.en.md", REVIEW_EN.replace("Adoption and", "Adoption\x00and"), "title", 12,
+     "U+0000"),
+    ("reviews/a.en.md", REVIEW_EN.replace("English body.", "English \x1b[2J body."), "body",
+     17, "U+001B"),
+    ("reviews/a.en.md", REVIEW_EN.replace("English body.", "English\rbody."), "body", 17,
+     "U+000D"),
+    ("reviews/a.en.md", REVIEW_EN.replace("Adoption and", "Adoption\u2028and"), "title", 12,
+     "U+2028"),
+    ("reviews/a.en.md", REVIEW_EN.replace("title: Adoption and siblings",
+                                          'title: "Adoption\\x00and"'), "title", 12, "U+0000"),
+    ("reviews/a.en.md", REVIEW_EN.replace("title: Adoption and siblings",
+                                          'title: "Adoption\\nForged line"'), "title", 12,
+     "a line break"),
+    ("reviews/a.en.md", REVIEW_EN.replace("teaser: Most", "teaser: |\n  Two\n  lines. Most"),
+     "teaser", 13, "a line break"),
+    ("reviews/a.en.md", REVIEW_EN.replace("  journal: British Journal of Social Work",
+                                          '  journal: "British\\tJournal"'),
+     "citation.journal", 9, "a tab"),
+    # the file itself
+    ("reviews/a.en.md", REVIEW_EN.encode("utf-8").replace(b"English body", b"English \xff"),
+     None, 17, "not valid UTF-8"),
+    ("reviews/a.en.md", b"\xef\xbb\xbf" + REVIEW_EN.encode("utf-8").replace(b"Gwyn", b"Gw\xc3"),
+     None, 4, "not valid UTF-8"),
+    ("reviews/a.en.md", REVIEW_EN + "x" * MAX_BYTES, None, None, "at most 1,000,000"),
+    ("reviews/a.en.md", "", None, 1, "missing YAML front matter"),
+]
+CASES[2] = ("seminars/s.en.md", SEMINAR_EN.replace("presenters:", "presenters: []\npresenters:"),
+            "presenters", 7, "given twice (first on line 6)")
+
+
+def tree(name: str, text: str | bytes) -> dict[str, str | bytes]:
+    """The good files, with `name` replaced by `text` (its pair stays good)."""
+    files: dict[str, str | bytes] = {**GOOD, "reviews/a.cy.md": REVIEW_CY,
+                                     "reviews/a.en.md": REVIEW_EN, "seminars/s.cy.md": SEMINAR_CY,
+                                     "seminars/s.en.md": SEMINAR_EN, "news/n.en.md": NEWS_EN}
+    files[name] = text
+    return files
+
+
+@pytest.mark.parametrize(("name", "text", "field", "line", "words"), CASES,
+                         ids=[f"{i}-{c[2]}" for i, c in enumerate(CASES)])
+def test_a_malformed_file_is_one_located_error(tmp_path: Path, name: str, text: str | bytes,
+                                               field: str | None, line: int | None,
+                                               words: str) -> None:
+    root = write(tmp_path, tree(name, text))
+    error = one_error(root)
+    assert (error.path, error.field, error.line) == (root / name, field, line), error
+    assert words in error.message, error
+    assert len(str(error)) < 400  # one line that a person reads
+
+
+def test_a_folder_named_like_a_content_file(tmp_path: Path) -> None:
+    root = write(tmp_path, GOOD)
+    (root / "reviews" / "ghost.en.md").mkdir()
+    error = one_error(root)
+    assert (error.path, error.field) == (root / "reviews" / "ghost.en.md", None)
+    assert error.message == "is a folder, not a content file"
+
+
+def test_a_slug_used_by_two_kinds_names_every_file(tmp_path: Path) -> None:
+    root = write(tmp_path, {**GOOD, "news/adoption.en.md": NEWS_EN})
+    error = one_error(root)
+    assert error.field == "slug"
+    for name in ("news/adoption.en.md", "reviews/adoption.en.md", "reviews/adoption.cy.md"):
+        assert str(root / name) in error.message
+    assert "(news)" in error.message and "(review)" in error.message
+
+
+def test_nothing_is_applied_when_one_file_of_many_is_malformed(
+        session: Session, tmp_path: Path, db_settings: Settings) -> None:
+    upsert(session, load_dir(write(tmp_path / "v1", GOOD)), db_settings.tz)
+    session.commit()
+    before = counts(session)
+    edited = {**GOOD, "news/toolkit.en.md": NEWS_EN.replace("A new toolkit", "Renamed"),
+              "news/extra.en.md": NEWS_EN, "reviews/adoption.en.md": REVIEW_EN.replace(
+                  URL, 'url: "javascript:alert(1)"')}
+    with pytest.raises(ContentInvalid):
+        upsert(session, load_dir(write(tmp_path / "v2", edited)), db_settings.tz)
+    session.rollback()
+    assert counts(session) == before
