@@ -1,17 +1,16 @@
 """delivery: index subscriber_id, so that an unsubscribe or a bounce finds its rows at once
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 
 Stopping a subscriber's mail marks their open delivery rows (every issue) skipped in the same
 transaction as the unsubscribe: without this index that UPDATE reads the whole outbox.
-(Written after 0004; another branch's 0005 may come between them when both are merged.)
 """
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
