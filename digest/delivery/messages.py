@@ -23,6 +23,7 @@ from email.policy import SMTP
 from email.utils import formataddr, formatdate
 from typing import Protocol
 
+from digest.delivery import verp
 from digest.delivery.transports.base import Outgoing, dot_stuff
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import variant_langs
@@ -58,6 +59,7 @@ class Recipient:
     subscriber_id: int
     email: str
     name: str
+    delivery_id: int | None = None  # names the outbox row in a VERP envelope sender
 
 
 def _qp(text: str) -> bytes:
@@ -127,6 +129,7 @@ class MessageTemplate:
         # chunk once here equals stuffing each finished message.
         self.wire_chunks = [dot_stuff(c) if isinstance(c, bytes) else c for c in self.chunks]
         self.sender = settings.envelope_sender
+        self._verp = _verp_parts(settings)
         self._date = (0, b"")
 
     def message_id(self, subscriber_id: int) -> str:
@@ -157,7 +160,21 @@ class MessageTemplate:
                                     for c in self.chunks])
         wire = b"".join(personal + [c if isinstance(c, bytes) else slots[c]
                                     for c in self.wire_chunks])
-        return Outgoing(mid, self.sender, rcpt.email, data, wire)
+        sender = self.sender
+        if self._verp is not None and rcpt.delivery_id is not None:
+            key, before, after = self._verp
+            sender = before + verp.make_tag(rcpt.delivery_id, key) + after
+        return Outgoing(mid, sender, rcpt.email, data, wire)
+
+
+def _verp_parts(settings: Settings) -> tuple[bytes, str, str] | None:
+    """(key, "bounces+", "@domain") for DIGEST_BOUNCE_ADDRESS, checked once; None if unset."""
+    if not settings.bounce_address:
+        return None
+    key = verp.derive_key(settings.secret_key.get_secret_value())
+    longest = verp.envelope_sender(settings.bounce_address, verp.make_tag(verp.MAX_ID, key))
+    local, _, domain = longest.rpartition("@")  # raised above if the address is unusable
+    return key, local.partition("+")[0] + "+", "@" + domain
 
 
 def _merge(chunks: list[bytes | str]) -> list[bytes | str]:
