@@ -11,17 +11,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from digest.audience.csv_import import normalise_email
+from digest.delivery import outbox
 from digest.delivery.notices import send_notice
 from digest.delivery.transports.base import Transport
 from digest.i18n import translations
 from digest.settings import Settings
 from digest.store.models import (
-    Delivery,
-    DeliveryState,
     Language,
     Subscriber,
     SubscriberState,
@@ -136,15 +134,13 @@ def set_language(session: Session, subscriber_id: int, language: Language) -> Su
 
 
 def unsubscribe(session: Session, subscriber_id: int) -> Subscriber:
-    """Stop all mail at once (idempotent); messages not yet sent to them are skipped."""
+    """Stop all mail at once (idempotent): messages not yet sent to them are skipped once
+    the caller commits (see `outbox.stop_mail`)."""
     sub = get(session, subscriber_id)
+    # Delivery rows before the subscriber, the order a send's outcome writer locks them in.
+    outbox.stop_mail(session, subscriber_id, "unsubscribed")
     if sub.state is not SubscriberState.UNSUBSCRIBED:
         sub.state, sub.updated_at = SubscriberState.UNSUBSCRIBED, now_utc()
-    table = Delivery.__table__  # type: ignore[attr-defined]
-    session.execute(sa.update(table).where(
-        table.c.subscriber_id == subscriber_id,
-        table.c.state.in_([DeliveryState.PENDING.value, DeliveryState.RETRY.value])
-    ).values(state=DeliveryState.SKIPPED.value, last_error="unsubscribed"))
     return sub
 
 

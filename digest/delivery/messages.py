@@ -37,6 +37,7 @@ _PLACEHOLDERS = {UNSUB_PLACEHOLDER: SLOT_UNSUB, PREFS_PLACEHOLDER: SLOT_PREFS}
 _SPLIT = re.compile(f"({UNSUB_PLACEHOLDER}|{PREFS_PLACEHOLDER})")
 _TOKEN_OK = re.compile(r"^[A-Za-z0-9_.-]{1,76}$")
 SOFT_BREAK = b"=\r\n"
+_MESSAGE_ID = re.compile(r"<digest\.(\d{1,18})\.(\d{1,18})@([^<>@\s]{1,253})>")
 
 
 class Variant(Protocol):
@@ -186,6 +187,15 @@ def _merge(chunks: list[bytes | str]) -> list[bytes | str]:
         else:
             out.append(c)
     return out
+
+
+def message_id_key(message_id: str, domain: str) -> tuple[int, int] | None:
+    """(issue id, subscriber id) of a Message-ID that `MessageTemplate.message_id` made for
+    `domain`, else None."""
+    match = _MESSAGE_ID.fullmatch(message_id.strip())
+    if match is None or match.group(3).lower() != domain.lower():
+        return None
+    return int(match.group(1)), int(match.group(2))
 
 
 def token_is_splice_safe(token: str) -> bool:

@@ -161,6 +161,19 @@ def claim(engine: Engine, issue_id: int, run_id: str, limit: int, now: datetime,
             for did, _, sid, email, name, language, attempts, first in taken]
 
 
+def stop_mail(session: Session, subscriber_id: int, reason: str) -> int:
+    """Skip the pending and retrying rows of a subscriber who left (caller commits).
+
+    The one "subscriber left" step (unsubscribe, bounce, complaint); returns rows skipped.
+    A row a sender has claimed keeps its claim: its message may already be on the wire.
+    """
+    result = session.execute(sa.update(D).where(
+        D.c.subscriber_id == subscriber_id,
+        D.c.state.in_([DeliveryState.PENDING.value, DeliveryState.RETRY.value])
+    ).values(state=DeliveryState.SKIPPED.value, last_error=reason))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # Only a row its run still holds takes an outcome: a run whose claims went stale and were
 # taken over may still report a late outcome, and must not overwrite the new holder's claim
 # or what it has recorded. (A late 5xx still bounces the address: the refusal is the relay's.)

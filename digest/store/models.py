@@ -325,6 +325,8 @@ class BounceEvent(SQLModel, table=True):
     matched_by: MatchedBy | None = Field(default=None,
                                          sa_column=enum_col(MatchedBy, nullable=True))
     subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id")
+    new_state: SubscriberState | None = Field(  # what this event made the subscriber, if it
+        default=None, sa_column=enum_col(SubscriberState, nullable=True))  # changed their state
     delivery_id: int | None = Field(default=None, foreign_key="delivery.id", index=True)
     issue_id: int | None = Field(default=None, foreign_key="issue.id", index=True)
     recipient: str | None = Field(default=None, max_length=320)

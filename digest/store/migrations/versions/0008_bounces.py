@@ -20,6 +20,7 @@ KINDS = ("hard", "soft", "complaint", "auto_reply", "unknown")
 SOURCES = ("smtp", "mailbox", "file", "ses", "postmark", "mailgun", "sendgrid")
 OUTCOMES = ("applied", "ignored", "unmatched", "held")
 MATCHES = ("verp", "message_id", "recipient")
+STATES = ("pending", "active", "unsubscribed", "bounced")
 
 
 def _enum(values: tuple[str, ...], name: str) -> sa.Enum:
@@ -37,6 +38,7 @@ def upgrade() -> None:
         sa.Column("outcome", _enum(OUTCOMES, "feedbackoutcome"), nullable=False),
         sa.Column("matched_by", _enum(MATCHES, "matchedby"), nullable=True),
         sa.Column("subscriber_id", sa.Integer(), nullable=True),
+        sa.Column("new_state", _enum(STATES, "subscriberstate"), nullable=True),
         sa.Column("delivery_id", sa.Integer(), nullable=True),
         sa.Column("issue_id", sa.Integer(), nullable=True),
         sa.Column("recipient", sa.String(length=320), nullable=True),
