@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from digest.bounces.events import Feedback
@@ -184,6 +185,20 @@ def purge(session: Session, settings: Settings, *, now: datetime | None = None,
     raw = session.execute(sa.update(E).where(*where).values(raw=None))
     nonces = session.execute(sa.delete(N).where(N.c.received_at < now - NONCE_KEEP))
     return Purged(_rowcount(raw), _rowcount(nonces))
+
+
+def recent(session: Session, outcome: FeedbackOutcome | None = None,
+           limit: int = 20) -> list[BounceEvent]:
+    """The latest records, newest first, without their raw messages."""
+    query = select(BounceEvent).options(defer(BounceEvent.raw))  # type: ignore[arg-type]
+    if outcome is not None:
+        query = query.where(BounceEvent.outcome == outcome)
+    return list(session.exec(query.order_by(col(BounceEvent.id).desc()).limit(limit)))
+
+
+def raw_message(session: Session, record_id: int) -> bytes | None:
+    """The raw message kept with a record (None: no such record, or purged)."""
+    return session.execute(sa.select(E.c.raw).where(E.c.id == record_id)).scalar()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from digest.cli.bounces import bounces_app, subscriber_show
 from digest.cli.common import err, fail, load_settings, out, parse_as_of, store
 from digest.cli.issue import issue_app
 from digest.content import files, sync
@@ -36,6 +37,8 @@ app.add_typer(subs_app, name="subscribers")
 app.add_typer(issue_app, name="issue")
 sched_app = typer.Typer(help="The monthly schedule (APScheduler).")
 app.add_typer(sched_app, name="scheduler")
+app.add_typer(bounces_app, name="bounces")
+subs_app.command("show")(subscriber_show)
 
 
 @db_app.command("upgrade")
