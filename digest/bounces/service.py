@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from digest.bounces.events import Feedback
 from digest.bounces.parse import parse
 from digest.bounces.policy import GMAIL_COMPLAINT_LINE, Action, Decision, Policy
+from digest.bounces.webhooks.base import Verified
 from digest.delivery import outbox, verp
 from digest.delivery.messages import message_id_key
 from digest.settings import Settings
@@ -157,6 +158,21 @@ def match_feedback(session: Session, settings: Settings, feedback: Feedback) -> 
             return Match(MatchedBy.RECIPIENT, sub, latest.id if latest else None,
                          latest.issue_id if latest else None)
     return Match()
+
+
+class Replayed(Exception):
+    """A webhook request whose one-time value was used before."""
+
+
+def process_verified(session: Session, settings: Settings, verified: Verified,
+                     source: FeedbackSource, body: bytes, *, now: datetime) -> list[Processed]:
+    """Record an authentic webhook request's reports (the body kept with the first one);
+    raises `Replayed`, recording nothing, if its nonce was stored before."""
+    if verified.nonce is not None and not claim_nonce(session, verified.nonce, now):
+        raise Replayed(verified.nonce)
+    return [process_feedback(session, settings, feedback, source,
+                             raw=body if index == 0 else None, now=now)
+            for index, feedback in enumerate(verified.feedback)]
 
 
 def claim_nonce(session: Session, nonce: str, now: datetime) -> bool:
