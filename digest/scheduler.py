@@ -284,6 +284,6 @@ def run_forever(scheduler: StepScheduler, stop: threading.Event,
 
 def describe(job_rows: list[tuple[str, str, datetime | None]], tz: Any) -> list[str]:
     """Human lines for `digest scheduler jobs`."""
-    return [f"{job_id:7} {schedule:45} next: "
+    return [f"{job_id:5} {schedule:45} next: "
             + (when.astimezone(tz).strftime("%a %d %b %Y %H:%M %Z") if when else "paused")
             for job_id, schedule, when in job_rows]
