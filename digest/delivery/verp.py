@@ -37,7 +37,7 @@ def derive_key(secret_key: str) -> bytes:
 
 def _mac(key: bytes, id_bytes: bytes) -> bytes:
     """The truncated signature over one delivery id's bytes."""
-    return hmac.new(key, _LABEL + id_bytes, "sha256").digest()[:MAC_BYTES]
+    return hmac.digest(key, _LABEL + id_bytes, "sha256")[:MAC_BYTES]  # one-shot: the fastest
 
 
 def _id_bytes(delivery_id: int) -> bytes:
