@@ -7,6 +7,8 @@
 - Job functions are idempotent and safe to run in two processes at once: planning a period
   that has an issue does nothing (unique period), a send only takes an approved issue through
   a conditional state change, and the outbox sends each message once.
+- The bounce job (every DIGEST_BOUNCE_POLL_MINUTES, only while a bounce mailbox is
+  configured) reads the mailbox and purges old raw messages; reading twice is harmless.
 - Job functions are stored by reference, so they find their settings, engine and transport in
   the module's runtime, set by `make_scheduler`.
 """
@@ -23,17 +25,22 @@ from typing import Any
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from digest.bounces import intake
+from digest.bounces import service as bounce_service
+from digest.bounces.sources.base import SourceError
 from digest.delivery import run
 from digest.delivery.notices import notify_editors, preview_url
 from digest.delivery.transports.base import Transport
 from digest.issue import lifecycle, service
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.store.models import Issue, IssueAction, IssueState, now_utc
+from digest.store.models import FeedbackSource, Issue, IssueAction, IssueState, now_utc
 
 log = logging.getLogger("digest.scheduler")
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -144,6 +151,20 @@ def _relay_failed(issue_id: int, period: str, report: run.SendReport) -> None:
             f"Methodd anfon rhifyn {period}: ni ellid cyrraedd y gweinydd post.\n"
             f"Sending issue {period} stopped: the mail relay could not be reached.\n\n"
             f"{line}\n\nSent so far: {report.total_sent}\n")
+def bounce_job() -> None:
+    """Read the bounce mailbox once, then purge raw messages past their retention."""
+    rt = _rt()
+    settings = rt.settings
+    try:
+        with intake.imap_source(settings) as source:
+            report = intake.take(rt.engine, settings, source, FeedbackSource.MAILBOX,
+                                 clock=rt.clock)
+    except SourceError as exc:  # one line; the next run tries again
+        log.warning("bounce job: %s", exc)
+        return
+    with session_scope(rt.engine, write=True) as session:
+        purged = bounce_service.purge(session, settings, now=rt.clock())
+    log.info("bounce job: %s; %d raw message(s) purged", report.summary(), purged.raw)
 
 
 def _missed_approval(issue_id: int, period: str) -> None:
@@ -221,10 +242,16 @@ def make_scheduler(runtime: Runtime) -> StepScheduler:
 
 def ensure_jobs(scheduler: BaseScheduler, settings: Settings) -> None:
     """Add missing jobs; reschedule only those whose schedule changed in the settings."""
-    wanted: list[tuple[str, Callable[[], None], CronTrigger]] = [
+    wanted: list[tuple[str, Callable[[], None], BaseTrigger]] = [
         ("plan", plan_job, trigger(settings.plan_schedule, settings)),
         ("send", send_job, trigger(settings.send_schedule, settings)),
     ]
+    if settings.bounce_imap_configured and settings.bounce_poll_minutes > 0:
+        wanted.append(("bounces", bounce_job, IntervalTrigger(
+            minutes=settings.bounce_poll_minutes, timezone=settings.tz)))
+    elif scheduler.get_job("bounces") is not None:
+        scheduler.remove_job("bounces")  # the mailbox was unconfigured, or polling turned off
+        log.info("removed bounces job")
     for job_id, func, trig in wanted:
         job = scheduler.get_job(job_id)
         if job is None:

@@ -84,8 +84,31 @@ class Settings(BaseSettings):
     dkim_domain: str | None = None
     dkim_private_key_path: Path | None = None
 
+    # Bounces and complaints (see README "Bounces and complaints", docs/webhooks.md)
+    bounce_address: str | None = None  # VERP base: MAIL FROM becomes bounces+TAG@domain
+    bounce_imap_host: str | None = None  # the bounce mailbox; unset: no polling
+    bounce_imap_port: int | None = None  # default 993 for tls, 143 otherwise
+    bounce_imap_security: Literal["tls", "starttls", "none"] = "tls"
+    bounce_imap_username: str | None = None
+    bounce_imap_password: SecretStr | None = None
+    bounce_imap_ca_file: Path | None = None
+    bounce_imap_mailbox: str = "INBOX"
+    bounce_imap_processed_folder: str = "digest/processed"
+    bounce_imap_held_folder: str = "digest/held"
+    bounce_poll_minutes: float = Field(default=10, ge=0)  # the scheduler's poll job; 0 = off
+    soft_bounce_limit: int = Field(default=3, ge=1)  # distinct messages soft-bounced ...
+    soft_bounce_days: float = Field(default=30, gt=0)  # ... within this many days: bounced
+    bounce_raw_retention_days: float = Field(default=30, ge=0)  # then the raw message goes
+    webhook_ses_topic_arns: str = ""  # comma-separated SNS topic ARNs; empty: no /webhooks/ses
+    webhook_ses_tolerance: float = Field(default=3600, gt=0)
+    webhook_postmark_username: str | None = None
+    webhook_postmark_password: SecretStr | None = None
+    webhook_mailgun_signing_key: SecretStr | None = None
+    webhook_mailgun_tolerance: float = Field(default=300, gt=0)
+    webhook_sendgrid_public_key: str | None = None
+    webhook_sendgrid_tolerance: float = Field(default=3600, gt=0)
     @field_validator("sender_name", "sender_email", "reply_to", "list_id", "site_url",
-                     "envelope_from", "redirect_all_to")
+                     "envelope_from", "redirect_all_to", "bounce_address")
     @classmethod
     def _fit_for_a_header(cls, value: str | None, info: ValidationInfo) -> str | None:
         # Each goes into a header line of every message: no control character (CR, LF...),
@@ -142,6 +165,17 @@ class Settings(BaseSettings):
     def envelope_sender(self) -> str:
         """MAIL FROM address (where bounces go)."""
         return self.envelope_from or self.sender_email
+
+    @property
+    def bounce_imap_configured(self) -> bool:
+        """Whether a bounce mailbox is set up (host, user name and password)."""
+        return bool(self.bounce_imap_host and self.bounce_imap_username
+                    and self.bounce_imap_password)
+
+    @property
+    def ses_topic_arns(self) -> list[str]:
+        """The SNS topics /webhooks/ses accepts."""
+        return [a.strip() for a in self.webhook_ses_topic_arns.split(",") if a.strip()]
 
     @property
     def sender_domain(self) -> str:

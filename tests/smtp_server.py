@@ -101,8 +101,9 @@ def free_port() -> int:
 class SMTPServer:
     """Starts and stops the recording server; `host`/`port` for the settings."""
 
-    def __init__(self, **controller_options: Any) -> None:
-        self.handler = RecordingHandler()
+    def __init__(self, handler: RecordingHandler | None = None,
+                 **controller_options: Any) -> None:
+        self.handler = handler or RecordingHandler()
         self.host, self.port = "127.0.0.1", free_port()
         self.controller = Controller(self.handler, hostname=self.host, port=self.port,
                                      decode_data=False, data_size_limit=10_000_000,

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+# The enums are stored, so they live with the tables; this module is where bounces use them.
+from digest.store.models import FeedbackKind, FeedbackSource
 
-class FeedbackKind(enum.StrEnum):
-    """What a returned message or provider event says about one delivery."""
-
-    HARD = "hard"  # permanent failure (5.x.x, "failed"): stop mailing the address at once
-    SOFT = "soft"  # temporary failure (4.x.x, "delayed"): counted, bounced after N in M days
-    COMPLAINT = "complaint"  # a feedback-loop report (ARF, provider complaint): unsubscribe
-    AUTO_REPLY = "auto_reply"  # out-of-office, vacation, RFC 3834: ignored, never a bounce
-    UNKNOWN = "unknown"  # could not be understood: kept for a person to look at
-
-
-class FeedbackSource(enum.StrEnum):
-    """Where a report came from."""
-
-    SMTP = "smtp"  # refused during the SMTP dialogue
-    MAILBOX = "mailbox"  # read from the bounce mailbox (IMAP)
-    FILE = "file"  # `digest bounces process` (.eml, mbox, maildir, stdin)
-    SES = "ses"
-    POSTMARK = "postmark"
-    MAILGUN = "mailgun"
-    SENDGRID = "sendgrid"
+__all__ = ["Feedback", "FeedbackKind", "FeedbackSource"]
 
 
 @dataclass(frozen=True, slots=True)

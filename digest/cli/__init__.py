@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from digest.cli import errors
+from digest.cli.bounces import bounces_app, subscriber_show
 from digest.cli.common import fail, load_settings, loaded, out, parse_as_of, say, store, warn
 from digest.cli.issue import issue_app
 from digest.content import files, sync
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         line, code = errors.describe(exc, loaded[0] if loaded else None)
         fail(line)
         sys.exit(code)
+app.add_typer(bounces_app, name="bounces")
+subs_app.command("show")(subscriber_show)
 
 
 @db_app.command("upgrade")

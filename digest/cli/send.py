@@ -193,6 +193,9 @@ def issue_status(
 
     Example: digest issue status 2026-09 --json
     """
+    from digest.bounces.service import issue_feedback
+    from digest.cli.bounces import feedback_json, feedback_lines
+
     settings = load_settings()
     engine = engine_from(settings)
     with session_scope(engine) as session:
@@ -200,6 +203,7 @@ def issue_status(
         state = outbox.status(session, row.id or 0)
         work = outbox.open_work(session, row.id or 0, now_utc(),
                                 settings.claim_lease)
+        feedback = issue_feedback(session, row.id or 0)
     resume = {"send_now": work.pending + work.retry_due + work.stale,
               "retry_later": work.retry_later,
               "next_retry_at": work.next_retry_at.isoformat() if work.next_retry_at else None,
@@ -209,7 +213,8 @@ def issue_status(
                           "counts": {k: dict(v) for k, v in state.counts.items()},
                           "errors": [{"email": e, "state": st, "error": msg}
                                      for e, st, msg in state.errors],
-                          "resume": resume}, ensure_ascii=False, indent=2))
+                          "resume": resume, "feedback": feedback_json(feedback)},
+                         ensure_ascii=False, indent=2))
         return
     table = Table(title=f"issue {row.period}: {row.state.value}")
     table.add_column("state")
@@ -225,4 +230,6 @@ def issue_status(
     say(f"a resume would send {resume['send_now']} now, retry {work.retry_later} later"
         + (f" (next at {resume['next_retry_at']})" if work.next_retry_at else "")
         + (f"; {work.in_flight} in flight in another sender" if work.in_flight else ""))
+    for line in feedback_lines(feedback):
+        say(line)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Protocol
 
-from digest.delivery import headers
+from digest.delivery import headers, verp
 from digest.delivery.transports.base import Outgoing, dot_stuff
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import variant_langs
@@ -36,6 +36,7 @@ _PLACEHOLDERS = {UNSUB_PLACEHOLDER: SLOT_UNSUB, PREFS_PLACEHOLDER: SLOT_PREFS}
 _SPLIT = re.compile(f"({UNSUB_PLACEHOLDER}|{PREFS_PLACEHOLDER})")
 _TOKEN_OK = re.compile(r"^[A-Za-z0-9_.-]{1,76}$")
 SOFT_BREAK = b"=\r\n"
+_MESSAGE_ID = re.compile(r"<digest\.(\d{1,18})\.(\d{1,18})@([^<>@\s]{1,253})>")
 
 
 class Variant(Protocol):
@@ -58,6 +59,7 @@ class Recipient:
     subscriber_id: int
     email: str
     name: str
+    delivery_id: int | None = None  # names the outbox row in a VERP envelope sender
 
 
 def _qp(text: str) -> bytes:
@@ -124,6 +126,7 @@ class MessageTemplate:
         # chunk once here equals stuffing each finished message.
         self.wire_chunks = [dot_stuff(c) if isinstance(c, bytes) else c for c in self.chunks]
         self.sender = settings.envelope_sender
+        self._verp = _verp_parts(settings)
         self._date = (0, b"")
 
     def message_id(self, subscriber_id: int) -> str:
@@ -152,7 +155,21 @@ class MessageTemplate:
                                     for c in self.chunks])
         wire = b"".join(personal + [c if isinstance(c, bytes) else slots[c]
                                     for c in self.wire_chunks])
-        return Outgoing(mid, self.sender, rcpt.email, data, wire)
+        sender = self.sender
+        if self._verp is not None and rcpt.delivery_id is not None:
+            key, before, after = self._verp
+            sender = before + verp.make_tag(rcpt.delivery_id, key) + after
+        return Outgoing(mid, sender, rcpt.email, data, wire)
+
+
+def _verp_parts(settings: Settings) -> tuple[bytes, str, str] | None:
+    """(key, "bounces+", "@domain") for DIGEST_BOUNCE_ADDRESS, checked once; None if unset."""
+    if not settings.bounce_address:
+        return None
+    key = verp.derive_key(settings.secret_key.get_secret_value())
+    longest = verp.envelope_sender(settings.bounce_address, verp.make_tag(verp.MAX_ID, key))
+    local, _, domain = longest.rpartition("@")  # raised above if the address is unusable
+    return key, local.partition("+")[0] + "+", "@" + domain
 
 
 def _merge(chunks: list[bytes | str]) -> list[bytes | str]:
@@ -164,6 +181,15 @@ def _merge(chunks: list[bytes | str]) -> list[bytes | str]:
         else:
             out.append(c)
     return out
+
+
+def message_id_key(message_id: str, domain: str) -> tuple[int, int] | None:
+    """(issue id, subscriber id) of a Message-ID that `MessageTemplate.message_id` made for
+    `domain`, else None."""
+    match = _MESSAGE_ID.fullmatch(message_id.strip())
+    if match is None or match.group(3).lower() != domain.lower():
+        return None
+    return int(match.group(1)), int(match.group(2))
 
 
 def token_is_splice_safe(token: str) -> bool:

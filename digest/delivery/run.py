@@ -271,7 +271,7 @@ class _Run:
     def _build(self, row: Claimed) -> Outgoing:
         """The finished message (redirected and signed if configured) for a claimed row."""
         return self.finisher.finish(self.templates[row.language].build(
-            Recipient(row.subscriber_id, row.email, row.name)))
+            Recipient(row.subscriber_id, row.email, row.name, row.delivery_id)))
 
     def _finished(self) -> bool:
         """Nothing to claim now: True if this worker is done, after a pause if not yet."""

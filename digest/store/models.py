@@ -66,6 +66,45 @@ class DeliveryState(enum.StrEnum):
     SKIPPED = "skipped"  # subscriber left before their message went
 
 
+class FeedbackKind(enum.StrEnum):
+    """What a returned message or provider event says about one delivery."""
+
+    HARD = "hard"  # permanent failure (5.x.x, "failed"): stop mailing the address at once
+    SOFT = "soft"  # temporary failure (4.x.x, "delayed"): counted, bounced after N in M days
+    COMPLAINT = "complaint"  # a feedback-loop report (ARF, provider complaint): unsubscribe
+    AUTO_REPLY = "auto_reply"  # out-of-office, vacation, RFC 3834: ignored, never a bounce
+    UNKNOWN = "unknown"  # could not be understood: kept for a person to look at
+
+
+class FeedbackSource(enum.StrEnum):
+    """Where a report came from."""
+
+    SMTP = "smtp"  # refused during the SMTP dialogue
+    MAILBOX = "mailbox"  # read from the bounce mailbox (IMAP)
+    FILE = "file"  # `digest bounces process` (.eml, mbox, maildir, stdin)
+    SES = "ses"
+    POSTMARK = "postmark"
+    MAILGUN = "mailgun"
+    SENDGRID = "sendgrid"
+
+
+class FeedbackOutcome(enum.StrEnum):
+    """What became of one recorded report (digest/bounces/policy.py decides)."""
+
+    APPLIED = "applied"  # matched and trusted: the policy ran (bounced, counted, unsubscribed)
+    IGNORED = "ignored"  # an auto-reply: never counts
+    UNMATCHED = "unmatched"  # no delivery or subscriber of ours, or not trusted (forgeable)
+    HELD = "held"  # not understood: for a person to look at
+
+
+class MatchedBy(enum.StrEnum):
+    """How a report was tied to a delivery or subscriber, strongest first."""
+
+    VERP = "verp"  # a VERP tag that verified
+    MESSAGE_ID = "message_id"  # the Message-ID of a message we sent
+    RECIPIENT = "recipient"  # only the address: trusted only from an authenticated webhook
+
+
 class ItemKind(enum.StrEnum):
     """The kinds of content an issue carries."""
 
@@ -270,3 +309,40 @@ class Delivery(SQLModel, table=True):
     first_attempt_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     next_attempt_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+
+
+class BounceEvent(SQLModel, table=True):
+    """One bounce, complaint or auto-reply as received, and what was done about it."""
+
+    __tablename__ = "bounce_event"
+    __table_args__ = (
+        # the soft-bounce count and a subscriber's history
+        sa.Index("ix_bounce_event_subscriber_kind", "subscriber_id", "kind", "received_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=200, unique=True)  # the same report twice is one row
+    kind: FeedbackKind = Field(sa_column=enum_col(FeedbackKind))
+    source: FeedbackSource = Field(sa_column=enum_col(FeedbackSource))
+    outcome: FeedbackOutcome = Field(sa_column=enum_col(FeedbackOutcome))
+    matched_by: MatchedBy | None = Field(default=None,
+                                         sa_column=enum_col(MatchedBy, nullable=True))
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id")
+    new_state: SubscriberState | None = Field(  # what this event made the subscriber, if it
+        default=None, sa_column=enum_col(SubscriberState, nullable=True))  # changed their state
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id", index=True)
+    issue_id: int | None = Field(default=None, foreign_key="issue.id", index=True)
+    recipient: str | None = Field(default=None, max_length=320)
+    status: str | None = Field(default=None, max_length=16)  # enhanced status, e.g. 5.1.1
+    diagnostic: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    detail: str | None = Field(default=None, max_length=300)  # what the policy did and why
+    received_at: datetime = Field(sa_column=utc_col(index=True))
+    occurred_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+    raw: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))  # purged
+
+
+class WebhookNonce(SQLModel, table=True):
+    """A provider's one-time value (Mailgun's token): stored once, a reuse is refused."""
+
+    __tablename__ = "webhook_nonce"
+    nonce: str = Field(max_length=200, primary_key=True)
+    received_at: datetime = Field(sa_column=utc_col(index=True))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Re
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from digest.bounces import service as bounce_service
 from digest.delivery import run
 from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
@@ -68,7 +69,8 @@ def issue_page(request: Request, issue_id: int, who: Editor, svc: Svc, session: 
                   variant=stored.get(lang),
                   checks=checks.issue_checks(session, issue, now_utc(), svc.settings.site_url),
                   history=lifecycle.history(session, issue), notice=notice, links=None,
-                  languages=list(Language))
+                  languages=list(Language),
+                  feedback=bounce_service.issue_feedback(session, issue.id or 0))
 
 
 @router.get("/issues/{issue_id}/email/{language}", response_class=HTMLResponse)

@@ -18,7 +18,7 @@ import pytest
 from digest.bounces import mime
 from digest.bounces.events import Feedback, FeedbackKind
 from digest.bounces.parse import parse
-from digest.bounces.verp import read_tag
+from digest.delivery.verp import read_tag
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus"

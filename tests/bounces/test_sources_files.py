@@ -97,6 +97,7 @@ def test_mbox_locked_by_the_mta_is_one_clear_error(tmp_path: Path) -> None:
         mta.close()
     assert str(error.value) == (
         f"file {path}: locked by another process (an MTA delivering?); try again")
+    assert error.value.temporary
     assert [i.raw.count(b"bounce-1") for i in FileSource(path).poll()] == [1]  # lock released
 
 
@@ -194,6 +195,7 @@ def test_missing_path_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as error:
         list(FileSource(missing).poll())
     assert str(error.value) == f"file {missing}: no such file or directory"
+    assert not error.value.temporary
 
 
 def test_path_through_a_file_is_one_clear_error(tmp_path: Path) -> None:

@@ -104,6 +104,7 @@ def test_connection_lost_before_done_raises_one_line_and_loses_nothing(dovecot: 
     with pytest.raises(SourceError) as error:
         src.done(item.key)
     assert one_line(error).startswith(f"imap 127.0.0.1:{dovecot.tls_port}: ")
+    assert error.value.temporary
     # The next poll reconnects; the key from before is still valid (same UIDVALIDITY).
     assert [again.raw for again in src.poll()] == [bounce(1)]
     src.done(item.key)
@@ -176,6 +177,7 @@ def test_tls_without_the_test_ca_fails_certificate_verification(dovecot: Dovecot
         list(source(dovecot, ca_file=None).poll())
     assert one_line(error).startswith(
         f"imap 127.0.0.1:{dovecot.tls_port}: certificate verify failed")
+    assert not error.value.temporary  # a person must fix the CA file
 
 
 def test_starttls_without_the_test_ca_fails_certificate_verification(dovecot: Dovecot) -> None:
@@ -183,6 +185,7 @@ def test_starttls_without_the_test_ca_fails_certificate_verification(dovecot: Do
         list(source(dovecot, security="starttls", port=dovecot.port, ca_file=None).poll())
     assert one_line(error).startswith(
         f"imap 127.0.0.1:{dovecot.port}: certificate verify failed")
+    assert not error.value.temporary
 
 
 def test_missing_ca_file_is_one_line(dovecot: Dovecot) -> None:
@@ -190,6 +193,7 @@ def test_missing_ca_file_is_one_line(dovecot: Dovecot) -> None:
     with pytest.raises(SourceError) as error:
         list(source(dovecot, ca_file=missing).poll())
     assert str(missing) in one_line(error)
+    assert not error.value.temporary
 
 
 def test_wrong_password_is_one_line_without_the_password(dovecot: Dovecot) -> None:
@@ -200,6 +204,7 @@ def test_wrong_password_is_one_line_without_the_password(dovecot: Dovecot) -> No
     message = one_line(error)
     assert message.startswith(f"imap 127.0.0.1:{dovecot.tls_port}: login failed")
     assert "not-the-password" not in message and "b'" not in message
+    assert not error.value.temporary
 
 
 def test_nothing_listening_is_one_line() -> None:
@@ -208,6 +213,7 @@ def test_nothing_listening_is_one_line() -> None:
     with pytest.raises(SourceError) as error:
         list(src.poll())
     assert one_line(error) == f"imap 127.0.0.1:{port}: refused the connection"
+    assert error.value.temporary
 
 
 def test_server_that_never_greets_times_out_in_one_line() -> None:
@@ -220,11 +226,14 @@ def test_server_that_never_greets_times_out_in_one_line() -> None:
         with pytest.raises(SourceError) as error:
             list(src.poll())
     assert one_line(error) == f"imap 127.0.0.1:{port}: timed out during connect"
+    assert error.value.temporary
 
 
 def test_plain_imap_is_refused_off_loopback() -> None:
-    with pytest.raises(SourceError, match=r"^imap mail\.example\.org:143: security 'none'"):
+    refused = r"^imap mail\.example\.org:143: security 'none'"
+    with pytest.raises(SourceError, match=refused) as error:
         IMAPSource("mail.example.org", security="none", username="u", password="p")
+    assert not error.value.temporary
 
 
 def test_default_ports() -> None:

@@ -31,7 +31,13 @@ class SourceError(Exception):
 
     For example ``imap 127.0.0.1:993: login failed`` or ``file /srv/x.eml: no such file``.
     Print it as it is: it never contains a password and never needs a traceback.
+    `temporary` says whether trying again later may work (a server down or a lock held) or
+    a person must change something first (credentials, a certificate, a setting, a path).
     """
+
+    def __init__(self, message: str, *, temporary: bool = True) -> None:
+        super().__init__(message)
+        self.temporary = temporary
 
 
 @dataclass(frozen=True, slots=True)

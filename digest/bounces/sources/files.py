@@ -86,7 +86,7 @@ class FileSource:
                         yield item
         except mailbox.ExternalClashError as exc:
             raise self._error("locked by another process (an MTA delivering?); "
-                              "try again") from exc
+                              "try again", temporary=True) from exc
         except (OSError, mailbox.Error) as exc:
             raise self._error(exc) from exc
 
@@ -101,7 +101,7 @@ class FileSource:
     def close(self) -> None:
         """Nothing to release: files are opened only while they are read."""
 
-    def _error(self, exc: BaseException | str) -> SourceError:
+    def _error(self, exc: BaseException | str, *, temporary: bool = False) -> SourceError:
         where = "stdin" if self.is_stdin else f"file {self.path}"
         if isinstance(exc, str):
             detail = exc
@@ -111,7 +111,7 @@ class FileSource:
                 detail += f" ({exc.filename})"
         else:
             detail = str(exc) or exc.__class__.__name__
-        return SourceError(" ".join(f"{where}: {detail}".split()))
+        return SourceError(" ".join(f"{where}: {detail}".split()), temporary=temporary)
 
     def _read(self, key: str, f: _Readable) -> Incoming | None:
         """The message from `f`, reading at most one byte past the size limit."""

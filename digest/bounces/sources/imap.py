@@ -51,9 +51,11 @@ class IMAPSource:
         self.timeout = timeout
         if security == "none" and not _is_loopback(host):
             raise self._error("security 'none' would send the password in clear; "
-                              "use 'tls' or 'starttls' (plain IMAP is allowed on loopback only)")
+                              "use 'tls' or 'starttls' (plain IMAP is allowed on loopback only)",
+                              temporary=False)
         if mailbox in self.folders.values():
-            raise self._error(f"mailbox {mailbox!r} cannot also be the processed or held folder")
+            raise self._error(f"mailbox {mailbox!r} cannot also be the processed or held folder",
+                              temporary=False)
         self._client: Any = None  # IMAPClient, connected, logged in, `mailbox` selected
         self._uidvalidity = 0
         self._resolved: dict[str, str] = {}
@@ -106,9 +108,9 @@ class IMAPSource:
         except (OSError, imaplib.IMAP4.error):
             _shutdown(client)
 
-    def _error(self, what: str) -> SourceError:
+    def _error(self, what: str, *, temporary: bool = True) -> SourceError:
         line = " ".join(what.split())
-        return SourceError(f"imap {self.host}:{self.port}: {line[:300]}")
+        return SourceError(f"imap {self.host}:{self.port}: {line[:300]}", temporary=temporary)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -121,7 +123,8 @@ class IMAPSource:
             client, self._client = self._client, None
             if client is not None:
                 _shutdown(client)
-            raise self._error(_describe(action, exc)) from exc
+            raise self._error(_describe(action, exc),
+                              temporary=_is_temporary(action, exc)) from exc
 
     def _ensure(self) -> Any:
         if self._client is not None:
@@ -260,6 +263,12 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _is_temporary(action: str, exc: BaseException) -> bool:
+    """Whether a failure may pass by itself: not a refused login, certificate or CA file."""
+    permanent = isinstance(exc, LoginError | ssl.SSLCertVerificationError)
+    return not permanent and not action.startswith("loading CA file")
 
 
 def _describe(action: str, exc: BaseException) -> str:

@@ -68,6 +68,15 @@ def urllib_fetch(url: str) -> bytes:
     return data
 
 
+def urllib_confirm(url: str) -> bytes:
+    """GET an SNS SubscribeURL to confirm a subscription (the production confirmer)."""
+    if not is_sns_url(url):
+        raise ValueError("not an SNS URL")
+    with urllib.request.urlopen(url, timeout=5) as response:
+        data: bytes = response.read(_MAX_CERT_BYTES)
+    return data
+
+
 class CertificateCache:
     """Signing certificates by URL, fetched once each; the oldest is dropped past `size`."""
 

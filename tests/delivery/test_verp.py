@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from digest.bounces import verp
-from digest.bounces.verp import envelope_sender, make_tag, read_tag, tag_from_address
+from digest.delivery import verp
+from digest.delivery.verp import envelope_sender, make_tag, read_tag, tag_from_address
 
 KEY = hashlib.sha256(b"digest tests: verp").digest()
 OTHER_KEY = hashlib.sha256(b"digest tests: another key").digest()

@@ -1,0 +1,201 @@
+"""POST /webhooks/<provider> over HTTP (TestClient), on both databases: correctly signed,
+wrongly signed and replayed requests for each provider, with the providers' own payloads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from httpx2 import Response
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from digest.delivery.transports.memory import MemoryTransport
+from digest.settings import Settings
+from digest.store.models import BounceEvent, Language, Subscriber, SubscriberState
+from digest.web import webhooks
+from digest.web.app import create_app
+from tests.bounces import sns_support as sns
+from tests.bounces import test_webhooks_mailgun as mailgun
+from tests.bounces import test_webhooks_postmark as postmark
+from tests.bounces import test_webhooks_sendgrid as sendgrid
+
+PEOPLE = ("gwen.jones@example.cymru", "rhys@example.net", "dai@example.org",
+          "slow@example.org", "blocked@example.net")
+
+
+class Confirmer:
+    """Stands in for the HTTPS GET of an SNS SubscribeURL (a network call)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.down = False
+
+    def __call__(self, url: str) -> bytes:
+        if self.down:
+            raise OSError("network unreachable")
+        self.urls.append(url)
+        return b"<ConfirmSubscriptionResponse/>"
+
+
+@pytest.fixture
+def configured(db_settings: Settings) -> Settings:
+    return db_settings.model_copy(update={
+        "webhook_ses_topic_arns": sns.TOPIC,
+        "webhook_postmark_username": postmark.USER,
+        "webhook_postmark_password": SecretStr(postmark.PASSWORD),
+        "webhook_mailgun_signing_key": SecretStr(mailgun.KEY),
+        "webhook_sendgrid_public_key": sendgrid.verification_key()})
+
+
+@pytest.fixture
+def confirmer() -> Confirmer:
+    return Confirmer()
+
+
+@pytest.fixture
+def client(engine: Engine, session: Session, configured: Settings,
+           confirmer: Confirmer) -> Iterator[TestClient]:
+    for email in PEOPLE:
+        session.add(Subscriber(email=email, language=Language.CY, state=SubscriberState.ACTIVE))
+    session.commit()
+    app = create_app(configured, engine, MemoryTransport)
+    webhooks.install(app, configured, fetch_cert=sns.FakeFetcher(), confirm=confirmer,
+                     clock=lambda: sns.NOW)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def state(session: Session, email: str) -> SubscriberState:
+    session.rollback()
+    session.expire_all()
+    return session.exec(select(Subscriber).where(Subscriber.email == email)).one().state
+
+
+def recorded(session: Session) -> int:
+    session.rollback()
+    return len(session.exec(select(BounceEvent)).all())
+
+
+def ok(response: Response, new: int, repeated: int = 0) -> None:
+    assert response.status_code == 200, response.text
+    assert response.json() == {"recorded": new, "repeated": repeated}
+    assert "set-cookie" not in response.headers
+
+
+def test_ses_signed_bounce_and_complaint(client: TestClient, session: Session) -> None:
+    body = json.dumps(sns.notification()).encode()
+    ok(client.post("/webhooks/ses", content=body), 2)  # one bounce for two recipients
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.BOUNCED
+    assert state(session, "dai@example.org") is SubscriberState.BOUNCED
+    ok(client.post("/webhooks/ses", content=body), 0, 2)  # SNS retries: recorded once
+    complaint = sns.notification("ses_complaint.json", MessageId="another-id")
+    ok(client.post("/webhooks/ses", content=json.dumps(complaint).encode()), 1)
+    assert state(session, "rhys@example.net") is SubscriberState.UNSUBSCRIBED
+    assert recorded(session) == 3
+
+
+def test_ses_wrongly_signed_or_stale_changes_nothing(client: TestClient,
+                                                     session: Session) -> None:
+    forged = sns.sign({**sns.notification(), "Signature": ""}, key=sns.OTHER_KEY)
+    assert client.post("/webhooks/ses", content=json.dumps(forged).encode()).status_code == 401
+    stale = sns.notification(Timestamp="2026-03-01T10:00:00.000Z")
+    refused = client.post("/webhooks/ses", content=json.dumps(stale).encode())
+    assert (refused.status_code, refused.json()) == (403, {"error": "stale timestamp"})
+    assert recorded(session) == 0
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.ACTIVE
+
+
+def test_ses_subscription_is_confirmed_through_the_fetcher(
+        client: TestClient, confirmer: Confirmer, session: Session) -> None:
+    body = json.dumps(sns.confirmation()).encode()
+    confirmer.down = True
+    assert client.post("/webhooks/ses", content=body).status_code == 503  # SNS sends again
+    confirmer.down = False
+    answer = client.post("/webhooks/ses", content=body)
+    assert (answer.status_code, answer.json()) == (200, {"confirmed": True})
+    assert confirmer.urls == [sns.confirmation()["SubscribeURL"]]
+    assert recorded(session) == 0
+
+
+def test_postmark_credentials(client: TestClient, session: Session) -> None:
+    body = postmark.fixture("postmark_bounce.json")
+    wrong = client.post("/webhooks/postmark", content=body,
+                        headers={"Authorization": postmark.basic(password="guess")})
+    assert wrong.status_code == 401 and recorded(session) == 0
+    assert client.post("/webhooks/postmark", content=body).status_code == 401  # none at all
+    right = {"Authorization": postmark.basic()}
+    ok(client.post("/webhooks/postmark", content=body, headers=right), 1)
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.BOUNCED
+    ok(client.post("/webhooks/postmark", content=body, headers=right), 0, 1)  # replayed
+    spam = postmark.fixture("postmark_spam_complaint.json")
+    ok(client.post("/webhooks/postmark", content=spam, headers=right), 1)
+    assert state(session, "rhys@example.net") is SubscriberState.UNSUBSCRIBED
+
+
+def test_mailgun_signature_and_nonce(client: TestClient, session: Session) -> None:
+    body = mailgun.payload()
+    wrong = client.post("/webhooks/mailgun", content=mailgun.payload(key="key-not-ours"))
+    assert wrong.status_code == 401 and recorded(session) == 0
+    ok(client.post("/webhooks/mailgun", content=body), 1)
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.BOUNCED
+    # The signature does not cover the event: its token may be used once only.
+    forged = json.loads(body)
+    forged["event-data"] = mailgun.event("mailgun_complained.json")
+    replayed = client.post("/webhooks/mailgun", content=json.dumps(forged).encode())
+    assert (replayed.status_code, replayed.json()) == (403, {"error": "replayed"})
+    assert state(session, "rhys@example.net") is SubscriberState.ACTIVE
+    assert client.post("/webhooks/mailgun", content=body).status_code == 403
+    stale = mailgun.payload(timestamp=int(sns.NOW.timestamp()) - 600, token="c" * 50)
+    assert client.post("/webhooks/mailgun", content=stale).status_code == 403
+    # A new signature on the same event (a retry Mailgun signed again) records nothing new.
+    ok(client.post("/webhooks/mailgun", content=mailgun.payload(token="d" * 50)), 0, 1)
+    assert recorded(session) == 1
+
+
+def test_sendgrid_signed_batch(client: TestClient, session: Session) -> None:
+    body = sendgrid.events()
+    wrong = client.post("/webhooks/sendgrid", content=body,
+                        headers=sendgrid.signed(body, key=sendgrid.OTHER_KEY))
+    assert wrong.status_code == 401 and recorded(session) == 0
+    tampered = body.replace(b"rhys@example.net", b"gwen.jones@example.cymru")
+    assert client.post("/webhooks/sendgrid", content=tampered,
+                       headers=sendgrid.signed(body)).status_code == 401
+    ok(client.post("/webhooks/sendgrid", content=body, headers=sendgrid.signed(body)), 5)
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.BOUNCED
+    assert state(session, "dai@example.org") is SubscriberState.BOUNCED
+    assert state(session, "rhys@example.net") is SubscriberState.UNSUBSCRIBED
+    assert state(session, "slow@example.org") is SubscriberState.ACTIVE  # one deferral
+    ok(client.post("/webhooks/sendgrid", content=body, headers=sendgrid.signed(body)), 0, 5)
+
+
+def test_too_large_unconfigured_and_unknown(client: TestClient, db_settings: Settings,
+                                            engine: Engine) -> None:
+    huge = b"[" + b" " * (1024 * 1024) + b"]"
+    assert client.post("/webhooks/sendgrid", content=huge,
+                       headers=sendgrid.signed(huge)).status_code == 413
+    assert client.post("/webhooks/sparkpost", content=b"{}").status_code == 404
+    with TestClient(create_app(db_settings, engine, MemoryTransport)) as bare:
+        for name in ("ses", "postmark", "mailgun", "sendgrid"):
+            assert bare.post(f"/webhooks/{name}", content=b"{}").status_code == 404
+
+
+def test_a_database_failure_is_a_503_and_the_retry_is_accepted(
+        client: TestClient, engine: Engine, session: Session) -> None:
+    session.rollback()
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE bounce_event RENAME TO bounce_event_away"))
+    try:
+        failed = client.post("/webhooks/mailgun", content=mailgun.payload())
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE bounce_event_away RENAME TO bounce_event"))
+    assert (failed.status_code, failed.json()) == (503, {"error": "not recorded, try again"})
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.ACTIVE
+    # Nothing was kept, the nonce included: Mailgun's retry goes through.
+    ok(client.post("/webhooks/mailgun", content=mailgun.payload()), 1)
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.BOUNCED
