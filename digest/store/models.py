@@ -26,6 +26,7 @@ class SubscriberState(enum.StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    ERASED = "erased"  # personal data removed at the person's request (digest.audience.gdpr)
 
 
 class IssueState(enum.StrEnum):
@@ -192,6 +193,11 @@ class News(Bilingual, table=True):
 class Subscriber(SQLModel, table=True):
     """A person on the list; `email` is stored normalised (lower-case)."""
 
+    __table_args__ = (  # the subscribers list's filters, each in id order (digest.audience)
+        sa.Index("ix_subscriber_state_language_id", "state", "language", "id"),
+        sa.Index("ix_subscriber_language_id", "language", "id"),
+        sa.Index("ix_subscriber_name_lower", sa.text("lower(name)")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     name: str = ""
@@ -253,6 +259,7 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery_issue_subscriber"),
         sa.Index("ix_delivery_issue_state_id", "issue_id", "state", "id"),  # claim order
+        sa.Index("ix_delivery_subscriber_id", "subscriber_id"),  # one person's deliveries
     )
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issue.id")
@@ -268,3 +275,94 @@ class Delivery(SQLModel, table=True):
     first_attempt_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     next_attempt_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+
+
+
+# The audience (#16): consent, the subscriber history, the suppression list, click counts.
+
+
+class ConsentSource(enum.StrEnum):
+    """On what basis an address is held."""
+
+    IMPORT = "import"  # a CSV import: the file stands for their consent
+    WEB = "web"  # a web sign-up confirmed by the person (double opt-in)
+    LEGACY = "legacy"  # on the list before consent records were kept: unknown
+
+
+class SubscriberAction(enum.StrEnum):
+    """What happened to a subscriber, for their history."""
+
+    SUBSCRIBED = "subscribed"  # imported (active), or asked on the web (pending)
+    CONFIRMED = "confirmed"
+    LANGUAGE_CHANGED = "language_changed"
+    UNSUBSCRIBED = "unsubscribed"
+    RESUBSCRIBED = "resubscribed"
+    BOUNCED = "bounced"
+    ERASED = "erased"
+
+
+class ActionReason(enum.StrEnum):
+    """Why, or through what, an action happened."""
+
+    IMPORT = "import"
+    WEB = "web"
+    LEGACY = "legacy"
+    LINK = "link"  # the preferences or unsubscribe page
+    ONE_CLICK = "one_click"  # RFC 8058 POST from the mail client
+    COMPLAINT = "complaint"  # a feedback-loop report
+    EDITOR = "editor"
+    SMTP = "smtp"  # a permanent failure during the SMTP dialogue
+
+
+class Consent(SQLModel, table=True):
+    """Why we hold a subscriber's address: one record per subscriber (the latest basis)."""
+
+    subscriber_id: int = Field(foreign_key="subscriber.id", primary_key=True)
+    source: ConsentSource = Field(sa_column=enum_col(ConsentSource))
+    at: datetime = Field(sa_column=utc_col())  # import time, confirmation, or legacy created_at
+    import_file: str | None = Field(default=None, max_length=500)
+    import_line: int | None = None
+    requested_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+    ip_hash: str | None = Field(default=None, max_length=64)  # only with DIGEST_CONSENT_IP
+
+
+class SubscriberEvent(SQLModel, table=True):
+    """One entry of a subscriber's history, with their state and language after it."""
+
+    __tablename__ = "subscriber_event"
+    __table_args__ = (
+        sa.Index("ix_subscriber_event_subscriber_at", "subscriber_id", "at"),
+        sa.Index("ix_subscriber_event_action_at", "action", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id")
+    at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
+    action: SubscriberAction = Field(sa_column=enum_col(SubscriberAction))
+    reason: ActionReason | None = Field(default=None,
+                                        sa_column=enum_col(ActionReason, nullable=True))
+    actor: str = Field(max_length=200)
+    state: SubscriberState = Field(sa_column=enum_col(SubscriberState))
+    language: Language = Field(sa_column=enum_col(Language))
+    detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    ip_hash: str | None = Field(default=None, max_length=64)
+
+
+class Suppression(SQLModel, table=True):
+    """An erased address, as a keyed hash: imports of it are refused."""
+
+    address_hash: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
+    # A web sign-up by the person links its pending subscriber here; confirming it lifts this.
+    signup_subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id")
+
+
+class ClickCount(SQLModel, table=True):
+    """Clicks on one item of one issue in one language; no subscriber identity at all."""
+
+    __tablename__ = "click_count"
+    issue_id: int = Field(foreign_key="issue.id", primary_key=True)
+    position: int = Field(primary_key=True)  # the item's IssueItem.position
+    language: Language = Field(sa_column=enum_col(Language, primary_key=True))
+    clicks: int = 0
+    ignored: int = 0  # requests the scanner rule left out (digest.audience.engagement)

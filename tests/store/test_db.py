@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,7 +16,7 @@ from digest.store.models import Language, Subscriber, SubscriberState
 
 def test_upgrade_reaches_head_and_is_idempotent(engine: Engine) -> None:
     upgrade(engine)  # second run: nothing to do, no error
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == HEAD
     tables = set(sa.inspect(engine).get_table_names())
     assert set(SQLModel.metadata.tables) <= tables
 
@@ -58,7 +59,10 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as conn:
+    with engine.connect() as conn, warnings.catch_warnings():
+        # Expression indexes are not compared on SQLite (tests/store/test_audience_migration.py
+        # checks that one exists on both databases).
+        warnings.filterwarnings("ignore", ".*ix_subscriber_name_lower")
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
 
