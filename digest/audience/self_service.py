@@ -14,16 +14,20 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from digest.audience import history, suppression
 from digest.audience.csv_import import normalise_email
+from digest.audience.keyed import Keyed
 from digest.delivery.notices import send_notice
 from digest.delivery.transports.base import Transport
 from digest.i18n import translations
 from digest.settings import Settings
 from digest.store.models import (
+    ActionReason,
     Delivery,
     DeliveryState,
     Language,
     Subscriber,
+    SubscriberAction,
     SubscriberState,
     now_utc,
 )
@@ -77,8 +81,11 @@ def page_language(language: Language) -> str:
 
 
 def request(session: Session, settings: Settings, tokens: Tokens, transport: Transport,
-            limiter: SignupLimiter, raw_email: str, name: str, language: Language) -> Signup:
-    """Handle a sign-up form; raises ValueError for an invalid address."""
+            limiter: SignupLimiter, raw_email: str, name: str, language: Language,
+            client_ip: str | None = None) -> Signup:
+    """Handle a sign-up form; raises ValueError for an invalid address.
+
+    The client IP is kept (hashed) in the consent record only with `settings.consent_ip`."""
     email = normalise_email(raw_email)
     if not limiter.allow(email):
         return Signup.RATE_LIMITED
@@ -101,6 +108,10 @@ def request(session: Session, settings: Settings, tokens: Tokens, transport: Tra
     else:  # pending, unsubscribed or bounced: confirming the new request re-activates
         sub.name, sub.language, sub.updated_at = name.strip()[:200] or sub.name, language, now_utc()
     session.flush()
+    keyed = Keyed(settings)
+    history.signup_requested(session, sub, keyed.ip(client_ip)
+                             if client_ip and settings.consent_ip else None)
+    suppression.link_signup(session, keyed, email, sub.id or 0)
     link = f"{site}/confirm/{tokens.make_expiring(sub.id or 0)}"
     send_notice(settings, transport, email, t.gettext("Please confirm your subscription"),
                  t.gettext("Please confirm that you want to receive the monthly research "
@@ -117,29 +128,38 @@ def confirm(session: Session, subscriber_id: int) -> Subscriber:
         raise LookupError("no such subscriber")
     if sub.state is not SubscriberState.ACTIVE:
         sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
+        history.confirmed(session, sub)
+        suppression.lift_for(session, subscriber_id)
     return sub
 
 
 def get(session: Session, subscriber_id: int) -> Subscriber:
-    """The subscriber a token names."""
+    """The subscriber a token names (an erased one is gone: its tokens name nobody)."""
     sub = session.get(Subscriber, subscriber_id)
-    if sub is None:
+    if sub is None or sub.state is SubscriberState.ERASED:
         raise LookupError("no such subscriber")
     return sub
 
 
-def set_language(session: Session, subscriber_id: int, language: Language) -> Subscriber:
+def set_language(session: Session, subscriber_id: int, language: Language, *,
+                 actor: str = history.SUBSCRIBER,
+                 reason: ActionReason = ActionReason.LINK) -> Subscriber:
     """Change the language a subscriber receives."""
     sub = get(session, subscriber_id)
-    sub.language, sub.updated_at = language, now_utc()
+    if sub.language is not language:
+        sub.language, sub.updated_at = language, now_utc()
+        history.record(session, sub, SubscriberAction.LANGUAGE_CHANGED, actor, reason=reason)
     return sub
 
 
-def unsubscribe(session: Session, subscriber_id: int) -> Subscriber:
+def unsubscribe(session: Session, subscriber_id: int, *,
+                reason: ActionReason = ActionReason.LINK,
+                actor: str = history.SUBSCRIBER) -> Subscriber:
     """Stop all mail at once (idempotent); messages not yet sent to them are skipped."""
     sub = get(session, subscriber_id)
     if sub.state is not SubscriberState.UNSUBSCRIBED:
         sub.state, sub.updated_at = SubscriberState.UNSUBSCRIBED, now_utc()
+        history.record(session, sub, SubscriberAction.UNSUBSCRIBED, actor, reason=reason)
     table = Delivery.__table__  # type: ignore[attr-defined]
     session.execute(sa.update(table).where(
         table.c.subscriber_id == subscriber_id,
@@ -153,4 +173,6 @@ def resubscribe(session: Session, subscriber_id: int) -> Subscriber:
     sub = get(session, subscriber_id)
     if sub.state is SubscriberState.UNSUBSCRIBED:
         sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
+        history.record(session, sub, SubscriberAction.RESUBSCRIBED, history.SUBSCRIBER,
+                       reason=ActionReason.LINK)
     return sub

@@ -84,11 +84,13 @@ def subscribers_import(
     Example: digest subscribers import subscribers/example.csv
     """
     from digest.audience import csv_import
+    from digest.audience.keyed import Keyed
 
-    _, engine = store()
+    settings, engine = store()
     try:
         with session_scope(engine) as session:
-            report = csv_import.import_file(session, file, skip_invalid=skip_invalid)
+            report = csv_import.import_file(session, file, skip_invalid=skip_invalid,
+                                            keyed=Keyed(settings))
     except csv_import.ImportInvalid as exc:
         for e in exc.errors:
             err.print(str(e), highlight=False, markup=False)

@@ -25,12 +25,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digest.delivery.transports.base import Outcome, SendResult
+from digest.store import subscriber_events
 from digest.store.db import session_scope, writer_lock
 from digest.store.models import (
+    ActionReason,
     Delivery,
     DeliveryState,
     Language,
     Subscriber,
+    SubscriberAction,
     SubscriberState,
     UTCDateTime,
 )
@@ -196,10 +199,18 @@ def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
     return updates, bounces
 
 
+def _bounce_events(attempts: list[Attempt]) -> list[dict[str, Any]]:
+    """History rows for the subscribers a permanent failure bounced."""
+    return [subscriber_events.event_row(
+        a.row.subscriber_id, SubscriberAction.BOUNCED, SubscriberState.BOUNCED, a.row.language,
+        a.at, "sender", ActionReason.SMTP, a.result.reply[:1000])
+        for a in attempts if a.result.outcome is Outcome.PERMANENT]
+
+
 class _Compiled:
     """A Core statement compiled once for a dialect, with its parameters' type conversions."""
 
-    def __init__(self, statement: sa.Update, dialect: sa.Dialect) -> None:
+    def __init__(self, statement: sa.Update | sa.Insert, dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.order = compiled.positiontup if compiled.positional else None
@@ -230,6 +241,7 @@ class OutcomeWriter:
         self.sqlite = engine.dialect.name == "sqlite"
         self.record = _Compiled(_RECORD, engine.dialect)
         self.bounce = _Compiled(_BOUNCE, engine.dialect)
+        self.history = _Compiled(subscriber_events.INSERT, engine.dialect)
         self.conn = engine.raw_connection()
         self.dbapi_error = engine.dialect.loaded_dbapi.Error
 
@@ -246,6 +258,8 @@ class OutcomeWriter:
                 cursor.executemany(self.record.sql, self.record.parameters(updates))
                 if bounces:
                     cursor.executemany(self.bounce.sql, self.bounce.parameters(bounces))
+                    cursor.executemany(self.history.sql, self.history.parameters(
+                        _bounce_events(attempts)))
                 self.conn.commit()
             except self.dbapi_error as exc:  # raised as SQLAlchemy would, like any query
                 self.conn.rollback()
