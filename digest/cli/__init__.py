@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from digest.cli import audience as audience_cli
 from digest.cli.common import err, fail, load_settings, out, parse_as_of, store
 from digest.cli.issue import issue_app
 from digest.content import files, sync
@@ -33,6 +34,7 @@ subs_app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(subs_app, name="subscribers")
+audience_cli.add_commands(subs_app)
 app.add_typer(issue_app, name="issue")
 sched_app = typer.Typer(help="The monthly schedule (APScheduler).")
 app.add_typer(sched_app, name="scheduler")
