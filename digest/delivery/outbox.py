@@ -214,8 +214,11 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.order = compiled.positiontup if compiled.positional else None
+        # The dialect's own processors: a TypeDecorator's bind_processor() alone skips its
+        # impl's (SQLite's DATETIME format), and times would be stored in two text formats.
         self.convert = {name: fn for name, bind in compiled.binds.items()
-                        if (fn := bind.type.bind_processor(dialect)) is not None}
+                        if (fn := bind.type.dialect_impl(dialect).bind_processor(dialect))
+                        is not None}
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
         """Rows as the DBAPI takes them: converted, and as tuples for positional styles."""
