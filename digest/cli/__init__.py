@@ -17,6 +17,7 @@ from rich.table import Table
 from digest.cli import audience as audience_cli
 from digest.cli.common import err, fail, load_settings, out, parse_as_of, store
 from digest.cli.issue import issue_app
+from digest.cli.report import report_app
 from digest.content import files, sync
 from digest.delivery.transports import factory
 from digest.demo import DEMO_AS_OF, run_demo
@@ -36,6 +37,7 @@ app.add_typer(content_app, name="content")
 app.add_typer(subs_app, name="subscribers")
 audience_cli.add_commands(subs_app)
 app.add_typer(issue_app, name="issue")
+app.add_typer(report_app, name="report")
 sched_app = typer.Typer(help="The monthly schedule (APScheduler).")
 app.add_typer(sched_app, name="scheduler")
 

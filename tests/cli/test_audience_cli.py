@@ -75,3 +75,27 @@ def test_every_command_has_an_example() -> None:
     for command in ("export", "export-person", "erase", "show"):
         done = runner.invoke(app, ["subscribers", command, "--help"])
         assert done.exit_code == 0 and f"Example: digest subscribers {command}" in done.output
+
+
+def test_reports_as_table_json_and_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    table = runner.invoke(app, ["report", "issue", "2026-09"])
+    assert table.exit_code == 0 and "issue report 2026-09" in table.output
+    data = json.loads(runner.invoke(app, ["report", "issue", "2026-09", "--json"]).output)
+    sent = next(ln for ln in data["tables"]["delivery"] if ln["key"] == "sent")
+    assert sent["total"] == 35 and data["facts"]["clicks_counted"] is False
+    rows = list(csv.DictReader(io.StringIO(
+        runner.invoke(app, ["report", "year", "2026", "--csv"]).output)))
+    assert next(r for r in rows if r["table"] == "issues_sent")["total"] == "35"
+    assert next(r for r in rows if r["key"] == "2026-12" and
+                r["table"] == "month_end_active")["total"] == "35"
+    missing = runner.invoke(app, ["report", "issue", "2031-01"])
+    assert missing.exit_code == 1 and "no issue '2031-01'" in missing.output
+    both = runner.invoke(app, ["report", "year", "2026", "--json", "--csv"])
+    assert both.exit_code == 1 and "choose one" in both.output
+    for command in ("issue", "year"):
+        assert f"Example: digest report {command}" in runner.invoke(
+            app, ["report", command, "--help"]).output
