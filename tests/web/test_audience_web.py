@@ -229,3 +229,36 @@ def test_the_privacy_token_expires_and_is_only_for_privacy(web: Web, session: Se
     assert session.get(Subscriber, sid).state is SubscriberState.ACTIVE  # type: ignore[union-attr]
     assert session.exec(select(Subscriber).where(
         Subscriber.language == Language.CY)).first() is not None
+
+
+def test_unsubscribe_reasons_one_click_and_page(web: Web, session: Session) -> None:
+    client, _, settings = web
+    tokens = Tokens(settings)
+    one, page = _sid(session), _sid(session, "rhys.price@example.org")
+    client.post(f"/u/{tokens.make(Purpose.UNSUBSCRIBE, one)}",
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = client.get(f"/u/{tokens.make(Purpose.UNSUBSCRIBE, page)}")
+    assert 'name="via" value="page"' in form.text
+    client.post(f"/u/{tokens.make(Purpose.UNSUBSCRIBE, page)}",
+                data={"List-Unsubscribe": "One-Click", "via": "page"})
+    session.rollback()
+    assert history.events_of(session, one)[-1].reason is ActionReason.ONE_CLICK
+    assert history.events_of(session, page)[-1].reason is ActionReason.LINK
+
+
+def test_a_web_signup_keeps_the_client_ip_hashed_when_enabled(engine: Engine,
+                                                              session: Session,
+                                                              db_settings: Settings) -> None:
+    from digest.audience.keyed import Keyed
+
+    for keep in (False, True):
+        settings = db_settings.model_copy(update={"consent_ip": keep})
+        with TestClient(create_app(settings, engine, MemoryTransport)) as client:
+            email = f"ip-{keep}@example.org"
+            assert client.post("/subscribe", data={"email": email, "language": "cy"}
+                               ).status_code == 200
+        session.rollback()
+        consent = history.consent_of(session, gdpr.find(session, email).id or 0)
+        assert consent is not None and consent.requested_at is not None
+        assert consent.ip_hash == (Keyed(settings).ip("testclient") if keep else None)
