@@ -139,11 +139,11 @@ def issue_report(session: Session, settings: Settings, issue: Issue) -> Report:
         ignored = 0
         for position, item in enumerate(items):
             if target(item, settings.site_url, "en"):
-                table.line(f"{position}: {item.title('en').value}")
+                table.line(f"{position + 1}: {item.title('en').value}")  # 1-based for people
         for row in engagement.clicks(session, issue):
             if row.position < len(items):
                 title = items[row.position].title("en").value
-                table.line(f"{row.position}: {title}").add(row.language.value, row.clicks)
+                table.line(f"{row.position + 1}: {title}").add(row.language.value, row.clicks)
             ignored += row.ignored
         report.facts["ignored_requests"] = ignored
     return report
@@ -213,7 +213,8 @@ def year_report(session: Session, settings: Settings, year: int) -> Report:
         "welsh_or_bilingual_share_at_end": _share(end.cy + end.both, end.total),
         "welsh_or_bilingual_share_at_start": _share(at_start["cy"] + at_start["both"],
                                                     sum(at_start.values())),
-        "signups": {lang: sum(getattr(ln, lang) for ln in signups.lines) for lang in LANGS},
+        "signups": {lang: sum(getattr(ln, lang) for ln in signups.lines) for lang in LANGS}
+        | {"total": sum(ln.total for ln in signups.lines)},
     }
     issues = report.table("issues_sent")
     sent_issues = session.exec(select(Issue).where(

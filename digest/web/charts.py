@@ -27,8 +27,8 @@ class Series:
     values: list[int]
 
 
-def _nice_max(value: int) -> int:
-    """The axis top: 1, 2 or 5 times a power of ten, at or above `value`."""
+def _nice(value: float) -> int:
+    """The smallest of 1, 2 or 5 times a power of ten that is at least `value` (and 1)."""
     step = 1
     while True:
         for factor in (1, 2, 5):
@@ -37,22 +37,28 @@ def _nice_max(value: int) -> int:
         step *= 10
 
 
+def axis(top: int) -> tuple[int, int]:
+    """A round tick step and the axis top (a multiple of it, 4 or 5 steps) for data up to
+    `top`."""
+    step = _nice(max(top, 1) / 4)
+    return step, step * -(-max(top, 1) // step)
+
+
 def stacked_bars(title: str, categories: list[str], series: list[Series], *,
                  width: int = 720, height: int = 260) -> Markup:
     """A stacked bar chart (one bar per category, one layer per series) as inline SVG."""
     left, right, top, bottom = 48, 12, 28, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
-    top_value = _nice_max(max(totals, default=0) or 1)
+    step, top_value = axis(max(totals, default=0))
     slot = plot_w / max(len(categories), 1)
     bar = max(min(slot * 0.7, 48), 2)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
              f'width="100%" role="img" aria-label="{escape(title)}" class="chart">',
              f"<title>{escape(title)}</title>",
              '<style>text{font:12px Arial,Helvetica,sans-serif;fill:#333}</style>']
-    for tick in range(5):
-        value = top_value * tick // 4
-        y = top + plot_h - plot_h * tick / 4
+    for value in range(0, top_value + 1, step):
+        y = top + plot_h - plot_h * value / top_value
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="#dde"/><text x="{left - 6}" y="{y + 4:.1f}" '
                      f'text-anchor="end">{value}</text>')

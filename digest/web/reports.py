@@ -22,7 +22,8 @@ from digest.web.pages import ReadDb, Svc, choose_language, render
 
 router = APIRouter(prefix="/editor/reports")
 Editor = Annotated[str, Depends(editor)]
-LANGUAGE_LABELS = {"cy": N_("Welsh"), "both": N_("bilingual"), "en": N_("English")}
+LANGUAGE_LABELS = {"cy": N_("Welsh"), "both": N_("bilingual"), "en": N_("English"),
+                   "total": N_("Total")}
 TITLES = {
     "delivery": N_("Delivery, per language"), "clicks": N_("Clicks per item and language"),
     "month_end_active": N_("Active subscribers at each month's end"),
@@ -32,6 +33,8 @@ TITLES = {
 KEYS = {"sent": N_("sent"), "failed": N_("failed"), "bounced": N_("bounced"),
         "unsubscribed": N_("unsubscribed within 30 days"),
         "complaints": N_("complaints within 30 days")}
+SHORT = {"sent": N_("sent"), "failed": N_("failed"), "bounced": N_("bounced"),
+         "unsubscribed": N_("unsubscribed"), "complaints": N_("complaints")}
 FACTS = {
     "state": N_("State"), "send_started": N_("Send started (UTC)"),
     "window_days": N_("Days counted after the send"),
@@ -101,12 +104,13 @@ def _page(request: Request, report: Report, csv_url: str) -> Response:
         langs = ("cy", "en") if short else ("cy", "both", "en")
         series = [Series(k, t.gettext(LANGUAGE_LABELS[k]),
                          [getattr(ln, k) for ln in table.lines]) for k in langs]
-        if name == "delivery":
-            categories = [t.gettext(KEYS.get(ln.key, ln.key)) for ln in table.lines]
+        if name == "delivery":  # short labels under the bars; the table has the long ones
+            categories = [t.gettext(SHORT.get(ln.key, ln.key)) for ln in table.lines]
         charts.append((name, stacked_bars(t.gettext(TITLES.get(name, name)), categories,
                                           series)))
     return render(request, "editor_report.html.j2", lang, report=report, charts=charts,
-                  titles=TITLES, keys=KEYS, facts=FACTS, csv_url=csv_url)
+                  titles=TITLES, keys=KEYS, facts=FACTS, csv_url=csv_url,
+                  languages=LANGUAGE_LABELS)
 
 
 def _csv(report: Report, filename: str) -> Response:

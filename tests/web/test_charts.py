@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from digest.web.charts import Series, _nice_max, stacked_bars
+from digest.web.charts import Series, axis, stacked_bars
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -26,8 +26,9 @@ def test_bars_are_to_scale_and_text_is_escaped() -> None:
     assert "<& co>" not in str(svg)
 
 
-def test_the_axis_top_is_a_round_number() -> None:
-    assert [_nice_max(v) for v in (0, 1, 3, 7, 12, 51, 999)] == [1, 1, 5, 10, 20, 100, 1000]
+def test_the_axis_has_round_steps_and_covers_the_data() -> None:
+    assert [axis(v) for v in (0, 1, 3, 7, 9, 12, 51, 88, 999)] == [
+        (1, 1), (1, 1), (1, 3), (2, 8), (5, 10), (5, 15), (20, 60), (50, 100), (500, 1000)]
 
 
 def test_an_empty_chart_is_still_a_chart() -> None:
