@@ -16,7 +16,7 @@ from digest.store.models import Consent, Subscriber
 # What `digest subscribers import` reads, first, then the state and the dates.
 COLUMNS = ("email", "name", "language", "state", "subscribed_at", "updated_at",
            "consent_source", "consent_at")
-BATCH = 1000
+BATCH = 2000
 S = Subscriber.__table__  # type: ignore[attr-defined]
 C = Consent.__table__  # type: ignore[attr-defined]
 
@@ -25,14 +25,23 @@ def _iso(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else ""
 
 
-def _line(values: tuple[object, ...]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue()
+class _Lines:
+    """Formats one CSV line at a time with one writer over one reused buffer."""
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+
+    def __call__(self, values: tuple[object, ...]) -> str:
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.writer.writerow(values)
+        return self.buffer.getvalue()
 
 
 def stream_csv(engine: Engine, f: Filter | None = None) -> Iterator[str]:
     """The header, then one CSV line per subscriber the filter selects, in id order."""
+    _line = _Lines()
     yield _line(COLUMNS)
     query = (sa.select(S.c.email, S.c.name, S.c.language, S.c.state, S.c.created_at,
                        S.c.updated_at, C.c.source, C.c.at)

@@ -16,6 +16,7 @@ the page, the CSV and the JSON are all made from the same values (`to_csv`, `to_
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -166,43 +167,42 @@ def year_report(session: Session, settings: Settings, year: int) -> Report:
     active, signups, left = (report.table(n) for n in ("month_end_active", "signups", "left"))
     for key, _ in ends:
         active.line(key), signups.line(key), left.line(key)
+    # One pass over the history in subscriber order: each event moves its subscriber from the
+    # (state, language) of their previous event to its own; the active count of each month's
+    # end is the count at the start plus the moves of the months up to it.
+    limits = [end for _, end in ends]
     at_start: Counter[str] = Counter()
+    moves = [Counter[str]() for _ in ends]
     e = SubscriberEvent.__table__  # type: ignore[attr-defined]
-    query = (sa.select(e.c.subscriber_id, e.c.at, e.c.action, e.c.state, e.c.language)
-             .where(e.c.at < ends[-1][1]).order_by(e.c.subscriber_id, e.c.at, e.c.id))
+    raw = [sa.type_coerce(c, sa.String) for c in (e.c.action, e.c.state, e.c.language)]
+    query = (sa.select(e.c.subscriber_id, e.c.at, *raw).where(e.c.at < limits[-1])
+             .order_by(e.c.subscriber_id, e.c.at, e.c.id))
     joined = (SubscriberAction.SUBSCRIBED.value, SubscriberAction.CONFIRMED.value)
-    gone = (SubscriberState.UNSUBSCRIBED.value, SubscriberState.BOUNCED.value,
-            SubscriberState.ERASED.value)
-
-    def close(events: list[Any]) -> None:
-        """Count one subscriber at every month's end, from their events in order."""
-        i, current = 0, None
-        for key, end in ends:
-            while i < len(events) and events[i][1] < end:
-                current = events[i]
-                i += 1
-            if current is not None and _value(current[3]) == SubscriberState.ACTIVE.value:
-                active.line(key).add(_value(current[4]))
-        before = [ev for ev in events if ev[1] < begin]
-        if before and _value(before[-1][3]) == SubscriberState.ACTIVE.value:
-            at_start[_value(before[-1][4])] += 1
-
+    active_state = SubscriberState.ACTIVE.value
     sid: int | None = None
-    events: list[Any] = []
-    for row in session.execute(query.execution_options(yield_per=2000)):
-        if row[0] != sid:
-            close(events)
-            sid, events = row[0], []
-        was_active = bool(events) and _value(events[-1][3]) == SubscriberState.ACTIVE.value
-        events.append(row)
-        if row[1] >= begin:
-            key = f"{year}-{row[1].astimezone(settings.tz).month:02d}"
-            state = _value(row[3])
-            if _value(row[2]) in joined and state == SubscriberState.ACTIVE.value:
-                signups.line(key).add(_value(row[4]))
-            elif was_active and state in gone:
-                left.line(key).add(_value(row[4]))
-    close(events)
+    prev: tuple[str, str] | None = None
+    for subscriber_id, at, action, state, lang in session.execute(
+            query.execution_options(yield_per=5000)):
+        if subscriber_id != sid:
+            sid, prev = subscriber_id, None
+        was = prev[1] if prev is not None and prev[0] == active_state else None  # its language
+        target = at_start if at < begin else moves[bisect.bisect_right(limits, at)]
+        if was is not None:
+            target[was] -= 1
+        if state == active_state:
+            target[lang] += 1
+        if at >= begin:
+            key = ends[bisect.bisect_right(limits, at)][0]
+            if action in joined and state == active_state and was is None:
+                signups.line(key).add(lang)
+            elif was is not None and state != active_state:
+                left.line(key).add(was)
+        prev = (state, lang)
+    running = Counter(at_start)
+    for (key, _), move in zip(ends, moves, strict=True):
+        running.update(move)
+        line = active.line(key)
+        line.cy, line.en, line.both = (running[lang] for lang in ("cy", "en", "both"))
     end = active.lines[-1]
     report.facts = {
         "active_at_start": {lang: at_start[lang] for lang in LANGS} | {
