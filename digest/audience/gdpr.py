@@ -20,7 +20,6 @@ from digest.audience import history, suppression
 from digest.audience.keyed import Keyed
 from digest.settings import Settings
 from digest.store.models import (
-    Consent,
     DeliveryState,
     Subscriber,
     SubscriberAction,
@@ -133,8 +132,3 @@ def suppressed_at(session: Session, settings: Settings, email: str) -> datetime 
     entry = session.get(Suppression, Keyed(settings).address(email))
     return entry.created_at if entry else None
 
-
-def consent_source(session: Session, subscriber_id: int) -> str:
-    """The consent source of one subscriber, or 'none'."""
-    consent = session.get(Consent, subscriber_id)
-    return consent.source.value if consent else "none"

@@ -29,12 +29,27 @@ def item_target(session: Session, issue: Issue, position: int, lang: str, site: 
     return target(news_view(news), site, lang) if news else None
 
 
+def _pattern(issue: Issue, site: str) -> re.Pattern[str]:
+    return re.compile(re.escape(site) + r"/r/" + re.escape(issue.period) + r"/(\d+)/(cy|en)")
+
+
+def direct(session: Session, issue: Issue, html: str, site: str) -> str:
+    """`html` with each click-counter link replaced by its target (for the web archive, whose
+    visitors are not the email's readers)."""
+    site = site.rstrip("/")
+
+    def target_of(match: re.Match[str]) -> str:
+        url = item_target(session, issue, int(match.group(1)), match.group(2), site)
+        return url or match.group(0)
+
+    return _pattern(issue, site).sub(target_of, html)
+
+
 def counted_targets(session: Session, issue: Issue, html: str, site: str) -> list[str]:
     """The targets behind the click-counter links of `html` that lead to other sites."""
     site = site.rstrip("/")
-    pattern = re.compile(re.escape(site) + r"/r/" + re.escape(issue.period) + r"/(\d+)/(cy|en)")
     found = []
-    for position, lang in dict.fromkeys(pattern.findall(html)):
+    for position, lang in dict.fromkeys(_pattern(issue, site).findall(html)):
         url = item_target(session, issue, int(position), lang, site)
         if url and url.startswith(("http://", "https://")) and not url.startswith(site + "/"):
             found.append(url)

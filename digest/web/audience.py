@@ -113,6 +113,7 @@ def unsubscribe(request: Request, sid: int, who: Editor, session: Db, csrf: Csrf
         self_service.unsubscribe(session, sid, reason=ActionReason.EDITOR, actor=who)
     except LookupError:  # unknown or erased
         raise HTTPException(404) from None
+    session.commit()  # before the answer: the page it redirects to must show the change
     return _back(sid, "unsubscribed")
 
 
@@ -126,6 +127,7 @@ def change_language(request: Request, sid: int, who: Editor, session: Db, csrf: 
                                   reason=ActionReason.EDITOR)
     except LookupError:  # unknown or erased
         raise HTTPException(404) from None
+    session.commit()
     return _back(sid, "language")
 
 
@@ -140,6 +142,7 @@ def erase(request: Request, sid: int, who: Editor, svc: Svc, session: Db, csrf: 
     if confirm.strip().lower() != sub.email:
         return _back(sid, "not-erased")
     gdpr.erase(session, svc.settings, sid, who)
+    session.commit()
     return _back(sid, "erased")
 
 

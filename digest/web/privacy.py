@@ -57,6 +57,7 @@ def erase_mine(request: Request, action: str, svc: Svc, session: Db,
         return render(request, "privacy.html.j2", lang, sub=sub, token=None, action=action,
                       confirm=True)
     gdpr.erase(session, svc.settings, sub.id or 0, "subscriber")
+    session.commit()  # before the answer that says it is done
     return render(request, "message.html.j2", lang, title_key=N_("Your data has been erased"),
                   body_key=N_("We no longer hold your address or name, and you will receive "
                               "no more digests. Our counts keep a number for you, without "

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from digest.audience import self_service
 from digest.audience.self_service import Signup, page_language
 from digest.i18n import N_
+from digest.issue import links
 from digest.issue.service import get_issue, variants
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import localised, review_view
@@ -159,7 +160,7 @@ def archive_issue(period: str, language: Language, svc: Svc, session: Db) -> Res
     site = svc.settings.site_url.rstrip("/")
     html = (variant.html.replace(f"{site}/u/{UNSUB_PLACEHOLDER}", f"{site}/subscribe")
             .replace(f"{site}/p/{PREFS_PLACEHOLDER}", f"{site}/subscribe"))
-    return HTMLResponse(html)
+    return HTMLResponse(links.direct(session, issue, html, site))  # archive clicks not counted
 
 
 @router.get("/reviews/{slug}", response_class=HTMLResponse)

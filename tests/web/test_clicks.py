@@ -118,6 +118,14 @@ def _html_of(transport: MemoryTransport, i: int) -> str:
     return str(body.get_content())
 
 
+def test_the_web_archive_links_straight_to_the_items(
+        counted: tuple[TestClient, Issue, MemoryTransport, Settings]) -> None:
+    client, _, _, settings = counted
+    page = client.get("/archive/2026-09/both")
+    assert page.status_code == 200 and "/r/2026-09/" not in page.text
+    assert f'href="{settings.site_url}/reviews/' in page.text
+
+
 def test_counting_per_item_and_language_with_the_scanner_rule(
         counted: tuple[TestClient, Issue, MemoryTransport, Settings], session: Session) -> None:
     client, issue, _, settings = counted
