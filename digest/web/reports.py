@@ -15,7 +15,7 @@ from digest.audience import reports
 from digest.audience.reports import Report
 from digest.i18n import BABEL_LOCALE, N_, translations
 from digest.issue.service import IssueNotFound, get_issue
-from digest.store.models import Issue, IssueState, Subscriber
+from digest.store.models import Issue, IssueState, Subscriber, now_utc
 from digest.web.auth import editor
 from digest.web.charts import Series, stacked_bars
 from digest.web.pages import ReadDb, Svc, choose_language, render
@@ -58,8 +58,9 @@ def report_index(request: Request, who: Editor, session: ReadDb) -> Response:
         [IssueState.SENDING, IssueState.SENT])).order_by(col(Issue.period).desc())).all()
     first = session.exec(select(Subscriber.created_at).order_by(
         col(Subscriber.created_at))).first()
-    years = sorted({int(i.period[:4]) for i in issues} | ({first.year} if first else set()),
-                   reverse=True)
+    this_year = now_utc().year
+    years = sorted({int(i.period[:4]) for i in issues}
+                   | (set(range(first.year, this_year + 1)) if first else set()), reverse=True)
     return render(request, "editor_reports.html.j2", choose_language(request),
                   issues=issues, years=years)
 
