@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from digest.audience import csv_import
+from digest.audience.keyed import Keyed
 from digest.content import files, sync
 from digest.delivery import outbox, run
 from digest.delivery.transports.file import FileTransport
@@ -49,7 +50,7 @@ def prepare(engine: Engine, settings: Settings, as_of: datetime | None = None,
     items = files.load_dir(settings.content_dir)
     with session_scope(engine) as session:
         sync.upsert(session, items, settings.tz)
-        csv_import.import_file(session, DEMO_SUBSCRIBERS)
+        csv_import.import_file(session, DEMO_SUBSCRIBERS, keyed=Keyed(settings))
     with session_scope(engine) as session:
         outcome = service.plan(session, settings, as_of or demo_as_of(settings))
     return items, outcome

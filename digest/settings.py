@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     confirm_max_age_hours: float = Field(default=72, gt=0)
     signup_limit_per_hour: int = Field(default=3, ge=1)
 
+    # The audience (README "Subscribers and privacy")
+    consent_ip: bool = False  # keep a keyed hash of the sign-up's client IP in the consent record
+    click_counts: bool = False  # links go through /r/<issue>/<item>/<lang>, counted per item only
+    click_grace_seconds: float = Field(default=60, ge=0)  # clicks this soon after the send start
+    # are link scanners', not readers': not counted
+
     # Delivery: the outbox
     transport: Literal["file", "smtp"] = "file"
     batch_size: int = Field(default=64, ge=1)  # outbox rows a connection claims at a time

@@ -17,6 +17,7 @@ class Purpose(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     CONFIRM = "confirm"  # double opt-in; expires
+    PRIVACY = "privacy"  # a subscriber's own export and erase (digest.web.privacy); expires
 
 
 class BadToken(ValueError):
@@ -37,7 +38,8 @@ class Tokens:
         # are exactly itsdangerous' (HMAC-SHA1, URL-safe base64, no padding); read() checks them
         # with itsdangerous itself.
         self._keys = {p: signer.derive_key() for p, signer in self._signers.items()}
-        self._timed = TimestampSigner(secret, salt=f"digest.{Purpose.CONFIRM.value}")
+        self._timed = {p: TimestampSigner(secret, salt=f"digest.{p.value}")
+                       for p in (Purpose.CONFIRM, Purpose.PRIVACY)}
 
     def make(self, purpose: Purpose, subscriber_id: int) -> str:
         """A URL-safe token such as `17.Ab3...` (alphanumerics, `-`, `_` and `.` only)."""
@@ -53,14 +55,15 @@ class Tokens:
         except (BadSignature, ValueError, UnicodeError) as exc:
             raise BadToken(str(exc)) from exc
 
-    def make_expiring(self, subscriber_id: int) -> str:
-        """A confirmation token that carries its signing time."""
-        return self._timed.sign(str(subscriber_id)).decode("ascii")
+    def make_expiring(self, subscriber_id: int, purpose: Purpose = Purpose.CONFIRM) -> str:
+        """A confirmation (or privacy) token that carries its signing time."""
+        return self._timed[purpose].sign(str(subscriber_id)).decode("ascii")
 
-    def read_expiring(self, token: str, max_age_seconds: float) -> int:
-        """The subscriber id of a confirmation token younger than `max_age_seconds`."""
+    def read_expiring(self, token: str, max_age_seconds: float,
+                      purpose: Purpose = Purpose.CONFIRM) -> int:
+        """The subscriber id of an expiring token younger than `max_age_seconds`."""
         try:
-            return int(self._timed.unsign(token, max_age=int(max_age_seconds)))
+            return int(self._timed[purpose].unsign(token, max_age=int(max_age_seconds)))
         except SignatureExpired as exc:
             raise ExpiredToken(str(exc)) from exc
         except (BadSignature, ValueError, UnicodeError) as exc:

@@ -10,6 +10,10 @@ It builds the demo issue in a temporary SQLite database (migrate, sync content/,
 browser) and writes docs/screenshots/email-{cy,en,both}-{desktop,phone}.png, then serves the
 app and captures the editors' preview page (docs/screenshots/editor-preview-cy-desktop.png).
 
+It also generates a year of list life (tests/audience/yeardata.py) and captures the report
+pages: docs/screenshots/report-year-cy-desktop.png and report-issue-en-desktop.png. Name
+sources to capture only those: `scripts/screenshots.py report_screens`.
+
 Each kind of page is one function yielding `Screen`s (see `email_screens`); to capture another
 page, write such a function and add it to `SOURCES`.
 """
@@ -132,9 +136,69 @@ def preview_screens(workdir: Path) -> Iterator[Screen]:
         thread.join()
 
 
+def _serve(settings: Settings) -> tuple[str, Callable[[], None]]:
+    """The app on a free loopback port; its base URL and a function that stops it."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from digest.web.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join()
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+def report_screens(workdir: Path) -> Iterator[Screen]:
+    """The yearly report (Welsh) and an issue report (English) on a generated year of data."""
+    from digest.store.db import make_engine, upgrade
+    from digest.web.auth import hash_password
+    from tests.audience.yeardata import generate_year
+
+    settings = demo_settings(workdir).model_copy(update={
+        "editor_accounts": f"editor:{hash_password('screens')}", "click_counts": True})
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    generate_year(engine, settings, workdir)
+    engine.dispose()
+    base, stop = _serve(settings)
+
+    def load(path: str) -> Callable[[Page], None]:
+        def go(page: Page) -> None:
+            page.goto(f"{base}/editor/login")
+            page.fill("#name", "editor")
+            page.fill("#password", "screens")
+            page.click("button[type=submit]")
+            page.goto(f"{base}{path}")
+        return go
+
+    try:
+        yield Screen("report-year-cy", load("/editor/reports/years/2026?lang=cy"),
+                     (Width("desktop", 1320, None),))
+        yield Screen("report-issue-en", load("/editor/reports/issues/2026-09?lang=en"),
+                     (Width("desktop", 1320, None),))
+    finally:
+        stop()
+
+
 # Each source gets its own temporary directory and may set up (and, after its last yield,
 # tear down) whatever its pages need.
-SOURCES: list[Callable[[Path], Iterator[Screen]]] = [email_screens, preview_screens]
+SOURCES: list[Callable[[Path], Iterator[Screen]]] = [email_screens, preview_screens,
+                                                     report_screens]
 
 
 def capture(page: Page, screen: Screen, width: Width, out_dir: Path) -> Path:
@@ -152,7 +216,8 @@ def capture(page: Page, screen: Screen, width: Width, out_dir: Path) -> Path:
 
 
 def main() -> int:
-    """Write every screen of every source at every width into docs/screenshots/."""
+    """Write every screen of every source at every width into docs/screenshots/ (or only the
+    sources named on the command line, e.g. `report_screens`)."""
     if not CHROMIUM.exists():
         print(f"{CHROMIUM} not found: apt-get install chromium", file=sys.stderr)
         return 1
@@ -169,7 +234,8 @@ def main() -> int:
         context = browser.new_context(device_scale_factor=1)
         context.route(REMOTE, lambda route: route.abort())
         page = context.new_page()
-        for source in SOURCES:
+        wanted = set(sys.argv[1:])
+        for source in [s for s in SOURCES if not wanted or s.__name__ in wanted]:
             with tempfile.TemporaryDirectory(prefix="digest-screens-") as tmp:
                 for screen in source(Path(tmp)):
                     for width in screen.widths:

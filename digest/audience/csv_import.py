@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session
 
+from digest.audience import history, suppression
+from digest.audience.keyed import Keyed
 from digest.store.models import Language, Subscriber, SubscriberState, now_utc
 
 REQUIRED_COLUMNS = ("email", "language")
@@ -189,8 +191,11 @@ def printable_list(names: list[str]) -> list[str]:
     return [ascii(n) if control_character(n) else n for n in names]
 
 
-def import_rows(session: Session, rows: list[Row]) -> ImportReport:
-    """Insert new subscribers as active, update name/language of known ones; caller commits."""
+def import_rows(session: Session, rows: list[Row], source: Path | None = None) -> ImportReport:
+    """Insert new subscribers as active, update name/language of known ones; caller commits.
+
+    New people get a consent record naming `source` and their line; their history and a
+    language change of a known person are recorded (digest.audience.history)."""
     report = ImportReport()
     table = Subscriber.__table__  # type: ignore[attr-defined]
     existing: dict[str, tuple[int, str, Language, SubscriberState]] = {}
@@ -202,13 +207,14 @@ def import_rows(session: Session, rows: list[Row]) -> ImportReport:
         for email, sid, name, language, state in session.execute(query):
             existing[email] = (sid, name, language, state)
     now = now_utc()
-    inserts, updates = [], []
+    inserts, updates, lines = [], [], {}
     for row in rows:
         known = existing.get(row.email)
         if known is None:
             inserts.append({"email": row.email, "name": row.name, "language": row.language,
                             "state": SubscriberState.ACTIVE, "created_at": now,
                             "updated_at": now})
+            lines[row.email] = row
         elif known[3] in (SubscriberState.UNSUBSCRIBED, SubscriberState.BOUNCED):
             report.kept_inactive += 1
         elif (known[1], known[2]) != (row.name, row.language):
@@ -226,14 +232,39 @@ def import_rows(session: Session, rows: list[Row]) -> ImportReport:
             updates,
         )
     report.added, report.updated = len(inserts), len(updates)
+    added = [(sid, lines[email].line, lines[email].language)
+             for email, sid in _ids(session, list(lines))]
+    moved = [(known[0], row.language, known[3]) for row in rows
+             if (known := existing.get(row.email)) and known[2] is not row.language
+             and known[3] not in (SubscriberState.UNSUBSCRIBED, SubscriberState.BOUNCED)]
+    history.imported(session, source, added, moved, now)
     return report
 
 
-def import_file(session: Session, path: Path, *, skip_invalid: bool = False) -> ImportReport:
-    """Validate `path` and import it: all or nothing unless `skip_invalid`."""
+def _ids(session: Session, emails: list[str]) -> list[tuple[str, int]]:
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    out: list[tuple[str, int]] = []
+    for start in range(0, len(emails), 1000):
+        out += [(e, i) for e, i in session.execute(sa.select(table.c.email, table.c.id).where(
+            table.c.email.in_(emails[start:start + 1000])))]
+    return out
+
+
+def import_file(session: Session, path: Path, *, skip_invalid: bool = False,
+                keyed: Keyed | None = None) -> ImportReport:
+    """Validate `path` and import it: all or nothing unless `skip_invalid`.
+
+    With `keyed`, addresses on the suppression list (erased) are refused, each with its line.
+    """
     rows, notes, errors = read_csv(path)
+    if keyed is not None and rows:
+        refused = suppression.suppressed(session, keyed, [r.email for r in rows])
+        errors += [LineError(path, r.line, "email", f"{r.email}: {suppression.REFUSED}")
+                   for r in rows if r.email in refused]
+        rows = [r for r in rows if r.email not in refused]
+        errors.sort(key=lambda e: e.line)
     if errors and (not skip_invalid or not rows):
         raise ImportInvalid(errors)
-    report = import_rows(session, rows)
+    report = import_rows(session, rows, path)
     report.duplicates, report.errors = notes, errors
     return report

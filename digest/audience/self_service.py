@@ -13,15 +13,19 @@ from collections.abc import Callable
 
 from sqlmodel import Session, select
 
+from digest.audience import history, suppression
 from digest.audience.csv_import import normalise_email
+from digest.audience.keyed import Keyed
 from digest.delivery import outbox
 from digest.delivery.notices import send_notice
 from digest.delivery.transports.base import Transport
 from digest.i18n import translations
 from digest.settings import Settings
 from digest.store.models import (
+    ActionReason,
     Language,
     Subscriber,
+    SubscriberAction,
     SubscriberState,
     now_utc,
 )
@@ -75,8 +79,11 @@ def page_language(language: Language) -> str:
 
 
 def request(session: Session, settings: Settings, tokens: Tokens, transport: Transport,
-            limiter: SignupLimiter, raw_email: str, name: str, language: Language) -> Signup:
-    """Handle a sign-up form; raises ValueError for an invalid address."""
+            limiter: SignupLimiter, raw_email: str, name: str, language: Language,
+            client_ip: str | None = None) -> Signup:
+    """Handle a sign-up form; raises ValueError for an invalid address.
+
+    The client IP is kept (hashed) in the consent record only with `settings.consent_ip`."""
     email = normalise_email(raw_email)
     if not limiter.allow(email):
         return Signup.RATE_LIMITED
@@ -99,6 +106,10 @@ def request(session: Session, settings: Settings, tokens: Tokens, transport: Tra
     else:  # pending, unsubscribed or bounced: confirming the new request re-activates
         sub.name, sub.language, sub.updated_at = name.strip()[:200] or sub.name, language, now_utc()
     session.flush()
+    keyed = Keyed(settings)
+    history.signup_requested(session, sub, keyed.ip(client_ip)
+                             if client_ip and settings.consent_ip else None)
+    suppression.link_signup(session, keyed, email, sub.id or 0)
     link = f"{site}/confirm/{tokens.make_expiring(sub.id or 0)}"
     send_notice(settings, transport, email, t.gettext("Please confirm your subscription"),
                  t.gettext("Please confirm that you want to receive the monthly research "
@@ -115,25 +126,33 @@ def confirm(session: Session, subscriber_id: int) -> Subscriber:
         raise LookupError("no such subscriber")
     if sub.state is not SubscriberState.ACTIVE:
         sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
+        history.confirmed(session, sub)
+        suppression.lift_for(session, subscriber_id)
     return sub
 
 
 def get(session: Session, subscriber_id: int) -> Subscriber:
-    """The subscriber a token names."""
+    """The subscriber a token names (an erased one is gone: its tokens name nobody)."""
     sub = session.get(Subscriber, subscriber_id)
-    if sub is None:
+    if sub is None or sub.state is SubscriberState.ERASED:
         raise LookupError("no such subscriber")
     return sub
 
 
-def set_language(session: Session, subscriber_id: int, language: Language) -> Subscriber:
+def set_language(session: Session, subscriber_id: int, language: Language, *,
+                 actor: str = history.SUBSCRIBER,
+                 reason: ActionReason = ActionReason.LINK) -> Subscriber:
     """Change the language a subscriber receives."""
     sub = get(session, subscriber_id)
-    sub.language, sub.updated_at = language, now_utc()
+    if sub.language is not language:
+        sub.language, sub.updated_at = language, now_utc()
+        history.record(session, sub, SubscriberAction.LANGUAGE_CHANGED, actor, reason=reason)
     return sub
 
 
-def unsubscribe(session: Session, subscriber_id: int) -> Subscriber:
+def unsubscribe(session: Session, subscriber_id: int, *,
+                reason: ActionReason = ActionReason.LINK,
+                actor: str = history.SUBSCRIBER) -> Subscriber:
     """Stop all mail at once (idempotent): every message not yet sent to them is skipped,
     claimed ones included, once the caller commits (see `outbox.stop_mail`)."""
     sub = get(session, subscriber_id)
@@ -141,6 +160,7 @@ def unsubscribe(session: Session, subscriber_id: int) -> Subscriber:
     outbox.stop_mail(session, subscriber_id, "unsubscribed")
     if sub.state is not SubscriberState.UNSUBSCRIBED:
         sub.state, sub.updated_at = SubscriberState.UNSUBSCRIBED, now_utc()
+        history.record(session, sub, SubscriberAction.UNSUBSCRIBED, actor, reason=reason)
     return sub
 
 
@@ -149,4 +169,6 @@ def resubscribe(session: Session, subscriber_id: int) -> Subscriber:
     sub = get(session, subscriber_id)
     if sub.state is SubscriberState.UNSUBSCRIBED:
         sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
+        history.record(session, sub, SubscriberAction.RESUBSCRIBED, history.SUBSCRIBER,
+                       reason=ActionReason.LINK)
     return sub

@@ -28,7 +28,9 @@ from digest.bounces.webhooks.base import Verified
 from digest.delivery import outbox, verp
 from digest.delivery.messages import message_id_key
 from digest.settings import Settings
+from digest.store import subscriber_events
 from digest.store.models import (
+    ActionReason,
     BounceEvent,
     Delivery,
     DeliveryState,
@@ -38,6 +40,7 @@ from digest.store.models import (
     Issue,
     MatchedBy,
     Subscriber,
+    SubscriberAction,
     SubscriberState,
     WebhookNonce,
     now_utc,
@@ -131,6 +134,11 @@ def subscriber_left(session: Session, sub: Subscriber, state: SubscriberState, r
     outbox.stop_mail(session, sub.id or 0, reason)
     sub.state, sub.updated_at = state, now
     session.add(sub)
+    complaint = state is SubscriberState.UNSUBSCRIBED
+    subscriber_events.record(
+        session, sub, SubscriberAction.UNSUBSCRIBED if complaint else SubscriberAction.BOUNCED,
+        "bounces", reason=ActionReason.COMPLAINT if complaint else ActionReason.BOUNCE_REPORT,
+        detail=reason, at=now)
 
 
 def match_feedback(session: Session, settings: Settings, feedback: Feedback) -> Match:

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from digest.cli import audience as audience_cli
 from digest.cli import errors
-from digest.cli.bounces import bounces_app, subscriber_show
+from digest.cli.bounces import bounces_app
 from digest.cli.common import fail, load_settings, loaded, out, parse_as_of, say, store, warn
 from digest.cli.issue import issue_app
+from digest.cli.report import report_app
 from digest.content import files, sync
 from digest.delivery.transports import factory
 from digest.demo import DEMO_AS_OF, run_demo
@@ -39,7 +41,9 @@ subs_app = typer.Typer(help="Subscribers.\n\nExample: digest subscribers import 
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(subs_app, name="subscribers")
+audience_cli.add_commands(subs_app)
 app.add_typer(issue_app, name="issue")
+app.add_typer(report_app, name="report")
 sched_app = typer.Typer(help="The monthly schedule (APScheduler).\n\n"
                         "Example: digest scheduler --once")
 app.add_typer(sched_app, name="scheduler")
@@ -81,7 +85,6 @@ def main(argv: list[str] | None = None) -> None:
         fail(line)
         sys.exit(code)
 app.add_typer(bounces_app, name="bounces")
-subs_app.command("show")(subscriber_show)
 
 
 @db_app.command("upgrade")
@@ -131,11 +134,13 @@ def subscribers_import(
     Example: digest subscribers import subscribers/example.csv
     """
     from digest.audience import csv_import
+    from digest.audience.keyed import Keyed
 
-    _, engine = store()
+    settings, engine = store()
     try:
         with session_scope(engine) as session:
-            report = csv_import.import_file(session, file, skip_invalid=skip_invalid)
+            report = csv_import.import_file(session, file, skip_invalid=skip_invalid,
+                                            keyed=Keyed(settings))
     except csv_import.ImportInvalid as exc:
         for e in exc.errors:
             warn(str(e))

@@ -152,42 +152,6 @@ def bounces_raw(record: Annotated[int, typer.Argument(help="The number `list` sh
     sys.stdout.buffer.flush()
 
 
-def subscriber_show(
-    email: Annotated[str, typer.Argument(help="The subscriber's address")],
-) -> None:
-    """A subscriber's state, why they are in it, and their bounces and complaints.
-
-    Example: digest subscribers show gwen@example.org
-    """
-    from sqlmodel import select
-
-    from digest.bounces import service
-    from digest.store.db import session_scope
-    from digest.store.models import Subscriber
-
-    _, engine = _store()
-    with session_scope(engine) as session:
-        sub = session.exec(select(Subscriber).where(
-            Subscriber.email == email.strip().lower())).first()
-        if sub is None:
-            raise fail(f"no subscriber {email.strip()}")
-        why = service.left_because(session, sub)
-        history = service.history_for(session, sub.id or 0)
-    out.print(f"{sub.email}: {sub.state.value}, language {sub.language.value}, "
-              f"since {sub.updated_at:%Y-%m-%d %H:%M} UTC", highlight=False, markup=False)
-    if why is not None:
-        out.print(f"why: {why.detail} ({why.source.value}"
-                  + (f", issue {why.issue}" if why.issue else "")
-                  + f", {why.received_at:%Y-%m-%d %H:%M} UTC)"
-                  + (f": {why.status or ''} {why.diagnostic or ''}".rstrip()
-                     if why.status or why.diagnostic else ""), highlight=False, markup=False)
-    out.print(f"bounces and complaints: {len(history) or 'none'}", highlight=False)
-    for h in history:
-        out.print(f"  {h.received_at:%Y-%m-%d %H:%M} {h.kind.value} {h.outcome.value} "
-                  f"{h.source.value} {h.issue or '-'} {h.status or '-'}: {h.detail}",
-                  highlight=False, markup=False)
-
-
 def feedback_lines(feedback: IssueFeedback) -> list[str]:
     """The bounce and complaint lines of `digest issue status`."""
     line = ("above" if feedback.over_complaint_line else "below")

@@ -14,8 +14,16 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery.outbox import STOP_ROWS, Attempt, D, RetryPolicy, S
 from digest.delivery.transports.base import Outcome
+from digest.store import subscriber_events
 from digest.store.db import writer_lock
-from digest.store.models import DeliveryState, SubscriberState
+from digest.store.models import (
+    ActionReason,
+    DeliveryState,
+    SubscriberAction,
+    SubscriberState,
+    UTCDateTime,
+)
+from digest.store.subscriber_events import E
 
 # Only a row its run still holds takes an outcome: a run whose claims went stale and were
 # taken over may still report a late outcome, and must not overwrite the new holder's claim or
@@ -35,6 +43,29 @@ _BOUNCE = sa.update(S).where(
     S.c.id == sa.bindparam("sid"),
     S.c.state == sa.literal_column(f"'{SubscriberState.ACTIVE.value}'")).values(
     state=sa.bindparam("bounced"), updated_at=sa.bindparam("at"))
+
+
+# The history row of a 5xx bounce, written only while the subscriber is still active (the
+# `_BOUNCE` that follows turns exactly those into bounced): run before `_BOUNCE`.
+_BOUNCE_EVENT = sa.insert(E).from_select(
+    ["subscriber_id", "at", "action", "reason", "actor", "state", "language", "detail",
+     "ip_hash"],
+    sa.select(sa.bindparam("sid", type_=sa.Integer()), sa.bindparam("at", type_=UTCDateTime()),
+              sa.bindparam("action", type_=sa.String()), sa.bindparam("reason", type_=sa.String()),
+              sa.bindparam("actor", type_=sa.String()), sa.bindparam("state", type_=sa.String()),
+              sa.bindparam("language", type_=sa.String()),
+              sa.bindparam("detail", type_=sa.String()),
+              sa.bindparam("ip_hash", type_=sa.String())).where(sa.exists().where(
+        S.c.id == sa.bindparam("sid"),
+        S.c.state == sa.literal_column(f"'{SubscriberState.ACTIVE.value}'"))))
+
+
+def _bounce_events(attempts: list[Attempt]) -> list[dict[str, Any]]:
+    """History rows for the subscribers a permanent failure bounces."""
+    return [subscriber_events.event_row(
+        a.row.subscriber_id, SubscriberAction.BOUNCED, SubscriberState.BOUNCED, a.row.language,
+        a.at, "sender", ActionReason.SMTP, a.result.reply[:1000])
+        for a in attempts if a.result.outcome is Outcome.PERMANENT]
 
 
 def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
@@ -66,12 +97,16 @@ def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
 class _Compiled:
     """A Core statement compiled once for a dialect, with its parameters' type conversions."""
 
-    def __init__(self, statement: sa.Update | sa.Select[Any], dialect: sa.Dialect) -> None:
+    def __init__(self, statement: sa.Update | sa.Insert | sa.Select[Any],
+                 dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.order = compiled.positiontup if compiled.positional else None
+        # The dialect's own processors: a TypeDecorator's bind_processor() alone skips its
+        # impl's (SQLite's DATETIME format), and times would be stored in two text formats.
         self.convert = {name: fn for name, bind in compiled.binds.items()
-                        if (fn := bind.type.bind_processor(dialect)) is not None}
+                        if (fn := bind.type.dialect_impl(dialect).bind_processor(dialect))
+                        is not None}
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
         """Rows as the DBAPI takes them: converted, and as tuples for positional styles."""
@@ -99,6 +134,7 @@ class OutcomeWriter:
         self.record = _Compiled(_RECORD, engine.dialect)
         self.bounce = _Compiled(_BOUNCE, engine.dialect)
         self.skip_bounced = _Compiled(STOP_ROWS, engine.dialect)
+        self.history = _Compiled(_BOUNCE_EVENT, engine.dialect)
         self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self.conn = engine.raw_connection()
         self.dbapi_error = engine.dialect.loaded_dbapi.Error
@@ -132,6 +168,8 @@ class OutcomeWriter:
                 if bounces:  # delivery rows before subscribers, as an unsubscribe does
                     cursor.executemany(self.skip_bounced.sql, self.skip_bounced.parameters(
                         [{"sid": b["sid"], "reason": "bounced"} for b in bounces]))
+                    cursor.executemany(self.history.sql, self.history.parameters(
+                        _bounce_events(attempts)))
                     cursor.executemany(self.bounce.sql, self.bounce.parameters(bounces))
                 gone = set(watch) - self._held(cursor, watch) if watch else set()
                 self.conn.commit()

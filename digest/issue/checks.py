@@ -11,6 +11,7 @@ import httpx2
 from sqlmodel import Session, col, select
 
 from digest.issue.lifecycle import check_translations
+from digest.issue.links import counted_targets
 from digest.issue.service import variants
 from digest.render.renderer import MAX_HTML_BYTES
 from digest.store.models import Issue, IssueItem, ItemKind, Seminar
@@ -67,6 +68,7 @@ def issue_checks(session: Session, issue: Issue, now: datetime, site: str) -> li
         sizes.append(f"{lang.value}: {size / 1000:.1f} KB of {GMAIL_CLIP_BYTES / 1000:.0f} KB")
         found, missing = scan(variant.html, site)
         links.update(found)
+        links.update(counted_targets(session, issue, variant.html, site))  # DIGEST_CLICK_COUNTS
         if missing:
             alts.append(f"{lang.value}: {missing} image(s) without alt text")
     too_big = any(len(v.html.encode("utf-8")) >= MAX_HTML_BYTES for v in stored.values())

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from digest.i18n import month_label, translations
+from digest.render.links import Links
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import (
     IssueContent,
@@ -99,6 +100,7 @@ class Renderer:
             "view_online": t.gettext("View in your browser"),
             "archive_url": f"{site}/archive/{content.period}/{lang}",
             "site": site,
+            "link": Links(content, site, lang, self.settings.click_counts),
             "reviews": content.reviews,
             "seminars": content.seminars,
             "news": content.news,

@@ -18,7 +18,7 @@ from digest.i18n import N_
 from digest.settings import Settings
 from digest.store.db import engine_from, upgrade
 from digest.tokens import BadToken, Tokens
-from digest.web import editor, public, webhooks
+from digest.web import audience, editor, public, webhooks
 from digest.web.auth import NotLoggedIn
 from digest.web.pages import Services, choose_language, render
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.include_router(public.router)
     app.include_router(editor.router)
     webhooks.install(app, settings)
+    app.include_router(audience.router)
 
     @app.exception_handler(NotLoggedIn)
     async def _login_first(request: Request, exc: NotLoggedIn) -> Response:

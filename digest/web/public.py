@@ -13,10 +13,12 @@ from sqlmodel import Session, col, select
 from digest.audience import self_service
 from digest.audience.self_service import Signup, page_language
 from digest.i18n import N_
+from digest.issue import links
 from digest.issue.service import get_issue, variants
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import localised, review_view
 from digest.store.models import (
+    ActionReason,
     Issue,
     IssueState,
     Language,
@@ -55,7 +57,8 @@ def subscribe(request: Request, svc: Svc, session: Db,
     transport = svc.transport_factory()
     try:
         outcome = self_service.request(session, svc.settings, svc.tokens, transport,
-                                        svc.signup_limiter, email, name, language)
+                                        svc.signup_limiter, email, name, language,
+                                        client_ip=request.client.host if request.client else None)
     except ValueError:
         return render(request, "subscribe.html.j2", lang, status=400,
                       error=N_("That does not look like an email address."))
@@ -125,10 +128,12 @@ def unsubscribe_page(request: Request, token: str, svc: Svc, session: Db) -> Res
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: str, svc: Svc, session: Db) -> Response:
+def unsubscribe(request: Request, token: str, svc: Svc, session: Db,
+                via: Annotated[str, Form()] = "") -> Response:
     """RFC 8058 one-click: no cookie or login, unsubscribed at once, 200 and no redirect."""
     sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
-    self_service.unsubscribe(session, sub.id or 0)
+    self_service.unsubscribe(session, sub.id or 0, reason=ActionReason.LINK if via == "page"
+                             else ActionReason.ONE_CLICK)  # the page's form says "page"
     return render(request, "unsubscribe.html.j2",
                   choose_language(request, page_language(sub.language)), sub=sub, done=True,
                   token=token)
@@ -155,7 +160,7 @@ def archive_issue(period: str, language: Language, svc: Svc, session: Db) -> Res
     site = svc.settings.site_url.rstrip("/")
     html = (variant.html.replace(f"{site}/u/{UNSUB_PLACEHOLDER}", f"{site}/subscribe")
             .replace(f"{site}/p/{PREFS_PLACEHOLDER}", f"{site}/subscribe"))
-    return HTMLResponse(html)
+    return HTMLResponse(links.direct(session, issue, html, site))  # archive clicks not counted
 
 
 @router.get("/reviews/{slug}", response_class=HTMLResponse)

@@ -134,10 +134,12 @@ def test_issue_status_and_subscriber_show(sent: dict[str, str]) -> None:
     shown = runner.invoke(app, ["subscribers", "show", complainer.upper()])
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()
-    assert lines[0].startswith(f"{complainer}: unsubscribed, language ")
-    assert lines[1].startswith("why: complaint: unsubscribed (file, issue 2026-09, ")
-    assert lines[2] == "bounces and complaints: 1"
-    assert " complaint applied file 2026-09 -: complaint: unsubscribed" in lines[3]
+    assert lines[0].startswith(f"{complainer} (#") and lines[0].endswith(": unsubscribed, cy")
+    assert lines[1].startswith("why: ") and "complaint" in lines[1]
+    assert lines[2].startswith("  reported: complaint: unsubscribed (file, issue 2026-09, ")
+    at = lines.index("bounces and complaints: 1")
+    assert " complaint applied file 2026-09 -: complaint: unsubscribed" in lines[at + 1]
+    assert any("unsubscribed (complaint) by bounces" in line for line in lines)
     assert runner.invoke(app, ["subscribers", "show", "nobody@example.org"]).exit_code == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -58,7 +59,10 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as conn:
+    with engine.connect() as conn, warnings.catch_warnings():
+        # Expression indexes are not compared on SQLite (tests/store/test_audience_migration.py
+        # checks that one exists on both databases).
+        warnings.filterwarnings("ignore", ".*ix_subscriber_name_lower")
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
 

@@ -1,0 +1,158 @@
+"""`digest subscribers export|export-person|erase|show` (added to the `subscribers` group)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from digest.cli.common import fail, out, say, store
+from digest.settings import Settings
+from digest.store.db import session_scope
+from digest.store.models import Language, SubscriberState
+
+
+def subscribers_export(
+    file: Annotated[Path | None, typer.Argument(help="Write here (default: standard output)")]
+    = None,
+    state: Annotated[SubscriberState | None, typer.Option(help="Only this state")] = None,
+    language: Annotated[Language | None, typer.Option(help="Only this language")] = None,
+) -> None:
+    """Export the list as CSV (import's columns, then state and dates), streamed.
+
+    Example: digest subscribers export subs.csv
+    """
+    from digest.audience import export
+    from digest.audience.directory import Filter
+
+    _, engine = store()
+    lines = export.stream_csv(engine, Filter(state=state, language=language))
+    if file is None:
+        sys.stdout.writelines(lines)
+        return
+    try:
+        with file.open("w", encoding="utf-8", newline="") as fh:
+            count = sum(1 for line in lines if fh.write(line) is not None) - 1
+    except OSError as exc:
+        raise fail(f"{file}: {exc.strerror or exc}") from None
+    out.print(f"{count} subscriber(s) written to {file}", highlight=False)
+
+
+def subscribers_export_person(
+    email: Annotated[str, typer.Argument(help="The person's address")],
+) -> None:
+    """Print everything held about one person as JSON (a GDPR access request).
+
+    Example: digest subscribers export-person gwyn@example.org > gwyn.json
+    """
+    from digest.audience import gdpr
+
+    settings, engine = store()
+    with session_scope(engine) as session:
+        data = gdpr.export_person(session, _find(session, settings, email))
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def subscribers_erase(
+    email: Annotated[str, typer.Argument(help="The person's address")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm")] = False,
+    actor: Annotated[str, typer.Option("--as", help="Who erases; recorded")] = "cli",
+) -> None:
+    """Erase a person's data; keep anonymous counts and a keyed hash that refuses re-imports.
+
+    Example: digest subscribers erase gwyn@example.org --yes
+    """
+    from digest.audience import gdpr
+
+    settings, engine = store()
+    with session_scope(engine, write=True) as session:
+        sid = _find(session, settings, email)
+        if not yes and not typer.confirm(
+                f"Erase {email.strip()} for good (address, name, history details)?"):
+            raise fail("nothing erased")
+        done = gdpr.erase(session, settings, sid, actor)
+    out.print(f"erased subscriber #{done.subscriber_id}: address and name removed; "
+              f"{done.deliveries_kept} delivery outcome(s) and {done.events_kept} history "
+              "event(s) kept without personal data; the address is on the suppression list",
+              highlight=False)
+
+
+def subscribers_show(
+    email: Annotated[str, typer.Argument(help="The person's address")],
+) -> None:
+    """A subscriber's state and why, consent, language and event history, deliveries.
+
+    Example: digest subscribers show gwyn@example.org
+    """
+    from digest.audience import history
+    from digest.audience.self_service import get
+    from digest.bounces import service as bounce_service
+
+    settings, engine = store()
+    with session_scope(engine) as session:
+        sid = _find(session, settings, email)
+        sub = get(session, sid)
+        consent = history.consent_of(session, sid)
+        events = history.events_of(session, sid)
+        deliveries = history.deliveries_of(session, sid)
+        reports = bounce_service.history_for(session, sid)
+        left = bounce_service.left_because(session, sub)
+    say(f"{sub.email} (#{sub.id}) {sub.name}: {sub.state.value}, {sub.language.value}")
+    say(f"why: {history.why(events)}")
+    if left is not None:
+        say(f"  reported: {left.detail} ({left.source.value}"
+            + (f", issue {left.issue}" if left.issue else "")
+            + f", {left.received_at:%Y-%m-%d %H:%M} UTC)"
+            + (f": {left.status or ''} {left.diagnostic or ''}".rstrip()
+               if left.status or left.diagnostic else ""))
+    if consent is not None:
+        where = (f" from {consent.import_file}:{consent.import_line}"
+                 if consent.import_file else "")
+        asked = (f"; asked {consent.requested_at:%Y-%m-%d %H:%M}, confirmed "
+                 f"{consent.confirmed_at:%Y-%m-%d %H:%M} UTC"
+                 if consent.requested_at and consent.confirmed_at else "")
+        say(f"consent: {consent.source.value}{where} at {consent.at:%Y-%m-%d %H:%M} UTC{asked}"
+            + ("; client IP kept as a keyed hash" if consent.ip_hash else ""))
+    say("languages: " + ", ".join(f"{lang.value} from {at:%Y-%m-%d}"
+                                  for at, lang in history.language_history(events)))
+    say("history:")
+    for e in events:
+        say(f"  {e.at:%Y-%m-%d %H:%M} {e.action.value}"
+            + (f" ({e.reason.value})" if e.reason else "") + f" by {e.actor}"
+            + (f": {e.detail}" if e.detail else ""))
+    say(f"bounces and complaints: {len(reports) or 'none'}")
+    for r in reports:
+        say(f"  {r.received_at:%Y-%m-%d %H:%M} {r.kind.value} {r.outcome.value} "
+            f"{r.source.value} {r.issue or '-'} {r.status or '-'}: {r.detail}")
+    say("deliveries:" + ("" if deliveries else " none"))
+    for d in deliveries:
+        say(f"  {d.period} {d.state.value}" + (f" {d.language.value}" if d.language else "")
+            + (f" at {d.sent_at:%Y-%m-%d %H:%M}" if d.sent_at else "")
+            + (f": {d.reply}" if d.reply else ""))
+
+
+def _find(session: Session, settings: Settings, email: str) -> int:
+    """The id of the subscriber with `email`, or exit with one clear line."""
+    from digest.audience import gdpr
+
+    try:
+        sub = gdpr.find(session, email)
+    except gdpr.NotFound as exc:
+        erased = gdpr.suppressed_at(session, settings, email)
+        if erased is not None:
+            raise fail(f"{email.strip()} was erased on {erased:%Y-%m-%d} (it is on the "
+                       "suppression list); nothing is held about it") from None
+        raise fail(str(exc)) from None
+    return sub.id or 0
+
+
+def add_commands(group: typer.Typer) -> None:
+    """Register these commands on the `subscribers` group."""
+    group.command("export")(subscribers_export)
+    group.command("export-person")(subscribers_export_person)
+    group.command("erase")(subscribers_erase)
+    group.command("show")(subscribers_show)

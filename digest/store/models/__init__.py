@@ -1,0 +1,87 @@
+"""The store's tables and state enums, one module per group; imported from here. No I/O."""
+
+from __future__ import annotations
+
+from digest.store.models.audience import (
+    ClickCount,
+    Consent,
+    SubscriberEvent,
+    Suppression,
+)
+from digest.store.models.bounces import (
+    BounceEvent,
+    WebhookNonce,
+)
+from digest.store.models.columns import (
+    UTCDateTime,
+    enum_col,
+    now_utc,
+    utc_col,
+)
+from digest.store.models.states import (
+    ActionReason,
+    ConsentSource,
+    DeliveryState,
+    FeedbackKind,
+    FeedbackOutcome,
+    FeedbackSource,
+    IssueAction,
+    IssueState,
+    ItemKind,
+    Language,
+    MatchedBy,
+    NewsKind,
+    SubscriberAction,
+    SubscriberState,
+)
+from digest.store.models.tables import (
+    Bilingual,
+    ContentRow,
+    Delivery,
+    Issue,
+    IssueEvent,
+    IssueItem,
+    IssueVariant,
+    News,
+    Review,
+    Seminar,
+    Subscriber,
+)
+
+__all__ = [
+    "ActionReason",
+    "Bilingual",
+    "BounceEvent",
+    "ClickCount",
+    "Consent",
+    "ConsentSource",
+    "ContentRow",
+    "Delivery",
+    "DeliveryState",
+    "FeedbackKind",
+    "FeedbackOutcome",
+    "FeedbackSource",
+    "Issue",
+    "IssueAction",
+    "IssueEvent",
+    "IssueItem",
+    "IssueState",
+    "IssueVariant",
+    "ItemKind",
+    "Language",
+    "MatchedBy",
+    "News",
+    "NewsKind",
+    "Review",
+    "Seminar",
+    "Subscriber",
+    "SubscriberAction",
+    "SubscriberEvent",
+    "SubscriberState",
+    "Suppression",
+    "UTCDateTime",
+    "WebhookNonce",
+    "enum_col",
+    "now_utc",
+    "utc_col",
+]

@@ -1,0 +1,101 @@
+"""`digest subscribers export|export-person|erase|show` end to end on SQLite."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from digest.cli import app
+from digest.settings import REPO_ROOT
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory whose database holds the example subscribers."""
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    done = runner.invoke(app, ["subscribers", "import",
+                               str(REPO_ROOT / "subscribers" / "example.csv")])
+    assert done.exit_code == 0, done.output
+    return tmp_path
+
+
+def test_export_to_a_file_and_to_standard_output(imported: Path) -> None:
+    done = runner.invoke(app, ["subscribers", "export", "subs.csv"])
+    assert done.exit_code == 0, done.output
+    assert "35 subscriber(s) written to subs.csv" in done.output
+    rows = list(csv.DictReader((imported / "subs.csv").open(encoding="utf-8")))
+    assert len(rows) == 35 and rows[0]["state"] == "active"
+    assert rows[0]["consent_source"] == "import"
+    stdout = runner.invoke(app, ["subscribers", "export", "--language", "cy"])
+    assert stdout.exit_code == 0
+    cy = list(csv.DictReader(io.StringIO(stdout.output)))
+    assert cy and {r["language"] for r in cy} == {"cy"}
+
+
+def test_show_export_person_and_erase(imported: Path) -> None:
+    email = "eleri.thomas@example.org"
+    shown = runner.invoke(app, ["subscribers", "show", email.upper()])
+    assert shown.exit_code == 0, shown.output
+    assert "why: active since" in shown.output and "subscribed (import) by import" in shown.output
+    assert "consent: import from " in shown.output and "example.csv:" in shown.output
+    person = runner.invoke(app, ["subscribers", "export-person", email])
+    assert person.exit_code == 0
+    data = json.loads(person.output)
+    assert data["subscriber"]["email"] == email and data["consent"]["source"] == "import"
+
+    refused = runner.invoke(app, ["subscribers", "erase", email], input="n\n")
+    assert refused.exit_code == 1 and "nothing erased" in refused.output
+    assert runner.invoke(app, ["subscribers", "show", email]).exit_code == 0
+    erased = runner.invoke(app, ["subscribers", "erase", email], input="y\n")
+    assert erased.exit_code == 0 and "on the suppression list" in erased.output
+
+    gone = runner.invoke(app, ["subscribers", "show", email])
+    assert gone.exit_code == 1
+    assert "was erased on " in gone.output and "Traceback" not in gone.output
+    again = runner.invoke(app, ["subscribers", "import",
+                                str(REPO_ROOT / "subscribers" / "example.csv")])
+    assert again.exit_code == 1
+    assert f"{email}: this address was erased at the person's request" in again.output
+    assert "nothing was imported" in again.output
+    unknown = runner.invoke(app, ["subscribers", "erase", "nobody@example.org", "--yes"])
+    assert unknown.exit_code == 1
+    assert unknown.output.strip() == "error: no subscriber with the address nobody@example.org"
+
+
+def test_every_command_has_an_example() -> None:
+    for command in ("export", "export-person", "erase", "show"):
+        done = runner.invoke(app, ["subscribers", command, "--help"])
+        assert done.exit_code == 0 and f"Example: digest subscribers {command}" in done.output
+
+
+def test_reports_as_table_json_and_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    table = runner.invoke(app, ["report", "issue", "2026-09"])
+    assert table.exit_code == 0 and "issue report 2026-09" in table.output
+    data = json.loads(runner.invoke(app, ["report", "issue", "2026-09", "--json"]).output)
+    sent = next(ln for ln in data["tables"]["delivery"] if ln["key"] == "sent")
+    assert sent["total"] == 35 and data["facts"]["clicks_counted"] is False
+    rows = list(csv.DictReader(io.StringIO(
+        runner.invoke(app, ["report", "year", "2026", "--csv"]).output)))
+    assert next(r for r in rows if r["table"] == "issues_sent")["total"] == "35"
+    assert next(r for r in rows if r["key"] == "2026-12" and
+                r["table"] == "month_end_active")["total"] == "35"
+    missing = runner.invoke(app, ["report", "issue", "2031-01"])
+    assert missing.exit_code == 1 and "no issue '2031-01'" in missing.output
+    both = runner.invoke(app, ["report", "year", "2026", "--json", "--csv"])
+    assert both.exit_code == 1 and "choose one" in both.output
+    for command in ("issue", "year"):
+        assert f"Example: digest report {command}" in runner.invoke(
+            app, ["report", command, "--help"]).output
