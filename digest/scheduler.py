@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
@@ -135,6 +136,11 @@ def send_job() -> None:
         except ValueError as exc:  # e.g. cancelled meanwhile by an editor
             log.info("send job: %s not sent: %s", period, exc)
             continue
+        except sa.exc.DBAPIError as exc:  # the rows it could not record stay claimed
+            first = next((ln for ln in str(exc.orig or exc).splitlines() if ln.strip()), "")
+            log.error("send job: %s stopped: the database failed: %s; nothing is lost: the "
+                      "send job resumes it once the database is back", period, first.strip())
+            return
         if report.relay_error and report.left.total:
             _relay_failed(issue_id, period, report)
             continue

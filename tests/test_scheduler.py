@@ -219,3 +219,29 @@ def test_a_relay_that_cannot_be_reached_is_logged_and_told_to_the_editors(
     assert isinstance(notices[0], EmailMessage) and line in notices[0].get_content()
     session.rollback()
     assert session.exec(select(Issue)).one().state is IssueState.SENDING  # resumable
+
+
+def test_a_database_failure_mid_send_is_one_logged_line(
+        engine: Engine, session: Session, year: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.delivery.test_run import _refuse_sent_rows_after
+
+    _refuse_sent_rows_after(engine, 1)
+    transport = MemoryTransport()
+    auto = year.model_copy(update={"policy": "auto"})
+    try:
+        with caplog.at_level(logging.INFO, logger="digest.scheduler"), \
+                time_machine.travel(datetime(2027, 1, 4, 9, tzinfo=UTC), tick=False) as clock:
+            sched = scheduler.make_scheduler(scheduler.Runtime(auto, engine, lambda: transport))
+            sched.run_pending()
+            clock.move_to(datetime(2027, 1, 5, 10, tzinfo=UTC))
+            sched.run_pending()  # raises nothing: the job says what happened
+            sched.shutdown()
+    finally:
+        with engine.begin() as conn:  # PostgreSQL's test database outlives this test
+            conn.exec_driver_sql("DROP TRIGGER refuse_sent" + (
+                " ON delivery" if engine.dialect.name == "postgresql" else ""))
+    [line] = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
+    assert line.startswith("send job: 2027-01 stopped: the database failed: ")
+    assert "database refuses writes" in line and "\n" not in line
+    assert "Traceback" not in caplog.text

@@ -188,7 +188,7 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
 
 def printable_list(names: list[str]) -> list[str]:
     """Column names as they may be shown: each quoted, control characters escaped."""
-    return [ascii(n) if control_character(n) else n for n in names]
+    return [ascii(n) if not n or control_character(n) else n for n in names]
 
 
 def import_rows(session: Session, rows: list[Row], source: Path | None = None) -> ImportReport:

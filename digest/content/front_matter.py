@@ -23,6 +23,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_DEPTH = 6  # a review's citation.authors list is 3 deep
 STR = "tag:yaml.org,2002:str"
+# The types front matter may use: no !!binary (bytes that pydantic would take as text), !!set,
+# !!omap or !!pairs.
+TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null",
+                                            "timestamp", "seq", "map")}
 # In a front-matter value: no control character at all (a title is one line), no line
 # separator; a block scalar's final line break is not part of its value.
 _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
@@ -83,6 +87,9 @@ def _check(node: Node, path: list[str], offset: int) -> None:
     """Keys are words given once; text values hold no control character."""
     line = _line(node, offset)
     where = ".".join(path) or None
+    if node.tag not in TAGS:
+        raise FrontMatterError(line, where, f"the type {node.tag.rsplit(':', 1)[-1]!r} is not "
+                               "allowed here: write plain text, numbers, dates and lists")
     if isinstance(node, MappingNode):
         seen: dict[str, int | None] = {}
         for key, value in node.value:

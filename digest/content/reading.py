@@ -82,9 +82,14 @@ def _decode(path: Path, errors: list[ContentError]) -> str | None:
         kind = "a folder" if path.is_dir() else "not a regular file"
         errors.append(ContentError(path, None, None, f"is {kind}, not a content file"))
         return None
-    data = path.read_bytes()
-    if len(data) > MAX_BYTES:
-        errors.append(ContentError(path, None, None, f"is {len(data):,} bytes; content files "
+    try:
+        size = path.stat().st_size
+        data = path.read_bytes() if size <= MAX_BYTES else b""
+    except OSError as exc:
+        errors.append(ContentError(path, None, None, f"cannot be read: {exc.strerror or exc}"))
+        return None
+    if size > MAX_BYTES:
+        errors.append(ContentError(path, None, None, f"is {size:,} bytes; content files "
                                    f"are at most {MAX_BYTES:,}"))
         return None
     try:

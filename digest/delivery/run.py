@@ -238,13 +238,13 @@ class _Run:
                     rows.appendleft(row)  # not an attempt: nothing reached a relay
                     upcoming = None
                     tries += 1
-                    if tries >= CONNECT_TRIES or self.stop.wait(
-                            CONNECT_PAUSE * 2 ** (tries - 1)):
+                    if tries >= CONNECT_TRIES:
                         self._give_up(result.reply, rows)
                         rows.clear()
                         return
-                    last = self._look(rows)
-                    continue
+                    if not self.stop.wait(CONNECT_PAUSE * 2 ** (tries - 1)):
+                        last = self._look(rows)
+                    continue  # (a stop meanwhile ends the loop: the rows are given back)
                 tries = 0
                 last = self.commits.submit(
                     Attempt(row, result, message.message_id, self.clock()), self._ids(rows))

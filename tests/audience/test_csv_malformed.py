@@ -72,6 +72,8 @@ def test_skip_invalid_takes_the_good_lines_only(session: Session, tmp_path: Path
 @pytest.mark.parametrize(("header", "words"), [
     ("email,email,language", "column(s) given twice: email"),
     ("email,na\x00me,language", "unknown column(s): 'na\\x00me'"),
+    ("email,,language", "unknown column(s): ''"),
+    ("email;name;language", "missing column(s): email, language"),
 ])
 def test_a_bad_header_is_refused(session: Session, tmp_path: Path, header: str,
                                  words: str) -> None:

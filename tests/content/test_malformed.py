@@ -84,7 +84,12 @@ CASES: list[tuple[str, str | bytes, str | None, int | None, str]] = [
     ("reviews/a.en.md", REVIEW_EN.replace("teaser:", "<<: {a: b}\nteaser:"), None, 13,
      "a key must be a field name"),
     ("reviews/a.en.md", REVIEW_EN.replace("type: review", "type: !!python/object:os.system"),
-     None, 2, "invalid YAML"),
+     "type", 2, "is not allowed"),
+    ("reviews/a.en.md", REVIEW_EN.replace("title: Adoption and siblings", "title: !!binary AAE="),
+     "title", 12, "the type 'binary' is not allowed"),
+    ("reviews/a.en.md", REVIEW_EN.replace("  authors: [Sarah Meakings, Amanda Coffey]",
+                                          "  authors: !!set {Sarah Meakings: null}"),
+     "citation.authors", 6, "the type 'set' is not allowed"),
     # control characters, raw or written as YAML escapes
     ("reviews/a.en.md", REVIEW_EN.replace("Adoption and", "Adoption\x00and"), "title", 12,
      "U+0000"),

@@ -111,3 +111,14 @@ def test_an_issue_sent_already_is_left_alone(
     assert len(rows(session, issue)) == 60  # no row for a subscriber who joined after
     session.expire_all()
     assert session.get(Issue, issue.id).state is IssueState.SENT  # type: ignore[union-attr]
+
+
+def test_a_stop_while_waiting_for_the_relay_is_a_stop_not_a_relay_failure(
+        engine: Engine, session: Session, db_settings: Settings, issue: Issue) -> None:
+    down = db_settings.model_copy(update={"transport": "smtp", "smtp_port": free_port()})
+    stop = threading.Event()
+    threading.Timer(run.CONNECT_PAUSE / 2, stop.set).start()  # during the first pause
+    report = run.send_issue(engine, down, issue.id or 0, factory.transport_factory(down),
+                            connections=2, stop=stop)
+    assert report.stopped and report.relay_error is None
+    assert {(r.state, r.attempts) for r in rows(session, issue)} == {(DeliveryState.PENDING, 0)}

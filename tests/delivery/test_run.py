@@ -146,7 +146,7 @@ def _refuse_sent_rows_after(engine: Engine, limit: int) -> None:
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql(f"""
-                CREATE FUNCTION refuse_sent() RETURNS trigger AS $$ BEGIN
+                CREATE OR REPLACE FUNCTION refuse_sent() RETURNS trigger AS $$ BEGIN
                   IF (SELECT count(*) FROM delivery WHERE state = 'sent') >= {limit} THEN
                     RAISE EXCEPTION 'database refuses writes';
                   END IF;

@@ -6,7 +6,6 @@ Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from digest.store.db import make_engine
 from digest.store.models import Issue, Language, Subscriber, SubscriberState
 from digest.web.auth import hash_password
 from tests.browser import save_screenshot
+from tests.conftest import process_env
 from tests.factories import AS_OF
 from tests.smtp_server import SMTPServer, free_port
 
@@ -67,8 +67,7 @@ def served(settings: Settings, smtp_server: SMTPServer, tmp_path: Path) -> Itera
     engine = make_engine(settings.database_url)
     demo.prepare(engine, settings, AS_OF)
     engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update({
+    env = process_env({
         "DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SITE_URL": url,
         "DIGEST_SECRET_KEY": "test-secret", "DIGEST_VAR_DIR": str(tmp_path / "var"),
         "DIGEST_TRANSPORT": "smtp", "DIGEST_SMTP_HOST": smtp_server.host,
