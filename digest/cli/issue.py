@@ -72,7 +72,7 @@ def issue_show(
         out.print(f"  {v.language.value:>4}: {v.subject}  ({v.html_bytes:,} bytes HTML)",
                   highlight=False)
     for item in summary.items:
-        out.print(f"  {item.kind.value}: {item.en} / {item.cy}", highlight=False)
+        out.print(f"  {item.kind.value}: {item.cy} / {item.en}", highlight=False)
     problems = summary.problems
     out.print("translation check: " + ("passes" if not problems else
                                         f"{len(problems)} problem(s)"), highlight=False)

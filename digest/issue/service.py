@@ -239,11 +239,11 @@ class VariantSize:
 
 @dataclass(frozen=True)
 class ItemTitles:
-    """An item of the issue by its kind and its English and Welsh titles."""
+    """An item of the issue by its kind and its Welsh and English titles (Welsh first)."""
 
     kind: ItemKind
-    en: str
     cy: str
+    en: str
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ class IssueSummary:
 def describe(session: Session, settings: Settings, issue: Issue) -> IssueSummary:
     """Everything `digest issue show` prints about an issue."""
     content = load_content(session, settings, issue)
-    items = [ItemTitles(kind, view.title("en").value, view.title("cy").value)
+    items = [ItemTitles(kind, view.title("cy").value, view.title("en").value)
              for kind, views in ((ItemKind.REVIEW, content.reviews),
                                  (ItemKind.SEMINAR, content.seminars),
                                  (ItemKind.NEWS, content.news))
