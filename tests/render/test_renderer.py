@@ -180,6 +180,11 @@ def test_citation_formats() -> None:
     r.authors = ["A", "B", "C", "D"]
     r.doi = None
     assert citation(r).startswith("A, B, C et al. (2020).")
+    assert citation(r, full=True).startswith("A, B, C & D (2020).")  # the review page's
+    r.authors, r.year, r.doi = ["A", "B", "et al."], None, "10.1/y"  # "et al." in the content
+    assert citation(r) == citation(r, full=True) == (
+        "A, B et al. What works? J, 5(2), pp. 1-9. https://doi.org/10.1/y")
+    assert citation(r, with_doi=False).endswith("pp. 1-9.")
 
 
 def real_content() -> IssueContent:

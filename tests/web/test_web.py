@@ -356,6 +356,50 @@ def test_review_page_shows_the_whole_review_in_the_chosen_language(
     assert "Reviewed by Dr David Wilkins" in en and "Ar ba gwestiwn" not in en
 
 
+def test_review_page_shows_its_date_and_the_full_citation(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    cy = client.get("/reviews/service-users-mental-health-social-workers?lang=cy").text
+    assert "Cyhoeddwyd 12 Awst 2026" in cy
+    # Every one of the twelve authors (the email names three), the year, the journal.
+    assert ("Mark Wilberforce, Michele Abendstern, Saqba Batool, Jennifer Boland, David "
+            "Challis, John Christian, Jane Hughes, Phil Kinder, Paul Lake-Jones, Manoj Mistry, "
+            "Rosa Pitts &amp; Doreen Roberts (2020).") in cy
+    assert "British Journal of Social Work, 50(5), pp. 1324-1344." in cy
+    en = client.get("/reviews/care-leavers-work-and-resilience?lang=en").text
+    assert "Published" in en and "Reviewed by" in en
+    assert '<a href="https://doi.org/10.1111/cfs.12822">https://doi.org/10.1111/cfs.12822</a>' in en
+
+
+def test_signup_form_keeps_what_was_typed_after_an_error(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, transport, _ = web
+    empty = client.get("/subscribe?lang=en").text
+    assert 'value=""' in empty and 'value="en" checked' in empty
+    wrong = client.post("/subscribe?lang=en", data={"email": "siân at example", "name": "Siân",
+                                                    "language": "both"})
+    assert wrong.status_code == 400 and transport.sent == []
+    assert 'id="email-error"' in wrong.text and 'aria-describedby="email-error"' in wrong.text
+    assert 'value="siân at example"' in wrong.text and 'value="Siân"' in wrong.text
+    assert 'value="both" checked' in wrong.text and 'value="en" checked' not in wrong.text
+
+
+def test_every_public_page_links_to_itself_in_the_other_language(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, settings = web
+    site = settings.site_url.rstrip("/")
+    for path in ("/subscribe", "/archive", "/reviews/adoption-sibling-relationships",
+                 "/nowhere"):
+        for lang, other in (("cy", "en"), ("en", "cy")):
+            html = client.get(f"{path}?lang={lang}").text
+            assert f'<link rel="alternate" hreflang="{other}" href="{site}{path}?lang={other}">' \
+                in html, path
+            visible = f'<a href="{path}?lang={other}" lang="{other}" hreflang="{other}">'
+            assert visible in html, path
+    page = client.get("/reviews/adoption-sibling-relationships?lang=cy&utm=x").text
+    assert 'href="/reviews/adoption-sibling-relationships?utm=x&amp;lang=en"' in page
+
+
 def test_review_page_falls_back_marks_language_escapes_html_and_hides_the_unpublished(
         web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
     client, _, _ = web
