@@ -37,7 +37,7 @@ from digest.delivery.transports.base import (
     SendResult,
     Transport,
 )
-from digest.issue import lifecycle
+from digest.issue import checks, lifecycle
 from digest.issue.service import get_issue, variants
 from digest.settings import Settings
 from digest.store.db import session_scope
@@ -144,14 +144,17 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        deadline=timedelta(hours=settings.retry_deadline_hours))
 
 
-def prepare_issue(engine: Engine, issue_id: int, actor: str) -> tuple[str, int]:
-    """Check the issue can be sent, create its outbox rows and mark it sending."""
+def prepare_issue(engine: Engine, issue_id: int, actor: str, site: str = "",
+                  now: datetime | None = None) -> tuple[str, int]:
+    """Check the issue can be sent, create its outbox rows and mark it sending; the run that
+    starts the send keeps the pre-send checks as they are at that moment (`site`: ours)."""
     with session_scope(engine, write=True) as session:
         issue = get_issue(session, issue_id)
         if (refusal := lifecycle.can_send(issue)) is not None:
             raise ValueError(refusal)
         created = outbox.create_deliveries(session, issue_id)
-        lifecycle.start_send(session, issue, actor, created)
+        if lifecycle.start_send(session, issue, actor, created):
+            checks.store_send_checks(session, issue, now or now_utc(), site)
         return issue.period, created
 
 
@@ -169,7 +172,7 @@ def send_issue(
     actor: str = "cli",
 ) -> SendReport:
     """Send every due message of an issue; resumable, safe to run in several processes."""
-    period, created = prepare_issue(engine, issue_id, actor)
+    period, created = prepare_issue(engine, issue_id, actor, settings.site_url, clock())
     with session_scope(engine) as session:
         stored = variants(session, get_issue(session, issue_id))
     tokens = Tokens(settings)

@@ -205,6 +205,7 @@ def render_issue(session: Session, settings: Settings, issue: Issue,
                  renderer: Renderer | None = None) -> list[IssueVariant]:
     """Render and store the three variants (replacing earlier renders of a draft)."""
     require_draft(issue, "re-rendered")
+    issue.link_check = None  # it checked the links of the render this one replaces
     renderer = renderer or Renderer(settings)
     content = load_content(session, settings, issue)
     stored = []
