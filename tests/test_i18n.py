@@ -41,7 +41,7 @@ def test_english_plural_forms() -> None:
 
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 # Each catalog and the extraction mapping that says which files are its own.
-DOMAINS = {"digest": "babel.cfg"}
+DOMAINS = {"digest": "babel.cfg", "editor": "babel-editor.cfg"}
 
 
 def _source_dirs(path: str) -> bool:
@@ -78,6 +78,26 @@ def test_welsh_catalog_is_complete(domain: str) -> None:
             if m.id and "fuzzy" not in m.flags and m.string
             and (isinstance(m.string, str) or all(m.string))}
     assert sorted(found - done) == []
+
+
+def test_every_file_with_strings_belongs_to_one_catalog() -> None:
+    """The editors' files are the editor catalog's only, and the digest catalog has the rest."""
+    public, editors = extracted(DOMAINS["digest"]), extracted(DOMAINS["editor"])
+    assert set(public) & set(editors) == set()
+    assert {"digest/web/editor.py", "templates/web/editor_issue.html.j2",
+            "templates/web/login.html.j2"} <= set(editors)
+    assert {"templates/web/base.html.j2", "templates/email/block.mjml.j2"} <= set(public)
+
+
+def test_the_editor_catalog_falls_back_to_the_digest_one() -> None:
+    editor = translations("cy", "editor")
+    assert editor.gettext("Side by side") == "Ochr yn ochr"  # its own
+    assert editor.gettext("Social Work Research Digest") == (
+        "Crynodeb Ymchwil Gwaith Cymdeithasol")  # the site's name, from `digest`
+    assert translations("cy").gettext("Side by side") == "Side by side"  # not the other way
+    assert editor.ngettext("{variant}: {n} image without alt text",
+                           "{variant}: {n} images without alt text", 2).format(
+        variant="cy", n=2) == "cy: 2 ddelwedd heb destun amgen"
 
 
 @pytest.mark.parametrize("month", range(1, 13))

@@ -18,7 +18,7 @@ from digest.i18n import N_
 from digest.settings import Settings
 from digest.store.db import engine_from, upgrade
 from digest.tokens import BadToken, Tokens
-from digest.web import archive, assets, editor, feeds, public
+from digest.web import archive, assets, editor, editor_compare, feeds, public
 from digest.web.auth import NotLoggedIn
 from digest.web.pages import Services, choose_language, render
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.include_router(archive.router)
     app.include_router(feeds.router)
     app.include_router(editor.router)
+    app.include_router(editor_compare.router)
 
     @app.exception_handler(NotLoggedIn)
     async def _login_first(request: Request, exc: NotLoggedIn) -> Response:

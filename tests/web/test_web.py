@@ -55,7 +55,7 @@ def web(engine: Engine, session: Session, db_settings: Settings
 
 
 def login(client: TestClient) -> str:
-    page = client.get("/editor/login")
+    page = client.get("/editor/login?lang=en")  # the editors' pages in English from here on
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
     done = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
@@ -92,7 +92,7 @@ def test_editor_pages_need_a_login(web: tuple[TestClient, MemoryTransport, Setti
 
 def test_login_refusals(web: tuple[TestClient, MemoryTransport, Settings]) -> None:
     client, _, _ = web
-    page = client.get("/editor/login")
+    page = client.get("/editor/login?lang=en")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     wrong = client.post("/editor/login", data={"name": "sian", "password": "nope",
                                                "csrf": csrf})
@@ -113,11 +113,13 @@ def test_preview_checks_and_actions(web: tuple[TestClient, MemoryTransport, Sett
     iid = issue_id(session)
     listing = client.get("/editor")
     assert listing.status_code == 200 and "2026-09" in listing.text and "draft" in listing.text
-    page = client.get(f"/editor/issues/{iid}?lang=cy")
+    page = client.get(f"/editor/issues/{iid}?variant=cy")
     assert page.status_code == 200
     assert "Crynodeb Ymchwil Gwaith Cymdeithasol: Medi 2026" in page.text
-    assert 'style="width:375px' in page.text and 'style="width:640px' in page.text
-    for check in ("translations", "size", "alt text", "seminars", "links"):
+    assert '<div class="frame phone"><iframe id="phone"' in page.text
+    assert '<div class="frame desktop"><iframe id="desktop"' in page.text
+    assert "style=" not in page.text  # the CSP allows no inline style
+    for check in ("Translations", "Size", "Alt text", "Seminars", "Links to other sites"):
         assert f"<strong>{check}</strong>" in page.text
     email = client.get(f"/editor/issues/{iid}/email/both")
     assert email.text.startswith("<!doctype html>") and "ZZdigest" not in email.text
@@ -145,8 +147,9 @@ def test_preview_checks_and_actions(web: tuple[TestClient, MemoryTransport, Sett
     actors = [(e.actor, e.action) for e in lifecycle.history(session, issue)]
     assert ("sian", "test_sent") in actors and ("sian", "approved") in actors
     assert ("sian", "send_started") in actors
-    page = client.get(f"/editor/issues/{iid}?lang=en")
+    page = client.get(f"/editor/issues/{iid}?variant=en")
     assert "sian: approved" in page.text
+    assert "As they were when sending started" in page.text
 
 
 def test_cancel_and_replan(web: tuple[TestClient, MemoryTransport, Settings],
@@ -168,9 +171,18 @@ def test_link_check_button_shows_results(web: tuple[TestClient, MemoryTransport,
                                          session: Session) -> None:
     client, _, _ = web
     csrf = login(client)
-    page = client.post(f"/editor/issues/{issue_id(session)}/check-links", data={"csrf": csrf})
-    assert page.status_code == 200 and 'id="link-results"' in page.text
-    assert page.text.count("<tr><td>http") >= 5  # every distinct link got a result row
+    iid = issue_id(session)
+    before = client.get(f"/editor/issues/{iid}").text
+    pending = '<span class="verdict pending">not checked yet'
+    assert f"Links to other sites</strong>: {pending}" in before
+    done = client.post(f"/editor/issues/{iid}/check-links", data={"csrf": csrf})
+    assert done.status_code == 303 and "Links+checked" in done.headers["location"]
+    page = client.get(done.headers["location"]).text
+    checked = page[page.index("Links to other sites"):page.index("</ul>", page.index(
+        "Links to other sites"))]
+    assert "not checked yet" not in checked
+    assert checked.count('<span class="url">http') >= 5  # every distinct link got a result
+    assert checked.count("</span>: ") == checked.count('<span class="url">')
 
 
 def test_subscribe_confirm_and_no_enumeration(
