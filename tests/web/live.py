@@ -7,13 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from digest import demo
 from digest.delivery import run
@@ -47,16 +47,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _prepare(settings: Settings, *, send: bool) -> int:
+def long_welsh_word(session: Session) -> None:
+    """Give a review a Welsh title with the longest word in Welsh (after planning: the email
+    keeps its title, the review page and the side-by-side view show this one)."""
+    review = session.exec(select(Review).where(
+        Review.slug == "adoption-sibling-relationships")).one()
+    review.title_cy = f"{LONG_WORD}: mabwysiadu a'r berthynas rhwng brodyr a chwiorydd"
+
+
+def _prepare(settings: Settings, *, send: bool, change: Callable[[Session], None]) -> int:
     engine = engine_from(settings)
     _, outcome = demo.prepare(engine, settings)
     assert outcome.issue is not None, outcome.message
     with session_scope(engine) as session:
-        review = session.exec(select(Review).where(
-            Review.slug == "adoption-sibling-relationships")).one()
-        review.title_cy = f"{LONG_WORD}: mabwysiadu a'r berthynas rhwng brodyr a chwiorydd"
         if send:
             lifecycle.approve(session, service.get_issue(session, outcome.issue.id or 0), "demo")
+        change(session)
     if send:
         transport = MemoryTransport()
         run.send_issue(engine, settings, outcome.issue.id or 0, lambda: transport,
@@ -66,8 +72,10 @@ def _prepare(settings: Settings, *, send: bool) -> int:
 
 
 @contextmanager
-def live_site(workdir: Path, *, send: bool = True) -> Iterator[LiveSite]:
-    """The demo planned (and sent, unless `send` is False) in `workdir`, served until exit."""
+def live_site(workdir: Path, *, send: bool = True,
+              change: Callable[[Session], None] = long_welsh_word) -> Iterator[LiveSite]:
+    """The demo planned (and sent, unless `send` is False) in `workdir`, its content then
+    changed by `change`, served until exit."""
     import uvicorn
 
     from digest.web.app import create_app
@@ -78,7 +86,7 @@ def live_site(workdir: Path, *, send: bool = True) -> Iterator[LiveSite]:
                         database_url=f"sqlite:///{workdir / 'digest.db'}",
                         var_dir=workdir / "var", site_url=url,
                         editor_accounts=f"{EDITOR}:{hash_password(PASSWORD)}")
-    issue_id = _prepare(settings, send=send)
+    issue_id = _prepare(settings, send=send, change=change)
     engine = engine_from(settings)
     with session_scope(engine) as session:
         rhys = session.exec(select(Subscriber).where(
