@@ -188,3 +188,38 @@ def test_the_issue_page_frames_keep_their_layout_width_when_scaled(
                                                              ".scrollWidth"))
     assert {k: v[:2] for k, v in sizes.items()} == {"desktop": (640, 288), "phone": (375, 300)}
     assert all(content <= layout for layout, _, content in sizes.values()), sizes
+
+
+# An inline box has one client rect per line it is on; a heading's text, one per line.
+LINES = """() => [
+  ...[...document.querySelectorAll('table.issues td a, table.issues span.nowrap')]
+    .map(e => [e.textContent.trim(), e.getClientRects().length]),
+  ...[...document.querySelectorAll('table.issues th.nowrap')].map(e => {
+      const range = document.createRange(); range.selectNodeContents(e.firstChild);
+      return [e.textContent.trim(), range.getClientRects().length]; })]"""
+# Every column as narrow as its content allows: where a table under pressure would break.
+SQUEEZE = ("table.issues { width: auto !important; } "
+           "table.issues td, table.issues th { width: 1px; }")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_issue_list_wraps_nothing_into_pieces(editor_tab: Page, site: LiveSite,
+                                                  lang: str, width: int) -> None:
+    """The period, the send time's date and its time, and the "Send after" heading each stay
+    on one line, even with every column squeezed (on a phone each issue is a block; other
+    headings may wrap)."""
+    page = editor_tab
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{site.url}/editor?lang={lang}")
+    lines = page.evaluate(LINES)
+    texts = [text for text, _ in lines]
+    assert "2026-09" in texts and ("Anfon ar ôl" if lang == "cy" else "Send after") in texts
+    assert [(t, n) for t, n in lines if n != 1] == []
+    page.add_style_tag(content=SQUEEZE)
+    assert [(t, n) for t, n in page.evaluate(LINES) if n != 1] == []
+    if width > 600:  # the control: without the rule, a squeezed table breaks them
+        page.add_style_tag(content=".nowrap { white-space: normal !important; }")
+        broken = dict(page.evaluate(LINES))
+        assert broken["2026-09"] > 1 and broken["Anfon ar ôl" if lang == "cy" else
+                                               "Send after"] > 1
