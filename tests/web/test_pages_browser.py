@@ -223,3 +223,14 @@ def test_the_issue_list_wraps_nothing_into_pieces(editor_tab: Page, site: LiveSi
         broken = dict(page.evaluate(LINES))
         assert broken["2026-09"] > 1 and broken["Anfon ar ôl" if lang == "cy" else
                                                "Send after"] > 1
+
+
+@pytest.mark.parametrize("path", ["/subscribe", "/archive",
+                                  "/reviews/care-leavers-work-and-resilience"])
+def test_the_card_keeps_a_margin_on_a_phone(visitor: Page, site: LiveSite, path: str) -> None:
+    page = visitor
+    page.set_viewport_size({"width": 375, "height": 900})
+    page.goto(f"{site.url}{path}?lang=cy")
+    left, right = page.evaluate("[document.querySelector('main').getBoundingClientRect().left,"
+                                " document.querySelector('main').getBoundingClientRect().right]")
+    assert left >= 8 and right <= 375 - 8
