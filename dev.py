@@ -38,16 +38,17 @@ def ensure_venv() -> None:
 
 
 def ensure_node_tools() -> None:
-    """Install the MJML reference compiler (template validation) if npm is available."""
+    """Install the test-only Node tools (the MJML validator, axe-core) if npm is available."""
     stamp = ROOT / "node_modules" / ".installed"
     wanted = hashlib.sha256((ROOT / "package-lock.json").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return
     npm = shutil.which("npm")
     if npm is None:
-        print("npm not found: the MJML validation test will be skipped (install Node.js)")
+        print("npm not found: the MJML validation and axe-core tests will be skipped "
+              "(install Node.js)")
         return
-    print("Installing the MJML validator with npm ci ...", flush=True)
+    print("Installing the MJML validator and axe-core with npm ci ...", flush=True)
     subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], check=True, cwd=ROOT)
     stamp.write_text(wanted)
 

@@ -14,7 +14,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAIN = "digest"
+DOMAIN = "digest"  # the subscribers' side: emails and public pages
+EDITOR_DOMAIN = "editor"  # the editors' pages; falls back to `digest` for what they share
 LANGS = ("cy", "en")  # the two languages, Welsh first wherever both are offered
 # Babel locales for our two languages (British English for dates).
 BABEL_LOCALE = {"cy": "cy", "en": "en_GB"}
@@ -26,17 +27,21 @@ def N_(message: str) -> str:
 
 
 @cache
-def translations(lang: str) -> gettext.NullTranslations:
-    """The catalog for `lang`, compiled from its .po file in memory (English is the source)."""
-    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not po.exists():
-        return gettext.NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=lang, domain=DOMAIN)
-    buf = BytesIO()
-    write_mo(buf, catalog, use_fuzzy=False)
-    buf.seek(0)
-    return gettext.GNUTranslations(buf)
+def translations(lang: str, domain: str = DOMAIN) -> gettext.NullTranslations:
+    """The catalog of `domain` for `lang`, compiled from its .po file in memory (English is the
+    source); another domain's catalog falls back to `digest`'s (the site's name, say)."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
+    found: gettext.NullTranslations = gettext.NullTranslations()
+    if po.exists():
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=lang, domain=domain)
+        buf = BytesIO()
+        write_mo(buf, catalog, use_fuzzy=False)
+        buf.seek(0)
+        found = gettext.GNUTranslations(buf)
+    if domain != DOMAIN:
+        found.add_fallback(translations(lang))
+    return found
 
 
 def month_label(day: date, lang: str) -> str:

@@ -8,7 +8,10 @@ It builds the demo issue in a temporary SQLite database (migrate, sync content/,
 2026-09-07T09:00 Europe/London), opens each stored variant in Debian's Chromium
 (`apt-get install chromium`; Playwright comes with the dev extra and never downloads a
 browser) and writes docs/screenshots/email-{cy,en,both}-{desktop,phone}.png, then serves the
-app and captures the editors' preview page (docs/screenshots/editor-preview-cy-desktop.png).
+site with the issue sent (tests/web/live.py) and captures, in Welsh: the editors' preview,
+the side-by-side view (one Welsh teaser removed first, to show a flagged gap), the issue list
+at phone width, the archive, an archived issue, a review page and the issues feed as
+Chromium's XML viewer shows it.
 
 It also generates a year of list life (tests/audience/yeardata.py) and captures the report
 pages: docs/screenshots/report-year-cy-desktop.png and report-issue-en-desktop.png. Name
@@ -30,10 +33,13 @@ from typing import TYPE_CHECKING
 if __package__ in (None, ""):  # run as a script: make `tests` (the Chromium setup) importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlmodel import Session, select
+
 from digest import demo
 from digest.issue import service
 from digest.settings import REPO_ROOT, Settings
 from digest.store.db import engine_from, session_scope
+from digest.store.models import Review
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, REMOTE
 
 if TYPE_CHECKING:
@@ -96,44 +102,64 @@ def email_screens(workdir: Path) -> Iterator[Screen]:
         yield Screen(f"email-{lang}", _set_content(html[lang]))
 
 
-def preview_screens(workdir: Path) -> Iterator[Screen]:
-    """The editors' preview page of the demo issue (Welsh tab), served by the real app."""
-    import socket
-    import threading
-    import time
+def remove_a_welsh_teaser(session: Session) -> None:
+    """Blank one review's Welsh teaser after planning, so that the side-by-side view has a
+    gap to flag (the email, rendered before, is unchanged)."""
+    review = session.exec(select(Review).where(
+        Review.slug == "child-protection-covid-19-home-visits")).one()
+    review.teaser_cy = None
 
-    import uvicorn
 
-    from digest.web.app import create_app
-    from digest.web.auth import hash_password
+def site_screens(workdir: Path) -> Iterator[Screen]:
+    """The site with the demo issue sent: editors' pages (logged in) and subscribers' pages."""
+    from tests.web.live import EDITOR, PASSWORD, live_site
 
-    settings = demo_settings(workdir).model_copy(
-        update={"editor_accounts": f"editor:{hash_password('screens')}"})
-    build_demo_issue(settings)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+    with live_site(workdir, change=remove_a_welsh_teaser) as site:
+        base = site.url
+        logged_in = False
 
-    def load(page: Page) -> None:
-        page.goto(f"{base}/editor/login")
-        page.fill("#name", "editor")
-        page.fill("#password", "screens")
-        page.click("button[type=submit]")
-        page.goto(f"{base}/editor/issues/1?lang=cy")
-        page.frame_locator("#phone").locator("text=Adolygiadau ymchwil newydd").first.wait_for()
+        def editor(path: str, ready: str) -> Callable[[Page], None]:
+            def load(page: Page) -> None:
+                nonlocal logged_in
+                if not logged_in:
+                    page.goto(f"{base}/editor/login?lang=cy")
+                    page.fill("#name", EDITOR)
+                    page.fill("#password", PASSWORD)
+                    page.click("form button[type=submit]")
+                    page.wait_for_url("**/editor")
+                    logged_in = True
+                page.goto(base + path)
+                page.locator(ready).first.wait_for()
+            return load
 
-    try:
-        yield Screen("editor-preview-cy", load, (Width("desktop", 1320, 1200),))
-    finally:
-        server.should_exit = True
-        thread.join()
+        def public(path: str) -> Callable[[Page], None]:
+            def load(page: Page) -> None:
+                page.goto(base + path)
+            return load
+
+        def feed(path: str) -> Callable[[Page], None]:
+            def load(page: Page) -> None:
+                # Served as XML so that Chromium shows its tree instead of downloading it.
+                page.route(base + path, lambda route: route.fulfill(
+                    response=route.fetch(), headers={"content-type": "text/xml"}))
+                page.goto(base + path)
+            return load
+
+        issue = f"/editor/issues/{site.issue_id}"
+        yield Screen("editor-preview-cy", editor(f"{issue}?variant=cy&lang=cy", "#phone"),
+                     (Width("desktop", 1320, 1200),))
+        yield Screen("editor-side-by-side-cy", editor(f"{issue}/side-by-side?lang=cy", "h1"),
+                     (Width("desktop", 1320, 1400),))
+        yield Screen("editor-issues-cy", editor("/editor?lang=cy", "h1"),
+                     (Width("phone", 375, 900),))
+        yield Screen("archive-cy", public("/archive?lang=cy"),
+                     (Width("desktop", 1280, 900), Width("phone", 375, 1200)))
+        yield Screen("archive-issue-cy", public("/archive/2026-09/cy"),
+                     (Width("phone", 375, 1400),))
+        yield Screen("review-cy", public("/reviews/adoption-sibling-relationships?lang=cy"),
+                     (Width("phone", 375, 1600),))
+        yield Screen("feed-issues-cy", feed("/feeds/cy/issues.atom"),
+                     (Width("desktop", 1000, 1000),))
 
 
 def _serve(settings: Settings) -> tuple[str, Callable[[], None]]:
@@ -197,7 +223,7 @@ def report_screens(workdir: Path) -> Iterator[Screen]:
 
 # Each source gets its own temporary directory and may set up (and, after its last yield,
 # tear down) whatever its pages need.
-SOURCES: list[Callable[[Path], Iterator[Screen]]] = [email_screens, preview_screens,
+SOURCES: list[Callable[[Path], Iterator[Screen]]] = [email_screens, site_screens,
                                                      report_screens]
 
 

@@ -6,9 +6,12 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
 
-from digest.i18n import event_time, long_date, month_label, translations
+from digest.i18n import LOCALE_DIR, event_time, long_date, month_label, translations
 from digest.settings import REPO_ROOT
 
 WELSH_MONTHS = ["Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf",
@@ -36,22 +39,65 @@ def test_english_plural_forms() -> None:
         == ["0 new reviews", "1 new review", "2 new reviews"]
 
 
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+# Each catalog and the extraction mapping that says which files are its own.
+DOMAINS = {"digest": "babel.cfg", "editor": "babel-editor.cfg"}
+
+
 def _source_dirs(path: str) -> bool:
     name = path.rstrip("/").rsplit("/", 1)[-1]
     return not name.startswith((".", "_")) and name not in {"node_modules", "tests", "var"}
 
 
-def test_welsh_catalog_is_complete() -> None:
-    """Every string in the templates and code has a Welsh translation (all plural forms)."""
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
-    method_map = [("digest/**.py", "python"), ("templates/**.j2", "jinja2")]
-    found = {msg[2] if isinstance(msg[2], str) else msg[2][0]
-             for msg in extract_from_dir(REPO_ROOT, method_map, keywords=keywords,
-                                         directory_filter=_source_dirs)}
+def extracted(cfg: str) -> dict[str, set[str]]:
+    """File -> the strings marked for translation in it, for the files `cfg` maps."""
+    with (REPO_ROOT / cfg).open(encoding="utf-8") as fh:
+        method_map, options_map = parse_mapping_cfg(fh, cfg)  # type: ignore[no-untyped-call]
+    found: dict[str, set[str]] = {}
+    for filename, _line, message, _comments, _context in extract_from_dir(
+            REPO_ROOT, method_map, options_map, keywords=KEYWORDS,
+            directory_filter=_source_dirs):
+        found.setdefault(filename, set()).add(message if isinstance(message, str)
+                                              else message[0])
+    return found
+
+
+def welsh_catalog(domain: str) -> Catalog:
+    with (LOCALE_DIR / "cy" / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:
+        return read_po(fh, locale="cy", domain=domain)
+
+
+@pytest.mark.parametrize("domain", sorted(DOMAINS))
+def test_welsh_catalog_is_complete(domain: str) -> None:
+    """Every string in the templates and code has a Welsh translation (all plural forms) in
+    its own catalog, and none is marked fuzzy (a fuzzy entry is not used)."""
+    found = set().union(*extracted(DOMAINS[domain]).values())
     assert len(found) >= 10
-    catalog = translations("cy")
-    missing = [m for m in found if catalog.gettext(m) == m and catalog.ngettext(m, m, 5) == m]
-    assert missing == []
+    catalog = welsh_catalog(domain)
+    done = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog
+            if m.id and "fuzzy" not in m.flags and m.string
+            and (isinstance(m.string, str) or all(m.string))}
+    assert sorted(found - done) == []
+
+
+def test_every_file_with_strings_belongs_to_one_catalog() -> None:
+    """The editors' files are the editor catalog's only, and the digest catalog has the rest."""
+    public, editors = extracted(DOMAINS["digest"]), extracted(DOMAINS["editor"])
+    assert set(public) & set(editors) == set()
+    assert {"digest/web/editor.py", "templates/web/editor_issue.html.j2",
+            "templates/web/login.html.j2"} <= set(editors)
+    assert {"templates/web/base.html.j2", "templates/email/block.mjml.j2"} <= set(public)
+
+
+def test_the_editor_catalog_falls_back_to_the_digest_one() -> None:
+    editor = translations("cy", "editor")
+    assert editor.gettext("Side by side") == "Ochr yn ochr"  # its own
+    assert editor.gettext("Social Work Research Digest") == (
+        "Crynodeb Ymchwil Gwaith Cymdeithasol")  # the site's name, from `digest`
+    assert translations("cy").gettext("Side by side") == "Side by side"  # not the other way
+    assert editor.ngettext("{variant}: {n} image without alt text",
+                           "{variant}: {n} images without alt text", 2).format(
+        variant="cy", n=2) == "cy: 2 ddelwedd heb destun amgen"
 
 
 @pytest.mark.parametrize("month", range(1, 13))

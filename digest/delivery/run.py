@@ -49,7 +49,7 @@ from digest.delivery.transports.base import (
     SendResult,
     Transport,
 )
-from digest.issue import lifecycle
+from digest.issue import checks, lifecycle
 from digest.issue.service import get_issue, variants
 from digest.settings import Settings
 from digest.store.db import session_scope
@@ -92,9 +92,11 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        deadline=timedelta(hours=settings.retry_deadline_hours))
 
 
-def prepare_issue(engine: Engine, issue_id: int, actor: str) -> tuple[str, int | None]:
+def prepare_issue(engine: Engine, issue_id: int, actor: str, site: str = "",
+                  now: datetime | None = None) -> tuple[str, int | None]:
     """Check the issue can be sent, create its outbox rows and mark it sending; the rows
-    this call inserted, or None for an issue already sent (nothing to do)."""
+    this call inserted, or None for an issue already sent (nothing to do). The run that
+    starts the send keeps the pre-send checks as they are at that moment (`site`: ours)."""
     with session_scope(engine, write=True) as session:
         issue = get_issue(session, issue_id)
         if issue.state is IssueState.SENT:
@@ -102,7 +104,8 @@ def prepare_issue(engine: Engine, issue_id: int, actor: str) -> tuple[str, int |
         if (refusal := lifecycle.can_send(issue)) is not None:
             raise ValueError(refusal)
         created = outbox.create_deliveries(session, issue_id)
-        lifecycle.start_send(session, issue, actor, created)
+        if lifecycle.start_send(session, issue, actor, created):
+            checks.store_send_checks(session, issue, now or now_utc(), site)
         return issue.period, created
 
 
@@ -120,7 +123,7 @@ def send_issue(
     actor: str = "cli",
 ) -> SendReport:
     """Send every due message of an issue; resumable, safe to run in several processes."""
-    period, created = prepare_issue(engine, issue_id, actor)
+    period, created = prepare_issue(engine, issue_id, actor, settings.site_url, clock())
     if created is None:
         return SendReport(period, already_sent=True)
     with session_scope(engine) as session:

@@ -1,31 +1,47 @@
-"""Pre-send checks an editor sees: translations, size, alt text, past seminars, links."""
+"""Pre-send checks an editor sees: translations, size, alt text, past seminars, links.
+
+They are judged against the time the issue will be sent (`send_time`), and stored on the
+issue when sending starts: a sent issue shows them as they were then (`page_checks`).
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
+from typing import Any
 
-import httpx2
 from sqlmodel import Session, col, select
 
-from digest.issue.lifecycle import check_translations
+from digest.issue.lifecycle import history, translation_gaps
 from digest.issue.links import counted_targets
 from digest.issue.service import variants
 from digest.render.renderer import MAX_HTML_BYTES
-from digest.store.models import Issue, IssueItem, ItemKind, Seminar
+from digest.store.models import Issue, IssueAction, IssueItem, IssueState, ItemKind, Seminar
 
 GMAIL_CLIP_BYTES = 102_000
+STARTED = (IssueState.SENDING, IssueState.SENT)
 
 
 @dataclass
 class Check:
-    """One check's verdict and what it found."""
+    """One check's verdict and what it found: `details` in English, one line each (as the CLI
+    and the history say it); `facts`, the same as values for a page to say in its language."""
 
     name: str
-    ok: bool
+    ok: bool | None  # None: not run yet (the link check, until an editor asks for it)
     details: list[str] = field(default_factory=list)
+    facts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CheckReport:
+    """The checks an editor's page shows, and the moment they are judged against."""
+
+    at: datetime
+    at_send: bool  # True: as they were when sending started (stored then)
+    checks: list[Check]
 
 
 class _Scan(HTMLParser):
@@ -56,36 +72,96 @@ def scan(html: str, site: str) -> tuple[list[str], int]:
     return links, parser.images_without_alt
 
 
-def issue_checks(session: Session, issue: Issue, now: datetime, site: str) -> list[Check]:
-    """Every check for an issue (links are listed; checking them is a separate request)."""
+def issue_checks(session: Session, issue: Issue, at: datetime, site: str) -> list[Check]:
+    """Every check for an issue, judged as of `at` (the send time: see `send_time`); the link
+    check shows the stored results of the last one requested, or "not run"."""
     out = []
-    problems = check_translations(session, issue)
-    out.append(Check("translations", not problems, problems))
+    gaps = translation_gaps(session, issue)
+    out.append(Check("translations", not gaps, [g.line() for g in gaps],
+                     [{"kind": g.kind.value, "slug": g.slug, "field": g.field, "lang": g.lang}
+                      for g in gaps]))
     stored = variants(session, issue)
-    sizes, alts, links = [], [], set()
+    sizes, size_facts, alts, alt_facts, links = [], [], [], [], set()
     for lang, variant in sorted(stored.items()):
         size = len(variant.html.encode("utf-8"))
         sizes.append(f"{lang.value}: {size / 1000:.1f} KB of {GMAIL_CLIP_BYTES / 1000:.0f} KB")
+        size_facts.append({"variant": lang.value, "kb": round(size / 1000, 1),
+                           "limit_kb": GMAIL_CLIP_BYTES // 1000})
         found, missing = scan(variant.html, site)
         links.update(found)
         links.update(counted_targets(session, issue, variant.html, site))  # DIGEST_CLICK_COUNTS
         if missing:
             alts.append(f"{lang.value}: {missing} image(s) without alt text")
+            alt_facts.append({"variant": lang.value, "count": missing})
     too_big = any(len(v.html.encode("utf-8")) >= MAX_HTML_BYTES for v in stored.values())
-    out.append(Check("size", not too_big, sizes))
-    out.append(Check("alt text", not alts, alts))
+    out.append(Check("size", not too_big, sizes, size_facts))
+    out.append(Check("alt text", not alts, alts, alt_facts))
     ids = session.exec(select(IssueItem.item_id).where(
         IssueItem.issue_id == issue.id, IssueItem.kind == ItemKind.SEMINAR)).all()
     past = session.exec(select(Seminar).where(col(Seminar.id).in_(list(ids)),
-                                              col(Seminar.starts_at) <= now)).all()
+                                              col(Seminar.starts_at) <= at)).all()
     out.append(Check("seminars", not past,
-                     [f"{s.slug} started {s.starts_at:%Y-%m-%d %H:%M} UTC" for s in past]))
-    out.append(Check("links", True, sorted(links)))
+                     [f"{s.slug} starts {s.starts_at:%Y-%m-%d %H:%M} UTC, before the send time"
+                      for s in past],
+                     [{"slug": s.slug, "starts": s.starts_at.isoformat()} for s in past]))
+    out.append(_links_check(sorted(links), issue.link_check))
     return out
+
+
+def _links_check(urls: list[str], last: dict[str, Any] | None) -> Check:
+    """The link check: not run until requested; then the stored results for these links."""
+    if not last:
+        return Check("links", None, urls, [{"url": u} for u in urls])
+    results = {url: (ok, status) for url, ok, status in last["results"]}
+    facts = [{"url": u, "ok": results[u][0], "status": results[u][1]} if u in results
+             else {"url": u} for u in urls]
+    ok = all(f.get("ok") is True for f in facts)
+    return Check("links", ok, urls, facts)
+
+
+def send_time(issue: Issue, now: datetime) -> datetime:
+    """When the issue will be sent: its send time, or now once that has passed."""
+    return max(now, issue.send_after) if issue.send_after else now
+
+
+def started_at(session: Session, issue: Issue) -> datetime | None:
+    """When sending started (the history's first send_started), if it has."""
+    return next((e.at for e in history(session, issue)
+                 if e.action == IssueAction.SEND_STARTED.value), None)
+
+
+def page_checks(session: Session, issue: Issue, now: datetime, site: str) -> CheckReport:
+    """The checks for an editor's page: as stored when sending started, for an issue that is
+    sending or sent; otherwise judged against the time it will be sent."""
+    if issue.state in STARTED and issue.send_checks:
+        snap = issue.send_checks
+        return CheckReport(datetime.fromisoformat(snap["at"]), True,
+                           [Check(**c) for c in snap["checks"]])
+    if issue.state in STARTED:  # sent before the checks were stored: judged as of then
+        at = started_at(session, issue) or now
+        return CheckReport(at, True, issue_checks(session, issue, at, site))
+    at = send_time(issue, now)
+    return CheckReport(at, False, issue_checks(session, issue, at, site))
+
+
+def store_send_checks(session: Session, issue: Issue, at: datetime, site: str) -> None:
+    """Keep the checks as they are at `at`, when sending starts (the caller commits)."""
+    found = issue_checks(session, issue, at, site)
+    issue.send_checks = {"at": at.isoformat(), "checks": [asdict(c) for c in found]}
+    session.add(issue)
+
+
+def record_link_check(session: Session, issue: Issue, results: list[tuple[str, bool, str]],
+                      at: datetime) -> None:
+    """Keep the link check's results for the issue's page (the caller commits)."""
+    issue.link_check = {"at": at.isoformat(), "results": [list(r) for r in results]}
+    session.add(issue)
 
 
 def check_links(urls: list[str], timeout: float = 5.0) -> list[tuple[str, bool, str]]:
     """HEAD (then GET) each URL: (url, ok, status or error)."""
+    # Imported here: a send stores the checks (this module) but never requests a link.
+    import httpx2
 
     def one(url: str) -> tuple[str, bool, str]:
         try:

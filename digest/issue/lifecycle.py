@@ -112,10 +112,13 @@ def can_start_sending(issue: Issue) -> str | None:
     return f"the issue is {issue.state.value}"
 
 
-def start_send(session: Session, issue: Issue, actor: str, created: int) -> None:
-    """Mark an approved issue sending (once, whoever gets there first) and record it."""
+def start_send(session: Session, issue: Issue, actor: str, created: int) -> bool:
+    """Mark an approved issue sending (once, whoever gets there first) and record it; True
+    for the caller that did."""
     if issue.state is IssueState.APPROVED and move(session, issue, IssueState.SENDING):
         record(session, issue, actor, IssueAction.SEND_STARTED, f"{created} outbox row(s)")
+        return True
+    return False
 
 
 def finish_send(session: Session, issue: Issue, work_left: int) -> None:
@@ -125,23 +128,43 @@ def finish_send(session: Session, issue: Issue, work_left: int) -> None:
         record(session, issue, "sender", IssueAction.SENT)
 
 
-def check_translations(session: Session, issue: Issue) -> list[str]:
-    """Everything the email shows that lacks Welsh or English text, one line per gap."""
+@dataclass(frozen=True)
+class Gap:
+    """Text the email shows that is missing in one language."""
+
+    kind: ItemKind
+    slug: str
+    field: str  # title, teaser or location
+    lang: str  # the language it is missing in
+
+    def line(self) -> str:
+        """`review alpha: no Welsh title` (the history and the CLI say it so)."""
+        label = "Welsh" if self.lang == "cy" else "English"
+        return f"{self.kind.value} {self.slug}: no {label} {self.field}"
+
+
+def translation_gaps(session: Session, issue: Issue) -> list[Gap]:
+    """Everything the email shows that lacks Welsh or English text, in display order."""
     rows = session.exec(select(IssueItem).where(IssueItem.issue_id == issue.id)
                         .order_by(col(IssueItem.position))).all()
     models: dict[ItemKind, type[Review] | type[Seminar] | type[News]] = {
         ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar, ItemKind.NEWS: News}
-    problems = []
+    gaps = []
     for row in rows:
         item = session.get(models[row.kind], row.item_id)
         assert item is not None
         fields = ["title", "teaser"] + (["location"] if row.kind is ItemKind.SEMINAR else [])
         for name in fields:
-            for lang, label in (("cy", "Welsh"), ("en", "English")):
+            for lang in ("cy", "en"):
                 if not getattr(item, f"{name}_{lang}"):
-                    slug = getattr(item, "slug", row.item_id)
-                    problems.append(f"{row.kind.value} {slug}: no {label} {name}")
-    return problems
+                    gaps.append(Gap(row.kind, str(getattr(item, "slug", row.item_id)), name,
+                                    lang))
+    return gaps
+
+
+def check_translations(session: Session, issue: Issue) -> list[str]:
+    """Everything the email shows that lacks Welsh or English text, one line per gap."""
+    return [gap.line() for gap in translation_gaps(session, issue)]
 
 
 def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | None = None,

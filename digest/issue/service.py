@@ -206,6 +206,7 @@ def render_issue(session: Session, settings: Settings, issue: Issue,
                  renderer: Renderer | None = None) -> list[IssueVariant]:
     """Render and store the three variants (replacing earlier renders of a draft)."""
     require_draft(issue, "re-rendered")
+    issue.link_check = None  # it checked the links of the render this one replaces
     renderer = renderer or Renderer(settings)
     content = load_content(session, settings, issue)
     stored = []
@@ -240,11 +241,11 @@ class VariantSize:
 
 @dataclass(frozen=True)
 class ItemTitles:
-    """An item of the issue by its kind and its English and Welsh titles."""
+    """An item of the issue by its kind and its Welsh and English titles (Welsh first)."""
 
     kind: ItemKind
-    en: str
     cy: str
+    en: str
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ class IssueSummary:
 def describe(session: Session, settings: Settings, issue: Issue) -> IssueSummary:
     """Everything `digest issue show` prints about an issue."""
     content = load_content(session, settings, issue)
-    items = [ItemTitles(kind, view.title("en").value, view.title("cy").value)
+    items = [ItemTitles(kind, view.title("cy").value, view.title("en").value)
              for kind, views in ((ItemKind.REVIEW, content.reviews),
                                  (ItemKind.SEMINAR, content.seminars),
                                  (ItemKind.NEWS, content.news))

@@ -51,12 +51,20 @@ def _printable(value: object) -> object:
     if isinstance(value, str) and _CONTROL.search(value):
         return _CONTROL.sub(" ", value)
     return value
+# MJML's wrapper (role="article": the email's name and language) up to the end of the body.
+_WRAPPER = re.compile(r'(<div\b[^>]*\brole="article".*</div>)(\s*</body>)', re.DOTALL)
 
 
 def _fix_premailer_output(html: str) -> str:
     """Restore what premailer/lxml drop or rewrite in MJML output."""
     html = re.sub(r"^\s*<!DOCTYPE[^>]*>\s*", "", html, flags=re.IGNORECASE)
     return "<!doctype html>\n" + html
+
+
+def _main_landmark(html: str) -> str:
+    """Put the whole email, MJML's article wrapper included, in one main landmark (screen
+    readers jump to it; a client that drops the role loses nothing)."""
+    return _WRAPPER.sub(r'<div role="main">\1</div>\2', html, count=1)
 
 
 class Renderer:
@@ -75,8 +83,7 @@ class Renderer:
             finalize=_printable,
         )
 
-    def _context(self, content: IssueContent, lang: str, anchor: str | None = None
-                 ) -> dict[str, object]:
+    def _context(self, content: IssueContent, lang: str) -> dict[str, object]:
         t = translations(lang)
         reviews, seminars, news = len(content.reviews), len(content.seminars), len(content.news)
         summary = [
@@ -91,7 +98,6 @@ class Renderer:
             "_": t.gettext,
             "ngettext": t.ngettext,
             "lang": lang,
-            "anchor": anchor,
             "title": t.gettext("Social Work Research Digest"),
             "month": month_label(content.month, lang),
             "summary": " · ".join(summary),
@@ -112,9 +118,9 @@ class Renderer:
         """Subject, preheader, MJML source and text part of one variant (before MJML runs)."""
         langs = variant_langs(language)
         bilingual = len(langs) > 1
-        # The bilingual variant starts in Welsh; English readers get a link to their block.
-        contexts = [self._context(content, lang, "english" if bilingual and lang == "en"
-                                  else None) for lang in langs]
+        # The bilingual variant starts in Welsh; English readers get a link to where their
+        # block begins (a rule and a heading, `#english`).
+        contexts = [self._context(content, lang) for lang in langs]
         heads = [{"lang": c["lang"], "title": c["title"], "month": c["month"],
                   "view_online": c["view_online"], "archive_url": c["archive_url"]}
                  for c in contexts]
@@ -138,7 +144,7 @@ class Renderer:
     def render(self, content: IssueContent, language: Language) -> RenderedVariant:
         """Render one variant: subject, preheader, inlined HTML and the text part."""
         subject, preheader, mjml_src, text = self.compose(content, language)
-        html = self.inline_css(mjml.mjml2html(mjml_src, fonts={}))
+        html = _main_landmark(self.inline_css(mjml.mjml2html(mjml_src, fonts={})))
         return RenderedVariant(language, subject, preheader, html, text)
 
     @staticmethod

@@ -122,17 +122,26 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "?", "!")) else text + "."
 
 
-def citation(review: Review) -> str:
-    """A compact, language-neutral reference: authors (year). Title. Journal, volume, pages."""
+def citation(review: Review, *, full: bool = False, with_doi: bool = True) -> str:
+    """A language-neutral reference: authors (year). Title. Journal, volume, pages. DOI.
+
+    The email's compact form names three authors at most; `full` (the review page) names
+    them all. The year is there whenever the content gives one.
+    """
     authors = list(review.authors)
-    names = ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
-    if len(authors) in (2, 3):
-        names = ", ".join(authors[:-1]) + " & " + authors[-1]
+    more = bool(authors) and authors[-1].rstrip(".").lower() == "et al"  # "..., et al." given
+    if more:
+        authors = authors[:-1]
+    if len(authors) > 3 and not full:
+        authors, more = authors[:3], True
+    names = ", ".join(authors) if more or len(authors) < 2 else (
+        ", ".join(authors[:-1]) + " & " + authors[-1])
+    names += " et al." if more else ""
     head = names + (f" ({review.year})" if review.year else "")
     where = review.journal + (f", {review.volume}" if review.volume else "") + (
         f", pp. {review.pages}" if review.pages else "")
     text = f"{_sentence(head)} {_sentence(review.article_title)} {_sentence(where)}"
-    return text + (f" https://doi.org/{review.doi}" if review.doi else "")
+    return text + (f" https://doi.org/{review.doi}" if review.doi and with_doi else "")
 
 
 def review_view(row: Review) -> ReviewView:

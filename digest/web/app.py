@@ -18,7 +18,7 @@ from digest.i18n import N_
 from digest.settings import Settings
 from digest.store.db import engine_from, upgrade
 from digest.tokens import BadToken, Tokens
-from digest.web import audience, editor, public, webhooks
+from digest.web import archive, assets, audience, editor, editor_compare, feeds, public, webhooks
 from digest.web.auth import NotLoggedIn
 from digest.web.pages import Services, choose_language, render
 
@@ -43,9 +43,13 @@ def create_app(settings: Settings, engine: Engine | None = None,
                        session_cookie="digest_editor", same_site="lax",
                        https_only=settings.secure_cookies, max_age=12 * 3600)
     app.include_router(public.router)
+    app.include_router(assets.router)
+    app.include_router(archive.router)
+    app.include_router(feeds.router)
     app.include_router(editor.router)
     webhooks.install(app, settings)
     app.include_router(audience.router)
+    app.include_router(editor_compare.router)
 
     @app.exception_handler(NotLoggedIn)
     async def _login_first(request: Request, exc: NotLoggedIn) -> Response:

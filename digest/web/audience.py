@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from digest.audience import directory, export, gdpr, history, self_service
 from digest.audience.directory import Filter
-from digest.i18n import N_
+from digest.i18n import EDITOR_DOMAIN, N_
 from digest.store.models import ActionReason, Language, Subscriber, SubscriberState
 from digest.web import clicks, privacy, reports
 from digest.web.auth import check_csrf, editor
@@ -36,7 +36,8 @@ LABELS = {
     "language_changed": N_("language changed"), "resubscribed": N_("resubscribed"),
     "import": N_("import"), "web": N_("web sign-up"), "legacy": N_("unknown (legacy)"),
     "link": N_("link"), "one_click": N_("one-click"), "complaint": N_("complaint"),
-    "editor": N_("editor"), "smtp": N_("refused by the relay"), "sent": N_("sent"),
+    "editor": N_("editor"), "smtp": N_("refused by the relay"),
+    "bounce_report": N_("bounce report"), "sent": N_("sent"),
     "failed": N_("failed"), "skipped": N_("skipped"), "retry": N_("retry"),
     "sending": N_("sending"),
 }
@@ -66,7 +67,8 @@ def subscriber_list(request: Request, who: Editor, session: ReadDb, q: str = "",
     page = directory.page(session, f, before=before, after=after)
     query = {k: v for k, v in (("q", f.q), ("state", f.state.value if f.state else ""),
                                ("language", f.language.value if f.language else "")) if v}
-    return render(request, "editor_subscribers.html.j2", choose_language(request), f=f,
+    return render(request, "editor_subscribers.html.j2", choose_language(request),
+                  domain=EDITOR_DOMAIN, f=f,
                   counts=counts, page=page, states=list(SubscriberState),
                   languages=list(Language), labels=LABELS, query=urlencode(query),
                   matching=counts.matching(f))
@@ -88,7 +90,8 @@ def subscriber_page(request: Request, sid: int, who: Editor, session: ReadDb,
     """Consent record, language and event histories, deliveries, and the actions."""
     sub = _subscriber(session, sid)
     events = history.events_of(session, sid)
-    return render(request, "editor_subscriber.html.j2", choose_language(request), sub=sub,
+    return render(request, "editor_subscriber.html.j2", choose_language(request),
+                  domain=EDITOR_DOMAIN, sub=sub,
                   consent=history.consent_of(session, sid), events=events,
                   languages_over_time=history.language_history(events),
                   deliveries=history.deliveries_of(session, sid), labels=LABELS,

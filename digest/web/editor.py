@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
@@ -11,25 +12,37 @@ from sqlmodel import Session
 
 from digest.bounces import service as bounce_service
 from digest.delivery import run
+from digest.i18n import EDITOR_DOMAIN, N_, event_time, translations
 from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.store.models import Issue, IssueAction, Language, now_utc
 from digest.web.auth import check_csrf, check_login, editor
-from digest.web.pages import Db, Svc, render
+from digest.web.pages import Db, Svc, choose_language, render, services
 
 router = APIRouter(prefix="/editor")
 Editor = Annotated[str, Depends(editor)]
-EN = "en"  # the editors' pages are in English; the email tabs show every language
-
-
-
 Csrf = Annotated[str, Form()]
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """An editors' page in the editor's language (the toggle, else the browser's, else
+    Welsh), from the editors' own catalog; `when(iso)` says a moment in that language."""
+    lang, tz = choose_language(request), services(request).settings.tz
+    return render(request, template, lang, status, domain=EDITOR_DOMAIN,
+                  when=lambda iso: event_time(datetime.fromisoformat(iso), None, tz, lang),
+                  **context)
+
+
+def say(request: Request, message: str, **values: str) -> str:
+    """`message` (marked with N_) in the editor's language, with `values` filled in."""
+    return translations(choose_language(request), EDITOR_DOMAIN).gettext(message).format(
+        **values)
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> Response:
     """The login page."""
-    return render(request, "login.html.j2", EN, error=None)
+    return page(request, "login.html.j2", error=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -38,8 +51,7 @@ def login(request: Request, svc: Svc, name: Annotated[str, Form()],
     """Check the credentials and start a session."""
     check_csrf(request, csrf)
     if not check_login(svc.settings, name, password):
-        return render(request, "login.html.j2", EN, status=401,
-                      error="Wrong name or password.")
+        return page(request, "login.html.j2", 401, error=N_("Wrong name or password."))
     request.session.clear()
     request.session["editor"] = name
     return RedirectResponse("/editor", status_code=303)
@@ -56,21 +68,22 @@ def logout(request: Request, csrf: Csrf) -> Response:
 @router.get("", response_class=HTMLResponse)
 def issue_list(request: Request, who: Editor, session: Db) -> Response:
     """Every issue with its state, period, item counts and send progress."""
-    return render(request, "editor_issues.html.j2", EN, rows=service.list_issues(session))
+    return page(request, "editor_issues.html.j2", rows=service.list_issues(session))
 
 
 @router.get("/issues/{issue_id}", response_class=HTMLResponse)
 def issue_page(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-               lang: Language = Language.CY, notice: str | None = None) -> Response:
-    """The preview: one tab per variant at desktop and phone widths, text, checks, history."""
+               variant: Language = Language.CY, notice: str | None = None) -> Response:
+    """The preview: one tab per variant (`?variant=`; `?lang=` is the page's own language) at
+    desktop and phone widths, text, checks, history."""
     issue = _issue(session, issue_id)
     stored = service.variants(session, issue)
-    return render(request, "editor_issue.html.j2", EN, issue=issue, tab=lang,
-                  variant=stored.get(lang),
-                  checks=checks.issue_checks(session, issue, now_utc(), svc.settings.site_url),
-                  history=lifecycle.history(session, issue), notice=notice, links=None,
-                  languages=list(Language),
-                  feedback=bounce_service.issue_feedback(session, issue.id or 0))
+    return page(request, "editor_issue.html.j2", issue=issue, tab=variant,
+                variant=stored.get(variant),
+                report=checks.page_checks(session, issue, now_utc(), svc.settings.site_url),
+                history=lifecycle.history(session, issue), notice=notice,
+                languages=list(Language),
+                feedback=bounce_service.issue_feedback(session, issue.id or 0))
 
 
 @router.get("/issues/{issue_id}/email/{language}", response_class=HTMLResponse)
@@ -84,18 +97,20 @@ def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> R
     return HTMLResponse(html)
 
 
-@router.post("/issues/{issue_id}/check-links", response_class=HTMLResponse)
+@router.post("/issues/{issue_id}/check-links")
 def check_links(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
                 csrf: Csrf) -> Response:
-    """Request every link in the email and show what answered."""
+    """Request every link in the email and keep what answered, for the issue's page."""
     check_csrf(request, csrf)
     issue = _issue(session, issue_id)
     found = checks.issue_checks(session, issue, now_utc(), svc.settings.site_url)
     urls = next(c.details for c in found if c.name == "links")
-    return render(request, "editor_issue.html.j2", EN, issue=issue, tab=Language.CY,
-                  variant=service.variants(session, issue).get(Language.CY), checks=found,
-                  history=lifecycle.history(session, issue), notice=None,
-                  links=checks.check_links(urls), languages=list(Language))
+    results = checks.check_links(urls)
+    checks.record_link_check(session, issue, results, now_utc())
+    broken = sum(1 for _, ok, _ in results if not ok)
+    return _back(issue_id, Language.CY, say(request, N_("Links checked: {n} of {total} did not "
+                                                        "answer well."),
+                                            n=str(broken), total=str(len(results))))
 
 
 @router.post("/issues/{issue_id}/test")
@@ -109,7 +124,8 @@ def test_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: D
                                  svc.transport_factory(), languages=[language])
     lifecycle.record(session, issue, who, IssueAction.TEST_SENT,
                      f"test of {language.value} sent to {address.strip()}: {results[0][2]}")
-    return _back(issue_id, language, f"Test sent to {address.strip()}: {results[0][2]}")
+    return _back(issue_id, language, say(request, N_("Test sent to {address}: {reply}"),
+                                         address=address.strip(), reply=results[0][2]))
 
 
 @router.post("/issues/{issue_id}/approve")
@@ -120,12 +136,14 @@ def approve(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csr
     issue = _issue(session, issue_id)
     try:
         lifecycle.approve(session, issue, who, force_reason=reason.strip() or None)
-    except lifecycle.TranslationCheckFailed as exc:
-        return _back(issue_id, Language.CY, f"Not approved: {len(exc.problems)} translation "
-                     "problem(s). Fix them, or give a reason to approve anyway.")
-    except lifecycle.TransitionError as exc:
-        return _back(issue_id, Language.CY, f"Not approved: {exc}")
-    return _back(issue_id, Language.CY, f"Approved by {who}.")
+    except lifecycle.TranslationCheckFailed:
+        return _back(issue_id, Language.CY, say(
+            request, N_("Not approved: the translation check fails. Fix the problems, or give "
+                        "a reason to approve anyway.")))
+    except lifecycle.TransitionError:
+        return _back(issue_id, Language.CY, say(
+            request, N_("Not approved: only a draft can be approved.")))
+    return _back(issue_id, Language.CY, say(request, N_("Approved by {name}."), name=who))
 
 
 @router.post("/issues/{issue_id}/cancel")
@@ -135,9 +153,10 @@ def cancel(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csrf
     check_csrf(request, csrf)
     try:
         lifecycle.cancel(session, _issue(session, issue_id), who, reason.strip() or "-")
-    except lifecycle.TransitionError as exc:
-        return _back(issue_id, Language.CY, f"Not cancelled: {exc}")
-    return _back(issue_id, Language.CY, f"Cancelled by {who}.")
+    except lifecycle.TransitionError:
+        return _back(issue_id, Language.CY, say(
+            request, N_("Not cancelled: only a draft or an approved issue can be cancelled.")))
+    return _back(issue_id, Language.CY, say(request, N_("Cancelled by {name}."), name=who))
 
 
 @router.post("/issues/{issue_id}/replan")
@@ -147,9 +166,11 @@ def replan(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
     check_csrf(request, csrf)
     try:
         service.replan(session, svc.settings, _issue(session, issue_id), now_utc(), who)
-    except (lifecycle.TransitionError, ValueError) as exc:
-        return _back(issue_id, Language.CY, f"Not replanned: {exc}")
-    return _back(issue_id, Language.CY, f"Replanned by {who}.")
+    except (lifecycle.TransitionError, ValueError):
+        return _back(issue_id, Language.CY, say(
+            request, N_("Not replanned: only a draft can be replanned, and only during its own "
+                        "month.")))
+    return _back(issue_id, Language.CY, say(request, N_("Replanned by {name}."), name=who))
 
 
 @router.post("/issues/{issue_id}/send")
@@ -158,14 +179,16 @@ def start_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: 
     """Start sending an approved issue in the background; progress shows on the list."""
     check_csrf(request, csrf)
     issue = _issue(session, issue_id)
-    if (refusal := lifecycle.can_start_sending(issue)) is not None:
-        return _back(issue_id, Language.CY, f"Not sent: {refusal}.")
+    if lifecycle.can_start_sending(issue) is not None:
+        return _back(issue_id, Language.CY, say(
+            request, N_("Not sent: only an approved issue can be sent.")))
     settings = svc.settings
     session.commit()  # the send takes the write lock itself; this request must not hold it
     tasks.add_task(run.send_issue, svc.engine, settings, issue_id, svc.transport_factory,
                    connections=settings.send_connections,
                    actor=who)
-    return _back(issue_id, Language.CY, f"Sending started by {who}.")
+    return _back(issue_id, Language.CY, say(request, N_("Sending started by {name}."),
+                                            name=who))
 
 
 def _issue(session: Session, issue_id: int) -> Issue:
@@ -176,5 +199,5 @@ def _issue(session: Session, issue_id: int) -> Issue:
 
 
 def _back(issue_id: int, language: Language, notice: str) -> Response:
-    query = urlencode({"lang": language.value, "notice": notice})
+    query = urlencode({"variant": language.value, "notice": notice})
     return RedirectResponse(f"/editor/issues/{issue_id}?{query}", status_code=303)

@@ -16,11 +16,12 @@ from sqlmodel import Session
 
 from digest.audience.self_service import SignupLimiter
 from digest.delivery.transports.base import Transport
-from digest.i18n import LANGS, translations
+from digest.i18n import DOMAIN, LANGS, translations
 from digest.settings import Settings
 from digest.store.db import session_scope
 from digest.tokens import Tokens
 from digest.web.auth import csrf_token
+from digest.web.links import feed_links, language_url
 
 
 @dataclass
@@ -58,14 +59,18 @@ def choose_language(request: Request, default: str | None = None) -> str:
     return Locale.parse(found).language if found else "cy"
 
 
-def render(request: Request, template: str, lang: str, status: int = 200,
-           **context: Any) -> HTMLResponse:
-    """A page in `lang`, with the language toggle and the CSRF token at hand."""
+def render(request: Request, template: str, lang: str, status: int = 200, *,
+           domain: str = DOMAIN, **context: Any) -> HTMLResponse:
+    """A page in `lang` from `domain`'s catalog (the editors' pages pass EDITOR_DOMAIN), with
+    the language toggle, this page's other-language address and the CSRF token at hand."""
     svc = services(request)
-    t = translations(lang)
+    t = translations(lang, domain)
+    site = svc.settings.site_url.rstrip("/")
     html = svc.pages.get_template(template).render(
         _=t.gettext, ngettext=t.ngettext, lang=lang, langs=LANGS, request=request,
-        csrf=csrf_token(request), editor_name=request.session.get("editor"), **context)
+        csrf=csrf_token(request), editor_name=request.session.get("editor"), site=site,
+        public=domain == DOMAIN, switch=lambda code: language_url(request, code),
+        feeds=feed_links(site, lang), **context)
     response = HTMLResponse(html, status_code=status)
     if request.query_params.get("lang") in LANGS:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax",

@@ -1,4 +1,5 @@
-"""Subscribers' pages: sign up (double opt-in), confirm, preferences, unsubscribe, archive."""
+"""Subscribers' pages: sign up (double opt-in), confirm, preferences, unsubscribe, reviews
+(the archive is in digest.web.archive, the feeds in digest.web.feeds)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from digest.audience import self_service
 from digest.audience.self_service import Signup, page_language
-from digest.i18n import N_
-from digest.issue import links
-from digest.issue.service import get_issue, variants
-from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
-from digest.render.views import localised, review_view
+from digest.i18n import N_, long_date
+from digest.render.views import citation, localised, review_view
 from digest.store.models import (
     ActionReason,
-    Issue,
-    IssueState,
     Language,
     Review,
     Subscriber,
@@ -45,7 +41,9 @@ def home() -> Response:
 @router.get("/subscribe", response_class=HTMLResponse)
 def subscribe_form(request: Request) -> Response:
     """The sign-up form."""
-    return render(request, "subscribe.html.j2", choose_language(request), error=None)
+    lang = choose_language(request)
+    return render(request, "subscribe.html.j2", lang, error=None, email="", name="",
+                  language=lang)
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
@@ -59,9 +57,10 @@ def subscribe(request: Request, svc: Svc, session: Db,
         outcome = self_service.request(session, svc.settings, svc.tokens, transport,
                                         svc.signup_limiter, email, name, language,
                                         client_ip=request.client.host if request.client else None)
-    except ValueError:
+    except ValueError:  # the form again, as the visitor filled it in
         return render(request, "subscribe.html.j2", lang, status=400,
-                      error=N_("That does not look like an email address."))
+                      error=N_("That does not look like an email address."), email=email,
+                      name=name, language=language.value)
     finally:
         transport.close()
     if outcome is Signup.RATE_LIMITED:
@@ -139,32 +138,8 @@ def unsubscribe(request: Request, token: str, svc: Svc, session: Db,
                   token=token)
 
 
-@router.get("/archive", response_class=HTMLResponse)
-def archive(request: Request, session: Db) -> Response:
-    """Every sent issue."""
-    sent = session.exec(select(Issue).where(Issue.state == IssueState.SENT)
-                        .order_by(col(Issue.period).desc())).all()
-    return render(request, "archive.html.j2", choose_language(request), issues=sent)
-
-
-@router.get("/archive/{period}/{language}", response_class=HTMLResponse)
-def archive_issue(period: str, language: Language, svc: Svc, session: Db) -> Response:
-    """A sent issue as it was sent, with the personal links made generic."""
-    try:
-        issue = get_issue(session, period)
-    except LookupError:
-        raise HTTPException(404) from None
-    if issue.state is not IssueState.SENT:
-        raise HTTPException(404)
-    variant = variants(session, issue)[language]
-    site = svc.settings.site_url.rstrip("/")
-    html = (variant.html.replace(f"{site}/u/{UNSUB_PLACEHOLDER}", f"{site}/subscribe")
-            .replace(f"{site}/p/{PREFS_PLACEHOLDER}", f"{site}/subscribe"))
-    return HTMLResponse(links.direct(session, issue, html, site))  # archive clicks not counted
-
-
 @router.get("/reviews/{slug}", response_class=HTMLResponse)
-def review_page(slug: str, request: Request, session: ReadDb) -> Response:
+def review_page(slug: str, request: Request, svc: Svc, session: ReadDb) -> Response:
     """A published review in full, in the reader's language (the other one, marked, if missing);
     the page each review's title in the email links to."""
     row = session.exec(select(Review).where(Review.slug == slug)).first()
@@ -172,8 +147,11 @@ def review_page(slug: str, request: Request, session: ReadDb) -> Response:
         raise HTTPException(404)
     lang = choose_language(request)
     body = localised(row.body_cy, row.body_en, lang)
+    published = long_date(row.published_at.astimezone(svc.settings.tz).date(), lang)
     return render(request, "review.html.j2", lang, review=review_view(row), body_lang=body.lang,
-                  body=Markup(MARKDOWN.render(body.value)))  # markdown-it escapes the text
+                  body=Markup(MARKDOWN.render(body.value)),  # markdown-it escapes the text
+                  published=published, reference=citation(row, full=True, with_doi=False),
+                  doi=row.doi)
 
 
 def _subscriber(svc: Services, session: Session, purpose: Purpose, token: str

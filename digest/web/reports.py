@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from digest.audience import reports
 from digest.audience.reports import Report
-from digest.i18n import BABEL_LOCALE, N_, translations
+from digest.i18n import BABEL_LOCALE, EDITOR_DOMAIN, N_, translations
 from digest.issue.service import IssueNotFound, get_issue
 from digest.store.models import Issue, IssueState, Subscriber, now_utc
 from digest.web.auth import editor
@@ -61,7 +61,7 @@ def report_index(request: Request, who: Editor, session: ReadDb) -> Response:
     this_year = now_utc().year
     years = sorted({int(i.period[:4]) for i in issues}
                    | (set(range(first.year, this_year + 1)) if first else set()), reverse=True)
-    return render(request, "editor_reports.html.j2", choose_language(request),
+    return render(request, "editor_reports.html.j2", choose_language(request), domain=EDITOR_DOMAIN,
                   issues=issues, years=years)
 
 
@@ -96,7 +96,7 @@ def year_page(request: Request, year: int, who: Editor, svc: Svc,
 
 def _page(request: Request, report: Report, csv_url: str) -> Response:
     lang = choose_language(request)
-    t = translations(lang)
+    t = translations(lang, EDITOR_DOMAIN)
     charts = []
     for name, table in report.tables.items():
         short = name == "clicks"  # item titles are long: the chart numbers them
@@ -109,7 +109,8 @@ def _page(request: Request, report: Report, csv_url: str) -> Response:
             categories = [t.gettext(SHORT.get(ln.key, ln.key)) for ln in table.lines]
         charts.append((name, stacked_bars(t.gettext(TITLES.get(name, name)), categories,
                                           series)))
-    return render(request, "editor_report.html.j2", lang, report=report, charts=charts,
+    return render(request, "editor_report.html.j2", lang, domain=EDITOR_DOMAIN, report=report,
+                  charts=charts,
                   titles=TITLES, keys=KEYS, facts=FACTS, csv_url=csv_url,
                   languages=LANGUAGE_LABELS)
 

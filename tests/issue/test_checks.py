@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from digest.content import files, sync
-from digest.issue import checks, service
+from digest.delivery import run
+from digest.delivery.transports.memory import MemoryTransport
+from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.settings import REPO_ROOT, Settings
-from digest.store.models import Issue
+from digest.store.models import Issue, IssueItem, IssueState, ItemKind, Review, Seminar
 from tests.factories import AS_OF
 
 SITE = "https://digest.example.org"
@@ -35,10 +40,91 @@ def test_issue_checks_on_the_demo_issue(session: Session, settings: Settings) ->
     issue = session.exec(select(Issue)).one()
     found = {c.name: c for c in checks.issue_checks(session, issue, AS_OF, settings.site_url)}
     assert list(found) == ["translations", "size", "alt text", "seminars", "links"]
-    assert all(c.ok for c in found.values()), found
+    assert all(c.ok for name, c in found.items() if name != "links"), found
+    assert found["links"].ok is None  # "not checked yet", until an editor asks
     assert [d.split(":")[0] for d in found["size"].details] == ["both", "cy", "en"]
     links = found["links"].details
     assert links, "the demo issue's content links to other sites"
     assert not [u for u in links if u.startswith(settings.site_url)]
     html = "".join(v.html for v in service.variants(session, issue).values())
     assert f"{settings.site_url}/reviews/" in html  # in the email, but not in the list
+
+
+def demo_issue(session: Session, settings: Settings) -> Issue:
+    sync.upsert(session, files.load_dir(REPO_ROOT / "content"), settings.tz)
+    service.plan(session, settings, AS_OF)
+    session.commit()
+    return session.exec(select(Issue)).one()
+
+
+def test_checks_are_judged_against_the_send_time(session: Session, settings: Settings) -> None:
+    """A seminar that starts after the page is looked at but before the issue goes out is
+    a problem now, not once the subscribers find it already past."""
+    issue = demo_issue(session, settings)
+    assert issue.send_after is not None
+    in_issue = session.exec(select(IssueItem.item_id).where(
+        IssueItem.issue_id == issue.id, IssueItem.kind == ItemKind.SEMINAR)).all()
+    first = session.exec(select(Seminar).where(col(Seminar.id).in_(in_issue))).first()
+    assert first is not None
+    first.starts_at = issue.send_after + timedelta(hours=-1)  # before the send, after AS_OF
+    session.commit()
+    assert checks.send_time(issue, AS_OF) == issue.send_after
+    report = checks.page_checks(session, issue, AS_OF, settings.site_url)
+    assert report.at == issue.send_after and not report.at_send
+    seminars = next(c for c in report.checks if c.name == "seminars")
+    assert seminars.ok is False and seminars.facts == [
+        {"slug": first.slug, "starts": first.starts_at.isoformat()}]
+    assert "before the send time" in seminars.details[0]
+    # Looked at after the send time (a missed approval): judged as of now.
+    late = issue.send_after + timedelta(days=3)
+    assert checks.page_checks(session, issue, late, settings.site_url).at == late
+
+
+def test_the_link_check_says_not_run_until_it_has_run(session: Session,
+                                                     settings: Settings) -> None:
+    issue = demo_issue(session, settings)
+    before = next(c for c in checks.issue_checks(session, issue, AS_OF, settings.site_url)
+                  if c.name == "links")
+    assert before.ok is None and before.details
+    results = [(url, True, "200") for url in before.details]
+    results[0] = (before.details[0], False, "404")
+    checks.record_link_check(session, issue, results, AS_OF)
+    session.commit()
+    after = next(c for c in checks.issue_checks(session, issue, AS_OF, settings.site_url)
+                 if c.name == "links")
+    assert after.ok is False
+    assert after.facts[0] == {"url": before.details[0], "ok": False, "status": "404"}
+    checks.record_link_check(session, issue, [(u, True, "200") for u in before.details], AS_OF)
+    assert next(c for c in checks.issue_checks(session, issue, AS_OF, settings.site_url)
+                if c.name == "links").ok is True
+    service.replan(session, settings, issue, AS_OF, "test")  # a new render: checked again
+    assert issue.link_check is None
+
+
+def test_a_sent_issue_shows_the_checks_as_they_were_at_sending(
+        session: Session, settings: Settings, engine: Engine) -> None:
+    issue = demo_issue(session, settings)
+    lifecycle.approve(session, issue, "test")
+    session.commit()
+    started = AS_OF + timedelta(days=1, hours=9)
+    run.send_issue(engine, settings, issue.id or 0, lambda: MemoryTransport(),
+                   clock=lambda: started)
+    session.expire_all()
+    sent = session.get(Issue, issue.id)
+    assert sent is not None and sent.state is IssueState.SENT
+    issue = sent
+    assert issue.send_checks is not None and issue.send_checks["at"] == started.isoformat()
+    # Months later every seminar is past, and a title lost its Welsh: the sent issue's page
+    # still shows what the checks said when it went out.
+    review = session.exec(select(Review)).first()
+    assert review is not None
+    review.title_cy = None
+    session.commit()
+    later = AS_OF + timedelta(days=200)
+    report = checks.page_checks(session, issue, later, settings.site_url)
+    assert report.at_send and report.at == started
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["seminars"].ok and by_name["translations"].ok
+    assert by_name["links"].ok is None
+    assert not next(c for c in checks.issue_checks(session, issue, later, settings.site_url)
+                    if c.name == "seminars").ok  # judged now, they would fail

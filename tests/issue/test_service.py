@@ -100,7 +100,7 @@ def test_describe_gives_what_issue_show_prints(session: Session, db_settings: Se
         for lang in (Language.BOTH, Language.CY, Language.EN)]
     assert [i.kind for i in summary.items] == [ItemKind.REVIEW] * 3 + [ItemKind.SEMINAR] * 2 + [
         ItemKind.NEWS]
-    assert summary.items[-1] == service.ItemTitles(ItemKind.NEWS, "News launch",
-                                                   "Newyddion launch")
+    assert summary.items[-1] == service.ItemTitles(ItemKind.NEWS, "Newyddion launch",
+                                                   "News launch")
     assert summary.problems == ["review alpha: no Welsh title"]
     assert [(e.actor, e.action) for e in summary.history] == [("scheduler", "planned")]

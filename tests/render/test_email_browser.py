@@ -1,5 +1,6 @@
 """The demo issue's email in a real browser (Chromium): layout at 600 and 375 px, languages,
-block order, links and images, measured in the rendered page. Screenshots go to test-artifacts/.
+block order, headings, links and images, measured in the rendered page, and axe-core's WCAG
+A/AA and best-practice rules. Screenshots go to test-artifacts/.
 
 Needs the `browser_page` fixture from tests/browser.py (registered in conftest.py).
 """
@@ -16,6 +17,7 @@ from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.settings import Settings
 from digest.store.db import engine_from, session_scope
 from digest.tokens import Purpose, Tokens
+from tests.axe import axe_violations
 from tests.browser import save_screenshot
 
 if TYPE_CHECKING:
@@ -43,10 +45,15 @@ MEASURE_LAYOUT = """() => {
           lang: document.documentElement.lang};
 }"""
 
-MEASURE_HEADINGS = """(texts) => texts.map(text => [...document.querySelectorAll('div')]
-  .filter(d => d.children.length === 0 && d.textContent.trim() === text)
+MEASURE_HEADINGS = """(texts) => texts.map(text => [...document.querySelectorAll('h2')]
+  .filter(d => d.textContent.trim() === text)
   .map(d => ({y: d.getBoundingClientRect().y, lang: d.closest('[lang]').lang,
               visible: d.getBoundingClientRect().height > 0})))"""
+
+# The outline a screen reader lists: level, text and language of every heading, in order.
+OUTLINE = """() => [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => ({
+  level: Number(h.tagName[1]), text: h.textContent.trim(), lang: h.closest('[lang]').lang,
+  size: parseFloat(getComputedStyle(h).fontSize)}))"""
 
 MEASURE_LINKS = """() => ({
   hrefs: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
@@ -149,6 +156,72 @@ def test_links_images_and_no_remote_requests(
     assert unsubscribe in m["hrefs"]
     assert m["imagesWithoutAlt"] == []
     assert requests == [], "the email fetched remote resources"
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE])
+@pytest.mark.parametrize("lang", ["cy", "en", "both"])
+def test_axe_finds_no_violations(browser_page: Page, settings: Settings,
+                                 demo_html: dict[str, str], lang: str, width: int) -> None:
+    """WCAG 2.x A and AA and axe's best practices (one main landmark, one h1, everything in a
+    landmark, ...) hold for each variant as a subscriber receives it."""
+    load(browser_page, as_received(settings, demo_html[lang]), width)
+    assert axe_violations(browser_page) == []
+
+
+def test_axe_catches_what_the_email_avoids(browser_page: Page, settings: Settings,
+                                           demo_html: dict[str, str]) -> None:
+    """A control for the test above: the same email with its h1 demoted and a link without
+    text breaks the rules axe is asked to run."""
+    html = as_received(settings, demo_html["en"]).replace("<h1 ", "<div ", 1).replace(
+        "</body>", '<a href="https://example.org/x"></a></body>', 1)
+    load(browser_page, html, DESKTOP)
+    assert {v["id"] for v in axe_violations(browser_page)} >= {"page-has-heading-one",
+                                                                 "link-name"}
+
+
+@pytest.mark.parametrize("lang", ["cy", "en", "both"])
+def test_headings_outline_the_email(browser_page: Page, settings: Settings,
+                                    demo_html: dict[str, str], lang: str) -> None:
+    """One h1 (the digest's title), an h2 per section, an h3 per item; in the bilingual
+    variant an h2 where English begins, after every Welsh heading."""
+    load(browser_page, as_received(settings, demo_html[lang]), DESKTOP)
+    outline: list[dict[str, Any]] = browser_page.evaluate(OUTLINE)
+    assert [h["level"] for h in outline].count(1) == 1
+    assert outline[0]["level"] == 1 and outline[0]["text"] == (
+        "Social Work Research Digest" if lang == "en" else "Crynodeb Ymchwil Gwaith Cymdeithasol")
+    assert outline[0]["size"] == 22  # styled as the masthead was, not as a browser's h1
+    sections = [h["text"] for h in outline if h["level"] == 2]
+    langs = ["cy", "en"] if lang == "both" else [lang]
+    expected = {"cy": ["Adolygiadau ymchwil newydd", "Seminarau i ddod", "Newyddion a blogiau"],
+                "en": ["New research reviews", "Seminars coming up", "News and blogs"]}
+    wanted = [t for code in langs for t in expected[code]]
+    if lang == "both":
+        wanted.insert(3, "Saesneg / English")
+    assert [s.upper() for s in sections] == [w.upper() for w in wanted]
+    items = [h for h in outline if h["level"] == 3]
+    assert len(items) == 11 * len(langs)  # the demo issue: 5 reviews, 4 seminars, 2 news
+    if lang == "both":
+        divider = next(i for i, h in enumerate(outline) if h["text"] == "Saesneg / English")
+        assert {h["lang"] for h in outline[1:divider]} == {"cy"}
+        assert {h["lang"] for h in outline[divider + 1:]} == {"en"}
+        assert browser_page.locator("#english").evaluate("e => e.tagName") == "H2"
+
+
+@pytest.mark.parametrize("lang", ["cy", "en"])
+def test_booking_links_say_which_seminar(browser_page: Page, settings: Settings,
+                                         demo_html: dict[str, str], lang: str) -> None:
+    """No two links with the same text go to different places; each booking link names its
+    seminar."""
+    load(browser_page, as_received(settings, demo_html[lang]), DESKTOP)
+    links: list[list[str]] = browser_page.evaluate(
+        "() => [...document.querySelectorAll('a[href]')].map(a => [a.textContent.trim()"
+        ".replace(/\\s+/g, ' '), a.getAttribute('href')])")
+    targets: dict[str, set[str]] = {}
+    for text, href in links:
+        targets.setdefault(text, set()).add(href)
+    assert {t: h for t, h in targets.items() if len(h) > 1} == {}
+    booking = [t for t, _ in links if t.startswith(("Book a place: ", "Archebu lle: "))]
+    assert len(booking) == 4 and len(set(booking)) == 4
 
 
 def test_the_alt_text_and_remote_request_checks_can_fail(

@@ -90,6 +90,39 @@ def test_language_marking_and_welsh_first(renderer: Renderer) -> None:
     assert '<span lang="en">Only in English</span>' in both.html
 
 
+def test_bilingual_variant_marks_where_english_begins(renderer: Renderer) -> None:
+    """A rule and a heading in both languages between the Welsh and the English block, in the
+    HTML and the text part alike; the single-language variants have neither."""
+    both = renderer.render(sample(), Language.BOTH)
+    heading = ('<h2 id="english" class="lang-heading"')
+    assert both.html.count(heading) == 1
+    at = both.html.index(heading)
+    assert both.html.rindex("Adolygiadau ymchwil newydd", 0, at) < at
+    assert both.html.index("New research reviews") > at
+    assert "<p style=\"border-top:solid 2px #0b5c7a" in both.html[:at]  # mj-divider's rule
+    assert "SAESNEG / ENGLISH" in both.text
+    assert both.text.index("ADOLYGIADAU") < both.text.index("SAESNEG / ENGLISH") < both.text.index(
+        "NEW RESEARCH REVIEWS")
+    for language in (Language.CY, Language.EN):
+        v = renderer.render(sample(), language)
+        assert "lang-heading" not in v.html and "SAESNEG" not in v.text
+
+
+def test_the_email_is_one_main_landmark_around_mjmls_article(renderer: Renderer) -> None:
+    html = renderer.render(sample(), Language.CY).html
+    assert html.count('role="main"') == 1
+    assert re.search(r'<div role="main"><div [^>]*role="article"', html)
+    assert re.search(r"</div></div>\s*</body>", html)
+
+
+def test_personal_footer_lines_are_marked_for_the_archive(renderer: Renderer) -> None:
+    both = renderer.render(sample(), Language.BOTH).html
+    personal = re.findall(r'<span class="personal">(.*?)</span>', both, flags=re.DOTALL)
+    assert len(personal) == 2  # one per language
+    for part in personal:
+        assert UNSUB_PLACEHOLDER in part and PREFS_PLACEHOLDER in part
+
+
 def test_single_language_variants(renderer: Renderer) -> None:
     cy = renderer.render(sample(), Language.CY)
     en = renderer.render(sample(), Language.EN)
@@ -147,6 +180,11 @@ def test_citation_formats() -> None:
     r.authors = ["A", "B", "C", "D"]
     r.doi = None
     assert citation(r).startswith("A, B, C et al. (2020).")
+    assert citation(r, full=True).startswith("A, B, C & D (2020).")  # the review page's
+    r.authors, r.year, r.doi = ["A", "B", "et al."], None, "10.1/y"  # "et al." in the content
+    assert citation(r) == citation(r, full=True) == (
+        "A, B et al. What works? J, 5(2), pp. 1-9. https://doi.org/10.1/y")
+    assert citation(r, with_doi=False).endswith("pp. 1-9.")
 
 
 def real_content() -> IssueContent:
@@ -163,6 +201,17 @@ def real_content() -> IssueContent:
         else:
             news.append(news_view(row))  # type: ignore[arg-type]
     return IssueContent("2026-09", reviews, seminars, news)
+
+
+def test_citations_show_the_year_whenever_the_content_has_one(renderer: Renderer) -> None:
+    items = [i for i in files.load_dir(REPO_ROOT / "content") if i.meta.type == "review"]
+    years = {i.slug: i.meta.citation.year for i in items}  # type: ignore[union-attr]
+    assert any(years.values()) and not all(years.values())
+    html = renderer.render(real_content(), Language.BOTH).html
+    for review in real_content().reviews:
+        year = years[review.slug]
+        assert (f"({year})" in review.citation) is bool(year), review.slug
+        assert html.count(review.citation.replace("&", "&amp;")) == 2, review.slug
 
 
 def test_every_variant_of_the_largest_issue_stays_under_the_gmail_clip(

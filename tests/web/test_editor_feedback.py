@@ -47,16 +47,19 @@ def complain(session: Session, settings: Settings, delivery: Delivery) -> None:
 def test_rates_appear_once_the_issue_is_sent(
         setup: tuple[TestClient, Settings, Issue], engine: Engine, session: Session) -> None:
     client, settings, issue = setup
-    page = client.get(f"/editor/issues/{issue.id}")
+    page = client.get(f"/editor/issues/{issue.id}?lang=en")
     assert page.status_code == 200 and "Bounces and complaints" not in page.text
     run.send_issue(engine, settings, issue.id or 0, MemoryTransport)
     page = client.get(f"/editor/issues/{issue.id}")
     assert "<h2>Bounces and complaints</h2>" in page.text
-    assert "<td>0 (0.00%), below Gmail's 0.3% line</td>" in page.text
+    assert "<td>0 (0.00%), below Gmail&#39;s 0.3% line</td>" in page.text
     first = session.exec(select(Delivery).where(Delivery.issue_id == issue.id)).first()
     assert first is not None
     complain(session, settings, first)
     page = client.get(f"/editor/issues/{issue.id}")
     assert "<th scope=\"row\">Messages sent</th><td>6</td>" in page.text
-    assert "<td>1 (16.67%): <strong>above Gmail's 0.3% line</strong></td>" in page.text
+    assert "<td>1 (16.67%): <strong>above Gmail&#39;s 0.3% line</strong></td>" in page.text
     assert "0 subscriber(s) bounced and 1 unsubscribed by complaint" in page.text
+    welsh = client.get(f"/editor/issues/{issue.id}?lang=cy")
+    assert "<h2>Negeseuon a ddaeth yn ôl, a chwynion</h2>" in welsh.text
+    assert "uwchlaw trothwy 0.3% Gmail" in welsh.text

@@ -55,7 +55,7 @@ def web(engine: Engine, session: Session, db_settings: Settings
 
 
 def login(client: TestClient) -> str:
-    page = client.get("/editor/login")
+    page = client.get("/editor/login?lang=en")  # the editors' pages in English from here on
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
     done = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
@@ -92,7 +92,7 @@ def test_editor_pages_need_a_login(web: tuple[TestClient, MemoryTransport, Setti
 
 def test_login_refusals(web: tuple[TestClient, MemoryTransport, Settings]) -> None:
     client, _, _ = web
-    page = client.get("/editor/login")
+    page = client.get("/editor/login?lang=en")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     wrong = client.post("/editor/login", data={"name": "sian", "password": "nope",
                                                "csrf": csrf})
@@ -113,11 +113,13 @@ def test_preview_checks_and_actions(web: tuple[TestClient, MemoryTransport, Sett
     iid = issue_id(session)
     listing = client.get("/editor")
     assert listing.status_code == 200 and "2026-09" in listing.text and "draft" in listing.text
-    page = client.get(f"/editor/issues/{iid}?lang=cy")
+    page = client.get(f"/editor/issues/{iid}?variant=cy")
     assert page.status_code == 200
     assert "Crynodeb Ymchwil Gwaith Cymdeithasol: Medi 2026" in page.text
-    assert 'style="width:375px' in page.text and 'style="width:640px' in page.text
-    for check in ("translations", "size", "alt text", "seminars", "links"):
+    assert '<div class="frame phone"><iframe id="phone"' in page.text
+    assert '<div class="frame desktop"><iframe id="desktop"' in page.text
+    assert "style=" not in page.text  # the CSP allows no inline style
+    for check in ("Translations", "Size", "Alt text", "Seminars", "Links to other sites"):
         assert f"<strong>{check}</strong>" in page.text
     email = client.get(f"/editor/issues/{iid}/email/both")
     assert email.text.startswith("<!doctype html>") and "ZZdigest" not in email.text
@@ -145,8 +147,9 @@ def test_preview_checks_and_actions(web: tuple[TestClient, MemoryTransport, Sett
     actors = [(e.actor, e.action) for e in lifecycle.history(session, issue)]
     assert ("sian", "test_sent") in actors and ("sian", "approved") in actors
     assert ("sian", "send_started") in actors
-    page = client.get(f"/editor/issues/{iid}?lang=en")
+    page = client.get(f"/editor/issues/{iid}?variant=en")
     assert "sian: approved" in page.text
+    assert "As they were when sending started" in page.text
 
 
 def test_cancel_and_replan(web: tuple[TestClient, MemoryTransport, Settings],
@@ -168,9 +171,18 @@ def test_link_check_button_shows_results(web: tuple[TestClient, MemoryTransport,
                                          session: Session) -> None:
     client, _, _ = web
     csrf = login(client)
-    page = client.post(f"/editor/issues/{issue_id(session)}/check-links", data={"csrf": csrf})
-    assert page.status_code == 200 and 'id="link-results"' in page.text
-    assert page.text.count("<tr><td>http") >= 5  # every distinct link got a result row
+    iid = issue_id(session)
+    before = client.get(f"/editor/issues/{iid}").text
+    pending = '<span class="verdict pending">not checked yet'
+    assert f"Links to other sites</strong>: {pending}" in before
+    done = client.post(f"/editor/issues/{iid}/check-links", data={"csrf": csrf})
+    assert done.status_code == 303 and "Links+checked" in done.headers["location"]
+    page = client.get(done.headers["location"]).text
+    checked = page[page.index("Links to other sites"):page.index("</ul>", page.index(
+        "Links to other sites"))]
+    assert "not checked yet" not in checked
+    assert checked.count('<span class="url">http') >= 5  # every distinct link got a result
+    assert checked.count("</span>: ") == checked.count('<span class="url">')
 
 
 def test_subscribe_confirm_and_no_enumeration(
@@ -354,6 +366,50 @@ def test_review_page_shows_the_whole_review_in_the_chosen_language(
     assert "<h1>The influence of adoption on sibling relationships" in en
     assert "<h2>What question does this study focus on?</h2>" in en
     assert "Reviewed by Dr David Wilkins" in en and "Ar ba gwestiwn" not in en
+
+
+def test_review_page_shows_its_date_and_the_full_citation(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, _ = web
+    cy = client.get("/reviews/service-users-mental-health-social-workers?lang=cy").text
+    assert "Cyhoeddwyd 12 Awst 2026" in cy
+    # Every one of the twelve authors (the email names three), the year, the journal.
+    assert ("Mark Wilberforce, Michele Abendstern, Saqba Batool, Jennifer Boland, David "
+            "Challis, John Christian, Jane Hughes, Phil Kinder, Paul Lake-Jones, Manoj Mistry, "
+            "Rosa Pitts &amp; Doreen Roberts (2020).") in cy
+    assert "British Journal of Social Work, 50(5), pp. 1324-1344." in cy
+    en = client.get("/reviews/care-leavers-work-and-resilience?lang=en").text
+    assert "Published" in en and "Reviewed by" in en
+    assert '<a href="https://doi.org/10.1111/cfs.12822">https://doi.org/10.1111/cfs.12822</a>' in en
+
+
+def test_signup_form_keeps_what_was_typed_after_an_error(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, transport, _ = web
+    empty = client.get("/subscribe?lang=en").text
+    assert 'value=""' in empty and 'value="en" checked' in empty
+    wrong = client.post("/subscribe?lang=en", data={"email": "siân at example", "name": "Siân",
+                                                    "language": "both"})
+    assert wrong.status_code == 400 and transport.sent == []
+    assert 'id="email-error"' in wrong.text and 'aria-describedby="email-error"' in wrong.text
+    assert 'value="siân at example"' in wrong.text and 'value="Siân"' in wrong.text
+    assert 'value="both" checked' in wrong.text and 'value="en" checked' not in wrong.text
+
+
+def test_every_public_page_links_to_itself_in_the_other_language(
+        web: tuple[TestClient, MemoryTransport, Settings]) -> None:
+    client, _, settings = web
+    site = settings.site_url.rstrip("/")
+    for path in ("/subscribe", "/archive", "/reviews/adoption-sibling-relationships",
+                 "/nowhere"):
+        for lang, other in (("cy", "en"), ("en", "cy")):
+            html = client.get(f"{path}?lang={lang}").text
+            assert f'<link rel="alternate" hreflang="{other}" href="{site}{path}?lang={other}">' \
+                in html, path
+            visible = f'<a href="{path}?lang={other}" lang="{other}" hreflang="{other}">'
+            assert visible in html, path
+    page = client.get("/reviews/adoption-sibling-relationships?lang=cy&utm=x").text
+    assert 'href="/reviews/adoption-sibling-relationships?utm=x&amp;lang=en"' in page
 
 
 def test_review_page_falls_back_marks_language_escapes_html_and_hides_the_unpublished(

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from digest import demo
 from digest.issue import service
-from digest.settings import Settings
+from digest.settings import REPO_ROOT, Settings
 from digest.store.db import make_engine
 from digest.store.models import Issue, Language, Subscriber, SubscriberState
 from digest.web.auth import hash_password
@@ -73,6 +73,7 @@ def served(settings: Settings, smtp_server: SMTPServer, tmp_path: Path) -> Itera
         "DIGEST_TRANSPORT": "smtp", "DIGEST_SMTP_HOST": smtp_server.host,
         "DIGEST_SMTP_PORT": str(smtp_server.port),
         "DIGEST_EDITOR_ACCOUNTS": f"sian:{hash_password(PASSWORD)}",
+        "PYTHONPATH": str(REPO_ROOT),  # this checkout's code, whichever one the venv installed
     })
     proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(port)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
@@ -98,13 +99,13 @@ def test_editor_previews_in_welsh_at_phone_width_tests_and_approves(
         served: Served, browser_page: Page) -> None:
     page = browser_page
     page.set_viewport_size({"width": 1280, "height": 1000})
-    page.goto(f"{served.url}/editor")
+    page.goto(f"{served.url}/editor?lang=en")  # the editor works in English here
     assert page.url.endswith("/editor/login")
     page.fill("#name", "sian")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.click("text=2026-09")
-    page.click("a:has-text('Cymraeg')")
+    page.click(".tabs a:has-text('Cymraeg')")  # the email's tab, not the page's language
     phone = page.frame_locator("#phone")
     phone.locator("text=Adolygiadau ymchwil newydd").first.wait_for()
     frame = page.frame(url=lambda u: u.endswith("/email/cy"))
@@ -156,7 +157,7 @@ def test_reader_follows_a_review_title_from_the_email_and_switches_language(
 
 
 def send_issue(page: Page, served: Served) -> None:
-    page.goto(f"{served.url}/editor/login")
+    page.goto(f"{served.url}/editor/login?lang=en")
     page.fill("#name", "sian")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -104,6 +105,12 @@ class Issue(SQLModel, table=True):
     state: IssueState = Field(sa_column=enum_col(IssueState, index=True))
     created_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
     send_after: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
+    # The pre-send checks as they were when sending started (digest.issue.checks writes it).
+    send_checks: dict[str, Any] | None = Field(default=None,
+                                               sa_column=sa.Column(sa.JSON, nullable=True))
+    # The last link check's results ({"at": ..., "results": [[url, ok, status], ...]}).
+    link_check: dict[str, Any] | None = Field(default=None,
+                                              sa_column=sa.Column(sa.JSON, nullable=True))
 
 
 class IssueEvent(SQLModel, table=True):
