@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 if __package__ in (None, ""):  # run as a script: make `tests` (the Chromium setup) importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest import demo
 from digest.issue import service
-from digest.settings import REPO_ROOT, Settings
+from digest.settings import REPO_ROOT, Settings, generate_secret_key
 from digest.store.db import engine_from, session_scope
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, REMOTE
 
@@ -61,9 +63,11 @@ class Screen:
 
 
 def demo_settings(workdir: Path) -> Settings:
-    """Settings for a throwaway demo database under `workdir` (ignores .env)."""
+    """Settings for a throwaway demo database under `workdir` (ignores .env), with a key of
+    its own for this run."""
     return Settings(_env_file=None,  # type: ignore[call-arg]
-                    database_url=f"sqlite:///{workdir / 'digest.db'}", var_dir=workdir / "var")
+                    database_url=f"sqlite:///{workdir / 'digest.db'}", var_dir=workdir / "var",
+                    secret_key=SecretStr(generate_secret_key()))
 
 
 def build_demo_issue(settings: Settings) -> dict[str, str]:
@@ -103,19 +107,19 @@ def preview_screens(workdir: Path) -> Iterator[Screen]:
     from digest.web.app import create_app
     from digest.web.auth import hash_password
 
-    settings = demo_settings(workdir).model_copy(
-        update={"editor_accounts": f"editor:{hash_password('screens')}"})
-    build_demo_issue(settings)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    settings = demo_settings(workdir).model_copy(update={  # the app answers only its site's host
+        "editor_accounts": f"editor:{hash_password('screens')}", "site_url": base})
+    build_demo_issue(settings)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
 
     def load(page: Page) -> None:
         page.goto(f"{base}/editor/login")

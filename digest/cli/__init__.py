@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from digest.cli.common import err, fail, load_settings, out, parse_as_of, store
+from digest.cli.common import (
+    err,
+    fail,
+    load_settings,
+    out,
+    parse_as_of,
+    require_secret_key,
+    store,
+)
 from digest.cli.issue import issue_app
 from digest.content import files, sync
 from digest.delivery.transports import factory
-from digest.demo import DEMO_AS_OF, run_demo
-from digest.settings import Settings
+from digest.demo import DEMO_AS_OF, key_file, run_demo, with_demo_key
+from digest.settings import Settings, generate_secret_key
 from digest.store.db import current_revision, engine_from, session_scope, upgrade
 
 if TYPE_CHECKING:  # imported by the commands that use them: a send need not load them
@@ -128,6 +136,7 @@ def scheduler_run(
         return
     from digest import scheduler
 
+    require_secret_key(load_settings())
     _, runtime = _scheduler_runtime()
     sched = scheduler.make_scheduler(runtime)
     try:
@@ -166,7 +175,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
 ) -> None:
-    """Serve the editors' preview and the subscribers' pages.
+    """Serve the editors' preview and the subscribers' pages (see docs/security.md).
 
     Example: digest serve --port 8000
     """
@@ -174,7 +183,22 @@ def serve(
 
     from digest.web.app import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    settings = load_settings()
+    require_secret_key(settings)
+    proxies = settings.forwarded_allow_ips.strip()
+    # Forwarded headers are believed only from the configured proxies (none by default).
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+                server_header=False)
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new random DIGEST_SECRET_KEY (48 random bytes, URL-safe).
+
+    Example: digest secret-key
+    """
+    out.print(generate_secret_key(), highlight=False, markup=False)
 
 
 @app.command("editor-password")
@@ -199,7 +223,8 @@ def demo(
 
     Example: digest demo
     """
-    settings = load_settings()
+    configured = load_settings()
+    settings = with_demo_key(configured)  # its own key under var/ unless a good one is set
     try:
         summary = run_demo(settings, parse_as_of(as_of, settings))
     except files.ContentInvalid as exc:
@@ -222,4 +247,9 @@ def demo(
               highlight=False)
     for p in summary.previews:
         out.print(f"preview:   {p.resolve()}", highlight=False)
+    if settings.secret_key != configured.secret_key:
+        path = key_file(settings)
+        out.print(f"secret key: {path.resolve()}  (the demo's own; to browse the pages: "
+                  f"DIGEST_SECRET_KEY=$(cat {path}) DIGEST_SITE_URL=http://127.0.0.1:8000 "
+                  "digest serve)", highlight=False, markup=False)
 

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from digest.cli.common import fail, find_issue, load_settings, out, store
+from digest.cli.common import fail, find_issue, load_settings, out, require_secret_key, store
 from digest.delivery import outbox, run
 from digest.delivery.transports import factory
 from digest.issue import service
@@ -44,6 +44,7 @@ def issue_send(
 
     Example: digest issue send 2026-09 --dry-run
     """
+    require_secret_key(load_settings())  # before anything else: the messages carry tokens
     settings, engine = store()
     with session_scope(engine) as session:
         issue_id = find_issue(session, issue).id or 0  # resolved once, here at the edge
@@ -51,8 +52,11 @@ def issue_send(
         _print_dry_run(engine, settings, issue)
         return
     if test_to:
-        results = run.send_tests(settings, engine, issue_id, test_to,
-                                 factory.transport_factory(settings)())
+        try:
+            results = run.send_tests(settings, engine, issue_id, test_to,
+                                     factory.transport_factory(settings)())
+        except ValueError as exc:
+            raise fail(str(exc)) from None
         for address, lang, reply in results:
             out.print(f"test {lang:>4} -> {address}: {reply}", highlight=False)
         return

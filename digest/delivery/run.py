@@ -344,7 +344,11 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
                addresses: list[str], transport: Transport,
                languages: list[Language] | None = None) -> list[tuple[str, str, str]]:
     """Send each variant (or those in `languages`) to each address, marked as a test;
-    the outbox is not touched."""
+    the outbox is not touched. An address with a line break or NUL (it would write headers
+    of its own) raises ValueError before anything is sent."""
+    for address in addresses:
+        if any(c in address for c in "\r\n\0") or "@" not in address:
+            raise ValueError(f"{address!r} is not one email address")
     with session_scope(engine) as session:
         issue = get_issue(session, issue_id)
         stored = {lang: v for lang, v in variants(session, issue).items()

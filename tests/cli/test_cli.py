@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.settings import REPO_ROOT
+from digest.settings import REPO_ROOT, secret_key_problem
+from digest.tokens import Purpose
+from tests.conftest import TEST_SECRET_KEY
 
 runner = CliRunner()
 
@@ -55,7 +57,7 @@ def test_demo_writes_one_message_per_subscriber_in_their_language(workdir: Path)
     assert len(list(outbox.glob("*.eml"))) == 35
 
 
-def test_commands_one_by_one(workdir: Path) -> None:
+def test_commands_one_by_one(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     synced = runner.invoke(app, ["content", "sync", str(REPO_ROOT / "content")])
     assert synced.exit_code == 0 and "created" in synced.output
@@ -77,6 +79,9 @@ def test_commands_one_by_one(workdir: Path) -> None:
     missing = runner.invoke(app, ["issue", "preview", "1999-01"])
     assert missing.exit_code == 1 and "no issue" in missing.output
 
+    keyless = runner.invoke(app, ["issue", "send", "2026-09"])
+    assert keyless.exit_code == 1 and "DIGEST_SECRET_KEY is not set" in keyless.output
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
     draft = runner.invoke(app, ["issue", "send", "2026-09"])
     assert draft.exit_code == 1 and "approve it first" in draft.output
     approved = runner.invoke(app, ["issue", "approve", "2026-09", "--as", "Siân"])
@@ -93,3 +98,56 @@ def test_every_command_help_has_an_example(workdir: Path) -> None:
                 ["issue", "replan"], ["demo"]):
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0 and "Example: digest" in result.output
+
+
+def test_secret_key_prints_a_new_strong_key(workdir: Path) -> None:
+    keys = [runner.invoke(app, ["secret-key"]).output.strip() for _ in range(2)]
+    assert keys[0] != keys[1] and all(secret_key_problem(k) is None for k in keys)
+    assert "Example: digest secret-key" in runner.invoke(app, ["secret-key", "--help"]).output
+
+
+@pytest.mark.parametrize(("key", "says"), [
+    (None, "DIGEST_SECRET_KEY is not set"),
+    ("change-me-in-production-this-is-only-for-the-demo", "a demo value"),
+    ("test-secret", "a demo value"),
+    ("short-but-not-a-demo-value", "too weak"),
+])
+@pytest.mark.parametrize("command", [["serve"], ["issue", "send", "2026-09"],
+                                     ["scheduler", "--once"]])
+def test_serve_send_and_scheduler_refuse_a_missing_public_or_weak_key(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], key: str | None,
+        says: str) -> None:
+    if key is not None:
+        monkeypatch.setenv("DIGEST_SECRET_KEY", key)
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1 and says in result.output
+    assert result.output.strip().count("\n") == 0  # one line: what is wrong and what to do
+    assert "digest secret-key" in result.output and "Traceback" not in result.output
+    assert not (workdir / "var").exists()  # refused before touching anything
+
+
+def test_scheduler_starts_with_a_good_key(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
+    assert runner.invoke(app, ["scheduler", "--once"]).exit_code == 0
+
+
+def test_the_demo_makes_its_own_key_under_var_and_keeps_it(workdir: Path) -> None:
+    from email import message_from_bytes
+
+    from pydantic import SecretStr
+
+    from digest.settings import Settings
+    from digest.tokens import Tokens
+
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    key_file = workdir / "var" / "secret-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text().strip()
+    assert secret_key_problem(key) is None and str(key_file) in result.output.replace("\n", "")
+    message = message_from_bytes(next((workdir / "var" / "outbox").glob("*.eml")).read_bytes())
+    unsub = message["List-Unsubscribe"].strip("<>").rsplit("/", 1)[1]
+    tokens = Tokens(Settings(_env_file=None, secret_key=SecretStr(key)))  # type: ignore[call-arg]
+    assert tokens.read(Purpose.UNSUBSCRIBE, unsub) > 0  # the messages are signed with it
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    assert key_file.read_text().strip() == key  # kept, not made again

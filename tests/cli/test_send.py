@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.settings import REPO_ROOT
+from tests.conftest import TEST_SECRET_KEY
 from tests.smtp_server import SMTPServer
 
 runner = CliRunner()
@@ -24,6 +25,7 @@ def ops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SMTPServer
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
     monkeypatch.setenv("DIGEST_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("DIGEST_SMTP_PORT", str(smtp_server.port))
@@ -90,3 +92,10 @@ def test_send_then_status_reports_counts_errors_and_the_resume(ops: SMTPServer) 
     assert status["resume"]["send_now"] == 0 and status["resume"]["retry_later"] == 1
     table = runner.invoke(app, ["issue", "status", "2026-09"])
     assert table.exit_code == 0 and "a resume would send 0 now, retry 1 later" in table.output
+
+
+def test_test_to_refuses_an_address_that_would_write_headers(ops: SMTPServer) -> None:
+    result = runner.invoke(app, ["issue", "send", "2026-09", "--test-to",
+                                 "qa@example.org\r\nBcc: victim@example.net"])
+    assert result.exit_code == 1 and "is not one email address" in result.output
+    assert ops.received == []

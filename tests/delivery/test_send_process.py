@@ -28,6 +28,7 @@ from digest.store.models import (
     Subscriber,
     SubscriberState,
 )
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import AS_OF, add_sample_content, approved_issue
 from tests.smtp_server import SMTPServer
 
@@ -53,7 +54,7 @@ def env_for(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str,
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update({
         "DIGEST_DATABASE_URL": settings.database_url,
-        "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_SECRET_KEY": TEST_SECRET_KEY,
         "DIGEST_VAR_DIR": str(tmp_path / "var"),
         "DIGEST_TRANSPORT": "smtp",
         "DIGEST_SMTP_HOST": server.host,
