@@ -13,16 +13,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from digest.i18n import LANGS
 from digest.store.models import NewsKind
 
 FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
 Text = Annotated[str, Field(min_length=1)]
+
+
+def _web_address(value: str) -> str:
+    # Any other scheme (javascript:, data:, vbscript:) is script wherever the link is shown.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or \
+            any(c.isspace() or c in '"<>\\' for c in value):
+        raise ValueError("must be a web address starting with https:// or http://")
+    return value
+
+
+WebAddress = Annotated[str, AfterValidator(_web_address)]
 
 
 class _Strict(BaseModel):
@@ -65,7 +78,7 @@ class ReviewMeta(_Neutral):
     type: Literal["review"]
     reviewer: Text
     citation: Citation
-    url: str | None = None
+    url: WebAddress | None = None
 
 
 class SeminarMeta(_Neutral):
@@ -76,7 +89,7 @@ class SeminarMeta(_Neutral):
     ends_at: datetime | None = None
     presenters: list[Presenter] = Field(min_length=1)
     online: bool = False
-    url: str | None = None
+    url: WebAddress | None = None
 
 
 class NewsMeta(_Neutral):
@@ -85,7 +98,7 @@ class NewsMeta(_Neutral):
     type: Literal["news"]
     kind: NewsKind
     author: str | None = None
-    url: str | None = None
+    url: WebAddress | None = None
 
 
 class Translation(_Strict):
