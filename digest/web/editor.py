@@ -1,79 +1,65 @@
-"""Editors' pages (behind the login): issue list, preview, checks and the actions."""
+"""Editors' pages (behind the login): issue list, preview, checks and the actions.
+
+Every action commits before it answers, and says what it did with a notice code (the page
+shows the app's own text for it, never text taken from the URL).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import urlencode
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
+from digest.audience.csv_import import normalise_email
 from digest.delivery import run
 from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.settings import Settings
 from digest.store.models import Issue, IssueAction, Language, now_utc
-from digest.web.auth import check_csrf, check_login, editor
-from digest.web.pages import Db, Svc, render
+from digest.web.notices import Notice, notice_text
+from digest.web.pages import Db, ReadDb, Svc, commit, parse_id, render, site_redirect
+from digest.web.sessions import Editor, EditorLogin, check_csrf
 
 router = APIRouter(prefix="/editor")
-Editor = Annotated[str, Depends(editor)]
 EN = "en"  # the editors' pages are in English; the email tabs show every language
-
-
-
 Csrf = Annotated[str, Form()]
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> Response:
-    """The login page."""
-    return render(request, "login.html.j2", EN, error=None)
-
-
-@router.post("/login", response_class=HTMLResponse)
-def login(request: Request, svc: Svc, name: Annotated[str, Form()],
-          password: Annotated[str, Form()], csrf: Csrf) -> Response:
-    """Check the credentials and start a session."""
-    check_csrf(request, csrf)
-    if not check_login(svc.settings, name, password):
-        return render(request, "login.html.j2", EN, status=401,
-                      error="Wrong name or password.")
-    request.session.clear()
-    request.session["editor"] = name
-    return RedirectResponse("/editor", status_code=303)
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: Csrf) -> Response:
-    """End the session."""
-    check_csrf(request, csrf)
-    request.session.clear()
-    return RedirectResponse("/editor/login", status_code=303)
+def _page(request: Request, who: EditorLogin, template: str, **context: Any) -> Response:
+    return render(request, template, EN, csrf=who.csrf, editor_name=who.name, **context)
 
 
 @router.get("", response_class=HTMLResponse)
-def issue_list(request: Request, who: Editor, session: Db) -> Response:
+def issue_list(request: Request, who: Editor, session: ReadDb) -> Response:
     """Every issue with its state, period, item counts and send progress."""
-    return render(request, "editor_issues.html.j2", EN, rows=service.list_issues(session))
+    return _page(request, who, "editor_issues.html.j2", rows=service.list_issues(session))
 
 
 @router.get("/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
+def issue_page(request: Request, issue_id: str, who: Editor, svc: Svc, session: ReadDb,
                lang: Language = Language.CY, notice: str | None = None) -> Response:
     """The preview: one tab per variant at desktop and phone widths, text, checks, history."""
     issue = _issue(session, issue_id)
-    stored = service.variants(session, issue)
-    return render(request, "editor_issue.html.j2", EN, issue=issue, tab=lang,
-                  variant=stored.get(lang),
-                  checks=checks.issue_checks(session, issue, now_utc(), svc.settings.site_url),
-                  history=lifecycle.history(session, issue), notice=notice, links=None,
-                  languages=list(Language))
+    return _issue_page(request, who, svc.settings, session, issue, lang,
+                       notice=notice_text(notice, EN), links=None)
+
+
+def _issue_page(request: Request, who: EditorLogin, settings: Settings, session: Session,
+                issue: Issue, tab: Language, notice: str | None,
+                links: list[tuple[str, bool, str]] | None) -> Response:
+    found = checks.issue_checks(session, issue, now_utc(), settings.site_url)
+    return _page(request, who, "editor_issue.html.j2", issue=issue, tab=tab,
+                 variant=service.variants(session, issue).get(tab), checks=found,
+                 history=lifecycle.history(session, issue), notice=notice, links=links,
+                 languages=list(Language))
 
 
 @router.get("/issues/{issue_id}/email/{language}", response_class=HTMLResponse)
-def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> Response:
-    """A variant's HTML as subscribers get it (personal links point nowhere in the preview)."""
+def email_html(issue_id: str, language: Language, who: Editor, session: ReadDb) -> Response:
+    """A variant's HTML as subscribers get it, for the preview's sandboxed frames (personal
+    links point nowhere); its own CSP also sandboxes it when opened on its own."""
     variant = service.variants(session, _issue(session, issue_id)).get(language)
     if variant is None:
         raise HTTPException(404)
@@ -83,96 +69,117 @@ def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> R
 
 
 @router.post("/issues/{issue_id}/check-links", response_class=HTMLResponse)
-def check_links(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-                csrf: Csrf) -> Response:
+def check_links(request: Request, issue_id: str, who: Editor, svc: Svc, session: ReadDb,
+                csrf: Csrf = "") -> Response:
     """Request every link in the email and show what answered."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
     found = checks.issue_checks(session, issue, now_utc(), svc.settings.site_url)
     urls = next(c.details for c in found if c.name == "links")
-    return render(request, "editor_issue.html.j2", EN, issue=issue, tab=Language.CY,
-                  variant=service.variants(session, issue).get(Language.CY), checks=found,
-                  history=lifecycle.history(session, issue), notice=None,
-                  links=checks.check_links(urls), languages=list(Language))
+    return _issue_page(request, who, svc.settings, session, issue, Language.CY, notice=None,
+                       links=checks.check_links(urls))
+
+
+def test_address(raw: str) -> str | None:
+    """One plain address for a test send, or None (line breaks, lists, not an address)."""
+    if any(c in raw for c in "\r\n\0,;") or len(raw) > 320:
+        return None
+    try:
+        return normalise_email(raw)
+    except ValueError:
+        return None
 
 
 @router.post("/issues/{issue_id}/test")
-def test_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-              csrf: Csrf, address: Annotated[str, Form()],
-              language: Annotated[Language, Form()]) -> Response:
+def test_send(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
+              address: Annotated[str, Form()] = "",
+              language: Annotated[Language, Form()] = Language.CY) -> Response:
     """Send one variant, marked as a test, to an address; the outbox is untouched."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
-    results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [address.strip()],
-                                 svc.transport_factory(), languages=[language])
-    lifecycle.record(session, issue, who, IssueAction.TEST_SENT,
-                     f"test of {language.value} sent to {address.strip()}: {results[0][2]}")
-    return _back(issue_id, language, f"Test sent to {address.strip()}: {results[0][2]}")
+    to = test_address(address)
+    if to is None:
+        return _back(svc.settings, issue, language, Notice.TEST_REFUSED)
+    commit(session)  # the test send reads in its own transaction
+    results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
+                             svc.transport_factory(), languages=[language])
+    lifecycle.record(session, issue, who.name, IssueAction.TEST_SENT,
+                     f"test of {language.value} sent to {to}: {results[0][2]}")
+    commit(session)
+    return _back(svc.settings, issue, language, Notice.TEST_SENT)
 
 
 @router.post("/issues/{issue_id}/approve")
-def approve(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csrf,
+def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
             reason: Annotated[str, Form()] = "") -> Response:
     """Approve; refused while the translation check fails unless a reason is given."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
     try:
-        lifecycle.approve(session, issue, who, force_reason=reason.strip() or None)
-    except lifecycle.TranslationCheckFailed as exc:
-        return _back(issue_id, Language.CY, f"Not approved: {len(exc.problems)} translation "
-                     "problem(s). Fix them, or give a reason to approve anyway.")
-    except lifecycle.TransitionError as exc:
-        return _back(issue_id, Language.CY, f"Not approved: {exc}")
-    return _back(issue_id, Language.CY, f"Approved by {who}.")
+        lifecycle.approve(session, issue, who.name, force_reason=_line(reason) or None)
+    except lifecycle.TranslationCheckFailed:
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_APPROVED_TRANSLATIONS)
+    except lifecycle.TransitionError:
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_APPROVED)
+    commit(session)
+    return _back(svc.settings, issue, Language.CY, Notice.APPROVED)
 
 
 @router.post("/issues/{issue_id}/cancel")
-def cancel(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csrf,
-           reason: Annotated[str, Form()]) -> Response:
+def cancel(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
+           reason: Annotated[str, Form()] = "") -> Response:
     """Cancel the issue."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
+    issue = _issue(session, issue_id)
     try:
-        lifecycle.cancel(session, _issue(session, issue_id), who, reason.strip() or "-")
-    except lifecycle.TransitionError as exc:
-        return _back(issue_id, Language.CY, f"Not cancelled: {exc}")
-    return _back(issue_id, Language.CY, f"Cancelled by {who}.")
+        lifecycle.cancel(session, issue, who.name, _line(reason) or "-")
+    except lifecycle.TransitionError:
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_CANCELLED)
+    commit(session)
+    return _back(svc.settings, issue, Language.CY, Notice.CANCELLED)
 
 
 @router.post("/issues/{issue_id}/replan")
-def replan(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-           csrf: Csrf) -> Response:
+def replan(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "") -> Response:
     """Re-select a draft's items as of now and re-render it."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
+    issue = _issue(session, issue_id)
     try:
-        service.replan(session, svc.settings, _issue(session, issue_id), now_utc(), who)
-    except (lifecycle.TransitionError, ValueError) as exc:
-        return _back(issue_id, Language.CY, f"Not replanned: {exc}")
-    return _back(issue_id, Language.CY, f"Replanned by {who}.")
+        service.replan(session, svc.settings, issue, now_utc(), who.name)
+    except (lifecycle.TransitionError, ValueError):
+        session.rollback()
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_REPLANNED)
+    commit(session)
+    return _back(svc.settings, issue, Language.CY, Notice.REPLANNED)
 
 
 @router.post("/issues/{issue_id}/send")
-def start_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-               csrf: Csrf, tasks: BackgroundTasks) -> Response:
+def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: BackgroundTasks,
+               csrf: Csrf = "") -> Response:
     """Start sending an approved issue in the background; progress shows on the list."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
-    if (refusal := lifecycle.can_start_sending(issue)) is not None:
-        return _back(issue_id, Language.CY, f"Not sent: {refusal}.")
+    if lifecycle.can_start_sending(issue) is not None:
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT)
     settings = svc.settings
-    session.commit()  # the send takes the write lock itself; this request must not hold it
-    tasks.add_task(run.send_issue, svc.engine, settings, issue_id, svc.transport_factory,
-                   connections=settings.send_connections,
-                   actor=who)
-    return _back(issue_id, Language.CY, f"Sending started by {who}.")
+    commit(session)  # the send takes the write lock itself; this request must not hold it
+    tasks.add_task(run.send_issue, svc.engine, settings, issue.id or 0, svc.transport_factory,
+                   connections=settings.send_connections, actor=who.name)
+    return _back(settings, issue, Language.CY, Notice.SENDING)
 
 
-def _issue(session: Session, issue_id: int) -> Issue:
+def _line(text: str) -> str:
+    """A one-line reason as stored in the history (control characters become spaces)."""
+    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).strip()[:1000]
+
+
+def _issue(session: Session, issue_id: str) -> Issue:
     try:
-        return service.get_issue(session, issue_id)
+        return service.get_issue(session, parse_id(issue_id))
     except service.IssueNotFound:
         raise HTTPException(404) from None
 
 
-def _back(issue_id: int, language: Language, notice: str) -> Response:
-    query = urlencode({"lang": language.value, "notice": notice})
-    return RedirectResponse(f"/editor/issues/{issue_id}?{query}", status_code=303)
+def _back(settings: Settings, issue: Issue, language: Language, notice: Notice) -> Response:
+    return site_redirect(settings, f"/editor/issues/{issue.id}?lang={language.value}"
+                                   f"&notice={notice.value}")
