@@ -95,9 +95,14 @@ def csrf_for(settings: Settings, token: str) -> str:
     return _mac(settings, "editor-csrf", token)
 
 
+def _same(expected: str, submitted: str) -> bool:
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a no).
+    return hmac.compare_digest(expected.encode(), submitted.encode("utf-8", "surrogatepass"))
+
+
 def check_csrf(who: EditorLogin, submitted: str) -> None:
     """Refuse a form whose CSRF token is not this session's."""
-    if not submitted or not hmac.compare_digest(who.csrf, submitted):
+    if not submitted or not _same(who.csrf, submitted):
         raise HTTPException(status_code=403)
 
 
@@ -117,8 +122,7 @@ def login_csrf(settings: Settings, nonce: str) -> str:
 def login_csrf_ok(settings: Settings, request: Request, submitted: str) -> bool:
     """Whether a login form's token matches the nonce in its cookie."""
     nonce = request.cookies.get(LOGIN_COOKIE, "")
-    return bool(nonce and submitted) and hmac.compare_digest(login_csrf(settings, nonce),
-                                                             submitted)
+    return bool(nonce and submitted) and _same(login_csrf(settings, nonce), submitted)
 
 
 def set_login_cookie(response: Response, settings: Settings, nonce: str) -> None:

@@ -160,7 +160,7 @@ def test_editor_forms_need_this_sessions_csrf_token(web: Web, make_web: MakeWeb,
     other = make_web()[0]
     other_csrf = login(other)
     assert other_csrf != csrf
-    for data in ({}, {"csrf": ""}, {"csrf": "forged"}, {"csrf": other_csrf}):
+    for data in ({}, {"csrf": ""}, {"csrf": "forged"}, {"csrf": other_csrf}, {"csrf": "ŵ\x80"}):
         refused = client.post(f"/editor/issues/{iid}/approve", data=data,
                               headers={"Accept-Language": "en"})
         assert refused.status_code == 403 and "<h1>Not allowed</h1>" in refused.text
@@ -177,6 +177,8 @@ def test_the_login_form_needs_its_own_csrf_cookie(web: Web) -> None:
     forged = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
                                                 "csrf": csrf})
     assert forged.status_code == 403 and COOKIE not in forged.headers.get("set-cookie", "")
+    assert client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
+                                              "csrf": "ŷ"}).status_code == 403
     client.cookies.set("digest_login", nonce or "", domain="digest.example.org",
                        path="/editor/login")
     done = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
