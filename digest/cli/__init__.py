@@ -181,10 +181,12 @@ def serve(
     """
     import uvicorn
 
+    from digest.web import logs
     from digest.web.app import create_app
 
     settings = load_settings()
     require_secret_key(settings)
+    logs.install()
     proxies = settings.forwarded_allow_ips.strip()
     # Forwarded headers are believed only from the configured proxies (none by default).
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
