@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.i18n import N_
 from digest.tokens import BadToken
+from digest.web.logs import redact
 from digest.web.pages import CommitFailed, choose_language, render, services, site_redirect
 from digest.web.sessions import LOGIN_PATH, NotLoggedIn, clear_session_cookie
 
@@ -71,13 +72,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CommitFailed)
     async def _not_stored(request: Request, exc: CommitFailed) -> Response:
-        log.error("commit failed for %s %s: %s", request.method, request.url.path,
+        log.error("commit failed for %s %s: %s", request.method, redact(request.url.path),
                   exc.__cause__)
         return error_page(request, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(sa.exc.DBAPIError)
     async def _database_error(request: Request, exc: sa.exc.DBAPIError) -> Response:
-        log.error("database error for %s %s: %s", request.method, request.url.path, exc)
+        log.error("database error for %s %s: %s", request.method, redact(request.url.path),
+                  exc)
         return error_page(request, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(Exception)
