@@ -44,8 +44,11 @@ PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'non
             "form-action 'self'{site}; frame-ancestors 'none'")
 # An email's HTML: its own <style> blocks and style attributes, remote images, no script and
 # an opaque origin (the sandbox directive) even when opened outside its sandboxed frame.
+# Its links (target=_blank buttons) open in a new, unsandboxed tab; javascript: URLs stay
+# blocked (no script-src), and no form is sent.
 EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
-             "base-uri 'none'; form-action 'none'; sandbox; frame-ancestors {ancestors}")
+             "base-uri 'none'; form-action 'none'; "
+             "sandbox allow-popups allow-popups-to-escape-sandbox; frame-ancestors {ancestors}")
 
 
 def kind_of(path: str) -> Kind:

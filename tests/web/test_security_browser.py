@@ -92,6 +92,8 @@ EVIL = """<!doctype html><html lang="cy"><head><title>evil</title></head><body>
 <script>fetch('{site}/pwned/script'); top.document.title = 'pwned';</script>
 <img src="nowhere.png" alt="" onerror="fetch('{site}/pwned/onerror')">
 <a id="js" href="javascript:fetch('{site}/pwned/link')">a javascript: link</a>
+<a id="jsnew" target="_blank" href="javascript:fetch('{site}/pwned/new-tab')">in a new tab</a>
+<a id="out" target="_blank" href="{site}/subscribe?from=preview">a link out</a>
 <form method="post" action="{site}/editor/issues/1/approve"><button id="post">post</button></form>
 <iframe srcdoc="<script>fetch('{site}/pwned/srcdoc')</script>"></iframe>
 </body></html>"""
@@ -121,7 +123,12 @@ def test_script_in_an_emails_html_runs_nothing_in_the_preview(served: Served,
     desktop = page.frame_locator("#desktop")
     desktop.locator("#evil").wait_for()
     desktop.locator("#js").click()
+    desktop.locator("#jsnew").click()
     desktop.locator("#post").click()
+    with page.context.expect_page() as opened:  # control: a link out opens, in a new tab
+        desktop.locator("#out").click()
+    opened.value.wait_for_load_state()
+    assert opened.value.url.endswith("/subscribe?from=preview")
     page.goto(f"{served.url}/editor/issues/1/email/cy")  # the frame's URL opened on its own
     page.locator("#evil").wait_for()
     page.locator("#js").click()

@@ -78,8 +78,8 @@ def test_preview_checks_and_actions(web: tuple[TestClient, MemoryTransport, Sett
     page = client.get(f"/editor/issues/{iid}?lang=cy")
     assert page.status_code == 200
     assert "Crynodeb Ymchwil Gwaith Cymdeithasol: Medi 2026" in page.text
-    assert '<iframe id="desktop" class="desktop" sandbox ' in page.text
-    assert '<iframe id="phone" class="phone" sandbox ' in page.text
+    assert '<iframe id="desktop" class="desktop" sandbox="' in page.text
+    assert '<iframe id="phone" class="phone" sandbox="' in page.text
     for check in ("translations", "size", "alt text", "seminars", "links"):
         assert f"<strong>{check}</strong>" in page.text
     email = client.get(f"/editor/issues/{iid}/email/both")
