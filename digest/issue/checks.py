@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,12 +84,32 @@ def issue_checks(session: Session, issue: Issue, now: datetime, site: str) -> li
     return out
 
 
+class PrivateAddress(httpx2.RequestError):
+    """A link (or a redirect) led to an address that is not on the public internet."""
+
+
+def _public_only(request: httpx2.Request) -> None:
+    # The server makes these requests: a link (or a redirect) to loopback, a private network
+    # or a cloud metadata address would let content probe what only the server can reach.
+    host = request.url.host
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, request.url.port or 443,
+                                                           type=socket.SOCK_STREAM)}
+    except OSError:
+        return  # unresolvable: the request itself fails with a clear error
+    for address in found:
+        if not ipaddress.ip_address(str(address).split("%")[0]).is_global:
+            raise PrivateAddress(f"{host} is not a public address ({address})", request=request)
+
+
 def check_links(urls: list[str], timeout: float = 5.0) -> list[tuple[str, bool, str]]:
-    """HEAD (then GET) each URL: (url, ok, status or error)."""
+    """HEAD (then GET) each URL: (url, ok, status or error); only public addresses are
+    requested, redirects included."""
 
     def one(url: str) -> tuple[str, bool, str]:
         try:
-            with httpx2.Client(timeout=timeout, follow_redirects=True) as client:
+            with httpx2.Client(timeout=timeout, follow_redirects=True,
+                               event_hooks={"request": [_public_only]}) as client:
                 response = client.head(url)
                 if response.status_code in (405, 501):
                     response = client.get(url)
