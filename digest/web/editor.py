@@ -27,8 +27,10 @@ EN = "en"  # the editors' pages are in English; the email tabs show every langua
 Csrf = Annotated[str, Form()]
 
 
-def _page(request: Request, who: EditorLogin, template: str, **context: Any) -> Response:
-    return render(request, template, EN, csrf=who.csrf, editor_name=who.name, **context)
+def _page(request: Request, who: EditorLogin, template: str, status: int = 200,
+          **context: Any) -> Response:
+    return render(request, template, EN, status=status, csrf=who.csrf, editor_name=who.name,
+                  **context)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -48,9 +50,9 @@ def issue_page(request: Request, issue_id: str, who: Editor, svc: Svc, session: 
 
 def _issue_page(request: Request, who: EditorLogin, settings: Settings, session: Session,
                 issue: Issue, tab: Language, notice: str | None,
-                links: list[tuple[str, bool, str]] | None) -> Response:
+                links: list[tuple[str, bool, str]] | None, status: int = 200) -> Response:
     found = checks.issue_checks(session, issue, now_utc(), settings.site_url)
-    return _page(request, who, "editor_issue.html.j2", issue=issue, tab=tab,
+    return _page(request, who, "editor_issue.html.j2", status, issue=issue, tab=tab,
                  variant=service.variants(session, issue).get(tab), checks=found,
                  history=lifecycle.history(session, issue), notice=notice, links=links,
                  languages=list(Language))
@@ -91,15 +93,16 @@ def test_address(raw: str) -> str | None:
 
 
 @router.post("/issues/{issue_id}/test")
-def test_send(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
+def test_send(request: Request, issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
               address: Annotated[str, Form()] = "",
               language: Annotated[Language, Form()] = Language.CY) -> Response:
     """Send one variant, marked as a test, to an address; the outbox is untouched."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
     to = test_address(address)
-    if to is None:
-        return _back(svc.settings, issue, language, Notice.TEST_REFUSED)
+    if to is None:  # refused: the page again, with the reason in its status box
+        return _issue_page(request, who, svc.settings, session, issue, language,
+                           notice=notice_text(Notice.TEST_REFUSED, EN), links=None, status=400)
     commit(session)  # the test send reads in its own transaction
     results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
                              svc.transport_factory(), languages=[language])

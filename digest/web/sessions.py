@@ -133,7 +133,7 @@ def set_login_cookie(response: Response, settings: Settings, nonce: str) -> None
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
     """Send the session id (HttpOnly, SameSite=Strict, Secure on https, under /editor)."""
-    response.set_cookie(COOKIE, token, max_age=int(settings.session_max_hours * 3600),
+    response.set_cookie(COOKIE, token, max_age=max(60, int(settings.session_max_hours * 3600)),
                         path=COOKIE_PATH, httponly=True, samesite="strict",
                         secure=settings.https)
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict",

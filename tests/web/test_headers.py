@@ -73,7 +73,8 @@ SAMPLES: dict[tuple[str, str], Callable[[Ctx], list[Response]]] = {
     ("POST", "/editor/issues/{issue_id}/check-links"): lambda c: [
         form(c, "/editor/issues/999999/check-links")],
     ("POST", "/editor/issues/{issue_id}/test"): lambda c: [
-        form(c, f"/editor/issues/{c.issue}/test", address="qa@example.org", language="cy")],
+        form(c, f"/editor/issues/{c.issue}/test", address="qa@example.org", language="cy"),
+        form(c, f"/editor/issues/{c.issue}/test", address="qa@x.org\r\nBcc: y", language="cy")],
     ("POST", "/editor/issues/{issue_id}/approve"): lambda c: [
         form(c, f"/editor/issues/{c.issue}/approve", csrf="forged")],
     ("POST", "/editor/issues/{issue_id}/cancel"): lambda c: [
