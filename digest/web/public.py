@@ -102,8 +102,10 @@ def subscribe(request: Request, svc: Svc, session: Db,
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(request: Request, token: str, svc: Svc, session: Db) -> Response:
-    """Activate a subscription from the emailed link (signed, expiring)."""
+    """Activate a subscription from the emailed link (signed, expiring); a POST does the
+    same, for clients that confirm with one."""
     subscriber_id = svc.tokens.read_expiring(token, svc.settings.confirm_max_age_hours * 3600)
     try:
         sub = self_service.confirm(session, subscriber_id)

@@ -46,6 +46,8 @@ SAMPLES: dict[tuple[str, str], Callable[[Ctx], list[Response]]] = {
         c.client.post("/subscribe", data={"language": "fr"})],
     ("GET", "/confirm/{token}"): lambda c: [c.client.get(f"/confirm/{c.confirm}"),
                                             c.client.get("/confirm/bad")],
+    ("POST", "/confirm/{token}"): lambda c: [c.client.post(f"/confirm/{c.confirm}"),
+                                             c.client.post("/confirm/bad")],
     ("GET", "/p/{token}"): lambda c: [c.client.get(f"/p/{c.prefs}"), c.client.get("/p/bad")],
     ("POST", "/p/{token}"): lambda c: [
         c.client.post(f"/p/{c.prefs}", data={"action": "language", "language": "cy"}),

@@ -199,6 +199,7 @@ def test_public_writes_answer_only_after_their_commit(web: Web, session: Session
         assert client.post(f"/p/{prefs_rhys}", data={"action": "unsubscribe"}
                            ).status_code == 503
         assert client.get(confirm.group(1)).status_code == 503
+        assert client.post(confirm.group(1)).status_code == 503
         assert client.post("/subscribe", data={"email": "new@example.org",
                                                "language": "cy"}).status_code == 503
     assert len(transport.sent) == 1  # no confirmation link to a row that was never stored
