@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.settings import Settings
+from digest.web.errors import error_page
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ONE_CLICK = re.compile(r"/u/[^/]+")  # RFC 8058: posted by mail providers, cross-site, no cookie
@@ -193,7 +194,6 @@ class DigestApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         """Starlette's stack, wrapped in the Guard."""
-        from digest.web.errors import error_page
 
         async def refuse(scope: Scope, status: int) -> Any:
             return error_page(Request(scope), status)
