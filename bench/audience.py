@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from digest.audience import directory, export, reports
 from digest.audience.directory import Filter
-from digest.settings import Settings
+from digest.settings import Settings, generate_secret_key
 from digest.store.db import make_engine, upgrade
 from digest.store.models import (
     Consent,
@@ -159,7 +159,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(_env_file=None,  # type: ignore[call-arg]
                             database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
-                            secret_key=SecretStr("bench"))
+                            secret_key=SecretStr(generate_secret_key()))
         targets = [("SQLite", settings.database_url)]
         admin = None
         if args.postgres:

@@ -29,14 +29,14 @@ from digest.delivery.messages import MessageTemplate, Recipient
 from digest.delivery.transports import factory
 from digest.delivery.transports.base import Outcome, SendResult
 from digest.issue import lifecycle, service
-from digest.settings import Settings
+from digest.settings import Settings, generate_secret_key
 from digest.store.db import make_engine, session_scope, upgrade
 from digest.store.models import Delivery, IssueVariant, Language, Subscriber, SubscriberState
 from digest.tokens import Purpose, Tokens
 
 AS_OF = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)  # 09:00 BST, first Monday of September 2026
 PERIOD = "2026-09"
-SECRET = "bench-secret-not-for-production"
+SECRET = generate_secret_key()  # this run's own; the child sends get it in their environment
 LANGS = ("cy", "en", "both")
 S = Subscriber.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -259,7 +259,7 @@ def token_costs(settings: Settings, ids: list[int]) -> tuple[float, float]:
         tokens.make(Purpose.UNSUBSCRIBE, i)
         tokens.make(Purpose.PREFERENCES, i)
     current = time.perf_counter() - start
-    secret = settings.secret_key.get_secret_value().encode()
+    secret = settings.signing_key().encode()
     # itsdangerous Signer defaults: django-concat key derivation, HMAC-SHA1, "." separator
     keys = {p: hashlib.sha1(f"digest.{p.value}".encode() + b"signer" + secret).digest()
             for p in Purpose}

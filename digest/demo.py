@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from digest.audience import csv_import
@@ -15,7 +17,13 @@ from digest.content import files, sync
 from digest.delivery import outbox, run
 from digest.delivery.transports.file import FileTransport
 from digest.issue import lifecycle, service
-from digest.settings import REPO_ROOT, Settings
+from digest.settings import (
+    REPO_ROOT,
+    InsecureSecretKey,
+    Settings,
+    generate_secret_key,
+    secret_key_problem,
+)
 from digest.store.db import engine_from, session_scope, upgrade
 from digest.store.models import DeliveryState, IssueState, Language
 
@@ -36,6 +44,28 @@ class DemoSummary:
     previews: list[Path] = field(default_factory=list)
     outbox: Path = Path()
     database: str = ""
+
+
+def key_file(settings: Settings) -> Path:
+    """Where the demo keeps the secret key it made for itself."""
+    return settings.var_dir / "secret-key"
+
+
+def with_demo_key(settings: Settings) -> Settings:
+    """`settings` as they are if they have a good key; else with the demo's own random key,
+    made once into var/secret-key (mode 0600) and read from there afterwards."""
+    if settings.secret_key and not secret_key_problem(settings.secret_key.get_secret_value()):
+        return settings
+    path = key_file(settings)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(generate_secret_key() + "\n")
+    key = path.read_text(encoding="ascii").strip()
+    if (problem := secret_key_problem(key)) is not None:
+        raise InsecureSecretKey(f"{path}: {problem}")
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
 
 
 def demo_as_of(settings: Settings) -> datetime:

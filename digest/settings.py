@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import secrets
+import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Keys that are (or were) public: in this repository's code, tests or documentation.
+KNOWN_DEMO_KEYS = frozenset({
+    "change-me-in-production-this-is-only-for-the-demo", "test-secret",
+    "bench-secret-not-for-production", "<long random string>",
+})
+MIN_KEY_CHARS = 43  # 32 random bytes as URL-safe base64 (`digest secret-key` prints 64)
+MIN_HEX_KEY_CHARS = 64  # 32 random bytes as hex
+HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY"
+
+
+class InsecureSecretKey(ValueError):
+    """DIGEST_SECRET_KEY is missing, public or too weak to sign anything with."""
+
+
+def secret_key_problem(key: str | None) -> str | None:
+    """Why `key` must not sign tokens and sessions (one line), or None if it will do."""
+    if not key:
+        return f"DIGEST_SECRET_KEY is not set: {HOW_TO_MAKE_A_KEY}"
+    if key.strip() in KNOWN_DEMO_KEYS:
+        return f"DIGEST_SECRET_KEY is a demo value published in the repository: {HOW_TO_MAKE_A_KEY}"
+    hexadecimal = all(c in "0123456789abcdefABCDEF" for c in key)
+    needed = MIN_HEX_KEY_CHARS if hexadecimal else MIN_KEY_CHARS
+    # A repeated or patterned key compresses well; 32 random bytes in any text form do not.
+    patterned = len(set(key)) < 10 or len(zlib.compress(key.encode(), 9)) < len(key) * 0.6
+    if len(key) < needed or patterned:
+        return (f"DIGEST_SECRET_KEY is too weak: it needs at least 32 random bytes "
+                f"({MIN_KEY_CHARS} URL-safe or {MIN_HEX_KEY_CHARS} hex characters); "
+                f"{HOW_TO_MAKE_A_KEY}")
+    return None
+
+
+def generate_secret_key() -> str:
+    """A new random key (48 bytes, URL-safe base64: 64 characters)."""
+    return secrets.token_urlsafe(48)
 
 
 class Settings(BaseSettings):
@@ -30,7 +67,7 @@ class Settings(BaseSettings):
     list_id: str = "digest.example.org"
     site_url: str = "https://digest.example.org"
     postal_address: str = "Example Research Centre, 1 Example Street, Cardiff CF10 1AA"
-    secret_key: SecretStr = SecretStr("change-me-in-production-this-is-only-for-the-demo")
+    secret_key: SecretStr | None = None  # no default: `digest secret-key` makes one
 
     # Paths (relative paths are taken from the current directory)
     content_dir: Path = REPO_ROOT / "content"
@@ -51,10 +88,19 @@ class Settings(BaseSettings):
     editors: str = ""  # comma-separated addresses told about drafts and missed approvals
 
     # Web (digest serve)
+    # Cookies are Secure whenever site_url is https (there is no separate switch).
     editor_accounts: str = ""  # "name:hash,name2:hash"; make hashes with `digest editor-password`
-    secure_cookies: bool = False  # set true when served over HTTPS
+    trusted_hosts: str = ""  # comma-separated Host names accepted besides site_url's
+    forwarded_allow_ips: str = ""  # reverse proxies whose X-Forwarded-For/-Proto are believed
+    session_idle_minutes: float = Field(default=30, gt=0)
+    session_max_hours: float = Field(default=12, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)  # per account name and per client address
+    login_window_minutes: float = Field(default=15, gt=0)
+    max_form_bytes: int = Field(default=65536, ge=1024)
     confirm_max_age_hours: float = Field(default=72, gt=0)
-    signup_limit_per_hour: int = Field(default=3, ge=1)
+    signup_limit_per_hour: int = Field(default=3, ge=1)  # per email address
+    signup_client_limit_per_hour: int = Field(default=10, ge=1)  # per client address
+    signup_total_limit_per_hour: int = Field(default=200, ge=1)  # all sign-ups together
 
     # The audience (README "Subscribers and privacy")
     consent_ip: bool = False  # keep a keyed hash of the sign-up's client IP in the consent record
@@ -113,6 +159,7 @@ class Settings(BaseSettings):
     webhook_mailgun_tolerance: float = Field(default=300, gt=0)
     webhook_sendgrid_public_key: str | None = None
     webhook_sendgrid_tolerance: float = Field(default=3600, gt=0)
+
     @field_validator("sender_name", "sender_email", "reply_to", "list_id", "site_url",
                      "envelope_from", "redirect_all_to", "bounce_address")
     @classmethod
@@ -136,6 +183,30 @@ class Settings(BaseSettings):
         if scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
             raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host:5432/db")
         return url
+
+    def signing_key(self) -> str:
+        """The secret key; raises InsecureSecretKey when it is unset, public or weak."""
+        key = self.secret_key.get_secret_value() if self.secret_key else None
+        if (problem := secret_key_problem(key)) is not None:
+            raise InsecureSecretKey(problem)
+        return key or ""
+
+    @property
+    def https(self) -> bool:
+        """Whether the site is served over https (cookies Secure, HSTS sent)."""
+        return urlsplit(self.site_url).scheme == "https"
+
+    @property
+    def site_origin(self) -> str:
+        """`scheme://host[:port]` of the site, the base of every redirect and absolute link."""
+        parts = urlsplit(self.site_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """Host names (lower-case, no port) the web app answers for."""
+        extra = (h.strip().lower() for h in self.trusted_hosts.split(","))
+        return frozenset({(urlsplit(self.site_url).hostname or "").lower(), *filter(None, extra)})
 
     @property
     def tz(self) -> ZoneInfo:

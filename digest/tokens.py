@@ -32,7 +32,7 @@ class Tokens:
     """Makes and checks tokens; one signer per purpose (the purpose is the salt)."""
 
     def __init__(self, settings: Settings) -> None:
-        secret = settings.secret_key.get_secret_value()
+        secret = settings.signing_key()  # refuses a missing, public or weak key
         self._signers = {p: Signer(secret, salt=f"digest.{p.value}") for p in Purpose}
         # make() runs once per subscriber and message: sign with keys derived once. The tokens
         # are exactly itsdangerous' (HMAC-SHA1, URL-safe base64, no padding); read() checks them

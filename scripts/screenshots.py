@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 if __package__ in (None, ""):  # run as a script: make `tests` (the Chromium setup) importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,7 +39,7 @@ from sqlmodel import Session, select
 
 from digest import demo
 from digest.issue import service
-from digest.settings import REPO_ROOT, Settings
+from digest.settings import REPO_ROOT, Settings, generate_secret_key
 from digest.store.db import engine_from, session_scope
 from digest.store.models import Review
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, REMOTE
@@ -71,9 +73,11 @@ class Screen:
 
 
 def demo_settings(workdir: Path) -> Settings:
-    """Settings for a throwaway demo database under `workdir` (ignores .env)."""
+    """Settings for a throwaway demo database under `workdir` (ignores .env), with a key of
+    its own for this run."""
     return Settings(_env_file=None,  # type: ignore[call-arg]
-                    database_url=f"sqlite:///{workdir / 'digest.db'}", var_dir=workdir / "var")
+                    database_url=f"sqlite:///{workdir / 'digest.db'}", var_dir=workdir / "var",
+                    secret_key=SecretStr(generate_secret_key()))
 
 
 def build_demo_issue(settings: Settings) -> dict[str, str]:
@@ -175,6 +179,8 @@ def _serve(settings: Settings) -> tuple[str, Callable[[], None]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    settings = settings.model_copy(update={"site_url": base})  # the app answers only its host
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -186,7 +192,7 @@ def _serve(settings: Settings) -> tuple[str, Callable[[], None]]:
         server.should_exit = True
         thread.join()
 
-    return f"http://127.0.0.1:{port}", stop
+    return base, stop
 
 
 def report_screens(workdir: Path) -> Iterator[Screen]:

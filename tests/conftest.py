@@ -27,6 +27,8 @@ PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql://postgres@127.0
 PG_HOWTO = ("PostgreSQL not reachable at 127.0.0.1:5432 as user postgres; start it "
             "(e.g. `pg_ctlcluster 15 main start`) or point DIGEST_TEST_PG_URL at a server")
 DATA = Path(__file__).parent / "data"
+# The tests' own key: random, not a default anywhere (a demo value is refused outright).
+TEST_SECRET_KEY = "2pf330Sw2WS2EXJ0aj-gvZ-_ztRc74H0j0X9qRk5valHxpfv8N9fZqfklzq1Sg8k"
 
 
 def process_env(settings: dict[str, str]) -> dict[str, str]:
@@ -52,7 +54,7 @@ def settings(tmp_path: Path) -> Settings:
         _env_file=None,  # type: ignore[call-arg]
         database_url=f"sqlite:///{tmp_path / 'digest.db'}",
         var_dir=tmp_path / "var",
-        secret_key=SecretStr("test-secret"),
+        secret_key=SecretStr(TEST_SECRET_KEY),
         site_url="https://digest.example.org",
         sender_email="digest@example.org",
     )

@@ -18,14 +18,14 @@ from digest import scheduler
 from digest.delivery.transports.memory import MemoryTransport
 from digest.settings import Settings
 from digest.store.models import Issue, IssueAction, IssueEvent, IssueState, now_utc
-from tests.conftest import process_env
+from tests.conftest import TEST_SECRET_KEY, process_env
 from tests.factories import add_review, add_subscribers
 from tests.smtp_server import SMTPServer
 
 
 def scheduler_env(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str, str]:
     return process_env({
-        "DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SECRET_KEY": TEST_SECRET_KEY,
         "DIGEST_VAR_DIR": str(tmp_path / "var"), "DIGEST_TRANSPORT": "smtp",
         "DIGEST_SMTP_HOST": server.host, "DIGEST_SMTP_PORT": str(server.port),
         "DIGEST_POLICY": "auto", "DIGEST_SEND_DELAY_DAYS": "0",

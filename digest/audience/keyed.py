@@ -21,7 +21,7 @@ class Keyed:
     """Makes the keyed hashes; built once from the settings."""
 
     def __init__(self, settings: Settings) -> None:
-        secret = settings.secret_key.get_secret_value().encode("utf-8")
+        secret = settings.signing_key().encode("utf-8")
         self._keys = {label: hmac.digest(secret, label.encode("ascii"), "sha256")
                       for label in (SUPPRESSION, CLIENT_IP)}
 

@@ -6,14 +6,12 @@ Each function takes a session and leaves the commit to its caller; the web layer
 from __future__ import annotations
 
 import enum
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from digest.audience import history, suppression
+from digest.audience import history, suppression, throttle
 from digest.audience.csv_import import normalise_email
 from digest.audience.keyed import Keyed
 from digest.delivery import outbox
@@ -27,6 +25,7 @@ from digest.store.models import (
     Subscriber,
     SubscriberAction,
     SubscriberState,
+    ThrottleScope,
     now_utc,
 )
 from digest.tokens import Purpose, Tokens
@@ -40,83 +39,96 @@ class Signup(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
 
 
-class SignupLimiter:
-    """At most `limit` attempts per key in a sliding window (per process, in memory)."""
-
-    def __init__(self, limit: int, window_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window, self.clock = limit, window_seconds, clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._swept = clock()
-
-    def __len__(self) -> int:
-        """How many keys are remembered."""
-        return len(self._hits)
-
-    def allow(self, key: str) -> bool:
-        """Record an attempt; False once the key has used up its window."""
-        now = self.clock()
-        with self._lock:
-            if now - self._swept >= self.window:
-                # Forget keys with no attempt in the window, so that many distinct addresses
-                # (one each, say) cannot grow the table without bound; one pass per window.
-                self._hits = {k: h for k, h in self._hits.items()
-                              if h and h[-1] > now - self.window}
-                self._swept = now
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
-
-
 def page_language(language: Language) -> str:
     """The language a subscriber's pages and notices use (`both` reads Welsh first)."""
     return "en" if language is Language.EN else "cy"
 
 
-def request(session: Session, settings: Settings, tokens: Tokens, transport: Transport,
-            limiter: SignupLimiter, raw_email: str, name: str, language: Language,
-            client_ip: str | None = None) -> Signup:
-    """Handle a sign-up form; raises ValueError for an invalid address.
+@dataclass(frozen=True)
+class Notice:
+    """A message to send once the transaction that decided on it has committed."""
 
-    The client IP is kept (hashed) in the consent record only with `settings.consent_ip`."""
+    to: str
+    subject: str
+    body: str
+    lang: str
+
+    def send(self, settings: Settings, transport: Transport) -> bool:
+        """Hand the message to the relay; True if it was accepted."""
+        return send_notice(settings, transport, self.to, self.subject, self.body,
+                           lang=self.lang)
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    """What a sign-up did, how long to wait when throttled, and the message to send."""
+
+    outcome: Signup
+    retry_after: int | None = None
+    notice: Notice | None = None
+
+
+def signup_limits(settings: Settings) -> tuple[throttle.Limit, throttle.Limit, throttle.Limit]:
+    """Sign-ups per email address, per client address and overall, each per hour."""
+    hour = timedelta(hours=1)
+    return (throttle.Limit(ThrottleScope.SIGNUP_ADDRESS, settings.signup_limit_per_hour, hour),
+            throttle.Limit(ThrottleScope.SIGNUP_CLIENT, settings.signup_client_limit_per_hour,
+                           hour),
+            throttle.Limit(ThrottleScope.SIGNUP_TOTAL, settings.signup_total_limit_per_hour,
+                           hour))
+
+
+def clean_name(raw: str) -> str:
+    """A display name without control characters (they would break headers and PostgreSQL)."""
+    return "".join(" " if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in raw).strip()[:200]
+
+
+def request(session: Session, settings: Settings, tokens: Tokens, raw_email: str, name: str,
+            language: Language, client: str, now: datetime,
+            client_ip: str | None = None) -> SignupResult:
+    """Handle a sign-up form (in a write transaction); raises ValueError for a bad address.
+
+    `client` is who is asking, for the throttles (an IPv6 client by its /64); `client_ip`,
+    the peer's own address, is kept (hashed) in the consent record only with
+    `settings.consent_ip`. The confirmation message is returned, not sent: the caller sends
+    it after the commit, so that no link can name a subscriber row that was rolled back.
+    """
     email = normalise_email(raw_email)
-    if not limiter.allow(email):
-        return Signup.RATE_LIMITED
+    per_address, per_client, total = signup_limits(settings)
+    wait, _ = throttle.take(session, [(per_address, throttle.digest_key(email)),
+                                      (per_client, throttle.digest_key(client)),
+                                      (total, "all")], now)
+    if wait is not None:
+        return SignupResult(Signup.RATE_LIMITED, retry_after=wait)
+    name = clean_name(name)
     sub = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
     lang = page_language(language)
     t = translations(lang)
     site = settings.site_url.rstrip("/")
     if sub is not None and sub.state is SubscriberState.ACTIVE:
         link = f"{site}/p/{tokens.make(Purpose.PREFERENCES, sub.id or 0)}"
-        send_notice(settings, transport, email,
-                     t.gettext("You are already subscribed"),
-                     t.gettext("Someone (probably you) asked to subscribe this address, which "
-                               "already receives the digest. Nothing has changed.") +
-                     f"\n\n{t.gettext('Change language or preferences')}: {link}\n", lang=lang)
-        return Signup.ALREADY_ACTIVE
+        return SignupResult(Signup.ALREADY_ACTIVE, notice=Notice(
+            email, t.gettext("You are already subscribed"),
+            t.gettext("Someone (probably you) asked to subscribe this address, which "
+                      "already receives the digest. Nothing has changed.") +
+            f"\n\n{t.gettext('Change language or preferences')}: {link}\n", lang))
     if sub is None:
-        sub = Subscriber(email=email, name=name.strip()[:200], language=language,
+        sub = Subscriber(email=email, name=name, language=language,
                          state=SubscriberState.PENDING)
         session.add(sub)
     else:  # pending, unsubscribed or bounced: confirming the new request re-activates
-        sub.name, sub.language, sub.updated_at = name.strip()[:200] or sub.name, language, now_utc()
+        sub.name, sub.language, sub.updated_at = name or sub.name, language, now
     session.flush()
     keyed = Keyed(settings)
     history.signup_requested(session, sub, keyed.ip(client_ip)
                              if client_ip and settings.consent_ip else None)
     suppression.link_signup(session, keyed, email, sub.id or 0)
     link = f"{site}/confirm/{tokens.make_expiring(sub.id or 0)}"
-    send_notice(settings, transport, email, t.gettext("Please confirm your subscription"),
-                 t.gettext("Please confirm that you want to receive the monthly research "
-                           "digest by opening this link:") + f"\n{link}\n\n" +
-                 t.gettext("If you did not ask for this, ignore this message.") + "\n",
-                lang=lang)
-    return Signup.CONFIRMATION_SENT
+    return SignupResult(Signup.CONFIRMATION_SENT, notice=Notice(
+        email, t.gettext("Please confirm your subscription"),
+        t.gettext("Please confirm that you want to receive the monthly research "
+                  "digest by opening this link:") + f"\n{link}\n\n" +
+        t.gettext("If you did not ask for this, ignore this message.") + "\n", lang))
 
 
 def confirm(session: Session, subscriber_id: int) -> Subscriber:

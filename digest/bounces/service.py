@@ -144,7 +144,7 @@ def subscriber_left(session: Session, sub: Subscriber, state: SubscriberState, r
 def match_feedback(session: Session, settings: Settings, feedback: Feedback) -> Match:
     """The delivery and subscriber a report names (see the module docstring for the order)."""
     if feedback.verp_tag:
-        key = verp.derive_key(settings.secret_key.get_secret_value())
+        key = verp.derive_key(settings.signing_key())
         delivery_id = verp.read_tag(feedback.verp_tag, key)
         delivery = session.get(Delivery, delivery_id) if delivery_id is not None else None
         if delivery is not None:

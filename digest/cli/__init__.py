@@ -20,13 +20,23 @@ from rich.table import Table
 from digest.cli import audience as audience_cli
 from digest.cli import errors
 from digest.cli.bounces import bounces_app
-from digest.cli.common import fail, load_settings, loaded, out, parse_as_of, say, store, warn
+from digest.cli.common import (
+    fail,
+    load_settings,
+    loaded,
+    out,
+    parse_as_of,
+    require_secret_key,
+    say,
+    store,
+    warn,
+)
 from digest.cli.issue import issue_app
 from digest.cli.report import report_app
 from digest.content import files, sync
 from digest.delivery.transports import factory
-from digest.demo import DEMO_AS_OF, run_demo
-from digest.settings import Settings
+from digest.demo import DEMO_AS_OF, key_file, run_demo, with_demo_key
+from digest.settings import Settings, generate_secret_key
 from digest.store.db import current_revision, engine_from, session_scope, upgrade
 
 if TYPE_CHECKING:  # imported by the commands that use them: a send need not load them
@@ -180,6 +190,7 @@ def scheduler_run(
         return
     from digest import scheduler
 
+    require_secret_key(load_settings())
     settings, runtime = _scheduler_runtime()
     sched = scheduler.make_scheduler(runtime)
     try:
@@ -219,15 +230,32 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
 ) -> None:
-    """Serve the editors' preview and the subscribers' pages.
+    """Serve the editors' preview and the subscribers' pages (see docs/security.md).
 
     Example: digest serve --port 8000
     """
     import uvicorn
 
+    from digest.web import logs
     from digest.web.app import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    settings = load_settings()
+    require_secret_key(settings)
+    logs.install()
+    proxies = settings.forwarded_allow_ips.strip()
+    # Forwarded headers are believed only from the configured proxies (none by default).
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+                server_header=False)
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new random DIGEST_SECRET_KEY (48 random bytes, URL-safe).
+
+    Example: digest secret-key
+    """
+    out.print(generate_secret_key(), highlight=False, markup=False)
 
 
 @app.command("editor-password")
@@ -252,7 +280,8 @@ def demo(
 
     Example: digest demo
     """
-    settings = load_settings()
+    configured = load_settings()
+    settings = with_demo_key(configured)  # its own key under var/ unless a good one is set
     try:
         summary = run_demo(settings, parse_as_of(as_of, settings))
     except files.ContentInvalid as exc:
@@ -274,4 +303,9 @@ def demo(
     say(f"outbox:    {summary.outbox.resolve()}  (one .eml per subscriber)")
     for p in summary.previews:
         say(f"preview:   {p.resolve()}")
+    if settings.secret_key != configured.secret_key:
+        path = key_file(settings)
+        say(f"secret key: {path.resolve()}  (the demo's own; to browse the pages: "
+            f"DIGEST_SECRET_KEY=$(cat {path}) DIGEST_SITE_URL=http://127.0.0.1:8000 "
+            "digest serve)")
 

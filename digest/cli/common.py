@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from digest.content import files
 from digest.issue import service
-from digest.settings import Settings
+from digest.settings import Settings, secret_key_problem
 from digest.store.db import engine_from, upgrade
 from digest.store.models import Issue, now_utc
 
@@ -47,6 +47,13 @@ def load_settings() -> Settings:
     settings = Settings()
     loaded[:] = [settings]
     return settings
+
+
+def require_secret_key(settings: Settings) -> None:
+    """Exit with one line unless DIGEST_SECRET_KEY is set, not a demo value, and strong."""
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    if (problem := secret_key_problem(key)) is not None:
+        raise fail(problem)
 
 
 def parse_as_of(value: str | None, settings: Settings) -> datetime:

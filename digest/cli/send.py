@@ -17,7 +17,17 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from digest.cli import errors
-from digest.cli.common import fail, find_issue, load_settings, out, printable, say, store, warn
+from digest.cli.common import (
+    fail,
+    find_issue,
+    load_settings,
+    out,
+    printable,
+    require_secret_key,
+    say,
+    store,
+    warn,
+)
 from digest.delivery import outbox, run
 from digest.delivery.transports import factory
 from digest.delivery.transports.base import Outcome
@@ -47,6 +57,7 @@ def issue_send(
 
     Example: digest issue send 2026-09 --dry-run
     """
+    require_secret_key(load_settings())  # before anything else: the messages carry tokens
     addresses = _addresses(test_to or [])
     settings, engine = store()
     with session_scope(engine) as session:

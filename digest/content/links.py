@@ -8,14 +8,16 @@ import re
 from urllib.parse import urlsplit
 
 MAX_LENGTH = 2000
-_FORBIDDEN = re.compile("[\\s\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029<>\"]")
+# A backslash too: browsers read it as a slash, so the host they go to is not the one seen here.
+_FORBIDDEN = re.compile("[\\s\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029<>\"\\\\]")
 
 
 def http_url(value: str) -> str:
     """`value` (stripped) if it is an http or https URL with a host; ValueError says why not."""
     text = value.strip()
     if _FORBIDDEN.search(text):
-        raise ValueError("a link must not contain spaces, quotes, < > or control characters")
+        raise ValueError("a link must not contain spaces, quotes, < >, backslashes or control "
+                         "characters")
     if len(text) > MAX_LENGTH:
         raise ValueError(f"a link must be at most {MAX_LENGTH:,} characters")
     try:

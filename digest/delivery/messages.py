@@ -166,7 +166,7 @@ def _verp_parts(settings: Settings) -> tuple[bytes, str, str] | None:
     """(key, "bounces+", "@domain") for DIGEST_BOUNCE_ADDRESS, checked once; None if unset."""
     if not settings.bounce_address:
         return None
-    key = verp.derive_key(settings.secret_key.get_secret_value())
+    key = verp.derive_key(settings.signing_key())
     longest = verp.envelope_sender(settings.bounce_address, verp.make_tag(verp.MAX_ID, key))
     local, _, domain = longest.rpartition("@")  # raised above if the address is unusable
     return key, local.partition("+")[0] + "+", "@" + domain

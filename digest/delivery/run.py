@@ -345,9 +345,10 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
                ) -> list[tuple[str, str, str, Outcome]]:
     """Send each variant (or those in `languages`) to each address, marked as a test:
     (address, language, the relay's reply, outcome) each; the outbox is not touched.
-    Raises ValueError for an address that cannot be a plain one (it becomes the To:)."""
+    Raises ValueError before anything is sent for an address that cannot be a plain one (it
+    becomes the To:; a line break or NUL would write headers of its own)."""
     for address in addresses:
-        if not _PLAIN_ADDRESS.fullmatch(address):
+        if any(c in address for c in "\r\n\0") or not _PLAIN_ADDRESS.fullmatch(address):
             raise ValueError(f"{address!r} is not an email address")
     with session_scope(engine) as session:
         issue = get_issue(session, issue_id)

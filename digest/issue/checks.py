@@ -6,11 +6,13 @@ issue when sending starts: a sent issue shows them as they were then (`page_chec
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -19,6 +21,9 @@ from digest.issue.links import counted_targets
 from digest.issue.service import variants
 from digest.render.renderer import MAX_HTML_BYTES
 from digest.store.models import Issue, IssueAction, IssueItem, IssueState, ItemKind, Seminar
+
+if TYPE_CHECKING:
+    import httpx2
 
 GMAIL_CLIP_BYTES = 102_000
 STARTED = (IssueState.SENDING, IssueState.SENT)
@@ -158,19 +163,39 @@ def record_link_check(session: Session, issue: Issue, results: list[tuple[str, b
     session.add(issue)
 
 
+class PrivateAddress(Exception):
+    """A link (or a redirect) led to an address that is not on the public internet."""
+
+
+def _public_only(request: httpx2.Request) -> None:
+    # The server makes these requests: a link (or a redirect) to loopback, a private network
+    # or a cloud metadata address would let content probe what only the server can reach.
+    host = request.url.host
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, request.url.port or 443,
+                                                           type=socket.SOCK_STREAM)}
+    except OSError:
+        return  # unresolvable: the request itself fails with a clear error
+    for address in found:
+        if not ipaddress.ip_address(str(address).split("%")[0]).is_global:
+            raise PrivateAddress(f"{host} is not a public address ({address})")
+
+
 def check_links(urls: list[str], timeout: float = 5.0) -> list[tuple[str, bool, str]]:
-    """HEAD (then GET) each URL: (url, ok, status or error)."""
+    """HEAD (then GET) each URL: (url, ok, status or error); only public addresses are
+    requested, redirects included."""
     # Imported here: a send stores the checks (this module) but never requests a link.
     import httpx2
 
     def one(url: str) -> tuple[str, bool, str]:
         try:
-            with httpx2.Client(timeout=timeout, follow_redirects=True) as client:
+            with httpx2.Client(timeout=timeout, follow_redirects=True,
+                               event_hooks={"request": [_public_only]}) as client:
                 response = client.head(url)
                 if response.status_code in (405, 501):
                     response = client.get(url)
             return url, response.status_code < 400, str(response.status_code)
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, PrivateAddress) as exc:
             return url, False, f"{exc.__class__.__name__}: {exc}"
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -75,8 +75,9 @@ def _candidates(session: Session) -> list[Candidate]:
 
 def get_issue(session: Session, ref: str | int) -> Issue:
     """An issue by id or by period (`2026-09`)."""
-    if isinstance(ref, int) or str(ref).isdigit():
-        issue = session.get(Issue, int(ref))
+    if isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit()):
+        # An id past the integer column's range names no issue (and would be a database error).
+        issue = session.get(Issue, int(ref)) if 0 < int(ref) <= 2**31 - 1 else None
     else:
         issue = session.exec(select(Issue).where(Issue.period == str(ref))).first()
     if issue is None:

@@ -8,8 +8,8 @@ import json
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlmodel import Session
 
 from digest.audience import directory, export, gdpr, history, self_service
@@ -17,15 +17,14 @@ from digest.audience.directory import Filter
 from digest.i18n import EDITOR_DOMAIN, N_
 from digest.store.models import ActionReason, Language, Subscriber, SubscriberState
 from digest.web import clicks, privacy, reports
-from digest.web.auth import check_csrf, editor
-from digest.web.pages import Db, ReadDb, Svc, choose_language, render
+from digest.web.pages import Db, ReadDb, Svc, choose_language, render, services, site_redirect
+from digest.web.sessions import Editor, check_csrf
 
 router = APIRouter()
 router.include_router(clicks.router)
 router.include_router(privacy.router)
 router.include_router(reports.router)
 pages = APIRouter(prefix="/editor/subscribers")
-Editor = Annotated[str, Depends(editor)]
 Csrf = Annotated[str, Form()]
 
 # What the pages call states, languages, actions and reasons (the catalog translates them).
@@ -68,7 +67,7 @@ def subscriber_list(request: Request, who: Editor, session: ReadDb, q: str = "",
     query = {k: v for k, v in (("q", f.q), ("state", f.state.value if f.state else ""),
                                ("language", f.language.value if f.language else "")) if v}
     return render(request, "editor_subscribers.html.j2", choose_language(request),
-                  domain=EDITOR_DOMAIN, f=f,
+                  domain=EDITOR_DOMAIN, csrf=who.csrf, editor_name=who.name, f=f,
                   counts=counts, page=page, states=list(SubscriberState),
                   languages=list(Language), labels=LABELS, query=urlencode(query),
                   matching=counts.matching(f))
@@ -91,7 +90,7 @@ def subscriber_page(request: Request, sid: int, who: Editor, session: ReadDb,
     sub = _subscriber(session, sid)
     events = history.events_of(session, sid)
     return render(request, "editor_subscriber.html.j2", choose_language(request),
-                  domain=EDITOR_DOMAIN, sub=sub,
+                  domain=EDITOR_DOMAIN, csrf=who.csrf, editor_name=who.name, sub=sub,
                   consent=history.consent_of(session, sid), events=events,
                   languages_over_time=history.language_history(events),
                   deliveries=history.deliveries_of(session, sid), labels=LABELS,
@@ -111,42 +110,42 @@ def person_json(sid: int, who: Editor, session: ReadDb) -> Response:
 @pages.post("/{sid}/unsubscribe")
 def unsubscribe(request: Request, sid: int, who: Editor, session: Db, csrf: Csrf) -> Response:
     """Unsubscribe on the person's behalf (recorded with the editor's name)."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     try:
-        self_service.unsubscribe(session, sid, reason=ActionReason.EDITOR, actor=who)
+        self_service.unsubscribe(session, sid, reason=ActionReason.EDITOR, actor=who.name)
     except LookupError:  # unknown or erased
         raise HTTPException(404) from None
     session.commit()  # before the answer: the page it redirects to must show the change
-    return _back(sid, "unsubscribed")
+    return _back(request, sid, "unsubscribed")
 
 
 @pages.post("/{sid}/language")
 def change_language(request: Request, sid: int, who: Editor, session: Db, csrf: Csrf,
                     language: Annotated[Language, Form()]) -> Response:
     """Change the language on the person's behalf (recorded with the editor's name)."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     try:
-        self_service.set_language(session, sid, language, actor=who,
+        self_service.set_language(session, sid, language, actor=who.name,
                                   reason=ActionReason.EDITOR)
     except LookupError:  # unknown or erased
         raise HTTPException(404) from None
     session.commit()
-    return _back(sid, "language")
+    return _back(request, sid, "language")
 
 
 @pages.post("/{sid}/erase")
 def erase(request: Request, sid: int, who: Editor, svc: Svc, session: Db, csrf: Csrf,
           confirm: Annotated[str, Form()] = "") -> Response:
     """Erase the person's data; the address typed again is the confirmation."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     sub = _subscriber(session, sid)
     if sub.state is SubscriberState.ERASED:
-        return _back(sid, "erased")
+        return _back(request, sid, "erased")
     if confirm.strip().lower() != sub.email:
-        return _back(sid, "not-erased")
-    gdpr.erase(session, svc.settings, sid, who)
+        return _back(request, sid, "not-erased")
+    gdpr.erase(session, svc.settings, sid, who.name)
     session.commit()
-    return _back(sid, "erased")
+    return _back(request, sid, "erased")
 
 
 def _subscriber(session: Session, sid: int) -> Subscriber:
@@ -156,9 +155,9 @@ def _subscriber(session: Session, sid: int) -> Subscriber:
     return sub
 
 
-def _back(sid: int, notice: str) -> Response:
-    return RedirectResponse(f"/editor/subscribers/{sid}?{urlencode({'notice': notice})}",
-                            status_code=303)
+def _back(request: Request, sid: int, notice: str) -> Response:
+    return site_redirect(services(request).settings,
+                         f"/editor/subscribers/{sid}?{urlencode({'notice': notice})}")
 
 
 router.include_router(pages)

@@ -1,4 +1,4 @@
-"""Editors' passwords (scrypt), the session login, and CSRF tokens for every editor form."""
+"""Editors' passwords (scrypt), the account list, and the login check with its throttle."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
+from functools import cache
 
-from fastapi import HTTPException, Request
-
+from digest.audience import throttle
 from digest.settings import Settings
+from digest.store.models import ThrottleScope
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MAX_NAME = 200
+MAX_PASSWORD = 1024  # scrypt's cost does not depend on it, but there is no need for more
 
 
 def hash_password(password: str) -> str:
@@ -28,11 +32,17 @@ def verify_password(password: str, stored: str) -> bool:
         kind, n, r, p, salt, digest = stored.split("$")
         if kind != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
-                             r=int(r), p=int(p))
+        got = hashlib.scrypt(password.encode("utf-8", "surrogatepass"),
+                             salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p))
         return hmac.compare_digest(got, base64.b64decode(digest))
     except ValueError:
         return False
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash no password is known for, made once: unknown names are checked against it."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def accounts(settings: Settings) -> dict[str, str]:
@@ -45,37 +55,23 @@ def accounts(settings: Settings) -> dict[str, str]:
 
 
 def check_login(settings: Settings, name: str, password: str) -> bool:
-    """Whether the name and password match an editor account."""
+    """Whether the name and password match an editor account.
+
+    An unknown name costs exactly what a known one does: one scrypt verification, here
+    against a dummy hash, so the time taken does not tell which names exist.
+    """
     stored = accounts(settings).get(name)
-    if stored is None:
-        verify_password(password, hash_password("timing"))  # same cost for unknown names
-        return False
-    return verify_password(password, stored)
+    ok = verify_password(password[:MAX_PASSWORD], stored or _dummy_hash())
+    return ok and stored is not None
 
 
-def csrf_token(request: Request) -> str:
-    """This session's CSRF token (made on first use)."""
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return str(token)
+def login_limits(settings: Settings) -> tuple[throttle.Limit, throttle.Limit]:
+    """Failed logins per account name and per client address, in one window."""
+    window = timedelta(minutes=settings.login_window_minutes)
+    return (throttle.Limit(ThrottleScope.LOGIN_ACCOUNT, settings.login_max_failures, window),
+            throttle.Limit(ThrottleScope.LOGIN_CLIENT, settings.login_max_failures, window))
 
 
-def check_csrf(request: Request, submitted: str | None) -> None:
-    """Refuse a form whose CSRF token does not match the session's."""
-    expected = request.session.get("csrf")
-    if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
-        raise HTTPException(status_code=403, detail="CSRF token missing or wrong")
-
-
-class NotLoggedIn(Exception):
-    """Raised by `editor` for requests without a logged-in editor."""
-
-
-def editor(request: Request) -> str:
-    """The logged-in editor's name (a FastAPI dependency)."""
-    name = request.session.get("editor")
-    if not name:
-        raise NotLoggedIn()
-    return str(name)
+def account_key(name: str) -> str:
+    """The throttle key of an account name (as typed, case-folded)."""
+    return throttle.digest_key(name.strip().casefold())

@@ -1,94 +1,86 @@
-"""Editors' pages (behind the login): issue list, preview, checks and the actions."""
+"""Editors' pages (behind the login): issue list, preview, checks and the actions.
+
+Every action commits before it answers, and says what it did with a notice code (the page
+shows the app's own text for it, never text taken from the URL).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
+from digest.audience.csv_import import normalise_email
 from digest.bounces import service as bounce_service
 from digest.delivery import run
-from digest.i18n import EDITOR_DOMAIN, N_, event_time, translations
+from digest.i18n import EDITOR_DOMAIN, event_time
 from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
+from digest.settings import Settings
 from digest.store.models import Issue, IssueAction, Language, now_utc
-from digest.web.auth import check_csrf, check_login, editor
-from digest.web.pages import Db, Svc, choose_language, render, services
+from digest.web.notices import Notice, notice_text
+from digest.web.pages import (
+    Db,
+    ReadDb,
+    Svc,
+    choose_language,
+    commit,
+    parse_id,
+    render,
+    services,
+    site_redirect,
+)
+from digest.web.sessions import Editor, EditorLogin, check_csrf
 
 router = APIRouter(prefix="/editor")
-Editor = Annotated[str, Depends(editor)]
 Csrf = Annotated[str, Form()]
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+def page(request: Request, who: EditorLogin, template: str, status: int = 200,
+         **context: Any) -> Response:
     """An editors' page in the editor's language (the toggle, else the browser's, else
     Welsh), from the editors' own catalog; `when(iso)` says a moment in that language."""
     lang, tz = choose_language(request), services(request).settings.tz
-    return render(request, template, lang, status, domain=EDITOR_DOMAIN,
+    return render(request, template, lang, status, domain=EDITOR_DOMAIN, csrf=who.csrf,
+                  editor_name=who.name,
                   when=lambda iso: event_time(datetime.fromisoformat(iso), None, tz, lang),
                   **context)
 
 
-def say(request: Request, message: str, **values: str) -> str:
-    """`message` (marked with N_) in the editor's language, with `values` filled in."""
-    return translations(choose_language(request), EDITOR_DOMAIN).gettext(message).format(
-        **values)
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> Response:
-    """The login page."""
-    return page(request, "login.html.j2", error=None)
-
-
-@router.post("/login", response_class=HTMLResponse)
-def login(request: Request, svc: Svc, name: Annotated[str, Form()],
-          password: Annotated[str, Form()], csrf: Csrf) -> Response:
-    """Check the credentials and start a session."""
-    check_csrf(request, csrf)
-    if not check_login(svc.settings, name, password):
-        return page(request, "login.html.j2", 401, error=N_("Wrong name or password."))
-    request.session.clear()
-    request.session["editor"] = name
-    return RedirectResponse("/editor", status_code=303)
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: Csrf) -> Response:
-    """End the session."""
-    check_csrf(request, csrf)
-    request.session.clear()
-    return RedirectResponse("/editor/login", status_code=303)
-
-
 @router.get("", response_class=HTMLResponse)
-def issue_list(request: Request, who: Editor, session: Db) -> Response:
+def issue_list(request: Request, who: Editor, session: ReadDb) -> Response:
     """Every issue with its state, period, item counts and send progress."""
-    return page(request, "editor_issues.html.j2", rows=service.list_issues(session))
+    return page(request, who, "editor_issues.html.j2", rows=service.list_issues(session))
 
 
 @router.get("/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
+def issue_page(request: Request, issue_id: str, who: Editor, svc: Svc, session: ReadDb,
                variant: Language = Language.CY, notice: str | None = None) -> Response:
     """The preview: one tab per variant (`?variant=`; `?lang=` is the page's own language) at
     desktop and phone widths, text, checks, history."""
     issue = _issue(session, issue_id)
+    return _issue_page(request, who, svc.settings, session, issue, variant,
+                       notice_text(notice, choose_language(request)))
+
+
+def _issue_page(request: Request, who: EditorLogin, settings: Settings, session: Session,
+                issue: Issue, tab: Language, notice: str | None, status: int = 200) -> Response:
     stored = service.variants(session, issue)
-    return page(request, "editor_issue.html.j2", issue=issue, tab=variant,
-                variant=stored.get(variant),
-                report=checks.page_checks(session, issue, now_utc(), svc.settings.site_url),
+    return page(request, who, "editor_issue.html.j2", status, issue=issue, tab=tab,
+                variant=stored.get(tab),
+                report=checks.page_checks(session, issue, now_utc(), settings.site_url),
                 history=lifecycle.history(session, issue), notice=notice,
                 languages=list(Language),
                 feedback=bounce_service.issue_feedback(session, issue.id or 0))
 
 
 @router.get("/issues/{issue_id}/email/{language}", response_class=HTMLResponse)
-def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> Response:
-    """A variant's HTML as subscribers get it (personal links point nowhere in the preview)."""
+def email_html(issue_id: str, language: Language, who: Editor, session: ReadDb) -> Response:
+    """A variant's HTML as subscribers get it, for the preview's sandboxed frames (personal
+    links point nowhere); its own CSP also sandboxes it when opened on its own."""
     variant = service.variants(session, _issue(session, issue_id)).get(language)
     if variant is None:
         raise HTTPException(404)
@@ -98,106 +90,124 @@ def email_html(issue_id: int, language: Language, who: Editor, session: Db) -> R
 
 
 @router.post("/issues/{issue_id}/check-links")
-def check_links(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-                csrf: Csrf) -> Response:
+def check_links(issue_id: str, who: Editor, svc: Svc, session: Db,
+                csrf: Csrf = "") -> Response:
     """Request every link in the email and keep what answered, for the issue's page."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
     found = checks.issue_checks(session, issue, now_utc(), svc.settings.site_url)
     urls = next(c.details for c in found if c.name == "links")
-    results = checks.check_links(urls)
-    checks.record_link_check(session, issue, results, now_utc())
-    broken = sum(1 for _, ok, _ in results if not ok)
-    return _back(issue_id, Language.CY, say(request, N_("Links checked: {n} of {total} did not "
-                                                        "answer well."),
-                                            n=str(broken), total=str(len(results))))
+    checks.record_link_check(session, issue, checks.check_links(urls), now_utc())
+    commit(session)
+    return _back(svc.settings, issue, Language.CY, Notice.LINKS_CHECKED)
+
+
+def test_address(raw: str) -> str | None:
+    """One plain address for a test send, or None (line breaks, lists, not an address)."""
+    if any(c in raw for c in "\r\n\0,;") or len(raw) > 320:
+        return None
+    try:
+        return normalise_email(raw)
+    except ValueError:
+        return None
 
 
 @router.post("/issues/{issue_id}/test")
-def test_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-              csrf: Csrf, address: Annotated[str, Form()],
-              language: Annotated[Language, Form()]) -> Response:
+def test_send(request: Request, issue_id: str, who: Editor, svc: Svc, session: Db,
+              csrf: Csrf = "", address: Annotated[str, Form()] = "",
+              language: Annotated[Language, Form()] = Language.CY) -> Response:
     """Send one variant, marked as a test, to an address; the outbox is untouched."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
-    results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [address.strip()],
-                                 svc.transport_factory(), languages=[language])
-    lifecycle.record(session, issue, who, IssueAction.TEST_SENT,
-                     f"test of {language.value} sent to {address.strip()}: {results[0][2]}")
-    return _back(issue_id, language, say(request, N_("Test sent to {address}: {reply}"),
-                                         address=address.strip(), reply=results[0][2]))
+    to = test_address(address)
+    if to is None:  # refused: the page again, with the reason in its status box
+        return _issue_page(request, who, svc.settings, session, issue, language,
+                           notice_text(Notice.TEST_REFUSED, choose_language(request)),
+                           status=400)
+    commit(session)  # the test send reads in its own transaction
+    results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
+                             svc.transport_factory(), languages=[language])
+    lifecycle.record(session, issue, who.name, IssueAction.TEST_SENT,
+                     f"test of {language.value} sent to {to}: {results[0][2]}")
+    commit(session)
+    return _back(svc.settings, issue, language, Notice.TEST_SENT)
 
 
 @router.post("/issues/{issue_id}/approve")
-def approve(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csrf,
+def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
             reason: Annotated[str, Form()] = "") -> Response:
     """Approve; refused while the translation check fails unless a reason is given."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
     try:
-        lifecycle.approve(session, issue, who, force_reason=reason.strip() or None)
+        lifecycle.approve(session, issue, who.name, force_reason=_line(reason) or None)
     except lifecycle.TranslationCheckFailed:
-        return _back(issue_id, Language.CY, say(
-            request, N_("Not approved: the translation check fails. Fix the problems, or give "
-                        "a reason to approve anyway.")))
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_APPROVED_TRANSLATIONS)
     except lifecycle.TransitionError:
-        return _back(issue_id, Language.CY, say(
-            request, N_("Not approved: only a draft can be approved.")))
-    return _back(issue_id, Language.CY, say(request, N_("Approved by {name}."), name=who))
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_APPROVED)
+    commit(session)
+    return _back(svc.settings, issue, Language.CY, Notice.APPROVED)
 
 
 @router.post("/issues/{issue_id}/cancel")
-def cancel(request: Request, issue_id: int, who: Editor, session: Db, csrf: Csrf,
-           reason: Annotated[str, Form()]) -> Response:
+def cancel(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
+           reason: Annotated[str, Form()] = "") -> Response:
     """Cancel the issue."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
+    issue = _issue(session, issue_id)
     try:
-        lifecycle.cancel(session, _issue(session, issue_id), who, reason.strip() or "-")
+        lifecycle.cancel(session, issue, who.name, _line(reason) or "-")
     except lifecycle.TransitionError:
-        return _back(issue_id, Language.CY, say(
-            request, N_("Not cancelled: only a draft or an approved issue can be cancelled.")))
-    return _back(issue_id, Language.CY, say(request, N_("Cancelled by {name}."), name=who))
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_CANCELLED)
+    commit(session)
+    return _back(svc.settings, issue, Language.CY, Notice.CANCELLED)
 
 
 @router.post("/issues/{issue_id}/replan")
-def replan(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-           csrf: Csrf) -> Response:
+def replan(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "") -> Response:
     """Re-select a draft's items as of now and re-render it."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
+    issue = _issue(session, issue_id)
     try:
-        service.replan(session, svc.settings, _issue(session, issue_id), now_utc(), who)
+        service.replan(session, svc.settings, issue, now_utc(), who.name)
     except (lifecycle.TransitionError, ValueError):
-        return _back(issue_id, Language.CY, say(
-            request, N_("Not replanned: only a draft can be replanned, and only during its own "
-                        "month.")))
-    return _back(issue_id, Language.CY, say(request, N_("Replanned by {name}."), name=who))
+        session.rollback()
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_REPLANNED)
+    commit(session)
+    return _back(svc.settings, issue, Language.CY, Notice.REPLANNED)
 
 
 @router.post("/issues/{issue_id}/send")
-def start_send(request: Request, issue_id: int, who: Editor, svc: Svc, session: Db,
-               csrf: Csrf, tasks: BackgroundTasks) -> Response:
+def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: BackgroundTasks,
+               csrf: Csrf = "") -> Response:
     """Start sending an approved issue in the background; progress shows on the list."""
-    check_csrf(request, csrf)
+    check_csrf(who, csrf)
     issue = _issue(session, issue_id)
     if lifecycle.can_start_sending(issue) is not None:
-        return _back(issue_id, Language.CY, say(
-            request, N_("Not sent: only an approved issue can be sent.")))
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT)
     settings = svc.settings
-    session.commit()  # the send takes the write lock itself; this request must not hold it
-    tasks.add_task(run.send_issue, svc.engine, settings, issue_id, svc.transport_factory,
-                   connections=settings.send_connections,
-                   actor=who)
-    return _back(issue_id, Language.CY, say(request, N_("Sending started by {name}."),
-                                            name=who))
+    commit(session)  # the send takes the write lock itself; this request must not hold it
+    tasks.add_task(run.send_issue, svc.engine, settings, issue.id or 0, svc.transport_factory,
+                   connections=settings.send_connections, actor=who.name)
+    return _back(settings, issue, Language.CY, Notice.SENDING)
 
 
-def _issue(session: Session, issue_id: int) -> Issue:
+def _line(text: str) -> str:
+    """A one-line reason as stored in the history (control characters become spaces)."""
+    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).strip()[:1000]
+
+
+def issue_by_id(session: Session, issue_id: str) -> Issue:
+    """The issue a path segment names; anything else is a 404."""
     try:
-        return service.get_issue(session, issue_id)
+        return service.get_issue(session, parse_id(issue_id))
     except service.IssueNotFound:
         raise HTTPException(404) from None
 
 
-def _back(issue_id: int, language: Language, notice: str) -> Response:
-    query = urlencode({"variant": language.value, "notice": notice})
-    return RedirectResponse(f"/editor/issues/{issue_id}?{query}", status_code=303)
+_issue = issue_by_id
+
+
+def _back(settings: Settings, issue: Issue, variant: Language, notice: Notice) -> Response:
+    return site_redirect(settings, f"/editor/issues/{issue.id}?variant={variant.value}"
+                                   f"&notice={notice.value}")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from digest.issue import service
 from digest.issue.compare import side_by_side
-from digest.web.editor import Editor, page
+from digest.web.editor import issue_by_id, page
 from digest.web.pages import ReadDb
 from digest.web.public import MARKDOWN
+from digest.web.sessions import Editor
 
 router = APIRouter(prefix="/editor")
 _HEADING = re.compile(r"<(/?)h([1-6])>")
@@ -26,13 +26,10 @@ def body_html(text: str) -> Markup:
 
 
 @router.get("/issues/{issue_id}/side-by-side", response_class=HTMLResponse)
-def side_by_side_page(request: Request, issue_id: int, who: Editor,
+def side_by_side_page(request: Request, issue_id: str, who: Editor,
                       session: ReadDb) -> Response:
     """Title, teaser (and place) and body of every item in Welsh and English, the missing or
     much shorter translations flagged and listed first."""
-    try:
-        issue = service.get_issue(session, issue_id)
-    except service.IssueNotFound:
-        raise HTTPException(404) from None
-    return page(request, "editor_side_by_side.html.j2", issue=issue,
+    issue = issue_by_id(session, issue_id)
+    return page(request, who, "editor_side_by_side.html.j2", issue=issue,
                 items=side_by_side(session, issue), body_html=body_html)

@@ -26,8 +26,10 @@ class FeedLink:
 
 
 def language_url(request: Request, lang: str) -> str:
-    """This page (path and query, relative to the site) with `?lang=` set to `lang`."""
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    """This page (path and query, relative to the site) with `?lang=` set to `lang`; a
+    one-off status code (`notice`) is not carried over."""
+    query = [(k, v) for k, v in request.query_params.multi_items()
+             if k not in ("lang", "notice")]
     return f"{request.url.path}?{urlencode([*query, ('lang', lang)])}"
 
 

@@ -1,27 +1,32 @@
 """What every route shares (FastAPI dependencies): the services, a transaction, the page
-language and page rendering."""
+language, page rendering, redirects to the site and the client's address."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from babel import Locale, negotiate_locale
-from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digest.audience.self_service import SignupLimiter
 from digest.delivery.transports.base import Transport
 from digest.i18n import DOMAIN, LANGS, translations
 from digest.settings import Settings
 from digest.store.db import session_scope
 from digest.tokens import Tokens
-from digest.web.auth import csrf_token
 from digest.web.links import feed_links, language_url
+
+MAX_ID = 2**31 - 1  # the largest id a database integer column holds
+ID = re.compile(r"[1-9][0-9]{0,9}")  # ASCII digits only: "¹" or "١" are digits to Python
 
 
 @dataclass
@@ -32,13 +37,17 @@ class Services:
     engine: Engine
     tokens: Tokens
     transport_factory: Callable[[], Transport]
-    signup_limiter: SignupLimiter
     pages: Environment
+    clock: Callable[[], datetime]
 
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A transaction for one request (a FastAPI dependency body)."""
         with session_scope(self.engine, write=write) as session:
             yield session
+
+
+class CommitFailed(Exception):
+    """The database did not take a request's changes (answered 503, so callers retry)."""
 
 
 def services(request: Request) -> Services:
@@ -53,29 +62,66 @@ def choose_language(request: Request, default: str | None = None) -> str:
         return asked
     if default in LANGS:
         return default  # type: ignore[return-value]
-    header = request.headers.get("accept-language", "")
+    header = request.headers.get("accept-language", "")[:1000]
     wanted = [part.split(";")[0].strip().replace("-", "_") for part in header.split(",") if part]
-    found = negotiate_locale(wanted, ["cy", "en"], sep="_") if wanted else None
+    try:
+        found = negotiate_locale(wanted, ["cy", "en"], sep="_") if wanted else None
+    except ValueError:
+        found = None
     return Locale.parse(found).language if found else "cy"
 
 
-def render(request: Request, template: str, lang: str, status: int = 200, *,
-           domain: str = DOMAIN, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, lang: str, status: int = 200,
+           headers: dict[str, str] | None = None, *, domain: str = DOMAIN,
+           **context: Any) -> HTMLResponse:
     """A page in `lang` from `domain`'s catalog (the editors' pages pass EDITOR_DOMAIN), with
-    the language toggle, this page's other-language address and the CSRF token at hand."""
+    the language toggle and this page's other-language address; editor pages pass `csrf`
+    and `editor_name` themselves."""
     svc = services(request)
     t = translations(lang, domain)
     site = svc.settings.site_url.rstrip("/")
     html = svc.pages.get_template(template).render(
-        _=t.gettext, ngettext=t.ngettext, lang=lang, langs=LANGS, request=request,
-        csrf=csrf_token(request), editor_name=request.session.get("editor"), site=site,
+        _=t.gettext, ngettext=t.ngettext, lang=lang, langs=LANGS, request=request, site=site,
         public=domain == DOMAIN, switch=lambda code: language_url(request, code),
         feeds=feed_links(site, lang), **context)
-    response = HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status, headers=headers)
     if request.query_params.get("lang") in LANGS:
-        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax",
-                            secure=svc.settings.secure_cookies)
+        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", httponly=True,
+                            secure=svc.settings.https)
     return response
+
+
+def site_redirect(settings: Settings, path: str, status: int = 303) -> RedirectResponse:
+    """A redirect to `path` on the configured site (never to the request's own Host)."""
+    return RedirectResponse(settings.site_url.rstrip("/") + path, status_code=status)
+
+
+def parse_id(text: str) -> int:
+    """A row id from a path segment; anything but 1..2**31-1 in ASCII digits is a 404."""
+    if not ID.fullmatch(text) or int(text) > MAX_ID:
+        raise HTTPException(404)
+    return int(text)
+
+
+def client_address(request: Request) -> str:
+    """Who is asking, for throttles: the peer's address (an IPv6 client by its /64)."""
+    host = request.client.host if request.client else ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def commit(session: Session) -> None:
+    """Commit now, before the response is built; a failure becomes a 503 (CommitFailed)."""
+    try:
+        session.commit()
+    except sa.exc.SQLAlchemyError as exc:
+        session.rollback()
+        raise CommitFailed() from exc
 
 
 def db(svc: Annotated[Services, Depends(services)]) -> Iterator[Session]:
@@ -91,6 +137,6 @@ def read_db(svc: Annotated[Services, Depends(services)]) -> Iterator[Session]:
 Svc = Annotated[Services, Depends(services)]
 # Function scope: the commit runs when the route returns, before the response is sent (by
 # default FastAPI ends a yield dependency after the answer), so a 200 means committed and a
-# failed commit is a 500, which a one-click unsubscriber retries.
+# failed commit is an error page, which a one-click unsubscriber retries.
 Db = Annotated[Session, Depends(db, scope="function")]
 ReadDb = Annotated[Session, Depends(read_db)]

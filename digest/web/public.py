@@ -1,12 +1,17 @@
 """Subscribers' pages: sign up (double opt-in), confirm, preferences, unsubscribe, reviews
-(the archive is in digest.web.archive, the feeds in digest.web.feeds)."""
+(the archive is in digest.web.archive, the feeds in digest.web.feeds).
+
+Every request that changes something commits before its answer is built: a 200 means the
+change is stored, and a failed commit is a 503 (a mail provider's one-click POST is retried).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlmodel import Session, select
@@ -21,21 +26,31 @@ from digest.store.models import (
     Review,
     Subscriber,
     SubscriberState,
-    now_utc,
 )
 from digest.tokens import Purpose
-from digest.web.pages import Db, ReadDb, Services, Svc, choose_language, render
+from digest.web.pages import (
+    Db,
+    ReadDb,
+    Services,
+    Svc,
+    choose_language,
+    client_address,
+    commit,
+    render,
+    site_redirect,
+)
 
 router = APIRouter()
 # Content bodies are Markdown written by editors; HTML inside them is shown as text, not run.
 MARKDOWN = MarkdownIt("commonmark", {"html": False})
-
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @router.get("/")
-def home() -> Response:
+def home(svc: Svc) -> Response:
     """The landing page is the sign-up form."""
-    return RedirectResponse("/subscribe", status_code=307)
+    return site_redirect(svc.settings, "/subscribe", status=307)
 
 
 @router.get("/subscribe", response_class=HTMLResponse)
@@ -48,45 +63,56 @@ def subscribe_form(request: Request) -> Response:
 
 @router.post("/subscribe", response_class=HTMLResponse)
 def subscribe(request: Request, svc: Svc, session: Db,
-              email: Annotated[str, Form()], language: Annotated[Language, Form()],
+              language: Annotated[Language, Form()], email: Annotated[str, Form()] = "",
               name: Annotated[str, Form()] = "") -> Response:
-    """Send a confirmation link; the answer is the same whether or not the address is known."""
+    """Send a confirmation link; the answer is the same whether or not the address is known.
+
+    Limited per address, per client and overall; the message goes out after the commit.
+    """
     lang = choose_language(request)
-    transport = svc.transport_factory()
     try:
-        outcome = self_service.request(session, svc.settings, svc.tokens, transport,
-                                        svc.signup_limiter, email, name, language,
-                                        client_ip=request.client.host if request.client else None)
+        result = self_service.request(session, svc.settings, svc.tokens, email, name, language,
+                                      client_address(request), svc.clock(),
+                                      client_ip=request.client.host if request.client else None)
     except ValueError:  # the form again, as the visitor filled it in
         return render(request, "subscribe.html.j2", lang, status=400,
                       error=N_("That does not look like an email address."), email=email,
                       name=name, language=language.value)
-    finally:
-        transport.close()
-    if outcome is Signup.RATE_LIMITED:
+    commit(session)
+    if result.outcome is Signup.RATE_LIMITED:
         return render(request, "message.html.j2", lang, status=429,
+                      headers={"Retry-After": str(result.retry_after or 3600)},
                       title_key=N_("Please wait"),
                       body_key=N_("Too many requests for this address. Try again in an hour."))
+    if result.notice is not None:
+        transport = svc.transport_factory()
+        try:
+            result.notice.send(svc.settings, transport)
+        finally:
+            transport.close()
     return render(request, "message.html.j2", lang, title_key=N_("Check your inbox"),
                   body_key=N_("If the address can receive our digest, we have sent it a link. "
                   "Open it to confirm your subscription."))
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+@router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(request: Request, token: str, svc: Svc, session: Db) -> Response:
-    """Activate a subscription from the emailed link (signed, expiring)."""
+    """Activate a subscription from the emailed link (signed, expiring); a POST does the
+    same, for clients that confirm with one."""
     subscriber_id = svc.tokens.read_expiring(token, svc.settings.confirm_max_age_hours * 3600)
     try:
         sub = self_service.confirm(session, subscriber_id)
     except LookupError:
         raise HTTPException(404) from None
+    commit(session)
     return render(request, "message.html.j2", choose_language(request, page_language(sub.language)),
                   title_key=N_("Subscription confirmed"),
                   body_key=N_("Thank you. You will receive the next monthly digest."))
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)
-def preferences(request: Request, token: str, svc: Svc, session: Db) -> Response:
+def preferences(request: Request, token: str, svc: Svc, session: ReadDb) -> Response:
     """The preferences page from the link in every email (no login: the token is the key)."""
     sub = _subscriber(svc, session, Purpose.PREFERENCES, token)
     return render(request, "preferences.html.j2",
@@ -96,7 +122,7 @@ def preferences(request: Request, token: str, svc: Svc, session: Db) -> Response
 
 @router.post("/p/{token}", response_class=HTMLResponse)
 def preferences_save(request: Request, token: str, svc: Svc, session: Db,
-                     action: Annotated[str, Form()],
+                     action: Annotated[str, Form()] = "",
                      language: Annotated[Language | None, Form()] = None) -> Response:
     """Change language, unsubscribe or resubscribe."""
     sub = _subscriber(svc, session, Purpose.PREFERENCES, token)
@@ -110,7 +136,8 @@ def preferences_save(request: Request, token: str, svc: Svc, session: Db,
         self_service.resubscribe(session, sub.id or 0)
         saved = N_("Welcome back: you will receive the next digest.")
     else:
-        raise HTTPException(400, "unknown action")
+        raise HTTPException(400)
+    commit(session)
     lang = page_language(sub.language) if action == "language" else choose_language(
         request, page_language(sub.language))
     return render(request, "preferences.html.j2", lang, sub=sub, token=token, saved=saved,
@@ -118,7 +145,7 @@ def preferences_save(request: Request, token: str, svc: Svc, session: Db,
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, token: str, svc: Svc, session: Db) -> Response:
+def unsubscribe_page(request: Request, token: str, svc: Svc, session: ReadDb) -> Response:
     """A confirm button, not an unsubscribe: link scanners follow GETs."""
     sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
     return render(request, "unsubscribe.html.j2",
@@ -129,10 +156,11 @@ def unsubscribe_page(request: Request, token: str, svc: Svc, session: Db) -> Res
 @router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe(request: Request, token: str, svc: Svc, session: Db,
                 via: Annotated[str, Form()] = "") -> Response:
-    """RFC 8058 one-click: no cookie or login, unsubscribed at once, 200 and no redirect."""
+    """RFC 8058 one-click: no cookie, login or CSRF token; stored, then 200 (no redirect)."""
     sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
     self_service.unsubscribe(session, sub.id or 0, reason=ActionReason.LINK if via == "page"
                              else ActionReason.ONE_CLICK)  # the page's form says "page"
+    commit(session)
     return render(request, "unsubscribe.html.j2",
                   choose_language(request, page_language(sub.language)), sub=sub, done=True,
                   token=token)
@@ -142,8 +170,10 @@ def unsubscribe(request: Request, token: str, svc: Svc, session: Db,
 def review_page(slug: str, request: Request, svc: Svc, session: ReadDb) -> Response:
     """A published review in full, in the reader's language (the other one, marked, if missing);
     the page each review's title in the email links to."""
+    if len(slug) > 120 or not SLUG.fullmatch(slug):
+        raise HTTPException(404)
     row = session.exec(select(Review).where(Review.slug == slug)).first()
-    if row is None or row.published_at > now_utc():
+    if row is None or row.published_at > svc.clock():
         raise HTTPException(404)
     lang = choose_language(request)
     body = localised(row.body_cy, row.body_en, lang)

@@ -4,10 +4,9 @@ as CSV. The values are digest.audience.reports', the same as `digest report ... 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
 
 from babel.dates import format_date
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 
@@ -16,12 +15,11 @@ from digest.audience.reports import Report
 from digest.i18n import BABEL_LOCALE, EDITOR_DOMAIN, N_, translations
 from digest.issue.service import IssueNotFound, get_issue
 from digest.store.models import Issue, IssueState, Subscriber, now_utc
-from digest.web.auth import editor
 from digest.web.charts import Series, stacked_bars
 from digest.web.pages import ReadDb, Svc, choose_language, render
+from digest.web.sessions import Editor, EditorLogin
 
 router = APIRouter(prefix="/editor/reports")
-Editor = Annotated[str, Depends(editor)]
 LANGUAGE_LABELS = {"cy": N_("Welsh"), "both": N_("bilingual"), "en": N_("English"),
                    "total": N_("Total")}
 TITLES = {
@@ -61,7 +59,8 @@ def report_index(request: Request, who: Editor, session: ReadDb) -> Response:
     this_year = now_utc().year
     years = sorted({int(i.period[:4]) for i in issues}
                    | (set(range(first.year, this_year + 1)) if first else set()), reverse=True)
-    return render(request, "editor_reports.html.j2", choose_language(request), domain=EDITOR_DOMAIN,
+    return render(request, "editor_reports.html.j2", choose_language(request),
+                  domain=EDITOR_DOMAIN, csrf=who.csrf, editor_name=who.name,
                   issues=issues, years=years)
 
 
@@ -77,7 +76,7 @@ def issue_page(request: Request, period: str, who: Editor, svc: Svc,
                session: ReadDb) -> Response:
     """The issue report with its charts."""
     report = reports.issue_report(session, svc.settings, _issue(session, period))
-    return _page(request, report, f"/editor/reports/issues/{period}.csv")
+    return _page(request, who, report, f"/editor/reports/issues/{period}.csv")
 
 
 @router.get("/years/{year}.csv")
@@ -91,10 +90,10 @@ def year_page(request: Request, year: int, who: Editor, svc: Svc,
               session: ReadDb) -> Response:
     """The yearly report (Welsh Language Standards) with its charts."""
     report = reports.year_report(session, svc.settings, _year(year))
-    return _page(request, report, f"/editor/reports/years/{year}.csv")
+    return _page(request, who, report, f"/editor/reports/years/{year}.csv")
 
 
-def _page(request: Request, report: Report, csv_url: str) -> Response:
+def _page(request: Request, who: EditorLogin, report: Report, csv_url: str) -> Response:
     lang = choose_language(request)
     t = translations(lang, EDITOR_DOMAIN)
     charts = []
@@ -109,8 +108,8 @@ def _page(request: Request, report: Report, csv_url: str) -> Response:
             categories = [t.gettext(SHORT.get(ln.key, ln.key)) for ln in table.lines]
         charts.append((name, stacked_bars(t.gettext(TITLES.get(name, name)), categories,
                                           series)))
-    return render(request, "editor_report.html.j2", lang, domain=EDITOR_DOMAIN, report=report,
-                  charts=charts,
+    return render(request, "editor_report.html.j2", lang, domain=EDITOR_DOMAIN, csrf=who.csrf,
+                  editor_name=who.name, report=report, charts=charts,
                   titles=TITLES, keys=KEYS, facts=FACTS, csv_url=csv_url,
                   languages=LANGUAGE_LABELS)
 

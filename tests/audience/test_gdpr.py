@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -15,7 +16,7 @@ from digest.audience.keyed import Keyed
 from digest.delivery import outbox, run
 from digest.delivery.transports.base import Outcome, SendResult
 from digest.delivery.transports.memory import MemoryTransport
-from digest.settings import Settings
+from digest.settings import Settings, generate_secret_key
 from digest.store.models import (
     Delivery,
     DeliveryState,
@@ -24,6 +25,7 @@ from digest.store.models import (
     SubscriberAction,
     SubscriberState,
     Suppression,
+    now_utc,
 )
 from digest.tokens import Purpose, Tokens
 from tests.conftest import DATA
@@ -36,9 +38,8 @@ def _person(engine: Engine, session: Session, settings: Settings) -> tuple[Subsc
     """A confirmed web sign-up (IP kept) who was sent an issue and bounced; the IP hash."""
     add_sample_content(session)
     csv_import.import_file(session, DATA / "subscribers" / "good.csv")
-    self_service.request(session, settings, Tokens(settings), MemoryTransport(),
-                         self_service.SignupLimiter(10, 3600), EMAIL, NAME, Language.BOTH,
-                         client_ip=IP)
+    self_service.request(session, settings, Tokens(settings), EMAIL, NAME, Language.BOTH,
+                         IP, now_utc(), client_ip=IP)
     sub = session.exec(select(Subscriber).where(Subscriber.email == EMAIL)).one()
     self_service.confirm(session, sub.id or 0)
     self_service.set_language(session, sub.id or 0, Language.CY)
@@ -151,9 +152,8 @@ def test_a_suppressed_address_is_refused_by_import_until_the_person_signs_up(
     assert report.added == 1 and len(report.errors) == 1
 
     # The person signs up: still suppressed until they confirm.
-    self_service.request(session, db_settings, Tokens(db_settings), MemoryTransport(),
-                         self_service.SignupLimiter(10, 3600), "gwyn@example.org", "Gwyn",
-                         Language.CY)
+    self_service.request(session, db_settings, Tokens(db_settings), "gwyn@example.org", "Gwyn",
+                         Language.CY, "203.0.113.7", now_utc())
     session.flush()
     assert gdpr.suppressed_at(session, db_settings, "gwyn@example.org") is not None
     back = gdpr.find(session, "gwyn@example.org")
@@ -165,7 +165,7 @@ def test_a_suppressed_address_is_refused_by_import_until_the_person_signs_up(
 
 
 def test_the_hash_is_keyed(db_settings: Settings) -> None:
-    other = db_settings.model_copy(update={"secret_key": db_settings.secret_key.__class__("x")})
+    other = db_settings.model_copy(update={"secret_key": SecretStr(generate_secret_key())})
     a, b = Keyed(db_settings), Keyed(other)
     assert a.address("A@Example.org ") == a.address("a@example.org")
     assert a.address("a@example.org") != b.address("a@example.org")

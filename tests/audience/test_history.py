@@ -21,6 +21,7 @@ from digest.store.models import (
     Subscriber,
     SubscriberAction,
     SubscriberState,
+    now_utc,
 )
 from digest.tokens import Tokens
 from tests.conftest import DATA
@@ -69,10 +70,8 @@ def test_a_second_import_records_only_a_language_change(session: Session, tmp_pa
 
 def _signup(session: Session, settings: Settings, email: str, ip: str | None = "203.0.113.9"
             ) -> Subscriber:
-    transport = MemoryTransport()
-    self_service.request(session, settings, Tokens(settings), transport,
-                         self_service.SignupLimiter(10, 3600), email, "Elin", Language.CY,
-                         client_ip=ip)
+    self_service.request(session, settings, Tokens(settings), email, "Elin", Language.CY,
+                         ip or "unknown", now_utc(), client_ip=ip)
     return _sub(session, email)
 
 

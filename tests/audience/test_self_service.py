@@ -1,49 +1,59 @@
-"""The sign-up rate limiter (the sign-up flow itself is tested over HTTP in test_web.py)."""
+"""Sign-up as a service (the pages are tested over HTTP in tests/web): its three throttles,
+and the confirmation that is returned to send after the commit, not sent before it."""
 
 from __future__ import annotations
 
-from digest.audience.self_service import SignupLimiter
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from digest.audience import self_service
+from digest.audience.self_service import Signup
+from digest.settings import Settings
+from digest.store.models import Language, Subscriber
+from digest.tokens import Tokens
+from tests.factories import AS_OF
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+def sign_up(session: Session, settings: Settings, email: str, client: str = "192.0.2.1",
+            minutes: float = 0) -> self_service.SignupResult:
+    result = self_service.request(session, settings, Tokens(settings), email, "Siân",
+                                  Language.CY, client, AS_OF + timedelta(minutes=minutes))
+    session.commit()
+    return result
 
 
-def test_limit_per_key_in_a_sliding_window() -> None:
-    clock = Clock()
-    limiter = SignupLimiter(3, 60, clock)
-    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
-    assert limiter.allow("b")  # another key has its own allowance
-    clock.now += 59
-    assert not limiter.allow("a")  # the first attempts are still inside the window
-    clock.now += 1
-    assert limiter.allow("a")  # they have left it
+def test_signup_returns_the_confirmation_to_send_later(session: Session,
+                                                       db_settings: Settings) -> None:
+    result = sign_up(session, db_settings, "New@Example.org")
+    assert result.outcome is Signup.CONFIRMATION_SENT and result.notice is not None
+    assert result.notice.to == "new@example.org" and "/confirm/" in result.notice.body
+    assert session.exec(select(Subscriber)).one().state == "pending"
 
 
-def test_keys_without_recent_attempts_are_forgotten() -> None:
-    clock = Clock()
-    limiter = SignupLimiter(3, 60, clock)
-    for i in range(1000):  # one attempt each from many addresses
-        assert limiter.allow(f"user{i}@example.org")
-    assert len(limiter) == 1000
-    clock.now += 30
-    assert limiter.allow("recent@example.org")
-    clock.now += 30  # the thousand are now a window old; "recent" is not
-    assert limiter.allow("late@example.org")
-    assert len(limiter) == 2
-    assert [limiter.allow("recent@example.org") for _ in range(3)] == [True, True, False]
+def test_each_limit_holds_and_a_refusal_sends_nothing(session: Session,
+                                                      db_settings: Settings) -> None:
+    settings = db_settings.model_copy(update={"signup_limit_per_hour": 2,
+                                              "signup_client_limit_per_hour": 3,
+                                              "signup_total_limit_per_hour": 5})
+    outcomes = [sign_up(session, settings, "a@example.org").outcome for _ in range(3)]
+    assert outcomes[-1] is Signup.RATE_LIMITED  # per address
+    third = sign_up(session, settings, "b@example.org")
+    assert third.outcome is Signup.CONFIRMATION_SENT
+    fourth = sign_up(session, settings, "c@example.org")  # the client's fourth sign-up
+    assert fourth.outcome is Signup.RATE_LIMITED and fourth.notice is None
+    assert fourth.retry_after == 3600
+    for n, client in enumerate(("198.51.100.1", "198.51.100.2")):
+        assert sign_up(session, settings, f"d{n}@example.org", client).outcome \
+            is Signup.CONFIRMATION_SENT
+    overall = sign_up(session, settings, "e@example.org", "203.0.113.9")
+    assert overall.outcome is Signup.RATE_LIMITED  # five in the hour from everyone together
+    later = sign_up(session, settings, "e@example.org", "203.0.113.9", minutes=61)
+    assert later.outcome is Signup.CONFIRMATION_SENT
 
 
-def test_a_zero_limit_refuses_everything_and_sweeps_cleanly() -> None:
-    clock = Clock()
-    limiter = SignupLimiter(0, 60, clock)
-    assert not limiter.allow("a")
-    clock.now += 61
-    assert not limiter.allow("b")
-    assert len(limiter) == 1  # "a" (never allowed, nothing recorded) was swept
+def test_names_lose_control_characters(session: Session, db_settings: Settings) -> None:
+    self_service.request(session, db_settings, Tokens(db_settings), "nul@example.org",
+                         "Nia\x00 Jones\r\nBcc: x", Language.EN, "192.0.2.1", AS_OF)
+    session.commit()
+    assert session.exec(select(Subscriber.name)).one() == "Nia  Jones  Bcc: x"

@@ -24,7 +24,7 @@ from digest.delivery.transports.memory import MemoryTransport
 from digest.issue import lifecycle, service
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.store.models import ActionReason, Language, Subscriber
+from digest.store.models import ActionReason, Language, Subscriber, now_utc
 from digest.tokens import Tokens
 from tests.factories import add_review
 
@@ -92,8 +92,7 @@ class _World:
         email, lang = f"w{self.n:04d}@example.org", self.language()
         with session_scope(self.engine) as session:
             self_service.request(session, self.settings, Tokens(self.settings),
-                                 MemoryTransport(), self_service.SignupLimiter(99, 3600),
-                                 email, f"Web {self.n}", lang)
+                                 email, f"Web {self.n}", lang, email, now_utc())
             sub = session.exec(select(Subscriber).where(Subscriber.email == email)).one()
             self_service.confirm(session, sub.id or 0)
         self.people[email] = Person(lang)

@@ -57,7 +57,7 @@ def sent_to(session: Session, settings: Settings, email: str) -> str:
                    message_id=f"<digest.{issue.id}.{sub.id}@example.org>", sent_at=NOW)
     session.add(row)
     session.commit()
-    key = verp.derive_key(settings.secret_key.get_secret_value())
+    key = verp.derive_key(settings.signing_key())
     return verp.envelope_sender("bounces@example.org", verp.make_tag(row.id or 0, key))
 
 

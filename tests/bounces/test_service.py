@@ -49,7 +49,7 @@ class World:
 
     def __init__(self, session: Session, settings: Settings) -> None:
         self.session, self.settings = session, settings
-        self.key = verp.derive_key(settings.secret_key.get_secret_value())
+        self.key = verp.derive_key(settings.signing_key())
         self.issues: dict[str, Issue] = {}
 
     def subscriber(self, email: str, state: SubscriberState = SubscriberState.ACTIVE

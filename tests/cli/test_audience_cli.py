@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.settings import REPO_ROOT
+from tests.conftest import TEST_SECRET_KEY
 
 runner = CliRunner()
 
@@ -22,6 +23,7 @@ def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     for key in [k for k in __import__("os").environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)  # imports hash addresses with it
     done = runner.invoke(app, ["subscribers", "import",
                                str(REPO_ROOT / "subscribers" / "example.csv")])
     assert done.exit_code == 0, done.output
@@ -81,6 +83,7 @@ def test_reports_as_table_json_and_csv(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     for key in [k for k in __import__("os").environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)  # imports hash addresses with it
     assert runner.invoke(app, ["demo"]).exit_code == 0
     table = runner.invoke(app, ["report", "issue", "2026-09"])
     assert table.exit_code == 0 and "issue report 2026-09" in table.output

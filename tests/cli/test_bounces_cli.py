@@ -20,9 +20,10 @@ from digest.store.db import make_engine
 from digest.store.models import Delivery, Subscriber, SubscriberState
 from tests.bounces import reports
 from tests.bounces.dovecot import Dovecot, free_port
+from tests.conftest import TEST_SECRET_KEY
 
 runner = CliRunner()
-SECRET = "cli-test-secret"
+SECRET = TEST_SECRET_KEY
 
 
 @pytest.fixture

@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 import typer.main
+from pydantic import SecretStr
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.settings import REPO_ROOT, Settings
+from digest.settings import REPO_ROOT, Settings, secret_key_problem
 from digest.store.db import make_engine, upgrade
 from digest.store.models import Delivery, DeliveryState, Issue, Subscriber
+from digest.tokens import Purpose
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import add_review, add_sample_content, add_subscribers, approved_issue
 
 runner = CliRunner()
@@ -62,7 +65,8 @@ def test_demo_writes_one_message_per_subscriber_in_their_language(workdir: Path)
     assert len(list(outbox.glob("*.eml"))) == 35
 
 
-def test_commands_one_by_one(workdir: Path) -> None:
+def test_commands_one_by_one(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)  # the import keys its hashes
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     synced = runner.invoke(app, ["content", "sync", str(REPO_ROOT / "content")])
     assert synced.exit_code == 0 and "created" in synced.output
@@ -84,6 +88,10 @@ def test_commands_one_by_one(workdir: Path) -> None:
     missing = runner.invoke(app, ["issue", "preview", "1999-01"])
     assert missing.exit_code == 1 and "no issue" in missing.output
 
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    keyless = runner.invoke(app, ["issue", "send", "2026-09"])
+    assert keyless.exit_code == 1 and "DIGEST_SECRET_KEY is not set" in keyless.output
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
     draft = runner.invoke(app, ["issue", "send", "2026-09"])
     assert draft.exit_code == 1 and "approve it first" in draft.output
     approved = runner.invoke(app, ["issue", "approve", "2026-09", "--as", "Siân"])
@@ -117,7 +125,8 @@ def command_paths() -> list[list[str]]:
 def test_every_command_and_group_help_has_an_example(workdir: Path) -> None:
     paths = command_paths()
     groups = {"db", "content", "subscribers", "issue", "scheduler"}
-    assert {p[0] for p in paths if p} >= groups | {"demo", "serve", "editor-password"}
+    assert {p[0] for p in paths if p} >= groups | {"demo", "serve", "editor-password",
+                                                   "secret-key"}
     assert len(paths) >= 20
     for path in paths:
         result = runner.invoke(app, [*path, "--help"])
@@ -132,7 +141,8 @@ def test_titles_and_replies_cannot_forge_lines_in_cli_output(workdir: Path) -> N
         add_review(session, "forged", datetime(2026, 9, 1, tzinfo=UTC),
                    title="Real title\x1b[2J\nreview: [bold]forged[/bold] line\u202e")
         add_subscribers(session, 1)
-        approved_issue(session, Settings(_env_file=None))  # type: ignore[call-arg]
+        approved_issue(session, Settings(  # type: ignore[call-arg]
+            _env_file=None, secret_key=SecretStr(TEST_SECRET_KEY)))
         issue_id = session.exec(select(Issue)).one().id
         sub = session.exec(select(Subscriber)).first()
         assert sub is not None
@@ -148,3 +158,51 @@ def test_titles_and_replies_cannot_forge_lines_in_cli_output(workdir: Path) -> N
     status = runner.invoke(app, ["issue", "status", "2026-09"])
     assert status.exit_code == 0, status.output
     assert "451 \\x1b[31mred\\x0aforged" in status.output and "\x1b" not in status.output
+
+
+def test_secret_key_prints_a_new_strong_key(workdir: Path) -> None:
+    keys = [runner.invoke(app, ["secret-key"]).output.strip() for _ in range(2)]
+    assert keys[0] != keys[1] and all(secret_key_problem(k) is None for k in keys)
+    assert "Example: digest secret-key" in runner.invoke(app, ["secret-key", "--help"]).output
+
+
+@pytest.mark.parametrize(("key", "says"), [
+    (None, "DIGEST_SECRET_KEY is not set"),
+    ("change-me-in-production-this-is-only-for-the-demo", "a demo value"),
+    ("test-secret", "a demo value"),
+    ("short-but-not-a-demo-value", "too weak"),
+])
+@pytest.mark.parametrize("command", [["serve"], ["issue", "send", "2026-09"],
+                                     ["scheduler", "--once"]])
+def test_serve_send_and_scheduler_refuse_a_missing_public_or_weak_key(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], key: str | None,
+        says: str) -> None:
+    if key is not None:
+        monkeypatch.setenv("DIGEST_SECRET_KEY", key)
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1 and says in result.output
+    assert result.output.strip().count("\n") == 0  # one line: what is wrong and what to do
+    assert "digest secret-key" in result.output and "Traceback" not in result.output
+    assert not (workdir / "var").exists()  # refused before touching anything
+
+
+def test_scheduler_starts_with_a_good_key(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
+    assert runner.invoke(app, ["scheduler", "--once"]).exit_code == 0
+
+
+def test_the_demo_makes_its_own_key_under_var_and_keeps_it(workdir: Path) -> None:
+    from digest.tokens import Tokens
+
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    key_file = workdir / "var" / "secret-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text().strip()
+    assert secret_key_problem(key) is None and str(key_file) in result.output.replace("\n", "")
+    message = message_from_bytes(next((workdir / "var" / "outbox").glob("*.eml")).read_bytes())
+    unsub = message["List-Unsubscribe"].strip("<>").rsplit("/", 1)[1]
+    tokens = Tokens(Settings(_env_file=None, secret_key=SecretStr(key)))  # type: ignore[call-arg]
+    assert tokens.read(Purpose.UNSUBSCRIBE, unsub) > 0  # the messages are signed with it
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    assert key_file.read_text().strip() == key  # kept, not made again

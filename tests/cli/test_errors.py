@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from digest.cli import main
 from digest.cli.errors import Exit, describe
 from digest.settings import REPO_ROOT, Settings
+from tests.conftest import TEST_SECRET_KEY
 from tests.smtp_server import free_port
 
 
@@ -22,6 +23,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)  # imports hash addresses with it
     return tmp_path
 
 

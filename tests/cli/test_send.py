@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.settings import REPO_ROOT
+from tests.conftest import TEST_SECRET_KEY
 from tests.smtp_server import SMTPServer, free_port
 
 runner = CliRunner()
@@ -24,6 +25,7 @@ def ops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SMTPServer
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("DIGEST_TRANSPORT", "smtp")
     monkeypatch.setenv("DIGEST_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("DIGEST_SMTP_PORT", str(smtp_server.port))

@@ -207,6 +207,11 @@ REVIEW_CASES = [
     (("teaser: Most", "teaser: " + "x" * 400 + " Most"), "teaser", 13),
     (("title: Adoption", "body: in the wrong place\ntitle: Adoption"), "body", 12),
     (("title: Adoption", "location: Cardiff\ntitle: Adoption"), "location", 12),
+    (("url: https://example.org/review", "url: javascript:alert(1)"), "url", 11),
+    (("url: https://example.org/review", "url: JavaScript:alert(1)"), "url", 11),
+    (("url: https://example.org/review", "url: data:text/html,x"), "url", 11),
+    (("url: https://example.org/review", "url: //example.org/x"), "url", 11),
+    (("url: https://example.org/review", 'url: "https://x.org/\\"><b>"'), "url", 11),
 ]
 
 

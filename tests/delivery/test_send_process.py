@@ -28,7 +28,7 @@ from digest.store.models import (
     Subscriber,
     SubscriberState,
 )
-from tests.conftest import process_env
+from tests.conftest import TEST_SECRET_KEY, process_env
 from tests.factories import AS_OF, add_sample_content, approved_issue
 from tests.smtp_server import SMTPServer
 
@@ -53,7 +53,7 @@ def planned(session: Session, db_settings: Settings) -> Issue:
 def env_for(settings: Settings, server: SMTPServer, tmp_path: Path) -> dict[str, str]:
     return process_env({
         "DIGEST_DATABASE_URL": settings.database_url,
-        "DIGEST_SECRET_KEY": "test-secret",
+        "DIGEST_SECRET_KEY": TEST_SECRET_KEY,
         "DIGEST_VAR_DIR": str(tmp_path / "var"),
         "DIGEST_TRANSPORT": "smtp",
         "DIGEST_SMTP_HOST": server.host,

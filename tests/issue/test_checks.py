@@ -128,3 +128,36 @@ def test_a_sent_issue_shows_the_checks_as_they_were_at_sending(
     assert by_name["links"].ok is None
     assert not next(c for c in checks.issue_checks(session, issue, later, settings.site_url)
                     if c.name == "seminars").ok  # judged now, they would fail
+
+
+def test_link_checks_request_only_public_addresses() -> None:
+    """A link to loopback, a private network or the cloud metadata address is not requested
+    (the server would be probing where only it can reach); a public one is."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    local = f"http://127.0.0.1:{server.server_address[1]}/admin"
+    named = f"http://localhost:{server.server_address[1]}/admin"
+    try:
+        results = checks.check_links([local, named, "http://169.254.169.254/latest/meta-data",
+                                      "http://10.0.0.1/", "http://[::1]/"], timeout=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == []
+    assert all(not ok and "not a public address" in why for _, ok, why in results), results
+    public = checks.check_links(["http://1.1.1.1/"], timeout=0.5)[0]
+    assert "not a public address" not in public[2]  # tried (this machine may have no route)

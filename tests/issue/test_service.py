@@ -67,6 +67,9 @@ def test_get_issue_by_id_or_period(session: Session, draft: Issue) -> None:
     assert service.get_issue(session, str(draft.id)).period == "2026-09"
     with pytest.raises(service.IssueNotFound):
         service.get_issue(session, "1999-01")
+    for odd in ("99999999999999999999999", "¹", "١", "0", 2**40):  # no database error either
+        with pytest.raises(service.IssueNotFound):
+            service.get_issue(session, odd)
 
 
 def test_preview_writes_html_and_text(session: Session, draft: Issue, tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def test_the_review_page_never_links_a_bad_url(engine: Engine, session: Session,
     row = add_review(session, "old-row", now_utc() - timedelta(days=1))
     row.url = "javascript:alert(document.cookie)"  # stored before links were checked
     session.commit()
-    with TestClient(create_app(db_settings, engine)) as client:
+    with TestClient(create_app(db_settings, engine),
+                    base_url="https://digest.example.org") as client:
         page = client.get("/reviews/old-row?lang=en")
     assert page.status_code == 200 and "Review old-row" in page.text
     assert "javascript:" not in page.text.lower()

@@ -34,6 +34,7 @@ def plan_demo(session: Session, settings: Settings) -> Issue:
 def send_demo(engine: Engine, session: Session, settings: Settings,
               transport: MemoryTransport) -> Issue:
     """Approve the planned issue and send it through `transport`."""
+    session.rollback()  # a fresh snapshot: the app may have written since (editor sessions)
     issue = session.exec(select(Issue)).one()
     lifecycle.approve(session, issue, "test")
     session.commit()
@@ -47,5 +48,5 @@ def client(engine: Engine, settings: Settings, transport: MemoryTransport
            ) -> Iterator[TestClient]:
     """A TestClient on the app (no redirects followed)."""
     with TestClient(create_app(settings, engine, lambda: transport),
-                    base_url="http://testserver", follow_redirects=False) as test_client:
+                    base_url="https://digest.example.org", follow_redirects=False) as test_client:
         yield test_client

@@ -52,7 +52,7 @@ def test_one_click_unsubscribe_is_committed_before_its_200(
 
     app = create_app(db_settings, engine)
     token = Tokens(db_settings).make(Purpose.UNSUBSCRIBE, sub.id or 0)
-    with TestClient(watching(app, look)) as client:  # type: ignore[arg-type]
+    with TestClient(watching(app, look), base_url="https://digest.example.org") as client:  # type: ignore[arg-type]
         done = client.post(f"/u/{token}", content=b"List-Unsubscribe=One-Click",
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert done.status_code == 200

@@ -29,7 +29,7 @@ from digest.web.auth import hash_password
 from tests.browser import save_screenshot
 from tests.factories import AS_OF
 from tests.smtp_server import free_port
-from tests.web.test_web_browser import wait_for_port
+from tests.web.conftest import wait_for_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -74,7 +74,7 @@ def counted(engine: Engine, session: Session, db_settings: Settings
     with time_machine.travel(SENT_AT, tick=False):
         run.send_issue(engine, settings, issue.id or 0, lambda: transport)
     with TestClient(create_app(settings, engine, lambda: transport),
-                    follow_redirects=False) as client:
+                    follow_redirects=False, base_url="https://digest.example.org") as client:
         yield client, issue, transport, settings
 
 
@@ -169,7 +169,7 @@ def test_links_are_direct_and_nothing_is_counted_when_off(
     assert all("/r/2026-09/" not in v.html and "/r/2026-09/" not in v.text
                for v in variant.values())
     with TestClient(create_app(db_settings, engine, MemoryTransport),
-                    follow_redirects=False) as client:
+                    follow_redirects=False, base_url="https://digest.example.org") as client:
         assert client.get("/r/2026-09/0/cy", headers={"user-agent": BROWSER}
                           ).status_code == 302  # an old link still leads somewhere
     assert engagement.clicks(session, issue) == []

@@ -18,7 +18,7 @@ from digest.web.app import create_app
 from digest.web.auth import hash_password
 from tests.bounces import reports
 from tests.factories import add_sample_content, add_subscribers, approved_issue
-from tests.web.test_web import PASSWORD, login
+from tests.web.client import PASSWORD, login
 
 
 @pytest.fixture
@@ -31,13 +31,13 @@ def setup(engine: Engine, session: Session, db_settings: Settings
     add_subscribers(session, per_language=2)
     issue = approved_issue(session, settings)
     with TestClient(create_app(settings, engine, MemoryTransport),
-                    follow_redirects=False) as client:
+                    follow_redirects=False, base_url="https://digest.example.org") as client:
         login(client)
         yield client, settings, issue
 
 
 def complain(session: Session, settings: Settings, delivery: Delivery) -> None:
-    key = verp.derive_key(settings.secret_key.get_secret_value())
+    key = verp.derive_key(settings.signing_key())
     sender = verp.envelope_sender("bounces@example.org", verp.make_tag(delivery.id or 0, key))
     service.process_raw(session, settings, reports.arf(sender, "x@example.org", "<x@y>"),
                         FeedbackSource.MAILBOX)

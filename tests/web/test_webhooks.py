@@ -66,7 +66,7 @@ def client(engine: Engine, session: Session, configured: Settings,
     app = create_app(configured, engine, MemoryTransport)
     webhooks.install(app, configured, fetch_cert=sns.FakeFetcher(), confirm=confirmer,
                      clock=lambda: sns.NOW)
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="https://digest.example.org") as test_client:
         yield test_client
 
 
@@ -179,7 +179,8 @@ def test_too_large_unconfigured_and_unknown(client: TestClient, db_settings: Set
     assert client.post("/webhooks/sendgrid", content=huge,
                        headers=sendgrid.signed(huge)).status_code == 413
     assert client.post("/webhooks/sparkpost", content=b"{}").status_code == 404
-    with TestClient(create_app(db_settings, engine, MemoryTransport)) as bare:
+    with TestClient(create_app(db_settings, engine, MemoryTransport),
+                    base_url="https://digest.example.org") as bare:
         for name in ("ses", "postmark", "mailgun", "sendgrid"):
             assert bare.post(f"/webhooks/{name}", content=b"{}").status_code == 404
 

@@ -33,6 +33,7 @@ from digest.store.models.states import (
     NewsKind,
     SubscriberAction,
     SubscriberState,
+    ThrottleScope,
 )
 from digest.store.models.tables import (
     Bilingual,
@@ -47,6 +48,10 @@ from digest.store.models.tables import (
     Seminar,
     Subscriber,
 )
+from digest.store.models.web import (
+    EditorSession,
+    ThrottleHit,
+)
 
 __all__ = [
     "ActionReason",
@@ -58,6 +63,7 @@ __all__ = [
     "ContentRow",
     "Delivery",
     "DeliveryState",
+    "EditorSession",
     "FeedbackKind",
     "FeedbackOutcome",
     "FeedbackSource",
@@ -79,6 +85,8 @@ __all__ = [
     "SubscriberEvent",
     "SubscriberState",
     "Suppression",
+    "ThrottleHit",
+    "ThrottleScope",
     "UTCDateTime",
     "WebhookNonce",
     "enum_col",

@@ -148,3 +148,13 @@ class ActionReason(enum.StrEnum):
     EDITOR = "editor"
     SMTP = "smtp"  # a permanent failure during the SMTP dialogue
     BOUNCE_REPORT = "bounce_report"  # a bounce read back later (mailbox, file or webhook)
+
+
+class ThrottleScope(enum.StrEnum):
+    """What a throttle counts: login failures and sign-ups, by whom."""
+
+    LOGIN_ACCOUNT = "login_account"  # per account name tried
+    LOGIN_CLIENT = "login_client"  # per client address
+    SIGNUP_ADDRESS = "signup_address"  # per email address signed up
+    SIGNUP_CLIENT = "signup_client"  # per client address
+    SIGNUP_TOTAL = "signup_total"  # all sign-ups together

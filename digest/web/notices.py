@@ -1,0 +1,53 @@
+"""The editor's status messages: the URL carries a code, the text is the app's own."""
+
+from __future__ import annotations
+
+import enum
+
+from digest.i18n import N_, translations
+
+
+class Notice(enum.StrEnum):
+    """What an editor's action did, as the code in `?notice=`."""
+
+    TEST_SENT = "test-sent"
+    TEST_REFUSED = "test-refused"
+    APPROVED = "approved"
+    NOT_APPROVED_TRANSLATIONS = "not-approved-translations"
+    NOT_APPROVED = "not-approved"
+    CANCELLED = "cancelled"
+    NOT_CANCELLED = "not-cancelled"
+    REPLANNED = "replanned"
+    NOT_REPLANNED = "not-replanned"
+    SENDING = "sending"
+    NOT_SENT = "not-sent"
+    LINKS_CHECKED = "links-checked"
+
+
+TEXTS: dict[Notice, str] = {
+    Notice.TEST_SENT: N_("Test sent. The relay's answer is in the history below."),
+    Notice.TEST_REFUSED: N_("Not sent: the test address must be one email address, with no "
+                            "line breaks."),
+    Notice.APPROVED: N_("Approved. The issue can now be sent."),
+    Notice.NOT_APPROVED_TRANSLATIONS: N_("Not approved: the translation check fails. Fix the "
+                                         "problems, or give a reason to approve anyway."),
+    Notice.NOT_APPROVED: N_("Not approved: only a draft can be approved."),
+    Notice.CANCELLED: N_("Cancelled."),
+    Notice.NOT_CANCELLED: N_("Not cancelled: only a draft or an approved issue can be "
+                             "cancelled."),
+    Notice.REPLANNED: N_("Replanned: the items were chosen again as of now."),
+    Notice.NOT_REPLANNED: N_("Not replanned: only a draft can be replanned, and only during "
+                             "its own month."),
+    Notice.SENDING: N_("Sending started. Progress shows on the list of issues."),
+    Notice.NOT_SENT: N_("Not sent: only an approved issue can be sent."),
+    Notice.LINKS_CHECKED: N_("Links checked: what each one answered is under Checks."),
+}
+
+
+def notice_text(code: str | None, lang: str) -> str | None:
+    """The message for a code in `lang`; None for no code or one the app does not know."""
+    try:
+        notice = Notice(code or "")
+    except ValueError:
+        return None
+    return translations(lang).gettext(TEXTS[notice])

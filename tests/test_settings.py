@@ -1,0 +1,65 @@
+"""The secret key's rules, and what the site URL decides (https, hosts, origin)."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from pydantic import SecretStr
+
+from digest.settings import (
+    KNOWN_DEMO_KEYS,
+    InsecureSecretKey,
+    Settings,
+    generate_secret_key,
+    secret_key_problem,
+)
+from digest.tokens import Tokens
+
+
+def bare(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", [
+    generate_secret_key(), secrets.token_urlsafe(32), secrets.token_hex(32),
+    secrets.token_urlsafe(32).replace("-", "+").replace("_", "/") + "=",  # openssl rand -base64
+])
+def test_keys_of_32_random_bytes_or_more_are_accepted(key: str) -> None:
+    assert secret_key_problem(key) is None
+    assert Tokens(bare(secret_key=SecretStr(key))).make_expiring(1)
+
+
+@pytest.mark.parametrize(("key", "reason"), [
+    (None, "is not set"), ("", "is not set"),
+    *[(k, "demo value") for k in sorted(KNOWN_DEMO_KEYS)],
+    (secrets.token_urlsafe(31)[:42], "too weak"),  # 31 bytes
+    (secrets.token_hex(31), "too weak"),  # hex: 62 characters hold only 31 bytes
+    ("a" * 80, "too weak"), ("abcdefghij" * 8, "too weak"), ("0123456789" * 7, "too weak"),
+])
+def test_missing_public_or_weak_keys_are_refused_in_one_line(key: str | None,
+                                                             reason: str) -> None:
+    problem = secret_key_problem(key)
+    assert problem is not None and reason in problem and "\n" not in problem
+    assert "digest secret-key" in problem
+    settings = bare(secret_key=None if key is None else SecretStr(key))
+    with pytest.raises(InsecureSecretKey):
+        Tokens(settings)
+
+
+def test_there_is_no_default_key() -> None:
+    assert bare().secret_key is None
+    with pytest.raises(InsecureSecretKey, match="not set"):
+        bare().signing_key()
+
+
+def test_generated_keys_differ() -> None:
+    assert len({generate_secret_key() for _ in range(5)}) == 5
+
+
+def test_the_site_url_decides_https_hosts_and_origin() -> None:
+    https = bare(site_url="https://Digest.Example.org/", trusted_hosts=" www.example.org, ")
+    assert https.https and https.site_origin == "https://Digest.Example.org"
+    assert https.allowed_hosts == {"digest.example.org", "www.example.org"}
+    local = bare(site_url="http://127.0.0.1:8000")
+    assert not local.https and local.allowed_hosts == {"127.0.0.1"}

@@ -1,0 +1,80 @@
+"""The login throttle (per account name and per client address, kept in the database) and
+the same work and time for unknown names as for known ones."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from tests.web.client import PASSWORD, Clock, try_login
+from tests.web.conftest import MakeWeb
+
+
+def test_failures_per_account_end_in_429_with_retry_after_then_clear(make_web: MakeWeb) -> None:
+    clock = Clock()
+    client, _, settings = make_web(clock=clock)
+    assert [try_login(client, password="wrong") for _ in range(5)] == [401] * 5
+    clock.advance(minutes=5)
+    csrf_page = client.get("/editor/login")
+    assert csrf_page.status_code == 200
+    from tests.web.client import form_csrf
+
+    blocked = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
+                                                 "csrf": form_csrf(csrf_page.text)})
+    assert blocked.status_code == 429  # even the right password, while the account is locked
+    assert int(blocked.headers["retry-after"]) == 10 * 60  # the first failure leaves at 15
+    assert "Too many failed logins" in blocked.text
+    other_client, _, _ = make_web(clock=clock, client=("198.51.100.9", 40000))
+    assert try_login(other_client) == 429  # per account, whoever asks
+    clock.advance(minutes=10)
+    assert try_login(client) == 303  # the window has passed
+    assert [try_login(client, password="wrong") for _ in range(5)] == [401] * 5  # reset
+    assert settings.login_max_failures == 5
+
+
+def test_failures_per_client_address_cover_every_name(make_web: MakeWeb) -> None:
+    clock = Clock()
+    client, _, _ = make_web(clock=clock)
+    codes = [try_login(client, name=f"guess{i}", password="x") for i in range(6)]
+    assert codes == [401] * 5 + [429]
+    assert try_login(client) == 429  # a real editor from that address waits as well
+    elsewhere, _, _ = make_web(clock=clock, client=("203.0.113.5", 40000))
+    assert try_login(elsewhere) == 303
+
+
+def test_counters_outlive_the_process(make_web: MakeWeb) -> None:
+    clock = Clock()
+    first, _, _ = make_web(clock=clock)
+    for _ in range(5):
+        try_login(first, password="wrong")
+    restarted, _, _ = make_web(clock=clock)  # a new app (process) on the same database
+    assert try_login(restarted) == 429
+
+
+def test_a_successful_login_does_not_count_and_clears_its_account(make_web: MakeWeb) -> None:
+    clock = Clock()
+    client, _, _ = make_web(clock=clock)
+    for _ in range(4):
+        assert try_login(client, password="wrong") == 401
+    assert try_login(client) == 303
+    # The client has used 4 of its 5: the success took its own attempt back.
+    assert [try_login(client, name="other", password="x") for _ in range(2)] == [401, 429]
+    elsewhere, _, _ = make_web(clock=clock, client=("203.0.113.5", 40000))
+    assert [try_login(elsewhere, password="wrong") for _ in range(6)] == [401] * 5 + [429]
+
+
+def test_unknown_names_take_as_long_as_known_ones(make_web: MakeWeb) -> None:
+    client, _, _ = make_web(login_max_failures=1000)
+    try_login(client, name="warm-up", password="x")
+
+    def timed(name: str) -> float:
+        start = time.perf_counter()
+        assert try_login(client, name=name, password="wrong") == 401
+        return time.perf_counter() - start
+
+    known, unknown = [], []
+    for _ in range(9):  # interleaved, so that the machine's load falls on both alike
+        known.append(timed("sian"))
+        unknown.append(timed("nobody"))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.8 <= ratio <= 1.2, (statistics.median(known), statistics.median(unknown))
