@@ -210,3 +210,27 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert f"skipped{MIXED}:3:email:" in "".join(good.output.split())
     assert count() == 3
     engine.dispose()
+
+
+def test_a_bad_last_line_of_a_big_file_writes_nothing(session: Session, tmp_path: Path) -> None:
+    body = "".join(f"p{i}@example.org,Person {i},{('cy', 'en', 'both')[i % 3]}\n"
+                   for i in range(30_000))
+    path = write(tmp_path, "email,name,language\n" + body + "last@example.org,Last,fr\n")
+    with pytest.raises(ImportInvalid) as info:
+        import_file(session, path)
+    assert located(info.value.errors) == [(30_002, "language")]
+    session.commit()
+    assert people(session) == {}
+    path.write_text("email,name,language\n" + body, encoding="utf-8")
+    assert import_file(session, path).added == 30_000
+    session.commit()
+    assert len(people(session)) == 30_000
+
+
+@pytest.mark.parametrize("path", [GOOD, MIXED, REPO_ROOT / "subscribers" / "example.csv"])
+def test_the_streamed_import_reports_as_read_csv(session: Session, path: Path) -> None:
+    rows, notes, errors = read_csv(path)
+    report = import_file(session, path, skip_invalid=True)
+    assert (report.added, report.duplicates, report.errors) == (len(rows), notes, errors)
+    session.commit()
+    assert set(people(session)) == {r.email for r in rows}
