@@ -6,12 +6,12 @@ nothing (unless the good lines are asked for). A file that cannot be read raises
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, TextIO
 
 from sqlmodel import Session
 
@@ -27,7 +27,6 @@ MAX_NAME = 200  # characters: a name is a display name in every To: header
 # C0 and C1 controls (NUL, tab, CR, LF, ESC...), DEL, and the Unicode line separators:
 # nothing a name, an address or a language code may hold.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SPLIT = re.compile("[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\\Z")
 _LANGUAGES = {lang.value: lang for lang in Language}
 
 
@@ -60,8 +59,7 @@ class ImportInvalid(Exception):
         super().__init__("\n".join(str(e) for e in errors))
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """A valid, normalised line."""
 
     line: int
@@ -90,22 +88,15 @@ def parse_language(raw: str) -> Language:
         raise ValueError(f"{raw.strip()!r} is not one of cy, en, both") from None
 
 
-def _lines(path: Path, broken: list[LineError]) -> Iterator[str]:
-    """The file's text line by line, split as `newline=''` splits (\\r\\n, \\r, \\n), read
-    in binary so that a bad byte is named by its line (then appended to `broken`)."""
+def _bad_byte(path: Path, exc: UnicodeDecodeError) -> LineError:
+    """The first line of `path` that is not UTF-8 (read again only when decoding failed)."""
     with path.open("rb") as handle:
         for number, data in enumerate(handle, 1):
-            if number == 1:
-                data = data.removeprefix(codecs.BOM_UTF8)
             try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                broken.append(LineError(path, number, "file", f"not valid UTF-8 ({exc.reason})"))
-                return
-            if "\r" in text[:-2]:  # a lone CR is a line break too
-                yield from _SPLIT.findall(text)
-            else:
-                yield text
+                data.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return LineError(path, number, "file", f"not valid UTF-8 ({bad.reason})")
+    return LineError(path, 1, "file", f"not valid UTF-8 ({exc.reason})")
 
 
 def parse(path: Path) -> Iterator[Row | LineError]:
@@ -114,15 +105,23 @@ def parse(path: Path) -> Iterator[Row | LineError]:
 
     Raises OSError (with the file name) when the file cannot be read.
     """
-    broken: list[LineError] = []
-    reader = csv.reader(_lines(path, broken), strict=True)  # an unclosed quote is an error
+    try:
+        yield from _parse(path)
+    except UnicodeDecodeError as exc:
+        yield _bad_byte(path, exc)
+
+
+def _parse(path: Path) -> Iterator[Row | LineError]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield from _records(path, handle)
+
+
+def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
+    reader = csv.reader(handle, strict=True)  # an unclosed quote is an error
     try:
         first = next((r for r in reader if r), [])
     except csv.Error as exc:
         yield LineError(path, 1, "header", str(exc))
-        return
-    if broken:
-        yield broken[0]
         return
     header = [h.strip().lower() for h in first]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -147,9 +146,10 @@ def parse(path: Path) -> Iterator[Row | LineError]:
             if size > columns:
                 yield LineError(path, line, "line", "more fields than columns")
                 continue
-            if size == 0 or not "".join(record).strip():
+            joined = "".join(record)
+            if not joined or joined.isspace():
                 continue  # blank line
-            if CONTROL.search("".join(record)) is not None:
+            if CONTROL.search(joined) is not None:
                 for column in KNOWN_COLUMNS:
                     at = header.index(column) if column in header else size
                     if (problem := control_character(record[at] if at < size else "")):
@@ -176,8 +176,6 @@ def parse(path: Path) -> Iterator[Row | LineError]:
     except csv.Error as exc:  # reading stops here; the file is refused all the same
         yield LineError(path, done + 1, "line", f"{exc} (an unclosed quote?)"
                         if "end of data" in str(exc) else str(exc))
-    if broken:
-        yield broken[0]
 
 
 def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:

@@ -68,7 +68,7 @@ def _chunks(items: Iterable[Row | LineError], errors: list[LineError]
                 raise ImportInvalid([item])  # the whole file is refused, with this one line
             errors.append(item)
             continue
-        chunk.append((item.line, item.email, item.name, item.language.value))
+        chunk.append((item.line, item.email, item.name, item.language._value_))
         if len(chunk) == CHUNK:
             yield chunk
             chunk = []
@@ -98,6 +98,8 @@ def _load(session: Session, items: Iterable[Row | LineError], errors: list[LineE
 def _repeats(session: Session, path: Path, notes: list[str], errors: list[LineError]) -> None:
     """Keep each address's first line; a later one is a note if identical, else an error."""
     _sql(session, f"CREATE INDEX {STAGE}_email ON {STAGE} (email, line)")
+    if session.get_bind().dialect.name == "postgresql":
+        _sql(session, f"ANALYZE {STAGE}")  # autovacuum never sees a temporary table
     if _sql(session, f"SELECT 1 FROM {STAGE} GROUP BY email HAVING count(*) > 1 LIMIT 1"
             ).first() is None:
         return
