@@ -17,6 +17,7 @@ from digest.issue import links
 from digest.issue.service import get_issue, variants
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import localised, review_view
+from digest.store.db import session_scope
 from digest.store.models import (
     ActionReason,
     Issue,
@@ -128,12 +129,19 @@ def unsubscribe_page(request: Request, token: str, svc: Svc, session: Db) -> Res
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: str, svc: Svc, session: Db,
+def unsubscribe(request: Request, token: str, svc: Svc,
                 via: Annotated[str, Form()] = "") -> Response:
     """RFC 8058 one-click: no cookie or login, unsubscribed at once, 200 and no redirect."""
-    sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
-    self_service.unsubscribe(session, sub.id or 0, reason=ActionReason.LINK if via == "page"
-                             else ActionReason.ONE_CLICK)  # the page's form says "page"
+    subscriber_id = svc.tokens.read(Purpose.UNSUBSCRIBE, token)
+    # SQLite's write lock is held for the writes only: committed before the page is rendered
+    # (a 200 still means committed), so the send's claims and commits wait for no rendering.
+    with session_scope(svc.engine, write=True) as session:
+        try:
+            sub = self_service.unsubscribe(session, subscriber_id, reason=ActionReason.LINK
+                                           if via == "page"  # the page's form says "page"
+                                           else ActionReason.ONE_CLICK)
+        except LookupError:
+            raise HTTPException(404) from None
     return render(request, "unsubscribe.html.j2",
                   choose_language(request, page_language(sub.language)), sub=sub, done=True,
                   token=token)
