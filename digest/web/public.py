@@ -17,7 +17,7 @@ from digest.issue import links
 from digest.issue.service import get_issue, variants
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import localised, review_view
-from digest.store.db import session_scope
+from digest.store.db import session_scope, writer_lock
 from digest.store.models import (
     ActionReason,
     Issue,
@@ -135,7 +135,9 @@ def unsubscribe(request: Request, token: str, svc: Svc,
     subscriber_id = svc.tokens.read(Purpose.UNSUBSCRIBE, token)
     # SQLite's write lock is held for the writes only: committed before the page is rendered
     # (a 200 still means committed), so the send's claims and commits wait for no rendering.
-    with session_scope(svc.engine, write=True) as session:
+    # This process's writers queue on writer_lock, so one of them at a time meets the busy
+    # handler (which sleeps up to 100 ms a try) beside the sender, not one per thread.
+    with writer_lock(svc.engine), session_scope(svc.engine, write=True) as session:
         try:
             sub = self_service.unsubscribe(session, subscriber_id, reason=ActionReason.LINK
                                            if via == "page"  # the page's form says "page"
