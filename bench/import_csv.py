@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=100_000)
     p.add_argument("--million", action="store_true", help="also a 1,000,000-line file")
     p.add_argument("--baseline", default="6fd8f32", help="git revision ('' skips)")
+    p.add_argument("--baseline-max", type=int, default=100_000,
+                   help="run the baseline only on files up to this many lines")
     p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                    help="server URL for PostgreSQL rows ('' skips)")
     p.add_argument("--no-doc", action="store_true")
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 write_csv(csv, n)
                 for kind in kinds:
                     for label, tree in trees:
+                        if tree != REPO and n > args.baseline_max:
+                            continue
                         tag = f"{kind}_{n}_{len(rows)}"
                         import_once(tree, fresh_db(kind, workdir, pg, tag + "w"), one, workdir)
                         got = import_once(tree, fresh_db(kind, workdir, pg, tag), csv, workdir)

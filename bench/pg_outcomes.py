@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             template = pg.create("digest_bench_pgout_template")
             settings = measure.bench_settings(template, work / "var", sink.port)
             measure.prepare_database(template, args.subscribers, settings)
+            template = "digest_bench_pgout_template"  # a name, for CREATE DATABASE TEMPLATE
             for i in range(args.repeats):
                 for label, tree in trees.items():
                     url = pg.create(f"digest_bench_pgout_{i}_{len(got.get(label, []))}_"
