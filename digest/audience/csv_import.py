@@ -9,17 +9,25 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import TextIO
 
 from sqlmodel import Session
 
 from digest.audience.address import normalise_email
+from digest.audience.csv_lines import (
+    ImportInvalid,
+    ImportReport,
+    LineError,
+    Row,
+    conflict,
+    repeat_note,
+)
 from digest.audience.keyed import Keyed
 from digest.store.models import Language
 
-__all__ = ["normalise_email"]  # re-exported: the web sign-up and `digest issue send --to`
+# Re-exported: the web sign-up and `digest issue send --to` normalise; callers catch these.
+__all__ = ["ImportInvalid", "ImportReport", "LineError", "Row", "normalise_email"]
 
 REQUIRED_COLUMNS = ("email", "language")
 KNOWN_COLUMNS = ("email", "name", "language")
@@ -36,48 +44,6 @@ def control_character(text: str) -> str | None:
     if found is None:
         return None
     return f"contains a control character (U+{ord(found[0]):04X}) at character {found.start() + 1}"
-
-
-@dataclass(frozen=True)
-class LineError:
-    """A rejected line of the import file."""
-
-    path: Path
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.field}: {self.message}"
-
-
-class ImportInvalid(Exception):
-    """Raised when the file has bad lines and partial import was not asked for."""
-
-    def __init__(self, errors: list[LineError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
-
-
-class Row(NamedTuple):
-    """A valid, normalised line."""
-
-    line: int
-    email: str
-    name: str
-    language: Language
-
-
-@dataclass
-class ImportReport:
-    """What an import did."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    kept_inactive: int = 0  # unsubscribed/bounced people are never re-activated by an import
-    duplicates: list[str] = field(default_factory=list)
-    errors: list[LineError] = field(default_factory=list)
 
 
 def parse_language(raw: str) -> Language:
@@ -201,16 +167,6 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
         else:
             errors.append(LineError(path, item.line, "email", conflict(item.email, first.line)))
     return list(rows.values()), notes, errors
-
-
-def repeat_note(line: int, email: str, first: int) -> str:
-    """The note for a line that repeats an earlier one exactly."""
-    return f"line {line}: {email} repeats line {first}; ignored"
-
-
-def conflict(email: str, first: int) -> str:
-    """The error for a line that repeats an address with a different name or language."""
-    return f"{email} is already on line {first} with a different name or language"
 
 
 def printable_list(names: list[str]) -> list[str]:

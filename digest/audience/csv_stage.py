@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.audience import suppression
-from digest.audience.csv_import import (
+from digest.audience.csv_lines import (
     ImportInvalid,
     ImportReport,
     LineError,
