@@ -218,13 +218,21 @@ def scheduler_jobs() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Server processes (uvicorn workers); they share state via the database")]
+    = 1,
 ) -> None:
     """Serve the editors' preview and the subscribers' pages.
 
-    Example: digest serve --port 8000
+    Example: digest serve --port 8000 --workers 2
     """
     import uvicorn
 
+    if workers > 1:  # migrate once here, not in N workers at the same moment
+        upgrade(engine_from(load_settings()))
+        uvicorn.run("digest.web.factory:app", factory=True, host=host, port=port,
+                    workers=workers, log_level="info")
+        return
     from digest.web.app import create_app
 
     uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
