@@ -43,9 +43,10 @@ def write_csv(path: Path, n: int) -> None:
             out.write(f"{email},{name},{('cy', 'en', 'both')[i % 3]}\n")
 
 
-def baseline_tree(rev: str, into: Path) -> Path:
-    """The repository at `rev`, extracted (not a worktree: nothing in .git changes)."""
-    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "digest"], check=True,
+def baseline_tree(rev: str, into: Path, *paths: str) -> Path:
+    """The repository at `rev` (only `paths` if given), extracted (not a worktree: nothing
+    in .git changes). The web needs the whole tree: its templates are beside the package."""
+    data = subprocess.run(["git", "-C", str(REPO), "archive", rev, *paths], check=True,
                           capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(into, filter="data")
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         trees = [("this tree", REPO)]
         if args.baseline:
             trees.insert(0, (f"baseline {args.baseline}",
-                             baseline_tree(args.baseline, workdir / "baseline")))
+                             baseline_tree(args.baseline, workdir / "baseline", "digest")))
         sizes = [args.lines] + ([1_000_000] if args.million else [])
         one = workdir / "one.csv"
         write_csv(one, 1)
