@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ from typer.testing import CliRunner
 from digest.audience.csv_import import ImportInvalid, LineError, Row, import_file, read_csv
 from digest.cli import app
 from digest.settings import REPO_ROOT
-from digest.store.db import make_engine
-from digest.store.models import Language, Subscriber, SubscriberState
+from digest.store.db import make_engine, upgrade
+from digest.store.models import Language, Subscriber, SubscriberState, now_utc
 from tests.conftest import DATA as TEST_DATA
 
 DATA = TEST_DATA / "subscribers"
@@ -234,3 +235,34 @@ def test_the_streamed_import_reports_as_read_csv(session: Session, path: Path) -
     assert (report.added, report.duplicates, report.errors) == (len(rows), notes, errors)
     session.commit()
     assert set(people(session)) == {r.email for r in rows}
+
+
+def test_a_write_during_the_load_does_not_fail_the_import(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    path = write(tmp_path, "email,name,language\n" + "".join(
+        f"p{i}@example.org,P,cy\n" for i in range(2_000)))
+    from digest.audience import csv_import
+
+    rows = csv_import.parse(path)
+
+    def parse_and_race(_: Path) -> Iterator[Row | LineError]:
+        for number, item in enumerate(rows):
+            if number == 1_000:  # another writer commits while the file is being staged
+                with engine.begin() as conn:
+                    conn.execute(sa.insert(Subscriber.__table__).values(  # type: ignore[attr-defined]
+                        email="web@example.org", name="W", language="en", state="active",
+                        created_at=now_utc(), updated_at=now_utc()))
+            yield item
+
+    with Session(engine) as session:
+        original = csv_import.parse
+        csv_import.parse = parse_and_race  # type: ignore[assignment]
+        try:
+            assert import_file(session, path).added == 2_000
+        finally:
+            csv_import.parse = original  # type: ignore[assignment]
+        session.commit()
+        assert len(people(session)) == 2_001
+    engine.dispose()
