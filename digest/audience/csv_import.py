@@ -6,20 +6,28 @@ nothing (unless the good lines are asked for). A file that cannot be read raises
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
-import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session
 
-from digest.audience import history, suppression
+from digest.audience.address import normalise_email
+from digest.audience.csv_lines import (
+    ImportInvalid,
+    ImportReport,
+    LineError,
+    Row,
+    conflict,
+    repeat_note,
+)
 from digest.audience.keyed import Keyed
-from digest.store.models import Language, Subscriber, SubscriberState, now_utc
+from digest.store.models import Language
+
+# Re-exported: the web sign-up and `digest issue send --to` normalise; callers catch these.
+__all__ = ["ImportInvalid", "ImportReport", "LineError", "Row", "normalise_email"]
 
 REQUIRED_COLUMNS = ("email", "language")
 KNOWN_COLUMNS = ("email", "name", "language")
@@ -27,7 +35,7 @@ MAX_NAME = 200  # characters: a name is a display name in every To: header
 # C0 and C1 controls (NUL, tab, CR, LF, ESC...), DEL, and the Unicode line separators:
 # nothing a name, an address or a language code may hold.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_BREAK = re.compile("\r\n|\r|\n")
+_LANGUAGES = {lang.value: lang for lang in Language}
 
 
 def control_character(text: str) -> str | None:
@@ -38,62 +46,6 @@ def control_character(text: str) -> str | None:
     return f"contains a control character (U+{ord(found[0]):04X}) at character {found.start() + 1}"
 
 
-@dataclass(frozen=True)
-class LineError:
-    """A rejected line of the import file."""
-
-    path: Path
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.field}: {self.message}"
-
-
-class ImportInvalid(Exception):
-    """Raised when the file has bad lines and partial import was not asked for."""
-
-    def __init__(self, errors: list[LineError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
-
-
-@dataclass(frozen=True)
-class Row:
-    """A valid, normalised line."""
-
-    line: int
-    email: str
-    name: str
-    language: Language
-
-
-@dataclass
-class ImportReport:
-    """What an import did."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    kept_inactive: int = 0  # unsubscribed/bounced people are never re-activated by an import
-    duplicates: list[str] = field(default_factory=list)
-    errors: list[LineError] = field(default_factory=list)
-
-
-def normalise_email(raw: str) -> str:
-    """Validate syntax (no DNS) and return the address lower-cased, its domain in ASCII
-    (IDNA: `bücher.de` is `xn--bcher-kva.de`, as SMTP and every header need it); raises
-    ValueError."""
-    if not raw.strip():
-        raise ValueError("the address is empty")
-    try:
-        result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from exc
-    return (result.ascii_email or result.normalized).lower()
-
-
 def parse_language(raw: str) -> Language:
     """`cy`, `en` or `both` (any case); raises ValueError otherwise."""
     try:
@@ -102,87 +54,118 @@ def parse_language(raw: str) -> Language:
         raise ValueError(f"{raw.strip()!r} is not one of cy, en, both") from None
 
 
-def _field_problem(record: dict[str | None, str | None]) -> tuple[str, str] | None:
-    """The first (field, problem) that no field may have: control characters, a long name."""
-    for name in KNOWN_COLUMNS:
-        value = record.get(name) or ""
-        if (problem := control_character(value)) is not None:
-            return name, problem
-    name = (record.get("name") or "").strip()
-    if len(name) > MAX_NAME:
-        return "name", f"longer than {MAX_NAME} characters ({len(name):,})"
-    return None
+def _bad_byte(path: Path, exc: UnicodeDecodeError) -> LineError:
+    """The first line of `path` that is not UTF-8 (read again only when decoding failed)."""
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, 1):
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return LineError(path, number, "file", f"not valid UTF-8 ({bad.reason})")
+    return LineError(path, 1, "file", f"not valid UTF-8 ({exc.reason})")
+
+
+def parse(path: Path) -> Iterator[Row | LineError]:
+    """Each line's verdict in file order: a valid, normalised Row or a LineError (no duplicate
+    check). A bad header or byte ends it with that one error, and it alone counts.
+
+    Raises OSError (with the file name) when the file cannot be read.
+    """
+    try:
+        yield from _parse(path)
+    except UnicodeDecodeError as exc:
+        yield _bad_byte(path, exc)
+
+
+def _parse(path: Path) -> Iterator[Row | LineError]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield from _records(path, handle)
+
+
+def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
+    reader = csv.reader(handle, strict=True)  # an unclosed quote is an error
+    try:
+        first = next((r for r in reader if r), [])
+    except csv.Error as exc:
+        yield LineError(path, 1, "header", str(exc))
+        return
+    header = [h.strip().lower() for h in first]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in KNOWN_COLUMNS]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if missing or unknown or twice:
+        msg = "; ".join(filter(None, [
+            f"missing column(s): {', '.join(missing)}" if missing else "",
+            f"unknown column(s): {', '.join(printable_list(unknown))}" if unknown else "",
+            f"column(s) given twice: {', '.join(twice)}" if twice else "",
+        ]))
+        yield LineError(path, 1, "header", f"{msg} (expected email,name,language)")
+        return
+    columns = len(header)
+    at_email, at_lang = header.index("email"), header.index("language")
+    at_name = header.index("name") if "name" in header else columns
+    done = reader.line_num  # the last line of the last record read
+    try:
+        for record in reader:
+            line, done = done + 1, reader.line_num  # a quoted field may hold line breaks
+            size = len(record)
+            if size > columns:
+                yield LineError(path, line, "line", "more fields than columns")
+                continue
+            joined = "".join(record)
+            if not joined or joined.isspace():
+                continue  # blank line
+            if CONTROL.search(joined) is not None:
+                for column in KNOWN_COLUMNS:
+                    at = header.index(column) if column in header else size
+                    if (problem := control_character(record[at] if at < size else "")):
+                        yield LineError(path, line, column, problem)
+                        break
+                continue
+            name = record[at_name].strip() if at_name < size else ""
+            if len(name) > MAX_NAME:
+                yield LineError(path, line, "name",
+                                f"longer than {MAX_NAME} characters ({len(name):,})")
+                continue
+            try:
+                email = normalise_email(record[at_email] if at_email < size else "")
+            except ValueError as exc:
+                yield LineError(path, line, "email", str(exc))
+                continue
+            language = _LANGUAGES.get((record[at_lang] if at_lang < size else "").strip().lower())
+            if language is None:
+                raw = record[at_lang] if at_lang < size else ""
+                yield LineError(path, line, "language",
+                                f"{raw.strip()!r} is not one of cy, en, both")
+                continue
+            yield Row(line, email, name, language)
+    except csv.Error as exc:  # reading stops here; the file is refused all the same
+        yield LineError(path, done + 1, "line", f"{exc} (an unclosed quote?)"
+                        if "end of data" in str(exc) else str(exc))
 
 
 def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
-    """Parse and validate the file: good rows, duplicate notes, and every bad line.
+    """Parse and validate a file held whole (small files): good rows, duplicate notes, and
+    every bad line. `import_file` streams instead, checking repeats in the database.
 
     Raises OSError (with the file name) when the file cannot be read.
     """
     rows: dict[str, Row] = {}
     notes: list[str] = []
     errors: list[LineError] = []
-    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
-    try:  # decode whole, so the error names the line the bad byte is on
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        return [], [], [LineError(path, line, "file", f"not valid UTF-8 ({exc.reason})")]
-    with io.StringIO(text, newline="") as handle:
-        reader = csv.DictReader(handle, strict=True)  # an unclosed quote is an error
-        try:
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-        except csv.Error as exc:
-            return [], [], [LineError(path, 1, "header", str(exc))]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        unknown = [c for c in header if c not in KNOWN_COLUMNS]
-        twice = sorted({c for c in header if header.count(c) > 1})
-        if missing or unknown or twice:
-            msg = "; ".join(filter(None, [
-                f"missing column(s): {', '.join(missing)}" if missing else "",
-                f"unknown column(s): {', '.join(printable_list(unknown))}" if unknown else "",
-                f"column(s) given twice: {', '.join(twice)}" if twice else "",
-            ]))
-            return [], [], [LineError(path, 1, "header", f"{msg} (expected email,name,language)")]
-        reader.fieldnames = header
-        done = reader.line_num  # the last line of the last record read
-        try:
-            for record in reader:
-                # The line the record starts on: a quoted field may hold line breaks.
-                line = reader.line_num - sum(len(_BREAK.findall(v)) for v in record.values()
-                                             if isinstance(v, str))
-                done = reader.line_num
-                if None in record:
-                    errors.append(LineError(path, line, "line", "more fields than columns"))
-                    continue
-                if not any((v or "").strip() for v in record.values()):
-                    continue  # blank line
-                if (problem := _field_problem(record)) is not None:
-                    errors.append(LineError(path, line, *problem))
-                    continue
-                try:
-                    email = normalise_email(record.get("email") or "")
-                except ValueError as exc:
-                    errors.append(LineError(path, line, "email", str(exc)))
-                    continue
-                try:
-                    language = parse_language(record.get("language") or "")
-                except ValueError as exc:
-                    errors.append(LineError(path, line, "language", str(exc)))
-                    continue
-                row = Row(line, email, (record.get("name") or "").strip(), language)
-                first = rows.get(email)
-                if first is None:
-                    rows[email] = row
-                elif (first.name, first.language) == (row.name, row.language):
-                    notes.append(f"line {line}: {email} repeats line {first.line}; ignored")
-                else:
-                    errors.append(LineError(path, line, "email",
-                                            f"{email} is already on line {first.line} "
-                                            "with a different name or language"))
-        except csv.Error as exc:  # reading stops here; the file is refused all the same
-            errors.append(LineError(path, done + 1, "line", f"{exc} (an unclosed quote?)"
-                                    if "end of data" in str(exc) else str(exc)))
+    for item in parse(path):
+        if isinstance(item, LineError):
+            if item.field in ("file", "header"):
+                return [], [], [item]
+            errors.append(item)
+            continue
+        first = rows.get(item.email)
+        if first is None:
+            rows[item.email] = item
+        elif (first.name, first.language) == (item.name, item.language):
+            notes.append(repeat_note(item.line, item.email, first.line))
+        else:
+            errors.append(LineError(path, item.line, "email", conflict(item.email, first.line)))
     return list(rows.values()), notes, errors
 
 
@@ -191,80 +174,14 @@ def printable_list(names: list[str]) -> list[str]:
     return [ascii(n) if not n or control_character(n) else n for n in names]
 
 
-def import_rows(session: Session, rows: list[Row], source: Path | None = None) -> ImportReport:
-    """Insert new subscribers as active, update name/language of known ones; caller commits.
-
-    New people get a consent record naming `source` and their line; their history and a
-    language change of a known person are recorded (digest.audience.history)."""
-    report = ImportReport()
-    table = Subscriber.__table__  # type: ignore[attr-defined]
-    existing: dict[str, tuple[int, str, Language, SubscriberState]] = {}
-    emails = [r.email for r in rows]
-    for start in range(0, len(emails), 1000):
-        chunk = emails[start:start + 1000]
-        query = sa.select(table.c.email, table.c.id, table.c.name, table.c.language,
-                          table.c.state).where(table.c.email.in_(chunk))
-        for email, sid, name, language, state in session.execute(query):
-            existing[email] = (sid, name, language, state)
-    now = now_utc()
-    inserts, updates, lines = [], [], {}
-    for row in rows:
-        known = existing.get(row.email)
-        if known is None:
-            inserts.append({"email": row.email, "name": row.name, "language": row.language,
-                            "state": SubscriberState.ACTIVE, "created_at": now,
-                            "updated_at": now})
-            lines[row.email] = row
-        elif known[3] in (SubscriberState.UNSUBSCRIBED, SubscriberState.BOUNCED):
-            report.kept_inactive += 1
-        elif (known[1], known[2]) != (row.name, row.language):
-            updates.append({"sid": known[0], "name": row.name, "language": row.language,
-                            "updated_at": now})
-        else:
-            report.unchanged += 1
-    if inserts:
-        session.execute(sa.insert(table), inserts)
-    if updates:
-        session.execute(
-            sa.update(table).where(table.c.id == sa.bindparam("sid"))
-            .values(name=sa.bindparam("name"), language=sa.bindparam("language"),
-                    updated_at=sa.bindparam("updated_at")),
-            updates,
-        )
-    report.added, report.updated = len(inserts), len(updates)
-    added = [(sid, lines[email].line, lines[email].language)
-             for email, sid in _ids(session, list(lines))]
-    moved = [(known[0], row.language, known[3]) for row in rows
-             if (known := existing.get(row.email)) and known[2] is not row.language
-             and known[3] not in (SubscriberState.UNSUBSCRIBED, SubscriberState.BOUNCED)]
-    history.imported(session, source, added, moved, now)
-    return report
-
-
-def _ids(session: Session, emails: list[str]) -> list[tuple[str, int]]:
-    table = Subscriber.__table__  # type: ignore[attr-defined]
-    out: list[tuple[str, int]] = []
-    for start in range(0, len(emails), 1000):
-        out += [(e, i) for e, i in session.execute(sa.select(table.c.email, table.c.id).where(
-            table.c.email.in_(emails[start:start + 1000])))]
-    return out
-
-
 def import_file(session: Session, path: Path, *, skip_invalid: bool = False,
                 keyed: Keyed | None = None) -> ImportReport:
-    """Validate `path` and import it: all or nothing unless `skip_invalid`.
+    """Validate `path` and import it in the session's transaction: all or nothing unless
+    `skip_invalid`. The file is streamed through a staging table (digest.audience.csv_stage).
 
     With `keyed`, addresses on the suppression list (erased) are refused, each with its line.
     """
-    rows, notes, errors = read_csv(path)
-    if keyed is not None and rows:
-        refused = suppression.suppressed(session, keyed, [r.email for r in rows])
-        errors += [LineError(path, r.line, "email", f"{r.email}: {suppression.REFUSED}")
-                   for r in rows if r.email in refused]
-        rows = [r for r in rows if r.email not in refused]
-        errors.sort(key=lambda e: e.line)
-    if errors and (not skip_invalid or not rows):
-        raise ImportInvalid(errors)
-    report = import_rows(session, rows, path)
-    report.duplicates, report.errors = notes, errors
-    return report
+    from digest.audience import csv_stage
+
+    return csv_stage.import_stream(session, path, parse(path), skip_invalid=skip_invalid,
+                                   keyed=keyed)

@@ -229,10 +229,13 @@ def scheduler_jobs() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Server processes (uvicorn workers); they share state via the database")]
+    = 1,
 ) -> None:
     """Serve the editors' preview and the subscribers' pages (see docs/security.md).
 
-    Example: digest serve --port 8000
+    Example: digest serve --port 8000 --workers 2
     """
     import uvicorn
 
@@ -244,9 +247,15 @@ def serve(
     logs.install()
     proxies = settings.forwarded_allow_ips.strip()
     # Forwarded headers are believed only from the configured proxies (none by default).
+    if workers > 1:  # migrate once here, not in N workers at the same moment
+        upgrade(engine_from(settings))
+        uvicorn.run("digest.web.factory:app", factory=True, workers=workers, host=host,
+                    port=port, log_level="info", server_header=False,
+                    proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
+        return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
-                server_header=False)
+                server_header=False, proxy_headers=bool(proxies),
+                forwarded_allow_ips=proxies or None)
 
 
 @app.command("secret-key")

@@ -118,6 +118,11 @@ class _Compiled:
         return [tuple(row[name] for name in self.order) for row in rows]
 
 
+# Only these transactions: a server crash may forget the last outcomes (they are sent again),
+# never an unsubscribe or anything else the web or the CLI commits.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 class OutcomeWriter:
     """Records outcomes for a send run on one DBAPI connection held for the whole run.
 
@@ -163,6 +168,8 @@ class OutcomeWriter:
             try:
                 if self.sqlite:  # pysqlite's own transaction handling is off (digest.db)
                     cursor.execute("BEGIN IMMEDIATE")
+                else:  # no WAL flush per outcome: the bound this costs is in docs/delivery.md
+                    cursor.execute(ASYNC_COMMIT)
                 if updates:
                     cursor.executemany(self.record.sql, self.record.parameters(updates))
                 if bounces:  # delivery rows before subscribers, as an unsubscribe does

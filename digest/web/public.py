@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markdown_it import MarkdownIt
@@ -20,6 +21,7 @@ from digest.audience import self_service
 from digest.audience.self_service import Signup, page_language
 from digest.i18n import N_, long_date
 from digest.render.views import citation, localised, review_view
+from digest.store.db import session_scope, writer_lock
 from digest.store.models import (
     ActionReason,
     Language,
@@ -29,6 +31,7 @@ from digest.store.models import (
 )
 from digest.tokens import Purpose
 from digest.web.pages import (
+    CommitFailed,
     Db,
     ReadDb,
     Services,
@@ -154,13 +157,21 @@ def unsubscribe_page(request: Request, token: str, svc: Svc, session: ReadDb) ->
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: str, svc: Svc, session: Db,
+def unsubscribe(request: Request, token: str, svc: Svc,
                 via: Annotated[str, Form()] = "") -> Response:
     """RFC 8058 one-click: no cookie, login or CSRF token; stored, then 200 (no redirect)."""
-    sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
-    self_service.unsubscribe(session, sub.id or 0, reason=ActionReason.LINK if via == "page"
-                             else ActionReason.ONE_CLICK)  # the page's form says "page"
-    commit(session)
+    # SQLite's write lock is held for the writes only: committed before the page is rendered
+    # (a 200 still means committed; a failed commit is a 503 the provider retries), so the
+    # send's claims and commits wait for no rendering. This process's writers queue on
+    # writer_lock, so one of them at a time meets the busy handler beside the sender.
+    try:
+        with writer_lock(svc.engine), session_scope(svc.engine, write=True) as session:
+            sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
+            self_service.unsubscribe(session, sub.id or 0, reason=ActionReason.LINK
+                                     if via == "page"  # the page's form says "page"
+                                     else ActionReason.ONE_CLICK)
+    except sa.exc.SQLAlchemyError as exc:
+        raise CommitFailed() from exc
     return render(request, "unsubscribe.html.j2",
                   choose_language(request, page_language(sub.language)), sub=sub, done=True,
                   token=token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ from typer.testing import CliRunner
 from digest.audience.csv_import import ImportInvalid, LineError, Row, import_file, read_csv
 from digest.cli import app
 from digest.settings import REPO_ROOT
-from digest.store.db import make_engine
-from digest.store.models import Language, Subscriber, SubscriberState
+from digest.store.db import make_engine, upgrade
+from digest.store.models import Language, Subscriber, SubscriberState, now_utc
 from tests.conftest import DATA as TEST_DATA
 from tests.conftest import TEST_SECRET_KEY
 
@@ -211,4 +212,59 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "3 added, 0 updated, 0 unchanged, 0 left unsubscribed/bounced, 5 skipped" in good.output
     assert f"skipped{MIXED}:3:email:" in "".join(good.output.split())
     assert count() == 3
+    engine.dispose()
+
+
+def test_a_bad_last_line_of_a_big_file_writes_nothing(session: Session, tmp_path: Path) -> None:
+    body = "".join(f"p{i}@example.org,Person {i},{('cy', 'en', 'both')[i % 3]}\n"
+                   for i in range(30_000))
+    path = write(tmp_path, "email,name,language\n" + body + "last@example.org,Last,fr\n")
+    with pytest.raises(ImportInvalid) as info:
+        import_file(session, path)
+    assert located(info.value.errors) == [(30_002, "language")]
+    session.commit()
+    assert people(session) == {}
+    path.write_text("email,name,language\n" + body, encoding="utf-8")
+    assert import_file(session, path).added == 30_000
+    session.commit()
+    assert len(people(session)) == 30_000
+
+
+@pytest.mark.parametrize("path", [GOOD, MIXED, REPO_ROOT / "subscribers" / "example.csv"])
+def test_the_streamed_import_reports_as_read_csv(session: Session, path: Path) -> None:
+    rows, notes, errors = read_csv(path)
+    report = import_file(session, path, skip_invalid=True)
+    assert (report.added, report.duplicates, report.errors) == (len(rows), notes, errors)
+    session.commit()
+    assert set(people(session)) == {r.email for r in rows}
+
+
+def test_a_write_during_the_load_does_not_fail_the_import(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    path = write(tmp_path, "email,name,language\n" + "".join(
+        f"p{i}@example.org,P,cy\n" for i in range(2_000)))
+    from digest.audience import csv_import
+
+    rows = csv_import.parse(path)
+
+    def parse_and_race(_: Path) -> Iterator[Row | LineError]:
+        for number, item in enumerate(rows):
+            if number == 1_000:  # another writer commits while the file is being staged
+                with engine.begin() as conn:
+                    conn.execute(sa.insert(Subscriber.__table__).values(  # type: ignore[attr-defined]
+                        email="web@example.org", name="W", language="en", state="active",
+                        created_at=now_utc(), updated_at=now_utc()))
+            yield item
+
+    with Session(engine) as session:
+        original = csv_import.parse
+        csv_import.parse = parse_and_race  # type: ignore[assignment]
+        try:
+            assert import_file(session, path).added == 2_000
+        finally:
+            csv_import.parse = original  # type: ignore[assignment]
+        session.commit()
+        assert len(people(session)) == 2_001
     engine.dispose()

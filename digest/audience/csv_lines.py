@@ -1,0 +1,61 @@
+"""What an import reports: its bad lines, its good rows, and what it did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from digest.store.models import Language
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A rejected line of the import file."""
+
+    path: Path
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.field}: {self.message}"
+
+
+class ImportInvalid(Exception):
+    """Raised when the file has bad lines and partial import was not asked for."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class Row(NamedTuple):
+    """A valid, normalised line."""
+
+    line: int
+    email: str
+    name: str
+    language: Language
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_inactive: int = 0  # unsubscribed/bounced people are never re-activated by an import
+    duplicates: list[str] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+
+
+def repeat_note(line: int, email: str, first: int) -> str:
+    """The note for a line that repeats an earlier one exactly."""
+    return f"line {line}: {email} repeats line {first}; ignored"
+
+
+def conflict(email: str, first: int) -> str:
+    """The error for a line that repeats an address with a different name or language."""
+    return f"{email} is already on line {first} with a different name or language"
