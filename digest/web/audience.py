@@ -17,7 +17,16 @@ from digest.audience.directory import Filter
 from digest.i18n import EDITOR_DOMAIN, N_
 from digest.store.models import ActionReason, Language, Subscriber, SubscriberState
 from digest.web import clicks, privacy, reports
-from digest.web.pages import Db, ReadDb, Svc, choose_language, render, services, site_redirect
+from digest.web.pages import (
+    Db,
+    ReadDb,
+    RowId,
+    Svc,
+    choose_language,
+    render,
+    services,
+    site_redirect,
+)
 from digest.web.sessions import Editor, check_csrf
 
 router = APIRouter()
@@ -84,7 +93,7 @@ def export_csv(who: Editor, svc: Svc, q: str = "", state: str = "",
 
 
 @pages.get("/{sid}", response_class=HTMLResponse)
-def subscriber_page(request: Request, sid: int, who: Editor, session: ReadDb,
+def subscriber_page(request: Request, sid: RowId, who: Editor, session: ReadDb,
                     notice: str = "") -> Response:
     """Consent record, language and event histories, deliveries, and the actions."""
     sub = _subscriber(session, sid)
@@ -98,7 +107,7 @@ def subscriber_page(request: Request, sid: int, who: Editor, session: ReadDb,
 
 
 @pages.get("/{sid}/export.json")
-def person_json(sid: int, who: Editor, session: ReadDb) -> Response:
+def person_json(sid: RowId, who: Editor, session: ReadDb) -> Response:
     """Everything held about this person, as a JSON download (a GDPR access request)."""
     data = gdpr.export_person(session, _subscriber(session, sid).id or 0)
     return Response(json.dumps(data, ensure_ascii=False, indent=2),
@@ -108,7 +117,7 @@ def person_json(sid: int, who: Editor, session: ReadDb) -> Response:
 
 
 @pages.post("/{sid}/unsubscribe")
-def unsubscribe(request: Request, sid: int, who: Editor, session: Db, csrf: Csrf) -> Response:
+def unsubscribe(request: Request, sid: RowId, who: Editor, session: Db, csrf: Csrf) -> Response:
     """Unsubscribe on the person's behalf (recorded with the editor's name)."""
     check_csrf(who, csrf)
     try:
@@ -120,7 +129,7 @@ def unsubscribe(request: Request, sid: int, who: Editor, session: Db, csrf: Csrf
 
 
 @pages.post("/{sid}/language")
-def change_language(request: Request, sid: int, who: Editor, session: Db, csrf: Csrf,
+def change_language(request: Request, sid: RowId, who: Editor, session: Db, csrf: Csrf,
                     language: Annotated[Language, Form()]) -> Response:
     """Change the language on the person's behalf (recorded with the editor's name)."""
     check_csrf(who, csrf)
@@ -134,7 +143,7 @@ def change_language(request: Request, sid: int, who: Editor, session: Db, csrf: 
 
 
 @pages.post("/{sid}/erase")
-def erase(request: Request, sid: int, who: Editor, svc: Svc, session: Db, csrf: Csrf,
+def erase(request: Request, sid: RowId, who: Editor, svc: Svc, session: Db, csrf: Csrf,
           confirm: Annotated[str, Form()] = "") -> Response:
     """Erase the person's data; the address typed again is the confirmation."""
     check_csrf(who, csrf)

@@ -15,14 +15,14 @@ from digest.audience import engagement
 from digest.issue.links import item_target
 from digest.issue.service import IssueNotFound, get_issue
 from digest.store.models import Language, now_utc
-from digest.web.pages import Db, Svc
+from digest.web.pages import Db, RowId, Svc
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @router.api_route("/r/{period}/{position}/{lang}", methods=["GET", "HEAD"])
-def click(request: Request, period: str, position: int, lang: Language, svc: Svc,
+def click(request: Request, period: str, position: RowId, lang: Language, svc: Svc,
           session: Db) -> Response:
     """Count a reader's click on one item (see the rule in engagement) and redirect."""
     if lang is Language.BOTH or "-" not in period:

@@ -112,6 +112,20 @@ def cross_site(settings: Settings, headers: dict[str, str]) -> bool:
     return not host_allowed(settings, urlsplit(origin).netloc)
 
 
+class NulInBody(HTTPException):
+    """A form body carrying a NUL byte (%00), which no field of ours may hold."""
+
+    def __init__(self) -> None:
+        super().__init__(400)
+
+
+def carries_nul(scope: Scope) -> bool:
+    """Whether the path or query holds a NUL byte: no id, token, period or search term of
+    ours can, and PostgreSQL refuses one in text (so it would otherwise be a 500)."""
+    query = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query.lower()
+
+
 class BodyTooLarge(HTTPException):
     """A request body went past the limit while it was being read (the app's error pages
     answer it with 413)."""
@@ -156,27 +170,32 @@ class Guard:
             response = await self.refuse(scope, status)
             await response(scope, receive, send_with_headers)
             return
-        limit, seen = self.settings.max_form_bytes, 0
+        limit, seen, tail = self.settings.max_form_bytes, 0, b""
+        form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
 
         async def limited_receive() -> MutableMapping[str, Any]:
-            nonlocal seen
+            nonlocal seen, tail
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                body = message.get("body", b"")
+                seen += len(body)
                 if seen > limit:
                     raise BodyTooLarge()
+                if form and b"%00" in (tail + body).lower():
+                    raise NulInBody()
+                tail = body[-2:]
             return message
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
-        except BodyTooLarge:
+        except (BodyTooLarge, NulInBody) as refused:
             if started:
                 raise
-            response = await self.refuse(scope, 413)
+            response = await self.refuse(scope, refused.status_code)
             await response(scope, receive, send_with_headers)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> int | None:
-        if not host_allowed(self.settings, headers.get("host", "")):
+        if not host_allowed(self.settings, headers.get("host", "")) or carries_nul(scope):
             return 400
         length = headers.get("content-length", "0")
         if not length.isascii() or not length.isdigit():

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from babel import Locale, negotiate_locale
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 from sqlalchemy.engine import Engine
@@ -27,6 +27,9 @@ from digest.web.links import feed_links, language_url
 
 MAX_ID = 2**31 - 1  # the largest id a database integer column holds
 ID = re.compile(r"[1-9][0-9]{0,9}")  # ASCII digits only: "¹" or "١" are digits to Python
+# A path parameter that is a row id or a position: bigger than a database integer column holds
+# is a 404 page (PostgreSQL would refuse the query: a 5xx).
+RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from digest.delivery import headers
 from digest.delivery.messages import MessageTemplate, Recipient
@@ -27,7 +28,7 @@ from digest.delivery.transports.memory import MemoryTransport
 from digest.settings import REPO_ROOT, Settings
 from digest.store.models import Language
 from digest.tokens import Tokens
-from tests.conftest import skip_or_fail
+from tests.conftest import TEST_SECRET_KEY, skip_or_fail
 
 SUBJECTS = [
     "Gŵyl y Dŷ Ŵyn … Crynhoad Ymchwil Gwaith Cymdeithasol: Medi 2026 | Social Work Research "
@@ -84,7 +85,7 @@ class Variant:
 
 
 def build(subject: str, name: str, sender: str) -> bytes:
-    settings = Settings(_env_file=None, sender_name=sender,  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, secret_key=SecretStr(TEST_SECRET_KEY), sender_name=sender,  # type: ignore[call-arg]
                         sender_email="digest@example.org", reply_to="golygyddion@example.org")
     template = MessageTemplate(settings, 9, Variant(Language.BOTH, subject, "<p>Helo</p>",
                                                     "Helo"), Tokens(settings))
@@ -195,7 +196,8 @@ def test_control_the_stdlibs_folding_damages_this_corpus() -> None:
 
 
 def test_notices_use_the_same_headers() -> None:
-    settings = Settings(_env_file=None, sender_name=SENDERS[2],  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, secret_key=SecretStr(TEST_SECRET_KEY),  # type: ignore[call-arg]
+                        sender_name=SENDERS[2],
                         sender_email="digest@example.org")
     transport = MemoryTransport()
     subject = SUBJECTS[-2]  # one the stdlib's folding damages

@@ -50,10 +50,11 @@ def planned(session: Session, db_settings: Settings) -> Issue:
 def serve(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`digest serve` on a free port, once it answers."""
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**env, "DIGEST_SITE_URL": base}  # the only Host the app answers
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(port)],
                             env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         assert proc.poll() is None, (tmp_path / "serve.log").read_text()
