@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlmodel import Session, select
 
 from digest import demo
 from digest.delivery import run
 from digest.delivery.transports.memory import MemoryTransport
 from digest.issue import lifecycle, service
-from digest.settings import Settings
+from digest.settings import Settings, generate_secret_key
 from digest.store.db import engine_from, session_scope
 from digest.store.models import Issue, Review, Subscriber
 from digest.tokens import Purpose, Tokens
@@ -85,6 +86,7 @@ def live_site(workdir: Path, *, send: bool = True,
     settings = Settings(_env_file=None,  # type: ignore[call-arg]
                         database_url=f"sqlite:///{workdir / 'digest.db'}",
                         var_dir=workdir / "var", site_url=url,
+                        secret_key=SecretStr(generate_secret_key()),  # this site's own
                         editor_accounts=f"{EDITOR}:{hash_password(PASSWORD)}")
     issue_id = _prepare(settings, send=send, change=change)
     engine = engine_from(settings)
