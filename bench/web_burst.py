@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import threading
 import os
 import shutil
 import socket
@@ -94,7 +95,10 @@ def fire(port: int, paths: list[str], clients: int) -> tuple[list[tuple[str, int
         await asyncio.gather(*(_client(port, paths[i::clients], out) for i in range(clients)))
 
     began = time.monotonic()
-    asyncio.run(run())
+    # Its own thread: the caller (a test after the browser tests) may have a loop running.
+    worker = threading.Thread(target=asyncio.run, args=(run(),))
+    worker.start()
+    worker.join()
     return out, time.monotonic() - began
 
 

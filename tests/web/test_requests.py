@@ -105,7 +105,7 @@ def test_bad_public_forms_get_400_pages(web: Web, session: Session) -> None:
         assert client.post(f"/p/{prefs}", data=data).status_code == 400, data
     nul_name = client.post("/subscribe", data={"email": "n@example.org", "language": "cy",
                                                "name": "Nia\x00"})
-    assert nul_name.status_code == 200 and len(transport.sent) == 1
+    assert nul_name.status_code == 400 and transport.sent == []  # a NUL: refused at the door
 
 
 def test_the_status_box_shows_only_the_apps_own_messages(web: Web, session: Session) -> None:
@@ -131,7 +131,8 @@ def test_the_test_address_must_be_one_plain_address(web: Web, session: Session) 
         refused = client.post(f"/editor/issues/{iid}/test", data={
             "csrf": csrf, "address": address, "language": "cy"})
         assert refused.status_code == 400
-        assert "Not sent: the test address must be one email address" in refused.text
+        if "\x00" not in address:  # a NUL is refused by the guard, before the editor's page
+            assert "Not sent: the test address must be one email address" in refused.text
     assert transport.sent == []
     sent = client.post(f"/editor/issues/{iid}/test", data={
         "csrf": csrf, "address": " QA@example.org ", "language": "en"})
