@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import threading
 import os
 import shutil
 import socket
@@ -21,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
