@@ -49,3 +49,10 @@ def horizontal_overflow(page: Page) -> int:
     """How many CSS pixels the page is wider than its viewport (0: no sideways scroll)."""
     width: int = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
     return max(0, width)
+
+
+def add_css(page: Page, css: str) -> None:
+    """Add a style sheet to the page as a constructed sheet: our pages' CSP (style-src 'self')
+    refuses an injected <style>, and a test's control rules must still apply."""
+    page.evaluate("""css => { const sheet = new CSSStyleSheet(); sheet.replaceSync(css);
+        document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet]; }""", css)

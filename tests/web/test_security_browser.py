@@ -99,10 +99,6 @@ EVIL = """<!doctype html><html lang="cy"><head><title>evil</title></head><body>
 </body></html>"""
 
 
-@pytest.mark.xfail(reason="after the merge with #15 the previews sit scaled inside .frame "
-                   "wrappers and the click on the injected link no longer lands; the sandbox "
-                   "itself is asserted in test_web and test_headers (known, see the stop note)",
-                   strict=False)
 def test_script_in_an_emails_html_runs_nothing_in_the_preview(served: Served,
                                                               browser_page: Page) -> None:
     page = browser_page
@@ -119,6 +115,9 @@ def test_script_in_an_emails_html_runs_nothing_in_the_preview(served: Served,
     assert any("/pwned/script" in u for u in requests)
     requests.clear()
 
+    # At full size: Playwright's hit test misplaces clicks inside a CSS-scaled frame (the
+    # narrow-screen previews), and the clicks are what this test is about.
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{served.url}/editor/login")
     page.fill("#name", "sian")
     page.fill("#password", PASSWORD)
@@ -137,5 +136,5 @@ def test_script_in_an_emails_html_runs_nothing_in_the_preview(served: Served,
     page.locator("#evil").wait_for()
     page.locator("#js").click()
     page.goto(f"{served.url}/editor/issues/1?lang=cy")
-    assert page.title() != "pwned" and "(draft)" in page.inner_text("h1")  # nothing was posted
+    assert page.title() != "pwned" and "(drafft)" in page.inner_text("h1")  # not approved
     assert [u for u in requests if "/pwned/" in u or u.endswith("/approve")] == []
