@@ -132,10 +132,9 @@ def request(session: Session, settings: Settings, tokens: Tokens, raw_email: str
 
 
 def confirm(session: Session, subscriber_id: int) -> Subscriber:
-    """Activate the subscriber of a valid confirmation token (idempotent)."""
-    sub = session.get(Subscriber, subscriber_id)
-    if sub is None:
-        raise LookupError("no such subscriber")
+    """Activate the subscriber of a valid confirmation token (idempotent; an erased
+    subscriber's token names nobody)."""
+    sub = get(session, subscriber_id)
     if sub.state is not SubscriberState.ACTIVE:
         sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
         history.confirmed(session, sub)

@@ -99,18 +99,35 @@ def subscribe(request: Request, svc: Svc, session: Db,
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str, svc: Svc, session: ReadDb) -> Response:
+    """The emailed link's page: a button that confirms. A GET changes nothing, since mail
+    providers' link scanners open every link in a message before the reader does."""
+    sub = _confirming(svc, session, token)
+    lang = choose_language(request, page_language(sub.language))
+    if sub.state is SubscriberState.ACTIVE:
+        return _confirmed(request, lang)
+    return render(request, "confirm.html.j2", lang, sub=sub, token=token)
+
+
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(request: Request, token: str, svc: Svc, session: Db) -> Response:
-    """Activate a subscription from the emailed link (signed, expiring); a POST does the
-    same, for clients that confirm with one."""
+    """Activate a subscription (the confirm page's button; signed, expiring token)."""
+    sub = _confirming(svc, session, token)
+    self_service.confirm(session, sub.id or 0)
+    commit(session)
+    return _confirmed(request, choose_language(request, page_language(sub.language)))
+
+
+def _confirming(svc: Services, session: Session, token: str) -> Subscriber:
     subscriber_id = svc.tokens.read_expiring(token, svc.settings.confirm_max_age_hours * 3600)
     try:
-        sub = self_service.confirm(session, subscriber_id)
+        return self_service.get(session, subscriber_id)
     except LookupError:
         raise HTTPException(404) from None
-    commit(session)
-    return render(request, "message.html.j2", choose_language(request, page_language(sub.language)),
-                  title_key=N_("Subscription confirmed"),
+
+
+def _confirmed(request: Request, lang: str) -> Response:
+    return render(request, "message.html.j2", lang, title_key=N_("Subscription confirmed"),
                   body_key=N_("Thank you. You will receive the next monthly digest."))
 
 

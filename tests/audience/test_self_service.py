@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session, select
 
-from digest.audience import self_service
+from digest.audience import gdpr, self_service
 from digest.audience.self_service import Signup
 from digest.settings import Settings
-from digest.store.models import Language, Subscriber
+from digest.store.models import Language, Subscriber, SubscriberState
 from digest.tokens import Tokens
 from tests.factories import AS_OF
 
@@ -57,3 +58,14 @@ def test_names_lose_control_characters(session: Session, db_settings: Settings) 
                          "Nia\x00 Jones\r\nBcc: x", Language.EN, "192.0.2.1", AS_OF)
     session.commit()
     assert session.exec(select(Subscriber.name)).one() == "Nia  Jones  Bcc: x"
+
+
+def test_a_confirmation_link_names_nobody_once_its_subscriber_is_erased(
+        session: Session, db_settings: Settings) -> None:
+    sign_up(session, db_settings, "gone@example.org")
+    sub = session.exec(select(Subscriber)).one()
+    gdpr.erase(session, db_settings, sub.id or 0, actor="editor")
+    session.commit()
+    with pytest.raises(LookupError):
+        self_service.confirm(session, sub.id or 0)
+    assert session.exec(select(Subscriber.state)).one() is SubscriberState.ERASED

@@ -168,10 +168,18 @@ def test_subscribe_confirm_and_no_enumeration(
     assert link is not None and "Cadarnhewch" in mail["Subject"]
 
     assert client.get(link.group(1)[:-2] + "xx").status_code == 400  # altered: refused
-    assert client.get(link.group(1)).status_code == 200
+    assert client.post(link.group(1)[:-2] + "xx").status_code == 400
+    page = client.get(link.group(1))  # what a link scanner fetches: a button, no change
+    assert page.status_code == 200 and f'action="{link.group(1)}?lang=' in page.text
+    session.rollback()
+    assert session.exec(select(Subscriber.state).where(Subscriber.id == pending.id)
+                        ).one() is SubscriberState.PENDING
+    assert client.post(link.group(1)).status_code == 200  # the button
     session.rollback()
     assert session.exec(select(Subscriber.state).where(Subscriber.id == pending.id)
                         ).one() is SubscriberState.ACTIVE
+    again = client.get(link.group(1))  # the link again: says so, changes nothing
+    assert again.status_code == 200 and "<form" not in again.text
 
     assert client.post("/subscribe", data={"email": "not an address",
                                            "language": "cy"}).status_code == 400
@@ -184,8 +192,8 @@ def test_confirmation_links_expire(web: tuple[TestClient, MemoryTransport, Setti
     link = re.search(r"(/confirm/\S+)", transport.sent[0].data.decode())
     assert link is not None
     with time_machine.travel(now_utc() + timedelta(hours=settings.confirm_max_age_hours + 1)):
-        expired = client.get(link.group(1))
-    assert expired.status_code == 400
+        assert client.get(link.group(1)).status_code == 400
+        assert client.post(link.group(1)).status_code == 400
     session.rollback()
     sub = session.exec(select(Subscriber).where(Subscriber.email == "late@example.org")).one()
     assert sub.state is SubscriberState.PENDING
