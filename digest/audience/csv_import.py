@@ -15,14 +15,7 @@ from typing import TextIO
 from sqlmodel import Session
 
 from digest.audience.address import normalise_email
-from digest.audience.csv_lines import (
-    ImportInvalid,
-    ImportReport,
-    LineError,
-    Row,
-    conflict,
-    repeat_note,
-)
+from digest.audience.csv_lines import ImportInvalid, ImportReport, LineError, Row, repeated
 from digest.audience.keyed import Keyed
 from digest.store.models import Language
 
@@ -162,10 +155,9 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
         first = rows.get(item.email)
         if first is None:
             rows[item.email] = item
-        elif (first.name, first.language) == (item.name, item.language):
-            notes.append(repeat_note(item.line, item.email, first.line))
         else:
-            errors.append(LineError(path, item.line, "email", conflict(item.email, first.line)))
+            repeated(path, item.line, item.email, first.line, notes=notes, errors=errors,
+                     same=(first.name, first.language) == (item.name, item.language))
     return list(rows.values()), notes, errors
 
 

@@ -51,11 +51,12 @@ class ImportReport:
     errors: list[LineError] = field(default_factory=list)
 
 
-def repeat_note(line: int, email: str, first: int) -> str:
-    """The note for a line that repeats an earlier one exactly."""
-    return f"line {line}: {email} repeats line {first}; ignored"
-
-
-def conflict(email: str, first: int) -> str:
-    """The error for a line that repeats an address with a different name or language."""
-    return f"{email} is already on line {first} with a different name or language"
+def repeated(path: Path, line: int, email: str, first: int, *, same: bool, notes: list[str],
+             errors: list[LineError]) -> None:
+    """A later line for an address already on line `first`: a note when it repeats that line
+    exactly (`same` name and language), else an error."""
+    if same:
+        notes.append(f"line {line}: {email} repeats line {first}; ignored")
+    else:
+        errors.append(LineError(path, line, "email", f"{email} is already on line {first} with "
+                                "a different name or language"))

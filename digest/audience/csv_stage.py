@@ -16,14 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.audience import suppression
-from digest.audience.csv_lines import (
-    ImportInvalid,
-    ImportReport,
-    LineError,
-    Row,
-    conflict,
-    repeat_note,
-)
+from digest.audience.csv_lines import ImportInvalid, ImportReport, LineError, Row, repeated
 from digest.audience.keyed import Keyed
 from digest.store.models import (
     ActionReason,
@@ -113,10 +106,7 @@ def _repeats(session: Session, path: Path, notes: list[str], errors: list[LineEr
             FROM {STAGE} WINDOW w AS (PARTITION BY email ORDER BY line)) AS r
         WHERE line > first ORDER BY line""")
     for line, email, first, same in found:
-        if same:
-            notes.append(repeat_note(line, email, first))
-        else:
-            errors.append(LineError(path, line, "email", conflict(email, first)))
+        repeated(path, line, email, first, same=bool(same), notes=notes, errors=errors)
     _sql(session, f"DELETE FROM {STAGE} WHERE EXISTS (SELECT 1 FROM {STAGE} f "
                   f"WHERE f.email = {STAGE}.email AND f.line < {STAGE}.line)")
 

@@ -11,6 +11,8 @@ must change something (credentials, a certificate, a path).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -38,21 +40,16 @@ def bounces_poll() -> None:
     Example: digest bounces poll
     """
     from digest.bounces import intake
-    from digest.bounces.sources.base import SourceError
     from digest.store.models import FeedbackSource
 
     settings, engine = _store()
     if not settings.bounce_imap_configured:
         raise fail("no bounce mailbox configured: set DIGEST_BOUNCE_IMAP_HOST, "
                    "DIGEST_BOUNCE_IMAP_USERNAME and DIGEST_BOUNCE_IMAP_PASSWORD", EX_CONFIG)
-    try:
+    with _intake_failures():
         with intake.imap_source(settings) as source:
             report = intake.take(engine, settings, source, FeedbackSource.MAILBOX)
         _purge(engine, settings, held=False)
-    except SourceError as exc:
-        raise fail(str(exc), EX_TEMPFAIL if exc.temporary else 1) from None
-    except _database_errors() as exc:
-        raise fail(f"database: {_one_line(exc)}", EX_TEMPFAIL) from None
     out.print(report.summary(), highlight=False)
 
 
@@ -72,18 +69,13 @@ def bounces_process(
     Example: digest bounces process /var/mail/bounces
     """
     from digest.bounces import intake
-    from digest.bounces.sources.base import SourceError
     from digest.bounces.sources.files import FileSource
     from digest.store.models import FeedbackSource
 
-    try:
+    with _intake_failures():
         settings, engine = _store()
         with FileSource(path, stdin=sys.stdin.buffer) as source:
             report = intake.take(engine, settings, source, FeedbackSource.FILE)
-    except SourceError as exc:
-        raise fail(str(exc), EX_TEMPFAIL if exc.temporary else 1) from None
-    except _database_errors() as exc:
-        raise fail(f"database: {_one_line(exc)}", EX_TEMPFAIL) from None
     out.print(report.summary(), highlight=False)
 
 
@@ -180,6 +172,20 @@ def _store() -> tuple[Settings, Engine]:
     """Settings and a migrated engine; a database that cannot be reached is EX_TEMPFAIL."""
     try:
         return store()
+    except _database_errors() as exc:
+        raise fail(f"database: {_one_line(exc)}", EX_TEMPFAIL) from None
+
+
+@contextmanager
+def _intake_failures() -> Iterator[None]:
+    """A source or the database failing as a one-line error and its exit code: EX_TEMPFAIL
+    when trying again later may work, 1 when a person must change something."""
+    from digest.bounces.sources.base import SourceError
+
+    try:
+        yield
+    except SourceError as exc:
+        raise fail(str(exc), EX_TEMPFAIL if exc.temporary else 1) from None
     except _database_errors() as exc:
         raise fail(f"database: {_one_line(exc)}", EX_TEMPFAIL) from None
 

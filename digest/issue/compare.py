@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from digest.store.models import Issue, IssueItem, ItemKind, News, Review, Seminar
+from digest.issue.lifecycle import shown_items
+from digest.store.models import Issue, ItemKind
 
 # A translation under this share of the other language's length is flagged (Welsh text runs
 # about a tenth longer than English, so a real translation stays well above it)...
@@ -64,16 +65,7 @@ def compare(name: str, cy: str | None, en: str | None) -> FieldPair:
 def side_by_side(session: Session, issue: Issue) -> list[ItemPair]:
     """The issue's items in display order, each field in both languages (content as it is
     now: what a replan would render)."""
-    rows = session.exec(select(IssueItem).where(IssueItem.issue_id == issue.id)
-                        .order_by(col(IssueItem.position))).all()
-    models: dict[ItemKind, type[Review] | type[Seminar] | type[News]] = {
-        ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar, ItemKind.NEWS: News}
-    out = []
-    for row in rows:
-        item = session.get(models[row.kind], row.item_id)
-        assert item is not None
-        names = ["title", "teaser"] + (["location"] if row.kind is ItemKind.SEMINAR else [])
-        fields = [compare(n, getattr(item, f"{n}_cy"), getattr(item, f"{n}_en"))
-                  for n in [*names, "body"]]
-        out.append(ItemPair(row.kind, str(getattr(item, "slug", row.item_id)), fields))
-    return out
+    return [ItemPair(item.kind, item.slug,
+                     [compare(name, item.text(name, "cy"), item.text(name, "en"))
+                      for name in [*item.fields, "body"]])
+            for item in shown_items(session, issue)]

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest.store.models import (
+    ContentRow,
     Issue,
     IssueAction,
     IssueEvent,
@@ -143,23 +144,44 @@ class Gap:
         return f"{self.kind.value} {self.slug}: no {label} {self.field}"
 
 
-def translation_gaps(session: Session, issue: Issue) -> list[Gap]:
-    """Everything the email shows that lacks Welsh or English text, in display order."""
+@dataclass(frozen=True)
+class ShownItem:
+    """An item of the issue as its content is now, and the fields the email shows of it."""
+
+    kind: ItemKind
+    slug: str
+    content: ContentRow
+    fields: list[str]  # title and teaser, and a seminar's location; the body is not shown
+
+    def text(self, name: str, lang: str) -> str | None:
+        """The text of field `name` in `lang` ("title", "cy": the Welsh title), or None."""
+        value: str | None = getattr(self.content, f"{name}_{lang}")
+        return value
+
+
+_MODELS: dict[ItemKind, type[ContentRow]] = {
+    ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar, ItemKind.NEWS: News}
+
+
+def shown_items(session: Session, issue: Issue) -> list[ShownItem]:
+    """The issue's items in display order, with their content as it is now."""
     rows = session.exec(select(IssueItem).where(IssueItem.issue_id == issue.id)
                         .order_by(col(IssueItem.position))).all()
-    models: dict[ItemKind, type[Review] | type[Seminar] | type[News]] = {
-        ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar, ItemKind.NEWS: News}
-    gaps = []
+    shown = []
     for row in rows:
-        item = session.get(models[row.kind], row.item_id)
+        item = session.get(_MODELS[row.kind], row.item_id)
         assert item is not None
         fields = ["title", "teaser"] + (["location"] if row.kind is ItemKind.SEMINAR else [])
-        for name in fields:
-            for lang in ("cy", "en"):
-                if not getattr(item, f"{name}_{lang}"):
-                    gaps.append(Gap(row.kind, str(getattr(item, "slug", row.item_id)), name,
-                                    lang))
-    return gaps
+        shown.append(ShownItem(row.kind, item.slug, item, fields))
+    return shown
+
+
+def translation_gaps(session: Session, issue: Issue) -> list[Gap]:
+    """Everything the email shows that lacks Welsh or English text, in display order."""
+    return [Gap(item.kind, item.slug, name, lang)
+            for item in shown_items(session, issue)
+            for name in item.fields
+            for lang in ("cy", "en") if not item.text(name, lang)]
 
 
 def check_translations(session: Session, issue: Issue) -> list[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 HEADER_PREVIEW_BYTES = 64 * 1024  # what is kept of an oversized message: its first headers
 
@@ -80,6 +80,20 @@ class Source(Protocol):
     def close(self) -> None:
         """Release the connection or files; safe to call twice. Unacknowledged mail stays."""
         ...
+
+
+class ClosedOnExit:
+    """`with source:` closes the source at the end, whatever happened (see `Source.close`)."""
+
+    def close(self) -> None:
+        """Release what the source holds."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def header_block(raw: bytes, limit: int = HEADER_PREVIEW_BYTES) -> bytes:

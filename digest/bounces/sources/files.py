@@ -25,7 +25,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
-from digest.bounces.sources.base import Incoming, SourceError, header_block
+from digest.bounces.sources.base import ClosedOnExit, Incoming, SourceError, header_block
 
 Kind = Literal["stdin", "eml", "directory", "mbox", "maildir"]
 Outcome = Literal["done", "held"]
@@ -35,7 +35,7 @@ class _Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
-class FileSource:
+class FileSource(ClosedOnExit):
     """A `Source` over a path (or "-" for stdin); see the module docstring for outcomes."""
 
     def __init__(self, path: Path | str, *, stdin: BinaryIO | None = None,
@@ -52,12 +52,6 @@ class FileSource:
 
     def __repr__(self) -> str:
         return f"FileSource({'-' if self.is_stdin else str(self.path)!r})"
-
-    def __enter__(self) -> FileSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def kind(self) -> Kind:
         """What the path is; raises `SourceError` if it is missing or unusable."""

@@ -22,13 +22,19 @@ from typing import Any, Literal
 from imapclient import DELETED, SEEN, IMAPClient  # type: ignore[import-untyped]
 from imapclient.exceptions import LoginError  # type: ignore[import-untyped]
 
-from digest.bounces.sources.base import HEADER_PREVIEW_BYTES, Incoming, SourceError, header_block
+from digest.bounces.sources.base import (
+    HEADER_PREVIEW_BYTES,
+    ClosedOnExit,
+    Incoming,
+    SourceError,
+    header_block,
+)
 
 Security = Literal["tls", "starttls", "none"]
 _SIZE_CHUNK = 500  # UIDs per RFC822.SIZE fetch: keeps command lines far below server limits
 
 
-class IMAPSource:
+class IMAPSource(ClosedOnExit):
     """A `Source` over one IMAP mailbox, on one connection opened on first use."""
 
     def __init__(self, host: str, *, username: str, password: str, port: int | None = None,
@@ -64,12 +70,6 @@ class IMAPSource:
 
     def __repr__(self) -> str:
         return f"IMAPSource({self.host}:{self.port}, {self.username!r}, {self.mailbox!r})"
-
-    def __enter__(self) -> IMAPSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def poll(self) -> Iterator[Incoming]:
         """Yield every message in the mailbox not marked \\Deleted, in UID order."""

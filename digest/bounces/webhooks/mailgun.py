@@ -22,15 +22,17 @@ from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
     WebhookRejected,
-    address,
     as_object,
-    check_fresh,
+    check_signed_time,
     check_size,
+    parse_json,
+)
+from digest.bounces.webhooks.fields import (
+    address,
     enhanced_status,
     from_unix,
     message_id,
     one_line,
-    parse_json,
     text,
     verp_tag,
 )
@@ -81,10 +83,7 @@ class MailgunProvider:
         expected = hmac.new(self._key, (timestamp + token).encode("utf-8"), hashlib.sha256)
         if not hmac.compare_digest(expected.hexdigest().encode(), signature.lower().encode()):
             raise WebhookRejected(401, "bad signature")
-        signed_at = from_unix(timestamp) if timestamp.isdigit() else None
-        if signed_at is None:
-            raise WebhookRejected(401, "bad signature timestamp")
-        check_fresh(signed_at, now, self._tolerance)
+        check_signed_time(timestamp, now, self._tolerance)
         return token
 
 

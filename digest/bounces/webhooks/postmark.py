@@ -21,16 +21,12 @@ from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
     WebhookRejected,
-    address,
     as_object,
     check_size,
-    enhanced_status,
-    from_iso,
     header,
-    one_line,
     parse_json,
-    text,
 )
+from digest.bounces.webhooks.fields import address, enhanced_status, from_iso, one_line, text
 
 # Postmark bounce `Type` -> kind. Types not listed (Unsubscribe, Subscribe, AddressChange,
 # DMARCPolicy, Unknown, SMTPApiError, TemplateRenderingFailed...) are UNKNOWN: a person

@@ -26,15 +26,17 @@ from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
     WebhookRejected,
-    address,
-    check_fresh,
+    check_signed_time,
     check_size,
+    header,
+    parse_json,
+)
+from digest.bounces.webhooks.fields import (
+    address,
     enhanced_status,
     from_unix,
-    header,
     message_id,
     one_line,
-    parse_json,
     text,
 )
 
@@ -101,10 +103,7 @@ class SendGridProvider:
             self._key.verify(raw, timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
         except (binascii.Error, InvalidSignature):
             raise WebhookRejected(401, "bad signature") from None
-        signed_at = from_unix(timestamp) if timestamp.isdigit() else None
-        if signed_at is None:
-            raise WebhookRejected(401, "bad signature timestamp")
-        check_fresh(signed_at, now, self._tolerance)
+        check_signed_time(timestamp, now, self._tolerance)
         events = parse_json(body)
         if not isinstance(events, list):
             raise WebhookRejected(400, "body is not a JSON array")

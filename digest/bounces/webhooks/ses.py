@@ -15,14 +15,16 @@ from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
     WebhookRejected,
-    address,
     as_object,
     check_size,
+    parse_json,
+)
+from digest.bounces.webhooks.fields import (
+    address,
     enhanced_status,
     from_iso,
     message_id,
     one_line,
-    parse_json,
     text,
     verp_tag,
 )

@@ -28,7 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from digest.bounces.webhooks.base import WebhookRejected, check_fresh, from_iso, header, text, utc
+from digest.bounces.webhooks.base import WebhookRejected, check_fresh, header, utc
+from digest.bounces.webhooks.fields import from_iso, text
 
 _NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _CONFIRMATION_FIELDS = (
