@@ -20,9 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.store.models import Language, Subscriber, SubscriberState
+from digest.store.models import Language, Subscriber, SubscriberState, core_table
 
-S = Subscriber.__table__  # type: ignore[attr-defined]
+S = core_table(Subscriber)
 PAGE_SIZE = 50
 
 

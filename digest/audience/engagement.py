@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from digest.store.models import ClickCount, Issue, IssueAction, IssueEvent, Language
+from digest.store.models import ClickCount, Issue, IssueAction, IssueEvent, Language, core_table
 
 # Lower-case fragments of User-Agent strings that belong to machines, not readers.
 SCANNER_AGENTS = (
@@ -80,7 +80,7 @@ def send_started(session: Session, issue: Issue) -> datetime | None:
 def count(session: Session, issue: Issue, position: int, language: Language,
           verdict: Verdict) -> None:
     """Add one request to the item's counter (one upsert; concurrent clicks all count)."""
-    table = ClickCount.__table__  # type: ignore[attr-defined]
+    table = core_table(ClickCount)
     counted = int(verdict is Verdict.COUNTED)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(table).values(issue_id=issue.id, position=position,

@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.audience.directory import Filter, conditions
-from digest.store.models import Consent, Subscriber
+from digest.store.models import Consent, Subscriber, core_table
 
 # What `digest subscribers import` reads, first, then the state and the dates.
 COLUMNS = ("email", "name", "language", "state", "subscribed_at", "updated_at",
            "consent_source", "consent_at")
 BATCH = 2000
-S = Subscriber.__table__  # type: ignore[attr-defined]
-C = Consent.__table__  # type: ignore[attr-defined]
+S = core_table(Subscriber)
+C = core_table(Consent)
 
 
 def _iso(value: object) -> str:

@@ -27,10 +27,11 @@ from digest.store.models import (
     SubscriberAction,
     SubscriberEvent,
     SubscriberState,
+    core_table,
     now_utc,
 )
 
-C = Consent.__table__  # type: ignore[attr-defined]
+C = core_table(Consent)
 SUBSCRIBER = "subscriber"  # the actor of a person's own actions
 IMPORT = "import"
 

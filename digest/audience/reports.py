@@ -42,6 +42,7 @@ from digest.store.models import (
     SubscriberAction,
     SubscriberEvent,
     SubscriberState,
+    core_table,
 )
 
 WINDOW = timedelta(days=30)
@@ -118,7 +119,7 @@ def issue_report(session: Session, settings: Settings, issue: Issue) -> Report:
     for key in ("bounced", "unsubscribed", "complaints"):
         delivery.line(key)
     if start is not None:
-        d, e = Delivery.__table__, SubscriberEvent.__table__  # type: ignore[attr-defined]
+        d, e = core_table(Delivery), core_table(SubscriberEvent)
         lang_of = sa.func.coalesce(d.c.language, e.c.language)
         rows = session.execute(
             sa.select(e.c.action, e.c.reason, lang_of,
@@ -173,7 +174,7 @@ def year_report(session: Session, settings: Settings, year: int) -> Report:
     limits = [end for _, end in ends]
     at_start: Counter[str] = Counter()
     moves = [Counter[str]() for _ in ends]
-    e = SubscriberEvent.__table__  # type: ignore[attr-defined]
+    e = core_table(SubscriberEvent)
     raw = [sa.type_coerce(c, sa.String) for c in (e.c.action, e.c.state, e.c.language)]
     query = (sa.select(e.c.subscriber_id, e.c.at, *raw).where(e.c.at < limits[-1])
              .order_by(e.c.subscriber_id, e.c.at, e.c.id))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest.audience.keyed import Keyed
-from digest.store.models import Suppression, now_utc
+from digest.store.models import Suppression, core_table, now_utc
 
 REFUSED = ("this address was erased at the person's request; only they can add it again, "
            "by signing up on the web")
@@ -48,5 +48,5 @@ def link_signup(session: Session, keyed: Keyed, email: str, subscriber_id: int) 
 
 def lift_for(session: Session, subscriber_id: int) -> None:
     """The person confirmed their sign-up: their address is no longer suppressed."""
-    table = Suppression.__table__  # type: ignore[attr-defined]
+    table = core_table(Suppression)
     session.execute(sa.delete(table).where(table.c.signup_subscriber_id == subscriber_id))

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.store.models import ThrottleHit, ThrottleScope
+from digest.store.models import ThrottleHit, ThrottleScope, core_table
 
-HITS = ThrottleHit.__table__  # type: ignore[attr-defined]
+HITS = core_table(ThrottleHit)
 
 
 @dataclass(frozen=True)

@@ -43,13 +43,14 @@ from digest.store.models import (
     SubscriberAction,
     SubscriberState,
     WebhookNonce,
+    core_table,
     now_utc,
 )
 
-E = BounceEvent.__table__  # type: ignore[attr-defined]
-N = WebhookNonce.__table__  # type: ignore[attr-defined]
-ISSUE = Issue.__table__  # type: ignore[attr-defined]
-D = Delivery.__table__  # type: ignore[attr-defined]
+E = core_table(BounceEvent)
+N = core_table(WebhookNonce)
+ISSUE = core_table(Issue)
+D = core_table(Delivery)
 NONCE_KEEP = timedelta(days=2)  # far longer than any provider's freshness window
 
 

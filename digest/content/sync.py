@@ -23,7 +23,16 @@ from digest.content.files import (
     to_utc,
 )
 from digest.i18n import LANGS
-from digest.store.models import Issue, IssueItem, ItemKind, News, Review, Seminar, now_utc
+from digest.store.models import (
+    Issue,
+    IssueItem,
+    ItemKind,
+    News,
+    Review,
+    Seminar,
+    core_table,
+    now_utc,
+)
 
 KINDS: dict[ItemKind, type[SQLModel]] = {ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar,
                                          ItemKind.NEWS: News}
@@ -81,13 +90,13 @@ def _retypes(session: Session, items: list[ContentItem], tz: ZoneInfo
         for kind, other in KINDS.items():
             if other is table:
                 continue
-            rows = other.__table__.c  # type: ignore[attr-defined]
+            rows = core_table(other).c
             row_id = session.execute(sa.select(rows.id).where(rows.slug == item.slug)).scalar()
             if row_id is None:
                 continue
-            issues, frozen = Issue.__table__.c, IssueItem.__table__.c  # type: ignore[attr-defined]
+            issues, frozen = core_table(Issue).c, core_table(IssueItem).c
             periods = session.execute(
-                sa.select(issues.period).join(IssueItem.__table__,  # type: ignore[attr-defined]
+                sa.select(issues.period).join(core_table(IssueItem),
                                               frozen.issue_id == issues.id)
                 .where(frozen.kind == kind.value, frozen.item_id == row_id)).scalars().all()
             change = f"{item.slug}: {kind.value} -> {table.__tablename__}"
@@ -110,7 +119,7 @@ def upsert(session: Session, items: list[ContentItem], tz: ZoneInfo) -> SyncRepo
     report = SyncReport()
     doomed, report.retyped = _retypes(session, items, tz)
     for table, row_id in doomed:
-        session.execute(sa.delete(table).where(table.__table__.c.id == row_id))  # type: ignore[attr-defined]
+        session.execute(sa.delete(table).where(core_table(table).c.id == row_id))
     session.flush()
     for item in items:
         table, values = row_values(item, tz)

@@ -35,10 +35,11 @@ from digest.store.models import (
     Subscriber,
     SubscriberState,
     UTCDateTime,
+    core_table,
 )
 
-D = Delivery.__table__  # type: ignore[attr-defined]
-S = Subscriber.__table__  # type: ignore[attr-defined]
+D = core_table(Delivery)
+S = core_table(Subscriber)
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.RETRY, DeliveryState.SENDING)
 
 

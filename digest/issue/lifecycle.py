@@ -27,6 +27,7 @@ from digest.store.models import (
     News,
     Review,
     Seminar,
+    core_table,
     now_utc,
 )
 
@@ -83,7 +84,7 @@ def move(session: Session, issue: Issue, to: IssueState) -> bool:
     if to not in TRANSITIONS[issue.state]:
         raise TransitionError(f"issue {issue.period} is {issue.state.value}; "
                               f"it cannot become {to.value}")
-    table = Issue.__table__  # type: ignore[attr-defined]
+    table = core_table(Issue)
     result = session.execute(sa.update(table).where(
         table.c.id == issue.id, table.c.state == issue.state.value).values(state=to.value))
     session.refresh(issue)

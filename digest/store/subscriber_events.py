@@ -22,10 +22,11 @@ from digest.store.models import (
     SubscriberEvent,
     SubscriberState,
     UTCDateTime,
+    core_table,
     now_utc,
 )
 
-E = SubscriberEvent.__table__  # type: ignore[attr-defined]
+E = core_table(SubscriberEvent)
 # One row per bind-parameter set, for executemany (imports, the outbox's bounces).
 INSERT = sa.insert(E).values(
     subscriber_id=sa.bindparam("sid"), at=sa.bindparam("at", type_=UTCDateTime()),

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.store.models import EditorSession
+from digest.store.models import EditorSession, core_table
 from digest.web.pages import Services, services
 
 COOKIE = "digest_editor"
@@ -29,7 +29,7 @@ LOGIN_COOKIE = "digest_login"
 COOKIE_PATH = "/editor"  # browsers send the editor's cookies nowhere else on the site
 LOGIN_PATH = "/editor/login"
 LOGIN_NONCE_SECONDS = 3600
-SESSIONS = EditorSession.__table__  # type: ignore[attr-defined]
+SESSIONS = core_table(EditorSession)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from digest.store.models.bounces import (
 )
 from digest.store.models.columns import (
     UTCDateTime,
+    core_table,
     enum_col,
     now_utc,
     utc_col,
@@ -89,6 +90,7 @@ __all__ = [
     "ThrottleScope",
     "UTCDateTime",
     "WebhookNonce",
+    "core_table",
     "enum_col",
     "now_utc",
     "utc_col",

@@ -58,3 +58,10 @@ def utc_col(*, nullable: bool = False, index: bool = False) -> Any:
 def now_utc() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def core_table(model: type[Any]) -> sa.Table:
+    """A model's Core table, typed (SQLModel leaves `__table__` untyped), for Core statements."""
+    found = model.__table__
+    assert isinstance(found, sa.Table)
+    return found
