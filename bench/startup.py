@@ -162,6 +162,15 @@ def report(rows: list[Row], got: dict[str, list[ChildResult]], baseline: str) ->
         "variants renders nothing), SQLAlchemy's PostgreSQL dialect (the outbox's "
         "`insert`) and the settings (pydantic-settings): the next levers, outside "
         "`digest/cli`.")
+    lines.append("")
+    lines.append(
+        f"Peak RSS: the models alone are {models_mb:.1f} MB, "
+        f"{TARGET_MB - models_mb:.1f} MB under the {TARGET_MB:.0f} MB allowed; the CLI "
+        f"(Typer, Click, Rich) adds {cli_mb - models_mb:.1f} MB to them, the delivery "
+        f"modules {run_mb - models_mb:.1f} MB, and the send's own work (settings, a "
+        "connection, its queries, the worker threads) the rest of its "
+        f"{send_mb:.1f} MB. With SQLModel taking {floor_mb:.1f} of the {TARGET_MB:.0f} MB, "
+        "the memory half fails too.")
     return lines
 
 
