@@ -165,11 +165,11 @@ def report(rows: list[Row], got: dict[str, list[ChildResult]], baseline: str) ->
     lines.append("")
     lines.append(
         f"Peak RSS: the models alone are {models_mb:.1f} MB, "
-        f"{TARGET_MB - models_mb:.1f} MB under the {TARGET_MB:.0f} MB allowed; the CLI "
-        f"(Typer, Click, Rich) adds {cli_mb - models_mb:.1f} MB to them, the delivery "
-        f"modules {run_mb - models_mb:.1f} MB, and the send's own work (settings, a "
-        "connection, its queries, the worker threads) the rest of its "
-        f"{send_mb:.1f} MB. With SQLModel taking {floor_mb:.1f} of the {TARGET_MB:.0f} MB, "
+        f"{TARGET_MB - models_mb:.1f} MB under the {TARGET_MB:.0f} MB allowed; over them "
+        f"the CLI (Typer, Click, Rich, the settings) adds {cli_mb - models_mb:.1f} MB and "
+        f"the delivery modules {run_mb - models_mb:.1f} MB (the two share the settings), "
+        "and the send's own work (a connection, its queries, the worker threads) the rest "
+        f"of its {send_mb:.1f} MB. With SQLModel taking {floor_mb:.1f} of the {TARGET_MB:.0f} MB, "
         "the memory half fails too.")
     return lines
 
