@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from digest.cli import audience as audience_cli
 from digest.cli import errors
@@ -33,14 +32,15 @@ from digest.cli.common import (
 )
 from digest.cli.issue import issue_app
 from digest.cli.report import report_app
-from digest.content import files, sync
-from digest.delivery.transports import factory
-from digest.demo import DEMO_AS_OF, key_file, run_demo, with_demo_key
 from digest.settings import Settings, generate_secret_key
 from digest.store.db import current_revision, engine_from, session_scope, upgrade
 
 if TYPE_CHECKING:  # imported by the commands that use them: a send need not load them
     from digest import scheduler
+
+# digest.demo.DEMO_AS_OF, the demo's default --as-of, written here so that building the
+# commands does not import the demo (tests/cli/test_imports.py checks the two agree).
+DEMO_AS_OF = "2026-09-07T09:00"
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.\n\nExample: digest db upgrade", no_args_is_help=True)
@@ -116,6 +116,8 @@ def content_sync(
 
     Example: digest content sync content/
     """
+    from digest.content import files, sync
+
     settings = load_settings()
     try:
         items = files.load_dir(directory or settings.content_dir)
@@ -167,6 +169,7 @@ def subscribers_import(
 
 def _scheduler_runtime() -> tuple[Settings, scheduler.Runtime]:
     from digest import scheduler
+    from digest.delivery.transports import factory
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for noisy in ("apscheduler", "alembic"):
@@ -289,6 +292,11 @@ def demo(
 
     Example: digest demo
     """
+    from rich.table import Table
+
+    from digest.content import files
+    from digest.demo import key_file, run_demo, with_demo_key
+
     configured = load_settings()
     settings = with_demo_key(configured)  # its own key under var/ unless a good one is set
     try:

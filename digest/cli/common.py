@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from digest.content import files
-from digest.issue import service
 from digest.settings import Settings, secret_key_problem
 from digest.store.db import engine_from, upgrade
-from digest.store.models import Issue, now_utc
+from digest.store.models import now_utc
+
+if TYPE_CHECKING:  # the services are imported by the functions that call them
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from digest.store.models import Issue
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -58,6 +61,8 @@ def require_secret_key(settings: Settings) -> None:
 
 def parse_as_of(value: str | None, settings: Settings) -> datetime:
     """ISO date or datetime in the editorial time zone (default: now)."""
+    from digest.content import files
+
     if value is None:
         return now_utc()
     try:
@@ -78,6 +83,8 @@ def store() -> tuple[Settings, Engine]:
 
 def find_issue(session: Session, ref: str) -> Issue:
     """The issue `ref` names, or exit with a clear error."""
+    from digest.issue import service
+
     try:
         return service.get_issue(session, ref)
     except service.IssueNotFound as exc:

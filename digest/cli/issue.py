@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from digest.cli.common import fail, find_issue, load_settings, out, parse_as_of, say, store, warn
 from digest.cli.send import issue_send, issue_status
-from digest.issue import lifecycle, service
 from digest.store.db import engine_from, session_scope, upgrade
 from digest.store.models import Language
 
@@ -28,6 +26,8 @@ def issue_plan(
 
     Example: digest issue plan --as-of 2026-09-07
     """
+    from digest.issue import service
+
     settings = load_settings()
     moment = parse_as_of(as_of, settings)
     engine = engine_from(settings)
@@ -43,6 +43,10 @@ def issue_list() -> None:
 
     Example: digest issue list
     """
+    from rich.table import Table
+
+    from digest.issue import service
+
     _, engine = store()
     table = Table(title="issues")
     for name in ("id", "period", "state", "items", "sent", "open", "send after"):
@@ -62,6 +66,8 @@ def issue_show(
 
     Example: digest issue show 2026-09
     """
+    from digest.issue import service
+
     settings = load_settings()
     engine = engine_from(settings)
     with session_scope(engine) as session:
@@ -94,6 +100,8 @@ def issue_approve(
 
     Example: digest issue approve 2026-09 --as "Siân (editor)"
     """
+    from digest.issue import lifecycle, service
+
     if force and not reason:
         raise fail("--force needs --reason")
     engine = engine_from(load_settings())
@@ -123,6 +131,8 @@ def issue_cancel(
 
     Example: digest issue cancel 2026-09 --reason "merged into October"
     """
+    from digest.issue import lifecycle, service
+
     engine = engine_from(load_settings())
     try:
         with session_scope(engine, write=True) as session:
@@ -143,6 +153,8 @@ def issue_replan(
 
     Example: digest issue replan 2026-09 --as-of 2026-09-08T09:00
     """
+    from digest.issue import lifecycle, service
+
     settings = load_settings()
     engine = engine_from(settings)
     moment = parse_as_of(as_of, settings)
@@ -166,6 +178,8 @@ def issue_preview(
 
     Example: digest issue preview 2026-09 --lang cy
     """
+    from digest.issue import service
+
     settings = load_settings()
     engine = engine_from(settings)
     try:

@@ -6,7 +6,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from digest.cli.common import fail, find_issue, out, store
 from digest.store.db import session_scope
@@ -22,6 +21,8 @@ AsCsv = Annotated[bool, typer.Option("--csv", help="CSV: table,key,cy,en,both,to
 
 
 def _print(report: Report, as_json: bool, as_csv: bool) -> None:
+    from rich.table import Table
+
     from digest.audience import reports
 
     if as_json and as_csv:

@@ -8,13 +8,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from sqlalchemy.engine import Engine
 
 from digest.cli import errors
 from digest.cli.common import (
@@ -28,13 +25,14 @@ from digest.cli.common import (
     store,
     warn,
 )
-from digest.delivery import outbox, run
-from digest.delivery.transports import factory
-from digest.delivery.transports.base import Outcome
-from digest.issue import service
 from digest.settings import Settings
 from digest.store.db import engine_from, session_scope
 from digest.store.models import Language, now_utc
+
+if TYPE_CHECKING:  # the delivery modules are imported by the functions that use them
+    from sqlalchemy.engine import Engine
+
+    from digest.delivery import run
 
 
 def issue_send(
@@ -57,6 +55,9 @@ def issue_send(
 
     Example: digest issue send 2026-09 --dry-run
     """
+    from digest.delivery import run
+    from digest.delivery.transports import factory
+
     require_secret_key(load_settings())  # before anything else: the messages carry tokens
     addresses = _addresses(test_to or [])
     settings, engine = store()
@@ -115,6 +116,8 @@ def _report(settings: Settings, report: run.SendReport) -> None:
 
 def _addresses(raw: list[str]) -> list[str]:
     """The --test-to addresses, checked like an import's; a bad one is a usage error."""
+    if not raw:  # a real send: it need not load the CSV importer
+        return []
     from digest.audience.csv_import import normalise_email
 
     checked = []
@@ -129,6 +132,10 @@ def _addresses(raw: list[str]) -> list[str]:
 
 def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: list[str]) -> None:
     """Send each variant to each address; exit 75 (relay) or 1 (refused) unless all went."""
+    from digest.delivery import run
+    from digest.delivery.transports import factory
+    from digest.delivery.transports.base import Outcome
+
     results = run.send_tests(settings, engine, issue_id, addresses,
                              factory.transport_factory(settings)())
     for address, lang, reply, _ in results:
@@ -144,6 +151,9 @@ def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: li
 def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         Callable[[run.SendReport], None]]:
     """A rich progress bar on a terminal, plain log lines otherwise."""
+    from digest.delivery import outbox
+    from digest.issue import service
+
     with session_scope(engine) as session:
         row = service.get_issue(session, issue)
         total = outbox.open_work(session, row.id or 0, now_utc(),
@@ -151,6 +161,14 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         total += sum(outbox.audience(session).values()) if total == 0 else 0
     started = time.monotonic()
     if out.is_terminal:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"),
                    TimeRemainingColumn())
@@ -178,6 +196,8 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
 
 
 def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
+    from digest.delivery import outbox
+
     with session_scope(engine) as session:
         row = find_issue(session, issue)
         reach = outbox.audience(session)
@@ -204,8 +224,11 @@ def issue_status(
 
     Example: digest issue status 2026-09 --json
     """
+    from rich.table import Table
+
     from digest.bounces.service import issue_feedback
     from digest.cli.bounces import feedback_json, feedback_lines
+    from digest.delivery import outbox
 
     settings = load_settings()
     engine = engine_from(settings)
