@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from digest.issue.lifecycle import history, translation_gaps
 from digest.issue.links import counted_targets
 from digest.issue.service import variants
-from digest.render.renderer import MAX_HTML_BYTES
+from digest.render import MAX_HTML_BYTES
 from digest.store.models import Issue, IssueAction, IssueItem, IssueState, ItemKind, Seminar
 
 if TYPE_CHECKING:

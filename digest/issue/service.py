@@ -9,6 +9,7 @@ import errno
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,6 @@ from digest.issue.lifecycle import (
     require_draft,
 )
 from digest.issue.planner import Candidate, IssuePlan, PlanRules, period_of, plan_issue
-from digest.render.renderer import Renderer
 from digest.render.views import IssueContent, news_view, review_view, seminar_view
 from digest.settings import Settings
 from digest.store.models import (
@@ -40,6 +40,9 @@ from digest.store.models import (
     Review,
     Seminar,
 )
+
+if TYPE_CHECKING:  # a send of stored variants renders nothing: no Jinja2 or MJML
+    from digest.render.renderer import Renderer
 
 
 class IssueNotFound(LookupError):
@@ -208,7 +211,9 @@ def render_issue(session: Session, settings: Settings, issue: Issue,
     """Render and store the three variants (replacing earlier renders of a draft)."""
     require_draft(issue, "re-rendered")
     issue.link_check = None  # it checked the links of the render this one replaces
-    renderer = renderer or Renderer(settings)
+    if renderer is None:
+        from digest.render.renderer import Renderer
+        renderer = Renderer(settings)
     content = load_content(session, settings, issue)
     stored = []
     for language in Language:

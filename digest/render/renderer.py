@@ -25,7 +25,6 @@ from digest.settings import Settings
 from digest.store.models import Language
 
 OWN_CSS_MARKER = "/* digest:inline */"
-MAX_HTML_BYTES = 100_000  # Gmail clips above ~102 KB
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ NEVER = ("fastapi", "starlette", "uvicorn", "apscheduler", "feedparser", "imapcl
          "alembic", "yaml", "premailer", "dkim", "httpx2", "rich.table", "rich.progress",
          "digest.web", "digest.scheduler", "digest.demo", "digest.audience", "digest.bounces",
          "digest.content.files", "digest.content.sync", "digest.content.reading")
-# Only the commands that use them load these; a send does (rendering is in its import chain).
+# Only the commands that use them load these (a send: the delivery, issue and Babel ones).
 NOT_AT_START = ("jinja2", "babel", "mjml", "digest.delivery", "digest.issue", "digest.render",
                 "digest.content")
 
@@ -89,6 +89,8 @@ def test_a_send_with_nothing_to_do_loads_only_the_send_path(
     assert "issue 2026-09: 0 new outbox row(s); sent none" in output
     assert "digest.delivery.run" in modules
     assert loaded_of(modules, NEVER) == []
+    # The variants are stored: a send renders nothing (Babel stays, for the Welsh dates).
+    assert loaded_of(modules, ("jinja2", "mjml", "digest.render.renderer")) == []
 
 
 def test_the_demo_default_is_the_demos(settings: Settings) -> None:

@@ -14,8 +14,9 @@ import mjml
 import pytest
 
 from digest.content import files, sync
+from digest.render import MAX_HTML_BYTES
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
-from digest.render.renderer import MAX_HTML_BYTES, Renderer
+from digest.render.renderer import Renderer
 from digest.render.views import (
     IssueContent,
     ReviewView,
