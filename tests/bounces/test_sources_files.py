@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.bounces.sources.base import Source, SourceError
-from digest.bounces.sources.files import FileSource
+from digest.bounces.sources.files import FileSource, delivery_order
 
 
 def bounce(n: int, body: str = "The message could not be delivered.") -> bytes:
@@ -204,3 +204,20 @@ def test_path_through_a_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as error:
         list(FileSource(bad).poll())
     assert str(error.value) == f"file {bad}: not a directory"
+
+
+def test_maildir_reads_oldest_first_though_microseconds_are_not_padded(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Maildir", 0)
+    names = ["1700000001.M5P1Q1.host", "1700000000.M195604P1Q2.host,S=90:2,",
+             "1700000000.M95604P1Q3.host", "1699999999.P1Q4.host", "odd-name"]
+    for n, name in enumerate(names):
+        (root / ("cur" if ":2," in name else "new") / name).write_bytes(bounce(n))
+    got = [item.raw for item in FileSource(root).poll()]
+    assert got == [bounce(4), bounce(3), bounce(2), bounce(1), bounce(0)]
+    assert sorted(names) != [names[i] for i in (4, 3, 2, 1, 0)]  # a plain sort gets it wrong
+
+
+@pytest.mark.parametrize("name", ["1700000000.M95604P1.h", "1700000000.12345_1.h", "x.y", ""])
+def test_delivery_order_never_fails_on_a_name(name: str) -> None:
+    second, micro, same = delivery_order(name)
+    assert same == name and second >= 0 and micro >= 0

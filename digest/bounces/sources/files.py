@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import suppress
@@ -29,6 +30,18 @@ from digest.bounces.sources.base import ClosedOnExit, Incoming, SourceError, hea
 
 Kind = Literal["stdin", "eml", "directory", "mbox", "maildir"]
 Outcome = Literal["done", "held"]
+# A maildir name starts with the delivery time in seconds, then (Dovecot, Python's mailbox,
+# qmail's modern form) "M" and the microseconds, which are not zero-padded.
+_DELIVERED = re.compile(r"(\d+)\.(?:[^.]*?M(\d+))?")
+
+
+def delivery_order(name: str) -> tuple[int, int, str]:
+    """A maildir file name's sort key: delivery second, then microsecond, then the name (a
+    plain sort of the names reads M95604 after M195604 in the same second)."""
+    found = _DELIVERED.match(name)
+    if found is None:
+        return (0, 0, name)
+    return (int(found.group(1)), int(found.group(2) or 0), name)
 
 
 class _Readable(Protocol):
@@ -163,9 +176,8 @@ class FileSource(ClosedOnExit):
         if kind == "directory":
             return [(str(p), p) for p in sorted(self.path.iterdir())
                     if p.suffix.lower() == ".eml" and p.is_file()]
-        # Maildir names start with the delivery time: sorting by name reads oldest first.
-        # tmp/ holds deliveries in progress and is never read.
-        found = [(p.name, f"{sub}/{p.name}", p) for sub in ("new", "cur")
+        # Oldest delivery first. tmp/ holds deliveries in progress and is never read.
+        found = [(delivery_order(p.name), f"{sub}/{p.name}", p) for sub in ("new", "cur")
                  for p in (self.path / sub).iterdir()
                  if not p.name.startswith(".") and p.is_file()]
         return [(key, path) for _, key, path in sorted(found)]
