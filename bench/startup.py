@@ -157,11 +157,10 @@ def report(rows: list[Row], got: dict[str, list[ChildResult]], baseline: str) ->
         "keeps it so), so a send loads the CLI and the delivery modules only. What the "
         "delivery modules add over the models "
         f"(`import digest.delivery.run`: +{run_s - models_s:.2f} s, "
-        f"+{run_mb - models_mb:.1f} MB) is spread over the renderer (Jinja2, Babel, MJML: "
-        "`digest.issue.service` imports it at module level, though a send of stored "
-        "variants renders nothing), SQLAlchemy's PostgreSQL dialect (the outbox's "
-        "`insert`) and the settings (pydantic-settings): the next levers, outside "
-        "`digest/cli`.")
+        f"+{run_mb - models_mb:.1f} MB) is spread over Babel (the Welsh dates), "
+        "SQLAlchemy's PostgreSQL dialect (the outbox's `insert`) and the settings "
+        "(pydantic-settings); the renderer (Jinja2, MJML) is no longer among them, since "
+        "`digest.issue.service` loads it only to render.")
     lines.append("")
     lines.append(
         f"Peak RSS: the models alone are {models_mb:.1f} MB, "
