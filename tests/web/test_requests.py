@@ -199,6 +199,7 @@ def test_public_writes_answer_only_after_their_commit(web: Web, session: Session
         assert "location" not in failed.headers  # a provider retries a 5xx, never a redirect
         assert client.post(f"/p/{prefs_rhys}", data={"action": "unsubscribe"}
                            ).status_code == 503
+        assert client.get(confirm.group(1)).status_code == 503
         assert client.post(confirm.group(1)).status_code == 503
         assert client.post("/subscribe", data={"email": "new@example.org",
                                                "language": "cy"}).status_code == 503
@@ -210,7 +211,7 @@ def test_public_writes_answer_only_after_their_commit(web: Web, session: Session
     # The same requests once the database takes them: stored, then answered.
     assert client.post(f"/u/{unsub}", **ONE_CLICK).status_code == 200  # type: ignore[arg-type]
     assert client.post(f"/p/{prefs_rhys}", data={"action": "unsubscribe"}).status_code == 200
-    assert client.post(confirm.group(1)).status_code == 200
+    assert client.get(confirm.group(1)).status_code == 200
     assert client.post("/subscribe", data={"email": "new@example.org",
                                            "language": "cy"}).status_code == 200
     assert state_of(session, "eleri.thomas@example.org") is SubscriberState.UNSUBSCRIBED
