@@ -17,6 +17,7 @@ from sqlmodel import Session
 from digest.audience.address import normalise_email
 from digest.audience.csv_lines import ImportInvalid, ImportReport, LineError, Row, repeated
 from digest.audience.keyed import Keyed
+from digest.audience.spreadsheet import uncell
 from digest.store.models import Language
 
 # Re-exported: the web sign-up and `digest issue send --to` normalise; callers catch these.
@@ -24,6 +25,9 @@ __all__ = ["ImportInvalid", "ImportReport", "LineError", "Row", "normalise_email
 
 REQUIRED_COLUMNS = ("email", "language")
 KNOWN_COLUMNS = ("email", "name", "language")
+# What `digest subscribers export` adds after those: read past, so that an export imports
+# as it is (an import sets no state or date: it never reactivates anyone).
+EXPORT_COLUMNS = ("state", "subscribed_at", "updated_at", "consent_source", "consent_at")
 MAX_NAME = 200  # characters: a name is a display name in every To: header
 # C0 and C1 controls (NUL, tab, CR, LF, ESC...), DEL, and the Unicode line separators:
 # nothing a name, an address or a language code may hold.
@@ -84,7 +88,7 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
         return
     header = [h.strip().lower() for h in first]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in KNOWN_COLUMNS]
+    unknown = [c for c in header if c not in KNOWN_COLUMNS + EXPORT_COLUMNS]
     twice = sorted({c for c in header if header.count(c) > 1})
     if missing or unknown or twice:
         msg = "; ".join(filter(None, [
@@ -115,13 +119,13 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
                         yield LineError(path, line, column, problem)
                         break
                 continue
-            name = record[at_name].strip() if at_name < size else ""
+            name = uncell(record[at_name]).strip() if at_name < size else ""
             if len(name) > MAX_NAME:
                 yield LineError(path, line, "name",
                                 f"longer than {MAX_NAME} characters ({len(name):,})")
                 continue
             try:
-                email = normalise_email(record[at_email] if at_email < size else "")
+                email = normalise_email(uncell(record[at_email]) if at_email < size else "")
             except ValueError as exc:
                 yield LineError(path, line, "email", str(exc))
                 continue

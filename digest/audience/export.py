@@ -10,12 +10,14 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from digest.audience import csv_import
 from digest.audience.directory import Filter, conditions
+from digest.audience.spreadsheet import cell
 from digest.store.models import Consent, Subscriber, core_table
 
-# What `digest subscribers import` reads, first, then the state and the dates.
-COLUMNS = ("email", "name", "language", "state", "subscribed_at", "updated_at",
-           "consent_source", "consent_at")
+# What `digest subscribers import` reads, first, then the state and the dates (which an
+# import reads past).
+COLUMNS = csv_import.KNOWN_COLUMNS + csv_import.EXPORT_COLUMNS
 BATCH = 2000
 S = core_table(Subscriber)
 C = core_table(Consent)
@@ -50,5 +52,5 @@ def stream_csv(engine: Engine, f: Filter | None = None) -> Iterator[str]:
     with engine.connect() as conn:
         result = conn.execution_options(yield_per=BATCH).execute(query)
         for email, name, language, state, created, updated, source, at in result:
-            yield _line((email, name, language.value, state.value, _iso(created),
+            yield _line((cell(email), cell(name or ""), language.value, state.value, _iso(created),
                          _iso(updated), source.value if source else "", _iso(at)))

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest.audience import engagement
+from digest.audience.spreadsheet import cell
 from digest.delivery import outbox
 from digest.issue import service
 from digest.render.links import View, target
@@ -243,7 +244,8 @@ def to_csv(report: Report) -> str:
     writer.writerow(("table", "key", *LANGS, "total"))
     for table in report.tables.values():
         for line in table.lines:
-            writer.writerow((table.name, line.key, line.cy, line.en, line.both, line.total))
+            writer.writerow((table.name, cell(line.key), line.cy, line.en, line.both,
+                             line.total))
     return buffer.getvalue()
 
 
