@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import fail, out, store
+from digest.cli.common import fail, out, say, store
 
 if TYPE_CHECKING:  # the send's start-up does not load the bounce modules
     from sqlalchemy.engine import Engine
@@ -50,7 +50,7 @@ def bounces_poll() -> None:
         with intake.imap_source(settings) as source:
             report = intake.take(engine, settings, source, FeedbackSource.MAILBOX)
         _purge(engine, settings, held=False)
-    out.print(report.summary(), highlight=False)
+    say(report.summary())
 
 
 @bounces_app.command("process")
@@ -76,7 +76,7 @@ def bounces_process(
         settings, engine = _store()
         with FileSource(path, stdin=sys.stdin.buffer) as source:
             report = intake.take(engine, settings, source, FeedbackSource.FILE)
-    out.print(report.summary(), highlight=False)
+    say(report.summary())
 
 
 @bounces_app.command("purge")
@@ -118,10 +118,9 @@ def bounces_list(
     with session_scope(engine) as session:
         rows = service.recent(session, wanted, limit)
     for r in rows:
-        out.print(f"#{r.id} {r.received_at:%Y-%m-%d %H:%M} {r.source.value} {r.kind.value} "
-                  f"{r.outcome.value} {r.recipient or '-'} {r.status or '-'}: {r.detail}"
-                  + (f" ({r.diagnostic})" if r.diagnostic else ""),
-                  highlight=False, markup=False)
+        say(f"#{r.id} {r.received_at:%Y-%m-%d %H:%M} {r.source.value} {r.kind.value} "
+            f"{r.outcome.value} {r.recipient or '-'} {r.status or '-'}: {r.detail}"
+            + (f" ({r.diagnostic})" if r.diagnostic else ""))  # a stranger's text: escaped
     if not rows:
         out.print("nothing recorded", highlight=False)
 

@@ -3,6 +3,7 @@ on the embedded SQLite database (the IMAP commands against the real Dovecot)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -189,3 +190,17 @@ def test_every_bounce_command_help_has_an_example(sent: dict[str, str]) -> None:
                 ["bounces", "list"], ["bounces", "raw"], ["subscribers", "show"]):
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0 and "Example: digest" in result.output, cmd
+
+
+def test_bounces_list_shows_a_strangers_text_escaped(sent: dict[str, str]) -> None:
+    # Anyone can mail the bounce address: a subject (RFC 2047, so it survives the header)
+    # with a terminal escape sequence and a right-to-left override.
+    subject = "=?utf-8?b?" + base64.b64encode(
+        "\x1b]0;owned\x07 \u202egnp.exe".encode()).decode() + "?="
+    raw = (f"From: someone@example.net\r\nTo: bounces@example.org\r\nSubject: {subject}\r\n"
+           "Message-ID: <odd-1@example.net>\r\n\r\nhello\r\n").encode()
+    assert runner.invoke(app, ["bounces", "process", "-"], input=raw).exit_code == 0
+    listed = runner.invoke(app, ["bounces", "list"])
+    assert listed.exit_code == 0 and "owned" in listed.output
+    assert "\x1b" not in listed.output and "\u202e" not in listed.output
+    assert "\\u202e" in listed.output  # shown, as an escape
