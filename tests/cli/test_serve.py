@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,31 +12,17 @@ import httpx2
 from digest.settings import Settings
 from digest.store.db import make_engine, upgrade
 from digest.web.auth import hash_password
-from tests.conftest import TEST_SECRET_KEY
-from tests.smtp_server import free_port
-from tests.web.conftest import wait_for_port
+from tests.web.serve import digest_serve
 
 
 @contextmanager
 def serving(settings: Settings, tmp_path: Path, **env_extra: str) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env.update({"DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SITE_URL": url,
-                "DIGEST_SECRET_KEY": TEST_SECRET_KEY, "DIGEST_VAR_DIR": str(tmp_path / "var"),
-                "DIGEST_EDITOR_ACCOUNTS": f"sian:{hash_password('pw')}", **env_extra})
-    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(port)],
-                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with digest_serve(settings.database_url, tmp_path, env={
+            "DIGEST_EDITOR_ACCOUNTS": f"sian:{hash_password('pw')}", **env_extra}) as running:
+        yield running.url
 
 
 def failed_logins(url: str, forwarded_for: list[str]) -> list[int]:

@@ -3,10 +3,6 @@ the demo content and subscribers and the planned September 2026 issue."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +22,10 @@ from digest.settings import REPO_ROOT, Settings
 from digest.store.db import make_engine
 from digest.web.app import create_app
 from digest.web.auth import hash_password
-from tests.conftest import TEST_SECRET_KEY, process_env
 from tests.factories import AS_OF
 from tests.smtp_server import SMTPServer, free_port
 from tests.web.client import PASSWORD, SITE, Clock
+from tests.web.serve import digest_serve
 
 Web = tuple[TestClient, MemoryTransport, Settings]
 MakeWeb = Callable[..., Web]
@@ -83,17 +79,6 @@ class Served:
     smtp: SMTPServer
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "digest serve exited"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError("digest serve did not start")
-
-
 @pytest.fixture
 def served(settings: Settings, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[Served]:
     """The demo data planned for September 2026, served by a real `digest serve` on loopback."""
@@ -103,19 +88,8 @@ def served(settings: Settings, smtp_server: SMTPServer, tmp_path: Path) -> Itera
     engine = make_engine(settings.database_url)
     demo.prepare(engine, settings, AS_OF)
     engine.dispose()
-    env = process_env({
-        "DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SITE_URL": url,
-        "DIGEST_SECRET_KEY": TEST_SECRET_KEY, "DIGEST_VAR_DIR": str(tmp_path / "var"),
-        "DIGEST_TRANSPORT": "smtp", "DIGEST_SMTP_HOST": smtp_server.host,
-        "DIGEST_SMTP_PORT": str(smtp_server.port),
-        "DIGEST_EDITOR_ACCOUNTS": f"sian:{hash_password(PASSWORD)}",
-    })
-    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(port)],
-                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc)
+    with digest_serve(settings.database_url, tmp_path, port=port, env={
+            "DIGEST_TRANSPORT": "smtp", "DIGEST_SMTP_HOST": smtp_server.host,
+            "DIGEST_SMTP_PORT": str(smtp_server.port),
+            "DIGEST_EDITOR_ACCOUNTS": f"sian:{hash_password(PASSWORD)}"}):
         yield Served(url, settings, smtp_server)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

@@ -5,8 +5,6 @@ their charts without JavaScript; a subscriber downloads and erases their own dat
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +24,9 @@ from digest.store.models import Issue, Language, Subscriber, SubscriberState
 from digest.tokens import Purpose, Tokens
 from digest.web.auth import hash_password
 from tests.browser import save_screenshot
-from tests.conftest import TEST_SECRET_KEY, process_env
 from tests.factories import AS_OF
 from tests.smtp_server import free_port
-from tests.web.conftest import wait_for_port
+from tests.web.serve import digest_serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -61,19 +58,9 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[Served]:
     transport = MemoryTransport()
     run.send_issue(engine, settings, issue_id, lambda: transport)
     engine.dispose()
-    env = process_env({"DIGEST_DATABASE_URL": settings.database_url, "DIGEST_SITE_URL": url,
-                       "DIGEST_SECRET_KEY": TEST_SECRET_KEY,
-                       "DIGEST_VAR_DIR": str(tmp_path / "var"),
-                       "DIGEST_EDITOR_ACCOUNTS": f"sian:{hash_password(PASSWORD)}"})
-    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(port)],
-                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc)
+    with digest_serve(settings.database_url, tmp_path, port=port,
+                      env={"DIGEST_EDITOR_ACCOUNTS": f"sian:{hash_password(PASSWORD)}"}):
         yield Served(url, settings)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _login(page: Page, served: Served) -> None:

@@ -6,21 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.audience import csv_import, gdpr, history
-from digest.content import files, sync
+from digest.audience import gdpr, history
 from digest.delivery import run
 from digest.delivery.transports.memory import MemoryTransport
-from digest.issue import lifecycle, service
-from digest.settings import REPO_ROOT, Settings
+from digest.issue import lifecycle
+from digest.settings import Settings
 from digest.store.models import (
     ActionReason,
     Issue,
@@ -32,27 +29,10 @@ from digest.store.models import (
 )
 from digest.tokens import Purpose, Tokens
 from digest.web.app import create_app
-from digest.web.auth import hash_password
-from tests.factories import AS_OF
-from tests.web.client import PASSWORD, login
+from tests.web.client import login
 
 Web = tuple[TestClient, MemoryTransport, Settings]
 ELERI = "eleri.thomas@example.org"
-
-
-@pytest.fixture
-def web(engine: Engine, session: Session, db_settings: Settings) -> Iterator[Web]:
-    """The app on a database holding the demo content, subscribers and a planned issue."""
-    settings = db_settings.model_copy(update={
-        "editor_accounts": f"sian:{hash_password(PASSWORD)}"})
-    sync.upsert(session, files.load_dir(REPO_ROOT / "content"), settings.tz)
-    csv_import.import_file(session, REPO_ROOT / "subscribers" / "example.csv")
-    service.plan(session, settings, AS_OF)
-    session.commit()
-    transport = MemoryTransport()
-    with TestClient(create_app(settings, engine, lambda: transport),
-                    follow_redirects=False, base_url="https://digest.example.org") as client:
-        yield client, transport, settings
 
 
 def _sid(session: Session, email: str = ELERI) -> int:
