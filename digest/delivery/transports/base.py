@@ -67,7 +67,8 @@ class Transport(Protocol):
               meanwhile: Callable[[], None] | None = None) -> SendResult | None:
         """Send all but the end of the message: None if staged, else the failure.
 
-        `meanwhile` is called once, while waiting for the relay if the adapter can.
+        `meanwhile` is called once, before this returns, while the relay works if the
+        adapter can (it answers the envelope, or takes the body in).
         """
         ...
 

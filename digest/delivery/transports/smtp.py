@@ -125,8 +125,9 @@ class SMTPTransport:
 
         The relay accepts nothing before `complete()`, so a sender may stage its next message
         while the previous outcome is being recorded without risking an unrecorded delivery.
-        `meanwhile` runs while the relay answers the envelope commands (or, if they cannot
-        be sent, before returning the failure).
+        `meanwhile` runs while the relay answers the envelope commands; with the envelope
+        already answered (sent behind the last dot), once the body is sent, so that it runs
+        while the relay takes the body in. It runs before this returns, failure or not.
         """
         self.limiter.wait()
         pacing = self.settings.smtp_pacing_seconds
@@ -204,13 +205,20 @@ class SMTPTransport:
         if meanwhile is not None and not self._pipelining:
             meanwhile()
         if self._pipelining:
+            # Announced behind the last dot, the envelope is answered already: `meanwhile`
+            # waits until the body is written, and runs while the relay takes it in.
+            now, later = (None, meanwhile) if announced else (meanwhile, None)
             try:
                 if not announced:
                     sock.sendall(_envelope(message))
             finally:
-                if meanwhile is not None:  # one round trip of the relay's time, put to use
-                    meanwhile()
-            replies = [read() for _ in range(3)]
+                if now is not None:  # one round trip of the relay's time, put to use
+                    now()
+            try:
+                return self._data(wire, [read() for _ in range(3)])
+            finally:
+                if later is not None:
+                    later()
         else:
             replies = []
             for command in _envelope(message).splitlines(keepends=True):
@@ -218,6 +226,12 @@ class SMTPTransport:
                 replies.append(read())
                 if replies[-1][0] >= 400:
                     break
+        return self._data(wire, replies)
+
+    def _data(self, wire: bytes, replies: list[tuple[int, str]]) -> SendResult | None:
+        """Judge the envelope's replies; send the body if the relay takes it."""
+        assert self._replies is not None
+        sock, read = self._replies.sock, self._replies.read
         for code, text in replies[:2]:
             if code >= 400:
                 if len(replies) == 3 and replies[2][0] == 354:

@@ -170,6 +170,26 @@ def test_refusals_around_an_announced_envelope(
     assert smtp_server.handler.connections == connections
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_meanwhile_runs_once_per_staging_before_the_relay_accepts_it(
+        smtp_settings: Settings, smtp_server: SMTPServer, pipelining: bool) -> None:
+    smtp_server.behaviour.pipelining = pipelining
+    transport = SMTPTransport(smtp_settings)
+    accepted_then: list[int] = []
+
+    def meanwhile() -> None:
+        accepted_then.append(len(smtp_server.received))
+
+    a, b = message("a@example.org"), message("b@example.org")
+    assert transport.stage(a, meanwhile) is None  # envelope sent now: runs during its reply
+    assert transport.complete(b).outcome is Outcome.ACCEPTED
+    assert transport.stage(b, meanwhile) is None  # announced when pipelining: after the body
+    assert accepted_then == [0, 1]  # neither message accepted while it was staged
+    assert transport.complete().outcome is Outcome.ACCEPTED
+    transport.close()
+    assert [r.rcpt for r in smtp_server.received] == ["a@example.org", "b@example.org"]
+
+
 def test_staging_another_message_than_announced_reconnects(
         smtp_settings: Settings, smtp_server: SMTPServer) -> None:
     transport = SMTPTransport(smtp_settings)
