@@ -8,7 +8,6 @@ import hashlib
 import json
 import random
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -163,15 +162,16 @@ def test_deep_nesting() -> None:
         pytest.param(b"Received: " + b"from x by y; " * 80000 + b"\n", id="received"),
     ],
 )
-def test_megabyte_header_still_parses_quickly(junk: bytes) -> None:
-    """A 1 MB header in front of a real DSN: the DSN is still read, in well under a second."""
-    started = time.perf_counter()
+@pytest.mark.timeout(60)  # a hang detector, not a speed test: a quadratic read takes hours
+def test_megabyte_header_still_parses(junk: bytes) -> None:
+    """A 1 MB header in front of a real DSN: the DSN is still read (bench/bounce_parsers.py
+    times the parser)."""
     (fb,) = parse(junk + raw("rfc3464-hard.eml"))
-    assert time.perf_counter() - started < 2.0
     assert (fb.kind, fb.recipient) == (FeedbackKind.HARD, "bob@example.net")
 
 
 @pytest.mark.parametrize("filler", [b'; a="b"', b";", b'; x*0*=utf-8\'\'%C5%B5'])
+@pytest.mark.timeout(60)  # a hang detector, as above
 def test_megabyte_content_type_is_cut(filler: bytes) -> None:
     """The stdlib's parameter parsing is quadratic: a 1 MB Content-Type must not stall it."""
     data = raw("rfc3464-hard.eml").replace(
@@ -179,9 +179,7 @@ def test_megabyte_content_type_is_cut(filler: bytes) -> None:
         b"Content-Type: multipart/report" + filler * (2**20 // len(filler)) + b";",
         1,
     )
-    started = time.perf_counter()
     check_invariants(parse(data))
-    assert time.perf_counter() - started < 2.0
 
 
 @pytest.mark.parametrize(
