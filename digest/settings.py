@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -175,6 +175,28 @@ class Settings(BaseSettings):
         if len(value) > 200:
             raise ValueError("must be at most 200 characters")
         return value
+
+    @field_validator("site_url")
+    @classmethod
+    def _web_address(cls, url: str) -> str:
+        # Every link in every email and page starts with it: an absolute http(s) address of
+        # a host (a path prefix is allowed), nothing a link could not be built on.
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("use the site's address, like https://digest.example.org")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must have no query, fragment or user name (like "
+                             "https://digest.example.org)")
+        return url
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ValueError, OSError, ZoneInfoNotFoundError):
+            raise ValueError("use an IANA time zone name, like Europe/London") from None
+        return name
 
     @field_validator("database_url")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from digest.settings import (
     KNOWN_DEMO_KEYS,
@@ -63,3 +63,33 @@ def test_the_site_url_decides_https_hosts_and_origin() -> None:
     assert https.allowed_hosts == {"digest.example.org", "www.example.org"}
     local = bare(site_url="http://127.0.0.1:8000")
     assert not local.https and local.allowed_hosts == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("url", ["ftp://digest.example.org", "digest.example.org",
+                                 "https://", "https:///path", "javascript:alert(1)",
+                                 "https://digest.example.org/?utm=x",
+                                 "https://digest.example.org/#top",
+                                 "https://user:pw@digest.example.org"])
+def test_a_site_url_links_cannot_be_built_on_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        bare(site_url=url)
+    assert info.value.errors()[0]["loc"] == ("site_url",)
+
+
+@pytest.mark.parametrize("url", ["https://digest.example.org", "http://127.0.0.1:8000",
+                                 "https://example.org/digest/", "https://[::1]:8443"])
+def test_a_site_url_with_a_host_is_kept(url: str) -> None:
+    assert bare(site_url=url).site_url == url
+
+
+@pytest.mark.parametrize("zone", ["Mars/Base", "", "Europe", "../../etc/passwd",
+                                  "/etc/localtime", "Europe/London\x00"])
+def test_an_unknown_time_zone_is_refused_at_load(zone: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        bare(timezone=zone)
+    assert "IANA time zone" in str(info.value)
+
+
+def test_known_time_zones_are_kept() -> None:
+    assert bare(timezone="Europe/London").tz.key == "Europe/London"
+    assert bare(timezone="UTC").tz.key == "UTC"

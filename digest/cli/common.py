@@ -56,7 +56,7 @@ def require_secret_key(settings: Settings) -> None:
     """Exit with one line unless DIGEST_SECRET_KEY is set, not a demo value, and strong."""
     key = settings.secret_key.get_secret_value() if settings.secret_key else None
     if (problem := secret_key_problem(key)) is not None:
-        raise fail(problem)
+        raise fail(problem, 78)  # EX_CONFIG, as for every setting that cannot be used
 
 
 def parse_as_of(value: str | None, settings: Settings) -> datetime:

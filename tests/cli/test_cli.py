@@ -90,7 +90,7 @@ def test_commands_one_by_one(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.delenv("DIGEST_SECRET_KEY")
     keyless = runner.invoke(app, ["issue", "send", "2026-09"])
-    assert keyless.exit_code == 1 and "DIGEST_SECRET_KEY is not set" in keyless.output
+    assert keyless.exit_code == 78 and "DIGEST_SECRET_KEY is not set" in keyless.output
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
     draft = runner.invoke(app, ["issue", "send", "2026-09"])
     assert draft.exit_code == 1 and "approve it first" in draft.output
@@ -180,7 +180,7 @@ def test_serve_send_and_scheduler_refuse_a_missing_public_or_weak_key(
     if key is not None:
         monkeypatch.setenv("DIGEST_SECRET_KEY", key)
     result = runner.invoke(app, command)
-    assert result.exit_code == 1 and says in result.output
+    assert result.exit_code == 78 and says in result.output  # EX_CONFIG, like any setting
     assert result.output.strip().count("\n") == 0  # one line: what is wrong and what to do
     assert "digest secret-key" in result.output and "Traceback" not in result.output
     assert not (workdir / "var").exists()  # refused before touching anything

@@ -134,3 +134,13 @@ def test_a_bug_is_one_line_that_points_at_debug() -> None:
     line, code = describe(KeyError("x"), None)
     assert code == Exit.INTERNAL and line == (
         "internal error: KeyError: 'x' (run again with --debug for the traceback)")
+
+
+@pytest.mark.parametrize(("name", "value"), [("DIGEST_TIMEZONE", "Mars/Base"),
+                                             ("DIGEST_SITE_URL", "ftp://digest.example.org")])
+def test_a_setting_used_only_later_is_refused_at_the_start(
+        workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    code, _, err = digest(capsys, "issue", "list")
+    assert code == 78 and one_line(err).startswith(f"error: setting {name}: ")
