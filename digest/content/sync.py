@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, select
 
 from digest.content.files import (
     ContentError,
@@ -24,9 +24,10 @@ from digest.content.files import (
 )
 from digest.i18n import LANGS
 from digest.store.models import (
+    CONTENT_MODELS,
+    ContentRow,
     Issue,
     IssueItem,
-    ItemKind,
     News,
     Review,
     Seminar,
@@ -34,11 +35,8 @@ from digest.store.models import (
     now_utc,
 )
 
-KINDS: dict[ItemKind, type[SQLModel]] = {ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar,
-                                         ItemKind.NEWS: News}
 
-
-def row_values(item: ContentItem, tz: ZoneInfo) -> tuple[type[SQLModel], dict[str, Any]]:
+def row_values(item: ContentItem, tz: ZoneInfo) -> tuple[type[ContentRow], dict[str, Any]]:
     """The table and column values an item maps to."""
     values: dict[str, Any] = {"slug": item.slug, "published_at": to_utc(item.meta.published, tz)}
     for lang in LANGS:
@@ -81,13 +79,13 @@ class SyncReport:
 
 
 def _retypes(session: Session, items: list[ContentItem], tz: ZoneInfo
-             ) -> tuple[list[tuple[type[SQLModel], int]], list[str]]:
+             ) -> tuple[list[tuple[type[ContentRow], int]], list[str]]:
     """Rows of another kind holding an item's slug: those to delete, and what they were;
     raises ContentInvalid (before anything is written) if an issue carries one."""
     doomed, retyped, errors = [], [], []
     for item in items:
         table, _ = row_values(item, tz)
-        for kind, other in KINDS.items():
+        for kind, other in CONTENT_MODELS.items():
             if other is table:
                 continue
             rows = core_table(other).c

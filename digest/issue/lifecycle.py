@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest.store.models import (
+    CONTENT_MODELS,
     ContentRow,
     Issue,
     IssueAction,
@@ -24,9 +25,6 @@ from digest.store.models import (
     IssueItem,
     IssueState,
     ItemKind,
-    News,
-    Review,
-    Seminar,
     core_table,
     now_utc,
 )
@@ -160,17 +158,13 @@ class ShownItem:
         return value
 
 
-_MODELS: dict[ItemKind, type[ContentRow]] = {
-    ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar, ItemKind.NEWS: News}
-
-
 def shown_items(session: Session, issue: Issue) -> list[ShownItem]:
     """The issue's items in display order, with their content as it is now."""
     rows = session.exec(select(IssueItem).where(IssueItem.issue_id == issue.id)
                         .order_by(col(IssueItem.position))).all()
     shown = []
     for row in rows:
-        item = session.get(_MODELS[row.kind], row.item_id)
+        item = session.get(CONTENT_MODELS[row.kind], row.item_id)
         assert item is not None
         fields = ["title", "teaser"] + (["location"] if row.kind is ItemKind.SEMINAR else [])
         shown.append(ShownItem(row.kind, item.slug, item, fields))

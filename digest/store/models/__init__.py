@@ -37,6 +37,7 @@ from digest.store.models.states import (
     ThrottleScope,
 )
 from digest.store.models.tables import (
+    CONTENT_MODELS,
     Bilingual,
     ContentRow,
     Delivery,
@@ -55,6 +56,7 @@ from digest.store.models.web import (
 )
 
 __all__ = [
+    "CONTENT_MODELS",
     "ActionReason",
     "Bilingual",
     "BounceEvent",

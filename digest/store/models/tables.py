@@ -78,6 +78,11 @@ class News(ContentRow, table=True):
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
 
 
+# The table of each kind of item an issue carries.
+CONTENT_MODELS: dict[ItemKind, type[ContentRow]] = {
+    ItemKind.REVIEW: Review, ItemKind.SEMINAR: Seminar, ItemKind.NEWS: News}
+
+
 class Subscriber(SQLModel, table=True):
     """A person on the list; `email` is stored normalised (lower-case)."""
 
