@@ -103,22 +103,14 @@ def subscribe(request: Request, svc: Svc, session: Db,
 def confirm(request: Request, token: str, svc: Svc, session: Db) -> Response:
     """Activate a subscription from the emailed link (signed, expiring): one click, as the
     reader expects; a POST does the same, for clients that confirm with one."""
-    sub = _confirming(svc, session, token)
-    self_service.confirm(session, sub.id or 0)
-    commit(session)
-    return _confirmed(request, choose_language(request, page_language(sub.language)))
-
-
-def _confirming(svc: Services, session: Session, token: str) -> Subscriber:
     subscriber_id = svc.tokens.read_expiring(token, svc.settings.confirm_max_age_hours * 3600)
     try:
-        return self_service.get(session, subscriber_id)
-    except LookupError:
+        sub = self_service.confirm(session, subscriber_id)
+    except LookupError:  # no such subscriber, or an erased one
         raise HTTPException(404) from None
-
-
-def _confirmed(request: Request, lang: str) -> Response:
-    return render(request, "message.html.j2", lang, title_key=N_("Subscription confirmed"),
+    commit(session)
+    return render(request, "message.html.j2", choose_language(request, page_language(sub.language)),
+                  title_key=N_("Subscription confirmed"),
                   body_key=N_("Thank you. You will receive the next monthly digest."))
 
 

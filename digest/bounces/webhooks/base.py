@@ -88,7 +88,6 @@ def as_object(value: object, what: str = "body") -> Mapping[str, object]:
     return value
 
 
-
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A header's value whatever the case of its name (plain dicts are case-sensitive)."""
     value = headers.get(name)
