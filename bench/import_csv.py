@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import subprocess
 import sys
@@ -107,11 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                    help="server URL for PostgreSQL rows ('' skips)")
     p.add_argument("--no-doc", action="store_true")
+    p.add_argument("--json", type=Path, help="also write the rows to this file")
     args = p.parse_args(argv)
     began = time.monotonic()
     rows = ["| code | database | lines | CLI wall s | rows/s (CLI wall) | import phase s | "
             "rows/s (import phase) | CLI peak RSS MB |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    found: list[dict[str, object]] = []
     pg = PostgresScratch(args.postgres) if args.postgres else None
     kinds = ["sqlite"] + (["postgresql"] if pg is not None and pg.available() is None else [])
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
@@ -137,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                         inner = import_once(tree, fresh_db(kind, workdir, pg, tag + "t"), csv,
                                             workdir, timed=True).output
                         phase = float(inner.rsplit("PHASE ", 1)[1].split()[0])
+                        found.append({"code": label, "database": kind, "lines": n,
+                                      "wall_s": got.seconds, "phase_s": phase,
+                                      "rss_mb": got.rss_mb})
                         rows.append(f"| {label} | {kind} | {n:,} | {got.seconds:.2f} | "
                                     f"{n / got.seconds:,.0f} | {phase:.2f} | "
                                     f"{n / phase:,.0f} | {got.rss_mb:.0f} |")
@@ -147,12 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         f"- command: `{' '.join(['bench/import_csv.py', *(argv or sys.argv[1:])])}`",
         *[m for m in machine() if not m.startswith("- command")],
-        f"- whole benchmark: {time.monotonic() - began:.0f} s; the 2 cores were shared with "
-        "other work, so compare rows within this run only",
+        f"- whole benchmark: {time.monotonic() - began:.0f} s; machines vary from day to "
+        "day, so compare rows within this run only",
         "- CLI: `digest subscribers import FILE` as a child (spawn to exit, its own peak RSS); "
         "import phase: `csv_import.import_file` and its commit timed inside a child running "
         "the same tree's code on a fresh database", "", *rows])
     print(text)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"rows": found}, indent=1), encoding="utf-8")
     if not args.no_doc:
         doc = DOC.read_text(encoding="utf-8")
         head, _, rest = doc.partition(START)

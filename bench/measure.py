@@ -212,6 +212,17 @@ def issue_id_of(engine: Engine) -> int:
         return service.get_issue(session, PERIOD).id or 0
 
 
+def outbox_creation(settings: Settings) -> float:
+    """Seconds `run.prepare_issue` takes to create the issue's outbox (one INSERT … SELECT)."""
+    engine = make_engine(settings.database_url)
+    issue_id = issue_id_of(engine)
+    start = time.perf_counter()
+    run.prepare_issue(engine, issue_id, "bench")
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    return seconds
+
+
 def components(settings: Settings, connections: int = 4, claims: int = 20) -> Components:
     """Time prepare_issue, outbox.claim and OutcomeWriter.write as a send's workers do."""
     engine = make_engine(settings.database_url)

@@ -24,6 +24,12 @@ ASSEMBLY_TARGET = 50_000  # messages/s on one core
 SINK_SHARE_TARGET = 0.5  # of smtp-source's messages/s with the same number of connections
 RSS_GROWTH_TARGET = 1.2  # peak RSS at the largest N within 20% of the smallest N
 RSS_LIMIT_MB = 150.0
+# #17's targets
+SOURCE_SHARE_TARGET = 0.9  # SQLite send, wall and send phase, of smtp-source's msg/s
+POSTGRES_SHARE_TARGET = 0.8  # PostgreSQL send of SQLite's msg/s, same N and connections
+MILLION = 1_000_000
+MILLION_RSS_GROWTH = 1.05  # 1M send's peak RSS within 5% of the 10,000 run's
+OUTBOX_SECONDS_TARGET = 10.0  # creating the 1M outbox
 
 
 @dataclass
@@ -63,6 +69,8 @@ class Results:
     source: dict[int, float] = field(default_factory=dict)  # sessions -> msg/s
     assembly: dict[int, float] = field(default_factory=dict)  # N -> msg/s
     sends: list[SendRun] = field(default_factory=list)
+    pg_sends: list[SendRun] = field(default_factory=list)
+    outbox_seconds: dict[tuple[str, int], float] = field(default_factory=dict)  # (db, N)
     targets: list[tuple[str, str, str, bool | None]] = field(default_factory=list)
 
 
@@ -111,6 +119,56 @@ def judge(res: Results, sizes: list[int]) -> None:
                             "≤ +20%", b <= RSS_GROWTH_TARGET * a))
         res.targets.append((f"peak RSS N={large:,} < {RSS_LIMIT_MB:.0f} MB, {c} conn",
                             f"{b:.0f} MB", f"< {RSS_LIMIT_MB:.0f}", b < RSS_LIMIT_MB))
+
+
+def judge_scale(res: Results, big: int | None) -> None:
+    """PASS/FAIL against #17's send targets 1–3 (the web, import and start-up ones are in
+    their own benchmarks; bench/targets.py gathers them all). `big` is the 1,000,000 run's N."""
+    for run in res.sends:
+        src = res.source.get(run.connections)
+        if run.subscribers == big or not src:
+            continue
+        res.targets.append((
+            f"T1 SQLite send ≥ 90% of smtp-source, N={run.subscribers:,}, "
+            f"{run.connections} conn",
+            f"wall {fmt(run.rate)} ({run.rate / src:.0%}), send phase {fmt(run.send_rate)} "
+            f"({run.send_rate / src:.0%}); smtp-source {fmt(src)}",
+            f"≥ {fmt(SOURCE_SHARE_TARGET * src)} on both",
+            min(run.rate, run.send_rate) >= SOURCE_SHARE_TARGET * src))
+    sqlite = {(r.subscribers, r.connections): r for r in res.sends}
+    for run in res.pg_sends:
+        same = sqlite.get((run.subscribers, run.connections))
+        if same is None:
+            continue
+        res.targets.append((
+            f"T2 PostgreSQL send ≥ 80% of SQLite, N={run.subscribers:,}, "
+            f"{run.connections} conn",
+            f"{fmt(run.rate)} vs {fmt(same.rate)} msg/s wall ({run.rate / same.rate:.0%})",
+            f"≥ {fmt(POSTGRES_SHARE_TARGET * same.rate)}",
+            run.rate >= POSTGRES_SHARE_TARGET * same.rate))
+    for db, runs in (("SQLite", res.sends), ("PostgreSQL", res.pg_sends)):
+        by = {(r.subscribers, r.connections): r for r in runs}
+        for (n, c), top in sorted(by.items()):
+            if n != big:
+                continue
+            small, mid = by.get((10_000, c)), by.get((100_000, c))
+            if small is not None:
+                res.targets.append((
+                    f"T3 {db} {n:,} send peak RSS within 5% of N=10,000, {c} conn",
+                    f"{top.child.rss_mb:.1f} MB vs {small.child.rss_mb:.1f} MB "
+                    f"({(top.child.rss_mb / small.child.rss_mb - 1) * 100:+.1f}%)", "≤ +5%",
+                    top.child.rss_mb <= MILLION_RSS_GROWTH * small.child.rss_mb))
+            if mid is not None:
+                res.targets.append((
+                    f"T3 {db} {n:,} send rate ≥ the N=100,000 run's, {c} conn",
+                    f"{fmt(top.rate)} vs {fmt(mid.rate)} msg/s wall "
+                    f"({top.rate / mid.rate:.2f}×)", f"≥ {fmt(mid.rate)}",
+                    top.rate >= mid.rate))
+    for (db, n), seconds in sorted(res.outbox_seconds.items()):
+        if n == big:
+            res.targets.append((f"T3 {db} outbox of {n:,} rows created in < 10 s",
+                                f"{seconds:.2f} s", f"< {OUTBOX_SECONDS_TARGET:.0f} s",
+                                seconds < OUTBOX_SECONDS_TARGET))
 
 
 def machine() -> list[str]:

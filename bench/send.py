@@ -7,7 +7,7 @@ Each measured send is its own child process, so its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
-import functools
+import json
 import os
 import shutil
 import statistics
@@ -20,10 +20,29 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and `digest` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import baselines, measure
-from bench.report import REPO, Results, SendRun, fmt, judge, machine, row, say, table, write_doc
-from bench.sink import ChildResult, Sink, run_child, smtp_source, smtp_source_command
-from digest.settings import Settings
+from bench import measure
+from bench.report import (
+    MILLION,
+    REPO,
+    Results,
+    SendRun,
+    fmt,
+    judge,
+    judge_scale,
+    machine,
+    row,
+    say,
+    table,
+    write_doc,
+)
+from bench.send_parts import (
+    bench_assembly,
+    bench_clients,
+    bench_components,
+    bench_profile,
+    bench_sources,
+)
+from bench.sink import ChildResult, Sink, run_child
 
 DOC = REPO / "docs" / "performance.md"
 
@@ -40,8 +59,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="comma-separated subscriber counts (default: 10000,100000)")
     p.add_argument("--connections", type=_ints, default=[1, 4, 8],
                    help="SMTP connections for sends at N <= 10000 (default: 1,4,8)")
-    p.add_argument("--connections-large", type=_ints, default=[1, 4],
-                   help="SMTP connections for sends at N > 10000 (default: 1,4)")
+    p.add_argument("--connections-large", type=_ints, default=[1, 4, 8],
+                   help="SMTP connections for sends at N > 10000 (default: 1,4,8)")
+    p.add_argument("--million", action="store_true",
+                   help="also send to 1,000,000 subscribers on both databases (minutes; "
+                        "target 3; not run by default)")
+    p.add_argument("--million-subscribers", type=int, default=MILLION,
+                   help="the size of the --million sends (default: 1000000; smaller to try it)")
+    p.add_argument("--million-connections", type=_ints, default=[4],
+                   help="SMTP connections for the 1,000,000 sends (default: 4)")
     p.add_argument("--source-messages", type=int, default=20_000,
                    help="messages per smtp-source run (default: 20000)")
     p.add_argument("--client-messages", type=int, default=10_000,
@@ -56,10 +82,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="server for the PostgreSQL sends ('' to skip them)")
     p.add_argument("--postgres-subscribers", type=_ints, default=[10_000, 100_000],
                    help="subscriber counts sent with PostgreSQL")
-    p.add_argument("--postgres-connections", type=_ints, default=[1, 4],
+    p.add_argument("--postgres-connections", type=_ints, default=[1, 4, 8],
                    help="connection counts sent with PostgreSQL")
     p.add_argument("--doc", type=Path, default=DOC, help="markdown file to update")
     p.add_argument("--no-doc", action="store_true", help="print only; leave the doc alone")
+    p.add_argument("--json", type=Path, help="also write the sends and targets to this file")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per send")
     return p.parse_args(argv)
 
@@ -161,18 +188,26 @@ def bench_postgres(res: Results, args: argparse.Namespace, workdir: Path, sink: 
                       "msg/s (send phase)", "peak RSS MB", "SQLite msg/s (wall), same N and "
                       "conns", "checked"]))
     sqlite = {(r.subscribers, r.connections): r.rate for r in res.sends}
+    big = args.million_subscribers if args.million else None
+    sizes = args.postgres_subscribers + ([big] if big else [])
     try:
-        for n in args.postgres_subscribers:
+        for n in sizes:
             template = f"digest_bench_template_{n}"
             url = pg.create(template)
             measure.prepare_database(url, n, measure.bench_settings(url, workdir / "var",
                                                                     sink.port))
-            for c in args.postgres_connections:
+            if n == big:
+                copy = pg.create("digest_bench_outbox", template=template)
+                res.outbox_seconds[("PostgreSQL", n)] = measure.outbox_creation(
+                    measure.bench_settings(copy, workdir / "var", sink.port))
+                pg.drop("digest_bench_outbox")
+            for c in args.million_connections if n == big else args.postgres_connections:
                 run_dir = Path(tempfile.mkdtemp(prefix=f"pg-{n}-{c}-", dir=workdir))
                 db = pg.create("digest_bench_run", template=template)
                 r = measured_send(db, run_dir, sink, n, c, startup, args.timeout)
                 pg.drop("digest_bench_run")
                 shutil.rmtree(run_dir)
+                res.pg_sends.append(r)
                 ok = r.sent_rows == n and r.sink_delta in (None, n)
                 same = sqlite.get((n, c))
                 say(res, row(f"{n:,}", c, fmt(r.child.seconds), fmt(r.rate), fmt(r.send_rate),
@@ -180,129 +215,9 @@ def bench_postgres(res: Results, args: argparse.Namespace, workdir: Path, sink: 
                                f"{r.sent_rows:,} rows sent, sink took "
                                + (f"{r.sink_delta:,}" if r.sink_delta is not None else "?")
                                + ("" if ok else " MISMATCH")))
+            pg.drop(template)
     finally:
         pg.close()
-
-
-REPEATS = 3  # runs of each SMTP-only row and of the assembly row; the median is reported
-
-
-def _median_run(fn: Callable[[], float]) -> tuple[float, str]:
-    """Median seconds of REPEATS runs, and their range for the report."""
-    runs = sorted(fn() for _ in range(REPEATS))
-    return statistics.median(runs), f"{runs[0]:.2f}–{runs[-1]:.2f} s"
-
-
-def bench_sources(res: Results, sink: Sink, sessions: list[int], messages: int) -> None:
-    """Postfix smtp-source with each session count, messages as large as ours."""
-    say(res, "", f"### SMTP clients into the sink (no database; median of {REPEATS} runs)", "",
-         *table(["client", "connections", "messages", "seconds (range)", "msg/s",
-                  "peak RSS MB"]))
-    for s in sessions:
-        runs = [smtp_source(sink.port, s, messages, res.message_bytes) for _ in range(REPEATS)]
-        ok = [r for r in runs if r is not None and r.returncode == 0]
-        if len(ok) < REPEATS:
-            say(res, row(f"smtp-source -s {s}", s, messages, "failed", "n/a", "n/a"))
-            continue
-        seconds = statistics.median(r.seconds for r in ok)
-        spread = f"{min(r.seconds for r in ok):.2f}–{max(r.seconds for r in ok):.2f} s"
-        res.source[s] = messages / seconds
-        cmd = smtp_source_command(sink.port, s, messages, res.message_bytes)
-        say(res, row(f"Postfix `{cmd.replace(f'127.0.0.1:{sink.port}', '127.0.0.1:PORT')}`",
-                       s, messages, f"{fmt(seconds)} ({spread})", fmt(res.source[s]),
-                       fmt(max(r.rss_mb for r in ok))))
-
-
-def bench_clients(res: Results, settings_: Settings, args: argparse.Namespace,
-                  connections: list[int]) -> None:
-    """Python clients into the same sink: naive smtplib, smtplib and aiosmtplib with our
-    bytes, ours alone."""
-    variants = measure.stored_variants(settings_)
-    rcpts = measure.recipients(settings_)
-    n = min(args.smtplib_messages, len(rcpts))
-    seconds = baselines.smtplib_naive_loop(settings_, variants, rcpts[:n])
-    say(res, row("smtplib `send_message` of an EmailMessage built per message (1 run)",
-                   1, n, fmt(seconds), fmt(n / seconds), "-"))
-    templates = measure.templates_for(settings_, variants)
-    prebuilt = [templates[lang].build(r) for lang, r in rcpts[:600]]
-    count = args.client_messages
-    seconds, spread = _median_run(
-        functools.partial(baselines.smtplib_prebuilt_loop, settings_, prebuilt, count))
-    say(res, row("smtplib `sendmail` of our prebuilt bytes", 1, count,
-                   f"{fmt(seconds)} ({spread})", fmt(count / seconds), "-"))
-    clients = [
-        ("aiosmtplib `sendmail` of our prebuilt bytes, an asyncio task per connection",
-         baselines.aiosmtplib_clients),
-        ("digest `SMTPTransport` alone, prebuilt wire bytes, a thread per connection",
-         baselines.transport_only),
-    ]
-    for label, client in clients:
-        for c in connections:
-            seconds, spread = _median_run(
-                functools.partial(client, settings_, prebuilt, count, c))
-            say(res, row(label, c, count, f"{fmt(seconds)} ({spread})",
-                           fmt(count / seconds), "-"))
-
-
-def bench_assembly(res: Results, settings_: Settings, prepared: measure.Prepared,
-                   naive_n: int) -> None:
-    """MessageTemplate.build over N recipients, and the EmailMessage way over a few hundred."""
-    variants = measure.stored_variants(settings_)
-    templates = measure.templates_for(settings_, variants)
-    rcpts = measure.recipients(settings_)
-    runs = sorted(measure.assembly(templates, rcpts) for _ in range(REPEATS))
-    seconds = statistics.median(runs)
-    res.assembly[prepared.subscribers] = len(rcpts) / seconds
-    spread = "–".join(f"{r / len(rcpts) * 1e6:.1f}" for r in (runs[0], runs[-1]))
-    say(res, row(f"`MessageTemplate.build` (splice; median of {REPEATS} runs, "
-                   f"{spread} µs/message)",
-                   f"{len(rcpts):,}", fmt(seconds),
-                   fmt(len(rcpts) / seconds), f"{seconds / len(rcpts) * 1e6:.1f}"))
-    ids = [r.subscriber_id for _, r in rcpts]
-    current, once = measure.token_costs(settings_, ids)
-    say(res, row("of which: the two `Tokens.make` calls per message", f"{len(ids):,}",
-                   fmt(current), fmt(len(ids) / current), f"{current / len(ids) * 1e6:.1f}"),
-         row("(same two tokens with the signing key derived once; bench-only code)",
-              f"{len(ids):,}", fmt(once), fmt(len(ids) / once), f"{once / len(ids) * 1e6:.1f}"))
-    k = min(naive_n, len(rcpts))
-    seconds = baselines.naive_assembly(settings_, variants, rcpts[:k])
-    say(res, row("`EmailMessage` + `as_bytes` per message (naive; timed over "
-                   f"{k}, extrapolated)", f"{len(rcpts):,}", fmt(seconds / k * len(rcpts)),
-                   fmt(k / seconds), f"{seconds / k * 1e6:,.0f}"))
-
-
-def bench_components(res: Results, template: Path, workdir: Path, port: int) -> None:
-    """Outbox steps timed on a scratch copy of the database."""
-    scratch = workdir / "components.db"
-    measure.copy_database(template, scratch)
-    c = measure.components(measure.bench_settings(scratch, workdir / "var", port))
-    scratch.unlink()
-    groups = ", ".join(f"group of {g}: {ms:.2f} ms" for g, ms in c.record_ms.items())
-    say(res, row("create outbox (INSERT…SELECT)",
-                   f"{c.create_seconds * 1e3:,.0f} ms"),
-         row(f"`outbox.claim` of {c.claim_batch} rows, fresh outbox",
-              f"{c.claim_ms:.2f} ms ({c.claim_ms / c.claim_batch * 1e3:,.0f} µs/row)"),
-         row(f"`outbox.claim` of {c.claim_batch} rows, 90% of the outbox sent",
-              f"{c.claim_late_ms:.2f} ms ({c.claim_late_ms / c.claim_batch * 1e3:,.0f} µs/row)"),
-         row("SQLite plan of the claim's SELECT", f"`{c.claim_plan}`"),
-         row("`OutcomeWriter.write` per commit", groups))
-
-
-def bench_profile(res: Results, template: Path, workdir: Path, port: int, n: int,
-                  connections: int, limit: int) -> None:
-    """An in-process send of the first `limit` messages with claims and group commits timed."""
-    db = workdir / "profile.db"
-    measure.copy_database(template, db)
-    p = measure.profile_send(measure.bench_settings(db, workdir / "var", port), connections,
-                             limit)
-    db.unlink()
-    claims, claim_s = p.calls["claim"]
-    commits, record_s = p.calls["record"]
-    say(res, row(f"{n:,}", connections, f"{p.sent:,}", fmt(p.seconds), fmt(p.sent / p.seconds),
-                   f"{claims:,} × {claim_s / max(claims, 1) * 1e3:.2f} ms = "
-                   f"{claim_s / p.seconds:.0%}",
-                   f"{commits:,} × {record_s / max(commits, 1) * 1e3:.2f} ms = "
-                   f"{record_s / p.seconds:.0%}", f"{p.sent / max(commits, 1):.1f}"))
 
 
 def _timed(label: str, fn: Callable[..., None], *fn_args: object) -> None:
@@ -315,13 +230,15 @@ def run(args: argparse.Namespace) -> Results:
     """The whole benchmark, in one sink's lifetime."""
     res = Results()
     sizes = sorted(args.subscribers)
+    big = [args.million_subscribers] if args.million else []  # no assembly, steps, profile
     conns_for = {n: args.connections if n <= 10_000 else args.connections_large for n in sizes}
+    conns_for.update({n: args.million_connections for n in big})
     all_conns = sorted({c for cs in conns_for.values() for c in cs})
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp, Sink(Path(tmp)) as sink:
         workdir = Path(tmp)
         res.sink = sink.kind
         prepared: dict[int, measure.Prepared] = {}
-        for n in sizes:
+        for n in sizes + big:
             db = workdir / f"template-{n}.db"
             prepared[n] = measure.prepare_database(
                 db, n, measure.bench_settings(db, workdir / "var", sink.port))
@@ -349,7 +266,7 @@ def run(args: argparse.Namespace) -> Results:
              *table(["subscribers", "connections", "wall s", "msg/s (wall)", "send phase s",
                       "msg/s (send phase)", "peak RSS MB", "smtp-source msg/s, same conns",
                       "checked"]))
-        for n in sizes:
+        for n in sizes + big:
             for c in conns_for[n]:
                 def one(n: int = n, c: int = c) -> None:
                     r = run_send(prepared[n].db_path, workdir, sink, n, c, startup,
@@ -374,6 +291,14 @@ def run(args: argparse.Namespace) -> Results:
             say(res, row("bulk insert of the subscribers (Core executemany)",
                            f"{prepared[n].insert_seconds:.2f} s "
                            f"({n / max(prepared[n].insert_seconds, 1e-9):,.0f} rows/s)"))
+        for n in big:
+            copy = workdir / "outbox.db"
+            measure.copy_database(Path(prepared[n].db_path), copy)
+            res.outbox_seconds[("SQLite", n)] = measure.outbox_creation(
+                measure.bench_settings(copy, workdir / "var", sink.port))
+            copy.unlink()
+            say(res, row(f"**N={n:,}**", ""), row("create outbox (INSERT…SELECT)",
+                 f"{res.outbox_seconds[('SQLite', n)] * 1e3:,.0f} ms"))
         say(res, "", "### Where a send's time goes (in-process `send_issue`, first "
              f"{args.profile_messages:,} messages, outbox calls timed)", "",
              "Claims and group commits run in the worker threads, which also wait on each "
@@ -386,10 +311,27 @@ def run(args: argparse.Namespace) -> Results:
                 _timed(f"profile N={n} c={c}", bench_profile, res, prepared[n].db_path,
                        workdir, sink.port, n, c, min(n, args.profile_messages))
     judge(res, sizes)
+    judge_scale(res, big[0] if big else None)
     say(res, "", "### Targets", "", *table(["target", "measured", "needed", "result"]))
     for name, got, need, ok in res.targets:
         say(res, row(name, got, need, "n/a" if ok is None else "PASS" if ok else "FAIL"))
     return res
+
+
+def as_json(res: Results, header: list[str], seconds: float) -> dict[str, object]:
+    """The run's sends, baselines and verdicts, for bench/targets.py."""
+    def send(db: str, r: SendRun) -> dict[str, object]:
+        return {"database": db, "subscribers": r.subscribers, "connections": r.connections,
+                "wall_s": r.child.seconds, "rate": r.rate, "send_rate": r.send_rate,
+                "rss_mb": r.child.rss_mb, "sent_rows": r.sent_rows, "sink_delta": r.sink_delta}
+    return {"header": header, "seconds": seconds,
+            "source": {str(c): rate for c, rate in res.source.items()},
+            "sends": [send("sqlite", r) for r in res.sends]
+            + [send("postgresql", r) for r in res.pg_sends],
+            "outbox_seconds": [{"database": db, "subscribers": n, "seconds": t}
+                               for (db, n), t in res.outbox_seconds.items()],
+            "targets": [{"name": n, "measured": m, "needed": need, "ok": ok}
+                        for n, m, need, ok in res.targets]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -401,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     res = run(args)
     total = time.perf_counter() - started
     print(f"\nwhole benchmark: {total:,.0f} s", flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(as_json(res, header, total), indent=1), encoding="utf-8")
     if not args.no_doc:
         write_doc(args.doc, ["", "_Generated by `bench/send.py`; do not edit by hand._", "",
                              *header, f"- whole benchmark: {total:,.0f} s", *res.lines, ""])

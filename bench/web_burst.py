@@ -1,21 +1,28 @@
-"""One-click unsubscribes from many clients while `digest issue send` runs (SQLite).
+"""One-click unsubscribes from many clients while `digest issue send` runs (SQLite, PostgreSQL).
 
-Starts Postfix's smtp-sink, `digest serve` and, unless `--no-send`, a send of N subscribers
+Starts Postfix's smtp-sink, `digest serve` and, in the runs with one, a send of N subscribers
 with C connections; once the send is under way it fires P RFC 8058 POSTs from K concurrent
 keep-alive clients (a small asyncio HTTP/1.1 client) at subscribers the send has not reached.
 It reports non-200 answers, "database is locked" in the server's log, latency percentiles,
 whether every unsubscribe was committed, how many of those people were mailed after their
 200 (outbox `sent_at` later than the answer), and the send's rate during the burst.
+
+Each run has a fresh database: a SQLite file, or a scratch database on the PostgreSQL server
+(dropped after the run). `--outbox-rows M` first gives it M outbox rows already sent for an
+earlier issue (bench/burst_db.py), so the unsubscribe's UPDATE runs on a table of M + N rows;
+`--stop-send-after-burst` stops the send (SIGTERM) once the burst is over, for a big N.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shlex
 import shutil
+import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -23,19 +30,33 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `digest` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import measure
+from bench import burst_db, measure
 from bench.import_csv import baseline_tree
+from bench.report import REPO, machine
 from bench.send import child_env
 from bench.sink import Sink, free_port
 from digest.tokens import Purpose, Tokens
 
 BODY = b"List-Unsubscribe=One-Click"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DOC = REPO / "docs" / "performance.md"
+START, END = "<!-- burst:start -->", "<!-- burst:end -->"
+
+
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0f}"
+
+
+def _rate(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.0f}"
 
 
 @dataclass(frozen=True)
@@ -50,18 +71,30 @@ class Burst:
     not_committed: int
     mailed_after_200: int
     send_rate: float | None  # msg/s while the burst ran
-    send_rate_overall: float | None
+    send_rate_overall: float | None  # None without a send, or when it was stopped
+    outbox_rows_total: int = 0  # rows in the delivery table when the burst ended
+    stopped: bool = False  # the send was stopped (SIGTERM) after the burst
 
-    def line(self, label: str) -> str:
+    def stats(self) -> dict[str, Any]:
+        """The figures of the table row and of the JSON run, percentiles derived here only."""
+        lat = self.latencies_ms
+        q = statistics.quantiles(lat, n=100) if len(lat) > 1 else lat * 99
+        return {"posts": self.posts, "req_per_s": self.posts / self.seconds,
+                "non_200": self.non_200, "locked": self.locked,
+                "p50_ms": q[49] if q else None, "p95_ms": q[94] if q else None,
+                "p99_ms": q[98] if q else None, "max_ms": max(lat) if lat else None,
+                "not_committed": self.not_committed, "mailed_after_200": self.mailed_after_200,
+                "send_rate_during": self.send_rate, "send_rate_overall": self.send_rate_overall,
+                "outbox_rows_total": self.outbox_rows_total, "send_stopped": self.stopped}
+
+    def line(self, label: str, database: str = "sqlite") -> str:
         """One markdown table row."""
-        q = (statistics.quantiles(self.latencies_ms, n=100) if len(self.latencies_ms) > 1
-             else self.latencies_ms * 99)
-        rate = "–" if self.send_rate is None else f"{self.send_rate:,.0f}"
-        whole = "–" if self.send_rate_overall is None else f"{self.send_rate_overall:,.0f}"
-        return (f"| {label} | {self.posts:,} | {self.posts / self.seconds:,.0f} | {self.non_200} |"
-                f" {self.locked} | {q[49]:.0f} / {q[94]:.0f} / {q[98]:.0f} / "
-                f"{max(self.latencies_ms):.0f} | {self.not_committed} | {self.mailed_after_200} |"
-                f" {rate} | {whole} |")
+        s = self.stats()
+        return (f"| {label} | {database} | {s['posts']:,} | {s['req_per_s']:,.0f} | "
+                f"{s['non_200']} | {s['locked']} | {_ms(s['p50_ms'])} / {_ms(s['p95_ms'])} / "
+                f"{_ms(s['p99_ms'])} / {_ms(s['max_ms'])} | {s['not_committed']} | "
+                f"{s['mailed_after_200']} | {_rate(s['send_rate_during'])} | "
+                f"{_rate(s['send_rate_overall'])} |")
 
 
 async def _client(port: int, paths: list[str], out: list[tuple[str, int, float, float]]
@@ -115,109 +148,223 @@ def _listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise RuntimeError("digest serve did not start")
 
 
-def _sent(db: Path) -> int:
-    with sqlite3.connect(db, timeout=30) as conn:
-        return int(conn.execute("SELECT count(*) FROM delivery WHERE state = 'sent'")
-                   .fetchone()[0])
+
+
+def _last_line(log: Path) -> str:
+    """The last line a child wrote to its log."""
+    lines = log.read_text(errors="replace").strip().splitlines() or ["(no output)"]
+    return lines[-1][:300]
+
+
+def _ended(proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
+    """Raise if `proc` failed (exit code other than 0), with the last line of its log."""
+    if proc.returncode not in (None, 0):
+        raise RuntimeError(f"{what} exited {proc.returncode}: {_last_line(log)}")
 
 
 def run_burst(workdir: Path, n: int, posts: int, clients: int, connections: int,
-              send: bool, tree: Path | None = None) -> Burst:
-    """One run on a fresh SQLite database in `workdir` (see the module docstring); the
+              send: bool, tree: Path | None = None, *, postgres: str | None = None,
+              outbox_rows: int = 0, stop_after_burst: bool = False) -> Burst:
+    """One run on a fresh database (see the module docstring): a SQLite file in `workdir`,
+    or with `postgres` (a server URL) a scratch database there, dropped at the end. The
     server and the send run `tree`'s code if given (a baseline), else this checkout's."""
-    db = workdir / "digest.db"
-    with Sink(workdir) as sink:
+    with burst_db.database(workdir, postgres) as db, Sink(workdir) as sink:
         settings = measure.bench_settings(db, workdir / "var", sink.port)
         measure.prepare_database(db, n, settings)
-        env = child_env(db, workdir, sink.port, connections)
-        if tree is not None:
-            env["PYTHONPATH"] = str(tree)
-        port = free_port()
-        env["DIGEST_SITE_URL"] = f"http://127.0.0.1:{port}"  # the only Host the app answers
-        log = (workdir / "serve.log").open("wb")
-        server = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port",
-                                   str(port)], env=env, cwd=workdir, stdout=log,
-                                  stderr=subprocess.STDOUT)
-        sender: subprocess.Popen[bytes] | None = None
+        engine = burst_db.engine_for(db)
+        try:
+            burst_db.add_outbox(engine, outbox_rows)
+            env = child_env(db, workdir, sink.port, connections)
+            if tree is not None:
+                env["PYTHONPATH"] = str(tree)
+                if (label := burst_db.label_for(engine, tree)) is not None:
+                    print(f"  (the baseline's schema is labelled {label}, its newest "
+                          "migration: the newer ones add nullable columns and tables)",
+                          flush=True)
+            return _measure(workdir, engine, env, Tokens(settings), n, posts, clients, send,
+                            stop_after_burst)
+        finally:
+            engine.dispose()
+
+
+def _measure(workdir: Path, engine: Engine, env: dict[str, str], tokens: Tokens,
+             n: int, posts: int, clients: int, send: bool, stop_after_burst: bool) -> Burst:
+    """Start the server (and the send), fire the burst, stop them, check the database."""
+    issue = burst_db.issue_id(engine)
+    port = free_port()
+    env["DIGEST_SITE_URL"] = f"http://127.0.0.1:{port}"  # the only Host the app answers
+    serve_log, send_log = workdir / "serve.log", workdir / "send.log"
+    log = serve_log.open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port",
+                               str(port)], env=env, cwd=workdir, stdout=log,
+                              stderr=subprocess.STDOUT)
+    sender: subprocess.Popen[bytes] | None = None
+    stopped = False
+    try:
         try:
             _listening(port, server)
-            started = time.monotonic()
-            if send:
+        except RuntimeError as exc:
+            log.flush()
+            raise RuntimeError(f"{exc}: {_last_line(serve_log)}") from None
+        started = time.monotonic()
+        if send:
+            with send_log.open("wb") as out:
                 sender = subprocess.Popen([sys.executable, "-m", "digest.cli", "issue", "send",
-                                           measure.PERIOD], env=env, cwd=workdir,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-                while _sent(db) < n // 20 and sender.poll() is None:
-                    time.sleep(0.05)
-            tokens = Tokens(settings)
-            step = max(1, (n // 2) // posts)  # people the send has not reached yet
-            ids = [n - i * step for i in range(posts)]
-            paths = {f"/u/{tokens.make(Purpose.UNSUBSCRIBE, sid)}": sid for sid in ids}
-            before, t0 = (_sent(db) if send else 0), time.time()
-            answers, seconds = fire(port, list(paths), clients)
-            during = (_sent(db) - before) / (time.time() - t0) if send else None
-            if sender is not None:
-                sender.wait(timeout=3600)
-            overall = n / (time.monotonic() - started) if send else None
-        finally:
-            for proc in (sender, server):
-                if proc is not None and proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(timeout=30)
-            log.close()
+                                           measure.PERIOD], env=env, cwd=workdir, stdout=out,
+                                          stderr=subprocess.STDOUT)
+            while burst_db.sent(engine, issue) < n // 20 and sender.poll() is None:
+                time.sleep(0.05)
+            _ended(sender, send_log, "digest issue send")
+        step = max(1, (n // 2) // posts)  # people the send has not reached yet
+        ids = [n - i * step for i in range(posts)]
+        paths = {f"/u/{tokens.make(Purpose.UNSUBSCRIBE, sid)}": sid for sid in ids}
+        before, t0 = (burst_db.sent(engine, issue) if send else 0), time.time()
+        answers, seconds = fire(port, list(paths), clients)
+        during = (burst_db.sent(engine, issue) - before) / (time.time() - t0) if send else None
+        total = burst_db.outbox_size(engine)
+        if sender is not None:
+            if stop_after_burst and sender.poll() is None:
+                sender.send_signal(signal.SIGTERM)  # it ends its claims cleanly (exit 130)
+                stopped = True
+            sender.wait(timeout=3600)
+            if not (stopped and sender.returncode == 130):
+                _ended(sender, send_log, "digest issue send")
+        overall = n / (time.monotonic() - started) if send and not stopped else None
+    finally:
+        for proc in (sender, server):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        log.close()
     answered = {paths[p]: done for p, status, _, done in answers if status == 200}
-    with sqlite3.connect(db) as conn:
-        gone = {sid for (sid,) in conn.execute(
-            "SELECT id FROM subscriber WHERE state = 'unsubscribed'")}
-        sent_at = dict(conn.execute(
-            f"SELECT subscriber_id, sent_at FROM delivery WHERE state = 'sent' AND "
-            f"subscriber_id IN ({','.join(map(str, ids))})").fetchall())
-    late = sum(1 for sid, when in sent_at.items() if sid in answered and when is not None
-               and datetime.fromisoformat(when).replace(tzinfo=UTC).timestamp() > answered[sid])
-    server_log = (workdir / "serve.log").read_text(errors="replace")
+    not_committed, late = burst_db.outcome(engine, issue, ids, answered)
+    server_text = serve_log.read_text(errors="replace")
     return Burst(len(answers), sum(1 for a in answers if a[1] != 200),
-                 server_log.count("database is locked"),
+                 server_text.count("database is locked"),
                  [(done - sent) * 1000 for _, _, sent, done in answers], seconds,
-                 len(set(ids) - gone), late, during, overall)
+                 not_committed, late, during, overall, total, stopped)
 
 
-HEADER = ["| run | POSTs | req/s | non-200 | \"database is locked\" | latency ms p50 / p95 / "
-          "p99 / max | not committed | mailed after their 200 | send msg/s during burst | "
-          "send msg/s overall |", "| --- " * 10 + "|"]
+HEADER = ["| run | database | POSTs | req/s | non-200 | \"database is locked\" | latency ms "
+          "p50 / p95 / p99 / max | not committed | mailed after their 200 | send msg/s during "
+          "burst | send msg/s overall |", "| --- " * 11 + "|"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the burst with and without a send, and a send without the burst; print the table."""
-    p = argparse.ArgumentParser(description=__doc__)
+def write_doc(text: str, path: Path = DOC) -> None:
+    """Put `text` between the burst markers of `path`, or append the section if absent."""
+    doc = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
+    section = f"{START}\n\n{text}\n\n{END}"
+    if START in doc and END in doc:
+        head, rest = doc.split(START, 1)
+        doc = head + section + rest.split(END, 1)[1]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(doc, encoding="utf-8")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--subscribers", type=int, default=100_000)
     p.add_argument("--posts", type=int, default=2_000)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--baseline", default="6fd8f32",
-                   help="git revision whose server and send also run the burst ('' skips)")
+                   help="git revision whose server and send also run the burst, on every "
+                   "selected database ('' skips)")
+    p.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--postgres", default=PG_URL,
+                   help="PostgreSQL server URL for scratch databases ('' skips PostgreSQL)")
+    p.add_argument("--outbox-rows", type=int, default=0, metavar="M",
+                   help="outbox rows already sent for an earlier issue, added before each run")
+    p.add_argument("--stop-send-after-burst", action="store_true",
+                   help="stop the send (SIGTERM) when the burst is over; no overall rate")
+    p.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    p.add_argument("--doc", action="store_true",
+                   help=f"write the section between the burst markers of {DOC.name}")
+    return p
+
+
+def _databases(args: argparse.Namespace, p: argparse.ArgumentParser) -> list[str]:
+    """The databases to run on; PostgreSQL left out (one line) if skipped or absent."""
+    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    if "postgresql" not in kinds:
+        return kinds
+    why = "--postgres ''" if not args.postgres else None
+    if why is None:
+        scratch = measure.PostgresScratch(args.postgres)
+        why = scratch.available()
+        scratch.close()
+    if why is None:
+        return kinds
+    if kinds == ["postgresql"]:
+        p.error(f"PostgreSQL not available: {why}")
+    print(f"PostgreSQL skipped: {why}", flush=True)
+    return ["sqlite"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the burst with and without a send, and a send without the burst, on each selected
+    database; print the table (and write the JSON, the doc section, if asked)."""
+    p = _parser()
     args = p.parse_args(argv)
+    command = shlex.join(["bench/web_burst.py", *(sys.argv[1:] if argv is None else argv)])
+    kinds = _databases(args, p)
     rows = list(HEADER)
+    runs: list[dict[str, Any]] = []
     keep = Path(tempfile.mkdtemp(prefix="bench-burst-trees-"))
-    runs: list[tuple[str, bool, int, Path | None]] = [
+    plan: list[tuple[str, bool, int, Path | None]] = [
         ("burst, no send", False, args.posts, None),
         ("burst during a send", True, args.posts, None),
         ("send, a token burst of 1 POST", True, 1, None)]
     if args.baseline:
         old = baseline_tree(args.baseline, keep)
-        runs += [(f"baseline {args.baseline}: burst, no send", False, args.posts, old),
+        plan += [(f"baseline {args.baseline}: burst, no send", False, args.posts, old),
                  (f"baseline {args.baseline}: burst during a send", True, args.posts, old)]
-    for label, send, posts, tree in runs:
-        workdir = Path(tempfile.mkdtemp(prefix="bench-burst-"))
-        try:
-            got = run_burst(workdir, args.subscribers, posts, args.clients if posts > 1 else 1,
-                            args.connections, send, tree)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        rows.append(got.line(label))
-        print(rows[-1], flush=True)
-    print(f"\n- command: `bench/web_burst.py {' '.join(argv or sys.argv[1:])}`; SQLite; "
-          f"{os.cpu_count()} cores shared with other work: compare rows of this run only\n")
+    try:
+        for kind in kinds:
+            for label, send, posts, tree in plan:
+                record: dict[str, Any] = {"database": kind, "label": label, "send": send,
+                                          "baseline": args.baseline if tree else None}
+                workdir = Path(tempfile.mkdtemp(prefix="bench-burst-"))
+                try:
+                    got = run_burst(workdir, args.subscribers, posts,
+                                    args.clients if posts > 1 else 1, args.connections, send,
+                                    tree, postgres=args.postgres if kind == "postgresql" else None,
+                                    outbox_rows=args.outbox_rows,
+                                    stop_after_burst=args.stop_send_after_burst)
+                except Exception as exc:  # a baseline that cannot run this: one line, a row
+                    if tree is None:
+                        raise
+                    error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                    print(f"{label} on {kind} failed: {error}", flush=True)
+                    runs.append({**record, **dict.fromkeys(Burst(0, 0, 0, [], 1, 0, 0, None,
+                                                                 None).stats()),
+                                 "posts": posts, "error": error})
+                    rows.append(f"| {label} | {kind} | {posts:,} | failed: {error} |"
+                                + " – |" * 7)
+                    continue
+                finally:
+                    shutil.rmtree(workdir, ignore_errors=True)
+                runs.append({**record, **got.stats(), "error": None})
+                rows.append(got.line(label, kind))
+                print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(keep, ignore_errors=True)
+    about = (f"- command: `{command}`; {args.subscribers:,} subscribers, "
+             f"{args.outbox_rows:,} earlier outbox rows, {args.clients} clients, "
+             f"{args.connections} connections; {', '.join(kinds)}; {os.cpu_count()} cores; "
+             "machines vary from day to day: compare rows of this run only")
+    print(f"\n{about}\n")
     print("\n".join(rows))
-    shutil.rmtree(keep, ignore_errors=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "command": command, "subscribers": args.subscribers, "posts": args.posts,
+            "clients": args.clients, "connections": args.connections,
+            "outbox_rows": args.outbox_rows, "runs": runs}, indent=2) + "\n", encoding="utf-8")
+    if args.doc:
+        lines = [m for m in machine() if not m.startswith("- command")]
+        write_doc("\n".join([about, *lines, "", *rows]))
     return 0
 
 
