@@ -32,21 +32,18 @@ def _setting(cursor: Any) -> str:
 
 def test_only_outcome_transactions_commit_asynchronously(pg_engine: Engine) -> None:
     writer = OutcomeWriter(pg_engine, "run-1")
-    seen: list[str] = []
-    held = writer._held
-
-    def looking(cursor: Any, watch: list[int]) -> set[int]:
-        seen.append(_setting(cursor))  # inside the outcome transaction
-        return held(cursor, watch)
-
-    writer._held = looking  # type: ignore[method-assign]
     try:
-        assert writer.write([], POLICY, watch=[1]) == {1}
-        after = writer.conn.cursor()
-        seen.append(_setting(after))  # the same connection, after the commit
-        writer.conn.rollback()
+        assert writer.write([], POLICY, watch=[1]) == {1}  # the one-statement write
+        cursor = writer.conn.cursor()
+        seen = [_setting(cursor)]  # the writer's own connection, set for outcome writes
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
     finally:
         writer.close()
     with session_scope(pg_engine, write=True) as session:  # what the web and the CLI use
         seen.append(str(session.execute(sa.text("SHOW synchronous_commit")).scalar_one()))
-    assert seen == ["off", "on", "on"]
+        # The writer's connection was discarded, not pooled: its server process has gone.
+        alive = session.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = "
+                                        ":pid"), {"pid": pid}).scalar_one()
+    assert seen == ["off", "on"]
+    assert alive == 0

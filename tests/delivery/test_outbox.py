@@ -279,6 +279,29 @@ def test_outcome_writer_stores_what_the_orm_and_the_claims_read_back(
     assert [c.delivery_id for c in later] == [retry.delivery_id]
 
 
+def test_a_group_without_a_bounce_is_stored_as_one_with_a_bounce(
+        engine: Engine, session: Session, issue: Issue, issue_id: int) -> None:
+    # On PostgreSQL the first group is one statement (UPDATE ... FROM VALUES); a bounce
+    # makes the second an explicit transaction of several. They must store the same.
+    one, two, three, four, five = outbox.claim(engine, issue_id, "run", 5, AS_OF, LEASE)
+    at = AS_OF + timedelta(seconds=2, microseconds=7)
+    write(engine, Attempt(one, ACCEPTED, "<m@x>", at), Attempt(two, LATER, "<m@x>", at))
+    write(engine, Attempt(three, ACCEPTED, "<m@x>", at), Attempt(four, LATER, "<m@x>", at),
+          Attempt(five, REFUSED, "<m@x>", at))
+    stored = by_id(session, issue)
+
+    def kept(did: int) -> tuple[Any, ...]:
+        r = stored[did]
+        return (r.state, r.sent_at, r.message_id, r.relay_reply, r.last_error,
+                r.next_attempt_at, r.claimed_by, r.attempts)
+
+    assert kept(one.delivery_id) == kept(three.delivery_id)
+    assert kept(two.delivery_id) == kept(four.delivery_id)
+    assert kept(one.delivery_id)[:2] == (DeliveryState.SENT, at)
+    assert kept(two.delivery_id)[0] is DeliveryState.RETRY
+    assert [stored[r.delivery_id].language for r in (one, two)] == [one.language, two.language]
+
+
 def test_a_temporary_failure_past_the_deadline_is_final(
         engine: Engine, session: Session, issue: Issue, issue_id: int) -> None:
     row, kept = outbox.claim(engine, issue_id, "run", 2, AS_OF, LEASE)
