@@ -37,7 +37,7 @@ def test_only_outcome_transactions_commit_asynchronously(pg_engine: Engine) -> N
         cursor = writer.conn.cursor()
         seen = [_setting(cursor)]  # the writer's own connection, set for outcome writes
         cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+        (pid,) = cursor.fetchone() or (None,)
     finally:
         writer.close()
     with session_scope(pg_engine, write=True) as session:  # what the web and the CLI use
