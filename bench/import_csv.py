@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `digest` impo
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import SECRET, PostgresScratch
-from bench.report import REPO, machine
+from bench.report import REPO, machine, write_doc
 from bench.sink import ChildResult, run_child
 from digest.store.db import make_engine, upgrade
 
@@ -162,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({"rows": found}, indent=1), encoding="utf-8")
     if not args.no_doc:
-        doc = DOC.read_text(encoding="utf-8")
-        head, _, rest = doc.partition(START)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(f"{head}{START}\n\n{text}\n\n{END}{tail}", encoding="utf-8")
+        write_doc(DOC, ["", text, ""], (START, END))
     return 0
 
 

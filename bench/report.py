@@ -215,13 +215,16 @@ def quiet(cmd: list[str]) -> str:
         return ""
 
 
-def write_doc(path: Path, section: list[str]) -> None:
-    """Replace the generated section between the markers; the prose around it stays."""
-    body = "\n".join([START, *section, END])
+def write_doc(path: Path, section: list[str], markers: tuple[str, str] = (START, END)
+              ) -> None:
+    """Replace the generated section between the markers (appended at the end if they are
+    absent); the prose around it stays."""
+    start, end = markers
+    body = "\n".join([start, *section, end])
     text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + body + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + body + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + body + "\n"
     path.write_text(text, encoding="utf-8")

@@ -28,7 +28,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `digest` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import MILLION, REPO, machine, row, table
+from bench.report import MILLION, REPO, machine, row, table, write_doc
 
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- targets:start -->", "<!-- targets:end -->"
@@ -193,18 +193,6 @@ def section(header: list[str], verdicts: list[Verdict], seconds: float) -> list[
     return lines
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace the text between the markers (or append them at the end)."""
-    text = path.read_text(encoding="utf-8")
-    body = "\n".join([START, *lines, END])
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + body + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run every benchmark, gather their verdicts, write the targets section."""
     p = argparse.ArgumentParser(description=__doc__,
@@ -251,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = section(header, verdicts, time.monotonic() - began)
     print("\n".join(lines), flush=True)
     if not args.no_doc:
-        write_section(DOC, lines)
+        write_doc(DOC, lines, (START, END))
         print(f"wrote {DOC}")
     return 0
 

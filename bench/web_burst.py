@@ -40,7 +40,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `digest` impo
 
 from bench import burst_db, measure
 from bench.import_csv import baseline_tree
-from bench.report import REPO, machine
+from bench.report import REPO, machine, write_doc
 from bench.send import child_env
 from bench.sink import Sink, free_port
 from digest.tokens import Purpose, Tokens
@@ -250,18 +250,6 @@ HEADER = ["| run | database | POSTs | req/s | non-200 | \"database is locked\" |
           "burst | send msg/s overall |", "| --- " * 11 + "|"]
 
 
-def write_doc(text: str, path: Path = DOC) -> None:
-    """Put `text` between the burst markers of `path`, or append the section if absent."""
-    doc = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    section = f"{START}\n\n{text}\n\n{END}"
-    if START in doc and END in doc:
-        head, rest = doc.split(START, 1)
-        doc = head + section + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(doc, encoding="utf-8")
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -364,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             "outbox_rows": args.outbox_rows, "runs": runs}, indent=2) + "\n", encoding="utf-8")
     if args.doc:
         lines = [m for m in machine() if not m.startswith("- command")]
-        write_doc("\n".join([about, *lines, "", *rows]))
+        write_doc(DOC, ["", about, *lines, "", *rows, ""], (START, END))
     return 0
 
 
