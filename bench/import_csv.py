@@ -54,16 +54,26 @@ def baseline_tree(rev: str, into: Path, *paths: str) -> Path:
     return into
 
 
-def fresh_db(kind: str, workdir: Path, pg: PostgresScratch | None, tag: str) -> str:
-    """A migrated, empty database; returns its URL."""
+def fresh_db(kind: str, workdir: Path, pg: PostgresScratch | None, tag: str,
+             tree: Path = REPO) -> str:
+    """A database migrated by `tree`'s own migrations (a baseline's stop at its own
+    revision, which its commands check), empty; returns its URL."""
     if kind == "sqlite":
         url = f"sqlite:///{workdir / f'{tag}.db'}"
     else:
         assert pg is not None
         url = pg.create(f"digest_bench_import_{tag}")
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    if tree == REPO:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+    migrate = ("import sys\nfrom digest.store.db import make_engine, upgrade\n"
+               "engine = make_engine(sys.argv[1])\nupgrade(engine)\nengine.dispose()\n")
+    child = run_child([sys.executable, "-c", migrate, url], env={
+        **os.environ, "PYTHONPATH": str(tree)}, cwd=workdir, timeout=600)
+    if child.returncode != 0:
+        raise RuntimeError(f"migrating with {tree} failed:\n{child.output[-2000:]}")
     return url
 
 
@@ -135,10 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                         if tree != REPO and n > args.baseline_max:
                             continue
                         tag = f"{kind}_{n}_{len(rows)}"
-                        import_once(tree, fresh_db(kind, workdir, pg, tag + "w"), one, workdir)
-                        got = import_once(tree, fresh_db(kind, workdir, pg, tag), csv, workdir)
-                        inner = import_once(tree, fresh_db(kind, workdir, pg, tag + "t"), csv,
-                                            workdir, timed=True).output
+                        import_once(tree, fresh_db(kind, workdir, pg, tag + "w", tree), one,
+                                    workdir)
+                        got = import_once(tree, fresh_db(kind, workdir, pg, tag, tree), csv,
+                                          workdir)
+                        inner = import_once(tree, fresh_db(kind, workdir, pg, tag + "t", tree),
+                                            csv, workdir, timed=True).output
                         phase = float(inner.rsplit("PHASE ", 1)[1].split()[0])
                         found.append({"code": label, "database": kind, "lines": n,
                                       "wall_s": got.seconds, "phase_s": phase,
