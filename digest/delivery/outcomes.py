@@ -7,6 +7,7 @@ rows whose messages go next are read in the same transaction (see `OutcomeWriter
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,14 +32,21 @@ from digest.store.subscriber_events import E
 # what it has recorded. A held row that was skipped (its subscriber left) while its message was
 # on the wire takes the relay's acceptance (`late` is `skipped` only for those), so the outbox
 # says who was really mailed. (A late 5xx still bounces the address: the refusal is the relay's.)
-_RECORD = sa.update(D).where(
-    D.c.id == sa.bindparam("did"), D.c.claimed_by == sa.bindparam("run"),
-    sa.or_(D.c.state == sa.bindparam("claimed"), D.c.state == sa.bindparam("late"))
-).values(
-    state=sa.bindparam("new_state"), language=sa.bindparam("lang"),
-    message_id=sa.bindparam("mid"), relay_reply=sa.bindparam("reply"),
-    sent_at=sa.bindparam("sent"), last_error=sa.bindparam("err"),
-    next_attempt_at=sa.bindparam("due"), claimed_by=sa.bindparam("owner"))
+# The columns an outcome sets, each with the name of its parameter.
+_SET = {"state": "new_state", "language": "lang", "message_id": "mid", "relay_reply": "reply",
+        "sent_at": "sent", "last_error": "err", "next_attempt_at": "due", "claimed_by": "owner"}
+
+
+def _record(value: Callable[[str], Any]) -> sa.Update:
+    """The outcome UPDATE, its parameters taken from `value(name)`: bind parameters for the
+    per-row statement, or the columns of a VALUES list for PostgreSQL's one-statement write."""
+    return sa.update(D).where(
+        D.c.id == value("did"), D.c.claimed_by == value("run"),
+        sa.or_(D.c.state == value("claimed"), D.c.state == value("late"))
+    ).values({column: value(name) for column, name in _SET.items()})
+
+
+_RECORD = _record(sa.bindparam)
 # A 5xx bounces an active subscriber (an unsubscribe stays one) and skips their other rows.
 _BOUNCE = sa.update(S).where(
     S.c.id == sa.bindparam("sid"),
@@ -124,10 +132,7 @@ class _Compiled:
 # else the web or the CLI commits.
 ASYNC_COMMIT = "SET synchronous_commit = off"
 # `_RECORD`'s parameters, as the columns of a VALUES list (PostgreSQL's one-statement write).
-_COLUMNS = [("did", sa.Integer()), ("new_state", D.c.state.type), ("lang", D.c.language.type),
-            ("mid", D.c.message_id.type), ("reply", D.c.relay_reply.type),
-            ("sent", D.c.sent_at.type), ("err", D.c.last_error.type),
-            ("due", D.c.next_attempt_at.type), ("owner", D.c.claimed_by.type),
+_COLUMNS = [("did", D.c.id.type), *((name, D.c[column].type) for column, name in _SET.items()),
             ("claimed", D.c.state.type), ("late", D.c.state.type), ("run", D.c.claimed_by.type)]
 
 
@@ -146,12 +151,7 @@ def _record_and_read(group: int) -> sa.Select[Any]:
         return read
     v = sa.values(*[sa.column(n, t) for n, t in _COLUMNS], name="v").data(
         [tuple(sa.bindparam(f"{n}_{i}", type_=t) for n, t in _COLUMNS) for i in range(group)])
-    rec = sa.update(D).where(
-        D.c.id == v.c.did, D.c.claimed_by == v.c.run,
-        sa.or_(D.c.state == v.c.claimed, D.c.state == v.c.late)
-    ).values(state=v.c.new_state, language=v.c.lang, message_id=v.c.mid, relay_reply=v.c.reply,
-             sent_at=v.c.sent, last_error=v.c.err, next_attempt_at=v.c.due,
-             claimed_by=v.c.owner).returning(D.c.id).cte("rec")
+    rec = _record(lambda name: v.c[name]).returning(D.c.id).cte("rec")
     return read.add_cte(rec)
 
 
@@ -226,11 +226,11 @@ class OutcomeWriter:
                     cursor.execute("COMMIT")
                 return gone
             except self.dbapi_error as exc:  # raised as SQLAlchemy would, like any query
-                self._rollback()
+                self._rollback(cursor)
                 raise sa.exc.DBAPIError.instance(self.record.sql, None, exc, self.dbapi_error,
                                                  dialect=self.engine.dialect) from exc
             except BaseException:
-                self._rollback()
+                self._rollback(cursor)
                 raise
             finally:
                 self._quietly(cursor.close)
@@ -249,13 +249,13 @@ class OutcomeWriter:
         cursor.execute(compiled.sql, compiled.parameters([values])[0])
         return set(watch) - {int(row[0]) for row in cursor.fetchall()}
 
-    def _rollback(self) -> None:
+    def _rollback(self, cursor: Any) -> None:
         """Roll back; on a lost connection there is nothing to roll back (the error raised
         is the one that lost it)."""
         if self.sqlite:
             self._quietly(self.conn.rollback)
         else:  # autocommit: a failed explicit transaction is ended by hand
-            self._quietly(lambda: self.conn.cursor().execute("ROLLBACK"))
+            self._quietly(lambda: cursor.execute("ROLLBACK"))
 
     def _quietly(self, call: Any) -> None:
         with contextlib.suppress(self.dbapi_error):
