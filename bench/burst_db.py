@@ -52,7 +52,8 @@ def label_for(engine: Engine, tree: Path) -> str | None:
     """For a baseline `tree` whose migrations stop before this schema's revision: label the
     schema with the tree's newest (HEAD in its digest/store/db.py), so that its commands'
     upgrade-first leaves it alone; the label set, or None. Only for newer migrations that
-    add nullable columns and tables, as 0008 and 0009 (what 6fd8f32 lacks) do."""
+    add nullable columns and tables or drop a redundant index, as 0008, 0009 and 0010
+    (what 6fd8f32 lacks) do."""
     found = re.search(r'^HEAD = "([^"]+)"', (tree / "digest/store/db.py").read_text(), re.M)
     versions = tree / "digest/store/migrations/versions"
     with engine.begin() as conn:

@@ -87,6 +87,7 @@ class Subscriber(SQLModel, table=True):
     """A person on the list; `email` is stored normalised (lower-case)."""
 
     __table_args__ = (  # the subscribers list's filters, each in id order (digest.audience)
+        # ...and the lookups by state alone (the send's audience, the counts): its first column.
         sa.Index("ix_subscriber_state_language_id", "state", "language", "id"),
         sa.Index("ix_subscriber_language_id", "language", "id"),
         sa.Index("ix_subscriber_name_lower", sa.text("lower(name)")),
@@ -95,7 +96,7 @@ class Subscriber(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True)
     name: str = ""
     language: Language = Field(sa_column=enum_col(Language))
-    state: SubscriberState = Field(sa_column=enum_col(SubscriberState, index=True))
+    state: SubscriberState = Field(sa_column=enum_col(SubscriberState))
     created_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
 
