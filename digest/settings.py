@@ -59,6 +59,7 @@ class Settings(BaseSettings):
 
     # Store
     database_url: str = "sqlite:///var/digest.db"
+    database_pool_size: int = Field(default=15, ge=1, le=200)  # connections a process keeps
 
     # Identity of the list
     sender_name: str = "Ymchwil Gwaith Cymdeithasol / Social Work Research"

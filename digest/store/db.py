@@ -25,13 +25,20 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "0010"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 15) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
     parsed = make_url(url)
+    # A fixed pool: at most `pool_size` connections at once, each kept open once made. With
+    # overflow, the connections past the kept ones are closed as they come back, so a web
+    # server under more concurrent requests than it keeps opened (on PostgreSQL, forked a
+    # server process for) a connection per request. Over the limit, a thread waits its turn.
+    pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": 0}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        else:
+            pool = {}  # an in-memory database has one connection per thread, no queue
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **pool)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -54,7 +61,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, **pool)
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
@@ -124,4 +131,4 @@ def current_revision(engine: Engine) -> str | None:
 
 def engine_from(settings: Settings) -> Engine:
     """The engine for the configured database."""
-    return make_engine(settings.database_url)
+    return make_engine(settings.database_url, settings.database_pool_size)

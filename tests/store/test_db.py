@@ -92,3 +92,52 @@ def test_sqlite_file_is_created_under_a_missing_folder(tmp_path) -> None:  # typ
     upgrade(engine)
     assert (tmp_path / "new" / "dir" / "x.db").exists()
     engine.dispose()
+
+
+def test_the_pool_keeps_its_connections_when_more_threads_want_one(db_settings) -> None:  # type: ignore[no-untyped-def]
+    """Twelve threads on a pool of three: they take turns on three connections, opened once
+    (with overflow, each connection past the kept ones was closed on return and made again)."""
+    import threading
+
+    engine = make_engine(db_settings.database_url, pool_size=3)
+    opened: list[int] = []
+    out = [0]
+    most = [0]
+    guard = threading.Lock()
+
+    def checkout(*_: object) -> None:
+        with guard:
+            out[0] += 1
+            most[0] = max(most[0], out[0])
+
+    def checkin(*_: object) -> None:
+        with guard:
+            out[0] -= 1
+
+    sa.event.listen(engine, "connect", lambda *_: opened.append(1))
+    sa.event.listen(engine, "checkout", checkout)
+    sa.event.listen(engine, "checkin", checkin)
+    start = threading.Barrier(12)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(10):
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert most[0] == 3  # the threads did want more than three at once
+    assert len(opened) == 3
+
+
+def test_the_pool_size_comes_from_the_settings(db_settings) -> None:  # type: ignore[no-untyped-def]
+    from digest.store.db import engine_from
+
+    engine = engine_from(db_settings.model_copy(update={"database_pool_size": 7}))
+    assert engine.pool.size() == 7  # type: ignore[attr-defined]
+    engine.dispose()
