@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from digest.delivery.outbox import STOP_ROWS, Attempt, D, RetryPolicy, S
 from digest.delivery.transports.base import Outcome
 from digest.store import subscriber_events
 from digest.store.db import writer_lock
+from digest.store.group_commit import Waiter
 from digest.store.models import (
     ActionReason,
     DeliveryState,
@@ -26,6 +28,15 @@ from digest.store.models import (
     UTCDateTime,
 )
 from digest.store.subscriber_events import E
+
+
+@dataclass(eq=False)
+class Pending(Waiter):
+    """An outcome to write (None: only a look at `watch`), and what the write found."""
+
+    attempt: Attempt | None
+    watch: list[int]  # claimed rows whose messages go next: still ours?
+    gone: set[int] = field(default_factory=set)  # of `watch`, no longer ours (set when done)
 
 # Only a row its run still holds takes an outcome: a run whose claims went stale and were
 # taken over may still report a late outcome, and must not overwrite the new holder's claim or

@@ -39,10 +39,9 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import outbox
 from digest.delivery.finish import Finisher
-from digest.delivery.group_commit import GroupCommit, Pending
 from digest.delivery.messages import MessageTemplate, Recipient
 from digest.delivery.outbox import Attempt, Claimed, RetryPolicy
-from digest.delivery.outcomes import OutcomeWriter
+from digest.delivery.outcomes import OutcomeWriter, Pending
 from digest.delivery.transports.base import (
     Outcome,
     Outgoing,
@@ -53,6 +52,7 @@ from digest.issue import checks, lifecycle
 from digest.issue.service import get_issue, variants
 from digest.settings import Settings
 from digest.store.db import session_scope
+from digest.store.group_commit import GroupCommit
 from digest.store.models import IssueState, Language, now_utc
 from digest.tokens import Tokens
 
@@ -249,8 +249,8 @@ class _Run:
                         last = self._look(rows)
                     continue  # (a stop meanwhile ends the loop: the rows are given back)
                 tries = 0
-                last = self.commits.submit(
-                    Attempt(row, result, message.message_id, self.clock()), self._ids(rows))
+                last = self.commits.submit(Pending(
+                    Attempt(row, result, message.message_id, self.clock()), self._ids(rows)))
         finally:
             self.commits.settle(last)
             with self.lock:
@@ -263,7 +263,7 @@ class _Run:
 
     def _look(self, rows: deque[Claimed]) -> Pending | None:
         """Submit a look at the next rows alone, for the next message's staging to settle."""
-        return self.commits.submit(None, self._ids(rows)) if rows else None
+        return self.commits.submit(Pending(None, self._ids(rows))) if rows else None
 
     def _give_up(self, reason: str, rows: deque[Claimed]) -> None:
         """The relay cannot be reached from this worker: say why, hand its claims back."""

@@ -9,6 +9,7 @@ from datetime import datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.engine import Engine
 
+from digest.audience.one_click import OneClick
 from digest.delivery.transports.base import Transport
 from digest.settings import Settings
 from digest.store.db import engine_from, upgrade
@@ -51,7 +52,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
         pages=Environment(loader=FileSystemLoader(settings.templates_dir / "web"),
                           autoescape=select_autoescape(default=True, default_for_string=True),
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True),
-        clock=clock,
+        clock=clock, one_click=OneClick(engine),
     )
     app.include_router(public.router)
     app.include_router(assets.router)

@@ -18,6 +18,7 @@ from jinja2 import Environment
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from digest.audience.one_click import OneClick
 from digest.delivery.transports.base import Transport
 from digest.i18n import DOMAIN, LANGS, translations
 from digest.settings import Settings
@@ -42,6 +43,7 @@ class Services:
     transport_factory: Callable[[], Transport]
     pages: Environment
     clock: Callable[[], datetime]
+    one_click: OneClick  # the one-click unsubscribes, committed in groups
 
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A transaction for one request (a FastAPI dependency body)."""

@@ -21,7 +21,6 @@ from digest.audience import self_service
 from digest.audience.self_service import Signup, page_language
 from digest.i18n import N_, long_date
 from digest.render.views import citation, localised, review_view
-from digest.store.db import session_scope, writer_lock
 from digest.store.models import (
     ActionReason,
     Language,
@@ -160,16 +159,15 @@ def unsubscribe_page(request: Request, token: str, svc: Svc, session: ReadDb) ->
 def unsubscribe(request: Request, token: str, svc: Svc,
                 via: Annotated[str, Form()] = "") -> Response:
     """RFC 8058 one-click: no cookie, login or CSRF token; stored, then 200 (no redirect)."""
-    # SQLite's write lock is held for the writes only: committed before the page is rendered
-    # (a 200 still means committed; a failed commit is a 503 the provider retries), so the
-    # send's claims and commits wait for no rendering. This process's writers queue on
-    # writer_lock, so one of them at a time meets the busy handler beside the sender.
+    # Committed before the page is rendered (a 200 means committed; a failed commit is a 503
+    # the provider retries), so the send's claims and commits wait for no rendering; the
+    # requests arriving together on SQLite share a transaction (digest.audience.one_click).
+    subscriber_id = svc.tokens.read(Purpose.UNSUBSCRIBE, token)
+    reason = ActionReason.LINK if via == "page" else ActionReason.ONE_CLICK  # the page's form
     try:
-        with writer_lock(svc.engine), session_scope(svc.engine, write=True) as session:
-            sub = _subscriber(svc, session, Purpose.UNSUBSCRIBE, token)
-            self_service.unsubscribe(session, sub.id or 0, reason=ActionReason.LINK
-                                     if via == "page"  # the page's form says "page"
-                                     else ActionReason.ONE_CLICK)
+        sub = svc.one_click.unsubscribe(subscriber_id, reason)
+    except LookupError:
+        raise HTTPException(404) from None
     except sa.exc.SQLAlchemyError as exc:
         raise CommitFailed() from exc
     return render(request, "unsubscribe.html.j2",

@@ -1,0 +1,153 @@
+"""One-click unsubscribes through `OneClick`: stored as `self_service.unsubscribe` stores them,
+grouped into shared transactions on SQLite only, and all or nothing per transaction."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from digest.audience import self_service
+from digest.audience.one_click import OneClick
+from digest.settings import Settings
+from digest.store.db import make_engine, upgrade, writer_lock
+from digest.store.models import (
+    ActionReason,
+    Language,
+    Subscriber,
+    SubscriberEvent,
+    SubscriberState,
+)
+
+
+def _people(session: Session, n: int) -> list[int]:
+    subs = [Subscriber(email=f"p{i}@example.org", name=f"P {i}", language=Language.CY,
+                       state=SubscriberState.ACTIVE) for i in range(n)]
+    session.add_all(subs)
+    session.commit()
+    return [s.id or 0 for s in subs]
+
+
+def _states(engine: Engine, ids: list[int]) -> list[SubscriberState]:
+    with Session(engine) as s:
+        return [s.get(Subscriber, i).state for i in ids]  # type: ignore[union-attr]
+
+
+def test_an_unsubscribe_is_stored_with_its_history(engine: Engine, session: Session) -> None:
+    [sid] = _people(session, 1)
+    sub = OneClick(engine).unsubscribe(sid, ActionReason.ONE_CLICK)
+    assert sub.email == "p0@example.org" and sub.state is SubscriberState.UNSUBSCRIBED
+    assert _states(engine, [sid]) == [SubscriberState.UNSUBSCRIBED]
+    with Session(engine) as s:
+        events = s.exec(select(SubscriberEvent).where(SubscriberEvent.subscriber_id == sid)).all()
+    assert [(e.reason, e.actor) for e in events] == [(ActionReason.ONE_CLICK, "subscriber")]
+    OneClick(engine).unsubscribe(sid, ActionReason.ONE_CLICK)  # again: no second event
+    with Session(engine) as s:
+        again = s.exec(select(SubscriberEvent).where(SubscriberEvent.subscriber_id == sid)).all()
+    assert len(again) == 1
+
+
+def test_an_unknown_subscriber_is_a_lookup_error(engine: Engine) -> None:
+    with pytest.raises(LookupError):
+        OneClick(engine).unsubscribe(424242, ActionReason.ONE_CLICK)
+
+
+def _held_burst(engine: Engine, clicks: OneClick, ids: list[int]) -> list[BaseException | None]:
+    """Unsubscribe `ids` from one thread each, this process's SQLite write lock held by the
+    test: the first request takes its group (itself) and waits for the lock, the others queue
+    behind it; then the lock is let go. The error each thread met."""
+    errors: list[BaseException | None] = [None] * len(ids)
+    commits = clicks._commits
+
+    def one(k: int) -> None:
+        try:
+            clicks.unsubscribe(ids[k], ActionReason.ONE_CLICK)
+        except BaseException as exc:
+            errors[k] = exc
+
+    def until(check: Callable[[], bool]) -> None:
+        end = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < end, "the requests did not queue"
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(len(ids))]
+    with writer_lock(engine):
+        threads[0].start()
+        until(lambda: commits._busy and not commits._waiting)  # its group taken: itself
+        for t in threads[1:]:
+            t.start()
+        until(lambda: len(commits._sleepers) == len(ids) - 1)
+    for t in threads:
+        t.join(10)
+    return errors
+
+
+@pytest.fixture
+def sqlite_engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_database: str) -> Iterator[Engine]:
+    engine = make_engine(pg_database)
+    yield engine
+    engine.dispose()
+
+
+def test_on_sqlite_the_requests_waiting_together_share_a_transaction(
+        sqlite_engine: Engine) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        ids = _people(session, 20)
+    commits: list[int] = []
+    sa.event.listen(sqlite_engine, "commit", lambda *_: commits.append(1))
+    errors = _held_burst(sqlite_engine, OneClick(sqlite_engine), ids)
+    assert errors == [None] * 20
+    assert _states(sqlite_engine, ids) == [SubscriberState.UNSUBSCRIBED] * 20
+    assert len(commits) == 2  # the first alone, then the 19 that queued behind it
+
+
+@pytest.mark.postgres
+def test_on_postgresql_each_request_is_its_own_transaction(pg_engine: Engine) -> None:
+    with Session(pg_engine, expire_on_commit=False) as session:
+        session.execute(sa.text("TRUNCATE subscriber RESTART IDENTITY CASCADE"))
+        session.commit()
+        ids = _people(session, 8)
+    commits: list[int] = []
+    sa.event.listen(pg_engine, "commit", lambda *_: commits.append(1))
+    clicks = OneClick(pg_engine)
+    threads = [threading.Thread(target=clicks.unsubscribe, args=(i, ActionReason.ONE_CLICK))
+               for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert _states(pg_engine, ids) == [SubscriberState.UNSUBSCRIBED] * 8
+    assert len(commits) == 8
+
+
+def test_a_failed_transaction_stores_none_of_its_group_and_each_request_says_so(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        ids = _people(session, 5)
+    real = self_service.unsubscribe
+
+    def failing(s: Session, subscriber_id: int, **kw: object) -> Subscriber:
+        if subscriber_id == ids[-1]:
+            raise sa.exc.OperationalError("UPDATE", {}, Exception("disk I/O error"))
+        return real(s, subscriber_id, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(self_service, "unsubscribe", failing)
+    errors = _held_burst(sqlite_engine, OneClick(sqlite_engine), ids)
+    assert errors[0] is None  # written alone, before the others queued
+    assert all(isinstance(e, sa.exc.OperationalError) for e in errors[1:])
+    assert _states(sqlite_engine, ids) == ([SubscriberState.UNSUBSCRIBED]
+                                           + [SubscriberState.ACTIVE] * 4)
