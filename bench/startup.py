@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and `digest` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import measure
+from bench import burst_db, measure
 from bench.import_csv import baseline_tree
 from bench.report import REPO, machine, row, table
 from bench.send import SEND_CMD, child_env
@@ -78,12 +78,12 @@ def rows_for(baseline: str, old: Path | None) -> list[Row]:
     return rows
 
 
-def run_once(r: Row, template: Path, workdir: Path, port: int) -> ChildResult:
-    """Run one row's command once; a send gets a fresh copy of the database."""
+def run_once(r: Row, templates: dict[Path, Path], workdir: Path, port: int) -> ChildResult:
+    """Run one row's command once; a send gets a fresh copy of its tree's database."""
     run_dir = Path(tempfile.mkdtemp(prefix="startup-", dir=workdir))
     db = run_dir / "digest.db"
     if r.send:
-        measure.copy_database(template, db)
+        measure.copy_database(templates[r.tree], db)
     env = child_env(db, run_dir, port, 1)
     env["PYTHONPATH"] = str(r.tree)  # this tree's `digest` only, not the caller's
     child = run_child([sys.executable, *r.argv], env=env, cwd=run_dir, timeout=300)
@@ -93,15 +93,30 @@ def run_once(r: Row, template: Path, workdir: Path, port: int) -> ChildResult:
     return child
 
 
-def measure_rows(rows: list[Row], template: Path, workdir: Path, port: int,
+def baseline_copy(template: Path, tree: Path, workdir: Path) -> Path:
+    """The database for the baseline's send: a copy of `template`, its schema labelled with
+    the baseline's newest migration when this tree's are newer (bench/burst_db.label_for:
+    they only add nullable columns and tables or drop a redundant index), so that the
+    baseline's upgrade-first leaves it alone instead of refusing a revision it lacks."""
+    copy = workdir / "empty-baseline.db"
+    measure.copy_database(template, copy)
+    engine = burst_db.engine_for(copy)
+    if (label := burst_db.label_for(engine, tree)) is not None:
+        print(f"(the baseline's schema is labelled {label}, its newest migration)",
+              file=sys.stderr)
+    engine.dispose()
+    return copy
+
+
+def measure_rows(rows: list[Row], templates: dict[Path, Path], workdir: Path, port: int,
                  repeats: int) -> dict[str, list[ChildResult]]:
     """Each row `repeats` times, round-robin, after one unmeasured round."""
     for r in rows:
-        run_once(r, template, workdir, port)
+        run_once(r, templates, workdir, port)
     got: dict[str, list[ChildResult]] = {r.label: [] for r in rows}
     for i in range(repeats):
         for r in rows:
-            got[r.label].append(run_once(r, template, workdir, port))
+            got[r.label].append(run_once(r, templates, workdir, port))
         print(f"round {i + 1}/{repeats} done", file=sys.stderr, flush=True)
     return got
 
@@ -238,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
             template = workdir / "empty.db"
             measure.prepare_database(template, 0, measure.bench_settings(
                 template, workdir / "var", sink.port))
+            templates = {REPO: template}
+            if old is not None:
+                templates[old] = baseline_copy(template, old, workdir)
             rows = rows_for(args.baseline, old)
-            got = measure_rows(rows, template, workdir, sink.port, args.repeats)
+            got = measure_rows(rows, templates, workdir, sink.port, args.repeats)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     lines = report(rows, got, args.baseline)
