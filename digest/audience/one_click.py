@@ -8,9 +8,9 @@ one write lock is free for a send in another process, whose commits would otherw
 in SQLite's busy handler while request after request took the lock; the requests that
 arrive during the pause join the next group (figures in docs/performance.md).
 
-On PostgreSQL each request is its own transaction, as before: rows lock one at a time there,
-and a group locking many subscribers' outbox rows in one order could deadlock with a send's
-group locking them in another.
+On PostgreSQL each request is its own transaction, as before, and they run side by side: rows
+lock one at a time there, and a group locking many subscribers' outbox rows in one order could
+deadlock with a send's group locking them in another.
 """
 
 from __future__ import annotations
@@ -43,16 +43,19 @@ class OneClick:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        sqlite = engine.dialect.name == "sqlite"
-        self._commits: GroupCommit[Request] = GroupCommit(
-            self._write, most=GROUP_MOST if sqlite else 1, pause=PAUSE if sqlite else 0.0)
+        # PostgreSQL: no queue, so its requests' transactions run side by side.
+        self._commits: GroupCommit[Request] | None = GroupCommit(
+            self._write, most=GROUP_MOST, pause=PAUSE) if engine.dialect.name == "sqlite" else None
 
     def unsubscribe(self, subscriber_id: int, reason: ActionReason) -> Subscriber:
         """Stop all mail to a subscriber and return once it is committed (as
         `self_service.unsubscribe`); LookupError if there is no such subscriber, and the
         database's error if the transaction failed."""
-        request = self._commits.submit(Request(subscriber_id, reason))
-        self._commits.settle(request)
+        request = Request(subscriber_id, reason)
+        if self._commits is None:
+            self._write([request])
+        else:
+            self._commits.settle(self._commits.submit(request))
         if request.error is not None:
             raise request.error
         if request.subscriber is None:

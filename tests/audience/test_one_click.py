@@ -63,6 +63,7 @@ def _held_burst(engine: Engine, clicks: OneClick, ids: list[int]) -> list[BaseEx
     behind it; then the lock is let go. The error each thread met."""
     errors: list[BaseException | None] = [None] * len(ids)
     commits = clicks._commits
+    assert commits is not None  # SQLite's queue
 
     def one(k: int) -> None:
         try:
@@ -132,6 +133,31 @@ def test_on_postgresql_each_request_is_its_own_transaction(pg_engine: Engine) ->
         t.join(10)
     assert _states(pg_engine, ids) == [SubscriberState.UNSUBSCRIBED] * 8
     assert len(commits) == 8
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_request_waiting_on_a_lock_holds_up_no_other(pg_engine: Engine) -> None:
+    with Session(pg_engine, expire_on_commit=False) as session:
+        session.execute(sa.text("TRUNCATE subscriber RESTART IDENTITY CASCADE"))
+        session.commit()
+        first, second = _people(session, 2)
+    clicks = OneClick(pg_engine)
+    with pg_engine.connect() as other:  # holds the first subscriber's row
+        other.execute(sa.text("SELECT id FROM subscriber WHERE id = :i FOR UPDATE"),
+                      {"i": first})
+        blocked = threading.Thread(target=clicks.unsubscribe,
+                                   args=(first, ActionReason.ONE_CLICK))
+        blocked.start()
+        time.sleep(0.2)  # it is waiting on the lock by now
+        free = threading.Thread(target=clicks.unsubscribe, args=(second, ActionReason.ONE_CLICK))
+        free.start()
+        free.join(5)
+        assert not free.is_alive(), "queued behind the request that waits on a lock"
+        assert blocked.is_alive()
+        other.rollback()
+    blocked.join(10)
+    free.join(10)
+    assert _states(pg_engine, [first, second]) == [SubscriberState.UNSUBSCRIBED] * 2
 
 
 def test_a_failed_transaction_stores_none_of_its_group_and_each_request_says_so(
