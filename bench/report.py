@@ -191,9 +191,6 @@ def machine() -> list[str]:
     commit = quiet(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = quiet(["git", "--no-optional-locks", "-C", str(REPO), "status", "--porcelain",
                     "--untracked-files=no", "--", "digest"])
-    tree = hashlib.sha256()
-    for path in sorted((REPO / "digest").rglob("*.py")):
-        tree.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
     return [
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- command: `{shlex.join(getattr(sys, 'orig_argv', sys.argv))}`",
@@ -203,8 +200,16 @@ def machine() -> list[str]:
         f"- speed (fixed work, to compare machines): a pure-Python loop {loop_ns:.0f} ns per "
         f"iteration, HMAC-SHA1 of 5 bytes {mac_us:.2f} µs",
         f"- code: {commit or '?'}" + (" with uncommitted changes in digest/" if dirty else "")
-        + f"; sha256 of digest/**/*.py {tree.hexdigest()[:12]}",
+        + f"; sha256 of digest/**/*.py {code_sha()}",
     ]
+
+
+def code_sha() -> str:
+    """The first 12 hex digits of a sha256 over digest/**/*.py (paths and contents)."""
+    tree = hashlib.sha256()
+    for path in sorted((REPO / "digest").rglob("*.py")):
+        tree.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    return tree.hexdigest()[:12]
 
 
 def quiet(cmd: list[str]) -> str:

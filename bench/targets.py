@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `digest` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import MILLION, REPO, machine, row, table, write_doc
+from bench.report import MILLION, REPO, code_sha, machine, row, table, write_doc
 from bench.startup import TARGET_MB, TARGET_SECONDS
 
 DOC = REPO / "docs" / "performance.md"
@@ -70,13 +70,21 @@ def tested(name: str) -> Verdict:
 def run_step(label: str, script: str, args: list[str], out: Path,
              reused: list[str] | None = None) -> dict[str, Any] | None:
     """Run one benchmark as a child with `--json out`; its JSON, or None if it failed.
-    With `reused` (--resume), a JSON already in `out` is taken instead, and noted there."""
-    if reused is not None and out.exists():
+    With `reused` (--resume), a JSON already in `out` is taken instead, and noted there, if
+    it was measured on this digest/ code (`out`.sha says which); otherwise the step runs."""
+    sha = out.with_suffix(".sha")
+    same = sha.exists() and sha.read_text(encoding="utf-8").strip() == code_sha()
+    if reused is not None and out.exists() and same:
         stamp = datetime.fromtimestamp(out.stat().st_mtime, UTC)
         reused.append(f"{label} ({out.name}, written {stamp:%Y-%m-%d %H:%M} UTC)")
         print(f"\n## {label}: reusing {out}", flush=True)
     else:
+        if reused is not None and out.exists():
+            print(f"\n## {label}: {out} was measured on other digest/ code; running it again",
+                  flush=True)
         out.unlink(missing_ok=True)
+        sha.unlink(missing_ok=True)
+        measured = code_sha()
         cmd = [sys.executable, str(REPO / "bench" / script), *args, "--json", str(out)]
         print(f"\n## {label}: {' '.join(cmd[1:])}", flush=True)
         began = time.monotonic()
@@ -84,6 +92,7 @@ def run_step(label: str, script: str, args: list[str], out: Path,
         print(f"## {label}: exit {code} after {time.monotonic() - began:,.0f} s", flush=True)
         if code != 0 or not out.exists():
             return None
+        sha.write_text(measured + "\n", encoding="utf-8")
     found: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return found
 

@@ -72,3 +72,21 @@ def test_send_targets_keep_the_issue_numbering_and_flag_the_missing_million() ->
     got = send_verdicts({"targets": targets}, million=False)
     assert [v[0][:2] for v in got] == ["T1", "T3"]
     assert got[-1][4] is None
+
+
+def test_resume_takes_a_step_only_if_it_was_measured_on_this_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from bench.report import code_sha
+    from bench.targets import run_step
+
+    out = tmp_path / "step.json"
+    out.write_text(json.dumps({"figure": 1}), encoding="utf-8")
+    out.with_suffix(".sha").write_text(code_sha() + "\n", encoding="utf-8")
+    reused: list[str] = []
+    assert run_step("step", "no-such-bench.py", [], out, reused) == {"figure": 1}
+    assert reused and reused[0].startswith("step (step.json")
+    out.with_suffix(".sha").write_text("000000000000\n", encoding="utf-8")  # other code
+    reused = []
+    assert run_step("step", "no-such-bench.py", [], out, reused) is None  # run again: fails
+    assert reused == [] and not out.exists()
