@@ -179,7 +179,8 @@ def run_burst(workdir: Path, n: int, posts: int, clients: int, connections: int,
                 env["PYTHONPATH"] = str(tree)
                 if (label := burst_db.label_for(engine, tree)) is not None:
                     print(f"  (the baseline's schema is labelled {label}, its newest "
-                          "migration: the newer ones add nullable columns and tables)",
+                          "migration: the newer ones add nullable columns and tables or "
+                          "drop a redundant index)",
                           flush=True)
             return _measure(workdir, engine, env, Tokens(settings), n, posts, clients, send,
                             stop_after_burst)
