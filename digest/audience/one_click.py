@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from digest.audience import self_service
 from digest.store.db import session_scope, writer_lock
 from digest.store.group_commit import GroupCommit, Waiter
-from digest.store.models import ActionReason, Subscriber
+from digest.store.models import ActionReason
 
 GROUP_MOST = 100  # unsubscribes in one SQLite transaction at the most
 PAUSE = 0.010  # seconds from the end of one SQLite group to the start of the next
@@ -34,7 +34,7 @@ class Request(Waiter):
 
     subscriber_id: int
     reason: ActionReason
-    subscriber: Subscriber | None = None  # as committed; None: no such subscriber
+    subscriber: self_service.Left | None = None  # as committed; None: no such subscriber
     error: Exception | None = None  # the group's transaction failed: none of it was stored
 
 
@@ -47,7 +47,7 @@ class OneClick:
         self._commits: GroupCommit[Request] | None = GroupCommit(
             self._write, most=GROUP_MOST, pause=PAUSE) if engine.dialect.name == "sqlite" else None
 
-    def unsubscribe(self, subscriber_id: int, reason: ActionReason) -> Subscriber:
+    def unsubscribe(self, subscriber_id: int, reason: ActionReason) -> self_service.Left:
         """Stop all mail to a subscriber and return once it is committed (as
         `self_service.unsubscribe`); LookupError if there is no such subscriber, and the
         database's error if the transaction failed."""
@@ -67,12 +67,12 @@ class OneClick:
         try:
             # writer_lock: this process's other writers queue here, not in the busy handler.
             with writer_lock(self.engine), session_scope(self.engine, write=True) as session:
-                for request in group:
-                    try:
-                        request.subscriber = self_service.unsubscribe(
-                            session, request.subscriber_id, reason=request.reason)
-                    except LookupError:
-                        request.subscriber = None
+                for reason in {r.reason for r in group}:
+                    alike = [r for r in group if r.reason is reason]
+                    left = self_service.unsubscribe_many(
+                        session, [r.subscriber_id for r in alike], reason)
+                    for request in alike:
+                        request.subscriber = left.get(request.subscriber_id)
         except Exception as exc:  # the whole group is unstored: each of its requests says so
             for request in group:
                 request.subscriber, request.error = None, exc

@@ -6,9 +6,11 @@ Each function takes a session and leaves the commit to its caller; the web layer
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from digest.audience import history, suppression, throttle
@@ -19,6 +21,7 @@ from digest.delivery.notices import send_notice
 from digest.delivery.transports.base import Transport
 from digest.i18n import translations
 from digest.settings import Settings
+from digest.store import subscriber_events
 from digest.store.models import (
     ActionReason,
     Language,
@@ -26,9 +29,12 @@ from digest.store.models import (
     SubscriberAction,
     SubscriberState,
     ThrottleScope,
+    core_table,
     now_utc,
 )
 from digest.tokens import Purpose, Tokens
+
+S = core_table(Subscriber)
 
 
 class Signup(enum.StrEnum):
@@ -161,18 +167,52 @@ def set_language(session: Session, subscriber_id: int, language: Language, *,
     return sub
 
 
+@dataclass(frozen=True)
+class Left:
+    """Who an unsubscribe named: what its page shows, and the language it is shown in."""
+
+    email: str
+    language: Language
+
+
 def unsubscribe(session: Session, subscriber_id: int, *,
                 reason: ActionReason = ActionReason.LINK,
                 actor: str = history.SUBSCRIBER) -> Subscriber:
     """Stop all mail at once (idempotent): every message not yet sent to them is skipped,
     claimed ones included, once the caller commits (see `outbox.stop_mail`)."""
-    sub = get(session, subscriber_id)
-    # Delivery rows before the subscriber, the order a send's outcome writer locks them in.
-    outbox.stop_mail(session, subscriber_id, "unsubscribed")
-    if sub.state is not SubscriberState.UNSUBSCRIBED:
-        sub.state, sub.updated_at = SubscriberState.UNSUBSCRIBED, now_utc()
-        history.record(session, sub, SubscriberAction.UNSUBSCRIBED, actor, reason=reason)
+    if subscriber_id not in unsubscribe_many(session, [subscriber_id], reason, actor=actor):
+        raise LookupError("no such subscriber")
+    sub = session.get(Subscriber, subscriber_id, populate_existing=True)  # as it is now
+    assert sub is not None
     return sub
+
+
+def unsubscribe_many(session: Session, subscriber_ids: Sequence[int], reason: ActionReason,
+                     *, actor: str = history.SUBSCRIBER) -> dict[int, Left]:
+    """`unsubscribe` for many subscribers in a few statements (the one-click requests that
+    share a transaction); those that exist and are not erased, by id."""
+    session.flush()  # the ORM's pending changes first: the statements below bypass it
+    ids = sorted(set(subscriber_ids))
+    found = {int(r.id): Left(r.email, Language(r.language)) for r in session.execute(
+        sa.select(S.c.id, S.c.email, S.c.language).where(
+            S.c.id.in_(ids), S.c.state != SubscriberState.ERASED.value))}
+    if not found:
+        return found
+    # Delivery rows before the subscribers, the order a send's outcome writer locks them in.
+    session.execute(outbox.STOP_ROWS, [{"sid": sid, "reason": "unsubscribed"} for sid in found])
+    at = now_utc()
+    # The state is tested in the UPDATE itself, so that of two unsubscribes running side by
+    # side (PostgreSQL) only one changes the row and writes the history event.
+    changed = session.execute(sa.update(S).where(
+        S.c.id.in_(list(found)), S.c.state.not_in(
+            [SubscriberState.UNSUBSCRIBED.value, SubscriberState.ERASED.value])).values(
+        state=SubscriberState.UNSUBSCRIBED.value, updated_at=at).returning(
+        S.c.id, S.c.language)).all()
+    if changed:
+        session.execute(subscriber_events.INSERT, [subscriber_events.event_row(
+            int(r.id), SubscriberAction.UNSUBSCRIBED, SubscriberState.UNSUBSCRIBED,
+            Language(r.language), at, actor, reason) for r in changed])
+    return found
 
 
 def resubscribe(session: Session, subscriber_id: int) -> Subscriber:

@@ -40,8 +40,8 @@ def _states(engine: Engine, ids: list[int]) -> list[SubscriberState]:
 
 def test_an_unsubscribe_is_stored_with_its_history(engine: Engine, session: Session) -> None:
     [sid] = _people(session, 1)
-    sub = OneClick(engine).unsubscribe(sid, ActionReason.ONE_CLICK)
-    assert sub.email == "p0@example.org" and sub.state is SubscriberState.UNSUBSCRIBED
+    left = OneClick(engine).unsubscribe(sid, ActionReason.ONE_CLICK)
+    assert (left.email, left.language) == ("p0@example.org", Language.CY)
     assert _states(engine, [sid]) == [SubscriberState.UNSUBSCRIBED]
     with Session(engine) as s:
         events = s.exec(select(SubscriberEvent).where(SubscriberEvent.subscriber_id == sid)).all()
@@ -160,18 +160,42 @@ def test_on_postgresql_a_request_waiting_on_a_lock_holds_up_no_other(pg_engine: 
     assert _states(pg_engine, [first, second]) == [SubscriberState.UNSUBSCRIBED] * 2
 
 
+
+@pytest.mark.postgres
+def test_on_postgresql_two_unsubscribes_of_one_person_side_by_side_write_one_event(
+        pg_engine: Engine) -> None:
+    with Session(pg_engine, expire_on_commit=False) as session:
+        session.execute(sa.text("TRUNCATE subscriber RESTART IDENTITY CASCADE"))
+        session.commit()
+        [sid] = _people(session, 1)
+    clicks = OneClick(pg_engine)
+    with Session(pg_engine) as first:  # the first unsubscribe, not yet committed
+        self_service.unsubscribe(first, sid, reason=ActionReason.LINK)
+        second = threading.Thread(target=clicks.unsubscribe, args=(sid, ActionReason.ONE_CLICK))
+        second.start()
+        time.sleep(0.2)  # it read the row as active, and waits on the first one's lock
+        assert second.is_alive()
+        first.commit()
+    second.join(10)
+    assert not second.is_alive()
+    with Session(pg_engine) as s:
+        events = s.exec(select(SubscriberEvent).where(SubscriberEvent.subscriber_id == sid)).all()
+    assert [e.reason for e in events] == [ActionReason.LINK]  # the second changed nothing
+
 def test_a_failed_transaction_stores_none_of_its_group_and_each_request_says_so(
         sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     with Session(sqlite_engine, expire_on_commit=False) as session:
         ids = _people(session, 5)
-    real = self_service.unsubscribe
+    real = self_service.unsubscribe_many
 
-    def failing(s: Session, subscriber_id: int, **kw: object) -> Subscriber:
-        if subscriber_id == ids[-1]:
-            raise sa.exc.OperationalError("UPDATE", {}, Exception("disk I/O error"))
-        return real(s, subscriber_id, **kw)  # type: ignore[arg-type]
+    def failing(s: Session, subscriber_ids: list[int], reason: ActionReason,
+                **kw: object) -> dict[int, self_service.Left]:
+        done = real(s, subscriber_ids, reason, **kw)  # type: ignore[arg-type]
+        if ids[-1] in subscriber_ids:  # after its writes: the transaction must undo them
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return done
 
-    monkeypatch.setattr(self_service, "unsubscribe", failing)
+    monkeypatch.setattr(self_service, "unsubscribe_many", failing)
     errors = _held_burst(sqlite_engine, OneClick(sqlite_engine), ids)
     assert errors[0] is None  # written alone, before the others queued
     assert all(isinstance(e, sa.exc.OperationalError) for e in errors[1:])

@@ -10,10 +10,20 @@ from sqlmodel import Session, select
 
 from digest.audience import gdpr, self_service
 from digest.audience.self_service import Signup
+from digest.delivery import outbox
 from digest.settings import Settings
-from digest.store.models import Language, Subscriber, SubscriberState
+from digest.store.models import (
+    ActionReason,
+    Delivery,
+    DeliveryState,
+    Language,
+    Subscriber,
+    SubscriberAction,
+    SubscriberEvent,
+    SubscriberState,
+)
 from digest.tokens import Tokens
-from tests.factories import AS_OF
+from tests.factories import AS_OF, add_sample_content, add_subscribers, approved_issue
 
 
 def sign_up(session: Session, settings: Settings, email: str, client: str = "192.0.2.1",
@@ -69,3 +79,56 @@ def test_a_confirmation_link_names_nobody_once_its_subscriber_is_erased(
     with pytest.raises(LookupError):
         self_service.confirm(session, sub.id or 0)
     assert session.exec(select(Subscriber.state)).one() is SubscriberState.ERASED
+
+
+def test_unsubscribing_many_treats_each_as_unsubscribe_does(session: Session,
+                                                           db_settings: Settings) -> None:
+    add_sample_content(session)
+    people = add_subscribers(session, per_language=2)  # six, all active
+    issue = approved_issue(session, db_settings)
+    outbox.create_deliveries(session, issue.id or 0)
+    active, bounced, gone, erased = people[0], people[1], people[2], people[3]
+    bounced.state, gone.state = SubscriberState.BOUNCED, SubscriberState.UNSUBSCRIBED
+    gdpr.erase(session, db_settings, erased.id or 0, "cli")
+    left_alone = people[4]
+    session.commit()
+    asked = [active.id or 0, bounced.id or 0, gone.id or 0, erased.id or 0, 424242,
+             active.id or 0]  # an erased one, an unknown id and a repeat among them
+    left = self_service.unsubscribe_many(session, asked, ActionReason.ONE_CLICK)
+    session.commit()
+    assert set(left) == {active.id, bounced.id, gone.id}  # not the erased, not the unknown
+    assert left[active.id or 0] == self_service.Left(active.email, active.language)
+    session.expire_all()
+    states = {p.id: p.state for p in session.exec(select(Subscriber))}
+    assert states[active.id] is states[bounced.id] is SubscriberState.UNSUBSCRIBED
+    assert states[left_alone.id] is SubscriberState.ACTIVE
+    assert states[erased.id] is SubscriberState.ERASED
+    # One event each for those it changed, none for the one already unsubscribed.
+    events = session.exec(select(SubscriberEvent).where(
+        SubscriberEvent.action == SubscriberAction.UNSUBSCRIBED)).all()
+    assert sorted((e.subscriber_id, e.reason, e.state, e.language) for e in events) == sorted(
+        (p.id, ActionReason.ONE_CLICK, SubscriberState.UNSUBSCRIBED, p.language)
+        for p in (active, bounced))
+    # Their messages not yet sent are skipped; everyone else's stay queued.
+    rows: dict[int | None, DeliveryState] = {
+        d.subscriber_id: d.state for d in session.exec(select(Delivery))}
+    assert rows[active.id] is rows[bounced.id] is DeliveryState.SKIPPED
+    assert rows[left_alone.id] is DeliveryState.PENDING
+
+
+def test_unsubscribe_returns_the_subscriber_as_stored(session: Session) -> None:
+    [sub, *_] = add_subscribers(session, per_language=1)
+    sub.name = "Changed first"  # pending in the session: flushed, not lost
+    session.commit()
+    loaded = session.get(Subscriber, sub.id)
+    assert loaded is not None
+    loaded.name = "Pending change"
+    got = self_service.unsubscribe(session, sub.id or 0)
+    session.commit()
+    assert got is loaded and got.state is SubscriberState.UNSUBSCRIBED
+    session.expire_all()
+    again = session.get(Subscriber, sub.id)
+    assert again is not None and again.name == "Pending change"
+    assert again.state is SubscriberState.UNSUBSCRIBED
+    with pytest.raises(LookupError):
+        self_service.unsubscribe(session, 424242)
