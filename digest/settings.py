@@ -22,6 +22,7 @@ KNOWN_DEMO_KEYS = frozenset({
 MIN_KEY_CHARS = 43  # 32 random bytes as URL-safe base64 (`digest secret-key` prints 64)
 MIN_HEX_KEY_CHARS = 64  # 32 random bytes as hex
 HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY"
+POOL_SIZE = 15  # database connections a process keeps (DIGEST_DATABASE_POOL_SIZE)
 
 
 class InsecureSecretKey(ValueError):
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
 
     # Store
     database_url: str = "sqlite:///var/digest.db"
-    database_pool_size: int = Field(default=15, ge=1, le=200)  # connections a process keeps
+    database_pool_size: int = Field(default=POOL_SIZE, ge=1, le=200)
 
     # Identity of the list
     sender_name: str = "Ymchwil Gwaith Cymdeithasol / Social Work Research"

@@ -38,6 +38,7 @@ class Pending(Waiter):
     watch: list[int]  # claimed rows whose messages go next: still ours?
     gone: set[int] = field(default_factory=set)  # of `watch`, no longer ours (set when done)
 
+
 # Only a row its run still holds takes an outcome: a run whose claims went stale and were
 # taken over may still report a late outcome, and must not overwrite the new holder's claim or
 # what it has recorded. A held row that was skipped (its subscriber left) while its message was

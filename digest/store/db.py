@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from digest.settings import Settings
+from digest.settings import POOL_SIZE, Settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -25,7 +25,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "0010"
 
 
-def make_engine(url: str, pool_size: int = 15) -> Engine:
+def make_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
     parsed = make_url(url)
     # A fixed pool: at most `pool_size` connections at once, each kept open once made. With
