@@ -1,5 +1,6 @@
 """The one way a subscriber's history is written: every state or language change calls
-`record` (or, in bulk on the send's hot path, executes `INSERT` with `event_row` values).
+`record` (or, in bulk, executes `INSERT` with `event_row` values: imports, the send's bounces
+and `self_service.unsubscribe_many`).
 
 An event stores the subscriber's state and language *after* it, so the history alone says
 who was on the list in which language at any moment (the yearly report reads it that way).
