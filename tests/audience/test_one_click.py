@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from digest.audience import self_service
 from digest.audience.one_click import OneClick
+from digest.delivery import outbox
 from digest.settings import Settings
 from digest.store.db import make_engine, upgrade, writer_lock
 from digest.store.models import (
@@ -23,6 +24,7 @@ from digest.store.models import (
     SubscriberEvent,
     SubscriberState,
 )
+from tests.factories import add_sample_content, add_subscribers, approved_issue
 
 
 def _people(session: Session, n: int) -> list[int]:
@@ -181,6 +183,38 @@ def test_on_postgresql_two_unsubscribes_of_one_person_side_by_side_write_one_eve
     with Session(pg_engine) as s:
         events = s.exec(select(SubscriberEvent).where(SubscriberEvent.subscriber_id == sid)).all()
     assert [e.reason for e in events] == [ActionReason.LINK]  # the second changed nothing
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_outbox_rows_are_locked_before_the_subscriber(
+        pg_engine: Engine, settings: Settings) -> None:
+    """The order a send's bounce locks them in: a lock order the other way round could
+    deadlock with it."""
+    with Session(pg_engine, expire_on_commit=False) as session:
+        session.execute(sa.text("TRUNCATE subscriber, issue, review, seminar, news "
+                                "RESTART IDENTITY CASCADE"))
+        session.commit()
+        add_sample_content(session)
+        [sub, *_] = add_subscribers(session, per_language=1)
+        issue = approved_issue(session, settings)
+        outbox.create_deliveries(session, issue.id or 0)
+        session.commit()
+    clicks = OneClick(pg_engine)
+    with pg_engine.connect() as other:  # holds the subscriber's outbox row
+        other.execute(sa.text("SELECT id FROM delivery WHERE subscriber_id = :s FOR UPDATE"),
+                      {"s": sub.id})
+        waiting = threading.Thread(target=clicks.unsubscribe,
+                                   args=(sub.id, ActionReason.ONE_CLICK))
+        waiting.start()
+        time.sleep(0.3)  # it is waiting on the outbox row by now
+        assert waiting.is_alive()
+        # ...and holds no lock on the subscriber meanwhile.
+        other.execute(sa.text("SELECT id FROM subscriber WHERE id = :s FOR UPDATE NOWAIT"),
+                      {"s": sub.id})
+        other.rollback()
+    waiting.join(10)
+    assert not waiting.is_alive()
+    assert _states(pg_engine, [sub.id or 0]) == [SubscriberState.UNSUBSCRIBED]
 
 def test_a_failed_transaction_stores_none_of_its_group_and_each_request_says_so(
         sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
