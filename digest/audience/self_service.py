@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, select
 
 from digest.audience import history, suppression, throttle
@@ -23,6 +24,7 @@ from digest.delivery.transports.base import Transport
 from digest.i18n import translations
 from digest.settings import Settings
 from digest.store import subscriber_events
+from digest.store.compiled import Compiled
 from digest.store.models import (
     ActionReason,
     DeliveryState,
@@ -31,6 +33,7 @@ from digest.store.models import (
     SubscriberAction,
     SubscriberState,
     ThrottleScope,
+    UTCDateTime,
     core_table,
     now_utc,
 )
@@ -197,8 +200,7 @@ def unsubscribe_many(session: Session, subscriber_ids: Sequence[int], reason: Ac
     session.flush()  # the ORM's pending changes first: the statements below bypass it
     ids, at = sorted(set(subscriber_ids)), now_utc()
     if session.get_bind().dialect.name == "postgresql":
-        return {int(r.id): Left(r.email, Language(r.language))
-                for r in session.execute(_unsubscribe_statement(ids, at, reason, actor))}
+        return _unsubscribe_in_one(session, ids, at, reason, actor)
     found = {int(r.id): Left(r.email, Language(r.language)) for r in session.execute(
         sa.select(S.c.id, S.c.email, S.c.language).where(
             S.c.id.in_(ids), S.c.state != SubscriberState.ERASED.value))}
@@ -222,36 +224,64 @@ _UNSUBSCRIBABLE = (S.c.state.not_in([SubscriberState.UNSUBSCRIBED.value,
                                      SubscriberState.ERASED.value]),)
 
 
-def _unsubscribe_statement(ids: list[int], at: datetime, reason: ActionReason,
-                           actor: str) -> sa.Select[Any]:
-    """PostgreSQL: the same steps as one statement (one round trip; each under the server's
-    network wait costs the request thread a turn at the GIL): outbox rows skipped, then the
-    subscribers changed, their events written, and the people named read (in the snapshot
-    the statement starts with).
+def _unsubscribe_statement() -> sa.Select[Any]:
+    """PostgreSQL: the steps of `unsubscribe_many` as one statement, for the people in the
+    array `ids` (one round trip where the steps take four, and with them `BEGIN` and `COMMIT`
+    each under the server's network wait, a turn at the GIL for the request's thread): the
+    outbox rows skipped, then the subscribers changed, their events written, and the people
+    read (in the snapshot the statement starts with).
 
-    Lock order as in the steps above and a send's bounce: the outbox rows first. `changed`
-    reads a count of `stop` in its WHERE, which the server evaluates (an InitPlan) before it
-    locks any subscriber row.
+    Lock order as in the steps and a send's bounce: the outbox rows first. `changed` reads a
+    count of `stop` in its WHERE, which the server evaluates (an InitPlan) before it locks
+    any subscriber row (`tests/audience/test_one_click.py` holds it).
     """
+    ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer()))
     stop = sa.update(D).where(
-        D.c.subscriber_id.in_(ids), D.c.state.in_([s.value for s in outbox.OPEN_STATES])
-    ).values(state=DeliveryState.SKIPPED.value, last_error="unsubscribed").returning(
+        D.c.subscriber_id == sa.any_(ids), D.c.state.in_([_sql(s) for s in outbox.OPEN_STATES])
+    ).values(state=_sql(DeliveryState.SKIPPED), last_error=_sql("unsubscribed")).returning(
         D.c.id).cte("stop")
+    at = sa.bindparam("at", type_=UTCDateTime())
     changed = sa.update(S).where(
-        *_UNSUBSCRIBABLE, S.c.id.in_(ids),
-        sa.select(sa.func.count()).select_from(stop).scalar_subquery() >= 0).values(
-        state=SubscriberState.UNSUBSCRIBED.value, updated_at=at).returning(
+        S.c.state.not_in([_sql(SubscriberState.UNSUBSCRIBED), _sql(SubscriberState.ERASED)]),
+        S.c.id == sa.any_(ids),
+        sa.select(sa.func.count()).select_from(stop).scalar_subquery() >= sa.literal_column("0")
+    ).values(
+        state=_sql(SubscriberState.UNSUBSCRIBED), updated_at=at).returning(
         S.c.id, S.c.language).cte("changed")
     E = subscriber_events.E
-    given = {"at": at, "action": SubscriberAction.UNSUBSCRIBED.value, "reason": reason.value,
-             "actor": actor[:200], "state": SubscriberState.UNSUBSCRIBED.value}
     written = sa.insert(E).from_select(
-        ["subscriber_id", "language", *given], sa.select(changed.c.id, changed.c.language, *(
-            sa.literal(value, type_=E.c[name].type) for name, value in given.items()))
+        ["subscriber_id", "language", "at", "action", "reason", "actor", "state"],
+        sa.select(changed.c.id, changed.c.language, at,
+                  _sql(SubscriberAction.UNSUBSCRIBED),
+                  sa.bindparam("reason", type_=sa.String()),
+                  sa.bindparam("actor", type_=sa.String()),
+                  _sql(SubscriberState.UNSUBSCRIBED))
     ).cte("written")
     return sa.select(S.c.id, S.c.email, S.c.language).where(
-        S.c.id.in_(ids), S.c.state != SubscriberState.ERASED.value).add_cte(
+        S.c.id == sa.any_(ids), S.c.state != _sql(SubscriberState.ERASED)).add_cte(
         stop, changed, written)
+
+
+def _sql(value: str) -> sa.ColumnElement[Any]:
+    """A constant written into the SQL (an enum's value: ours, never a user's input)."""
+    return sa.literal_column(f"'{value}'")
+
+
+_ONE_STATEMENT: dict[str, Compiled] = {}  # `_unsubscribe_statement()`, by dialect name
+
+
+def _unsubscribe_in_one(session: Session, ids: list[int], at: datetime,
+                        reason: ActionReason, actor: str) -> dict[int, Left]:
+    """PostgreSQL's `unsubscribe_many`, in the caller's transaction."""
+    connection = session.connection()
+    dialect = connection.dialect
+    compiled = _ONE_STATEMENT.get(dialect.name)
+    if compiled is None:
+        compiled = _ONE_STATEMENT[dialect.name] = Compiled(_unsubscribe_statement(), dialect)
+    [values] = compiled.parameters([{"ids": ids, "at": at, "reason": reason.value,
+                                     "actor": actor[:200]}])
+    return {int(r[0]): Left(r[1], Language(r[2]))
+            for r in connection.exec_driver_sql(compiled.sql, values)}
 
 
 def resubscribe(session: Session, subscriber_id: int) -> Subscriber:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from digest.delivery.outbox import STOP_ROWS, Attempt, D, RetryPolicy, S
 from digest.delivery.transports.base import Outcome
 from digest.store import subscriber_events
+from digest.store.compiled import Compiled
 from digest.store.db import writer_lock
 from digest.store.group_commit import Waiter
 from digest.store.models import (
@@ -115,30 +116,6 @@ def _outcome_rows(attempts: list[Attempt], policy: RetryPolicy
     return updates, bounces
 
 
-class _Compiled:
-    """A Core statement compiled once for a dialect, with its parameters' type conversions."""
-
-    def __init__(self, statement: sa.Update | sa.Insert | sa.Select[Any],
-                 dialect: sa.Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.order = compiled.positiontup if compiled.positional else None
-        # The dialect's own processors: a TypeDecorator's bind_processor() alone skips its
-        # impl's (SQLite's DATETIME format), and times would be stored in two text formats.
-        self.convert = {name: fn for name, bind in compiled.binds.items()
-                        if (fn := bind.type.dialect_impl(dialect).bind_processor(dialect))
-                        is not None}
-
-    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
-        """Rows as the DBAPI takes them: converted, and as tuples for positional styles."""
-        for row in rows:
-            for name, fn in self.convert.items():
-                row[name] = fn(row[name])
-        if self.order is None:
-            return rows
-        return [tuple(row[name] for name in self.order) for row in rows]
-
-
 # Only on the writer's own connection, which is discarded at close (never pooled): a server
 # crash may forget the last outcomes (they are sent again), never an unsubscribe or anything
 # else the web or the CLI commits.
@@ -182,11 +159,11 @@ class OutcomeWriter:
         self.engine = engine
         self.run_id = run_id
         self.sqlite = engine.dialect.name == "sqlite"
-        self.record = _Compiled(_RECORD, engine.dialect)
-        self.bounce = _Compiled(_BOUNCE, engine.dialect)
-        self.skip_bounced = _Compiled(STOP_ROWS, engine.dialect)
-        self.history = _Compiled(_BOUNCE_EVENT, engine.dialect)
-        self.one_statement: dict[int, _Compiled] = {}  # by group size (PostgreSQL)
+        self.record = Compiled(_RECORD, engine.dialect)
+        self.bounce = Compiled(_BOUNCE, engine.dialect)
+        self.skip_bounced = Compiled(STOP_ROWS, engine.dialect)
+        self.history = Compiled(_BOUNCE_EVENT, engine.dialect)
+        self.one_statement: dict[int, Compiled] = {}  # by group size (PostgreSQL)
         self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self.conn = engine.raw_connection()
         self.dbapi_error = engine.dialect.loaded_dbapi.Error
@@ -252,7 +229,7 @@ class OutcomeWriter:
         """PostgreSQL: the group's outcomes and the read of `watch` in one statement."""
         compiled = self.one_statement.get(len(updates))
         if compiled is None:
-            compiled = _Compiled(_record_and_read(len(updates)), self.engine.dialect)
+            compiled = Compiled(_record_and_read(len(updates)), self.engine.dialect)
             self.one_statement[len(updates)] = compiled
         values: dict[str, Any] = {"watch_run": self.run_id, "sending": DeliveryState.SENDING,
                                   "watch": watch}
