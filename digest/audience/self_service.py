@@ -6,6 +6,7 @@ Each function takes a session and leaves the commit to its caller; the web layer
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -203,14 +204,14 @@ def unsubscribe_many(session: Session, subscriber_ids: Sequence[int], reason: Ac
         return _unsubscribe_in_one(session, ids, at, reason, actor)
     found = {int(r.id): Left(r.email, Language(r.language)) for r in session.execute(
         sa.select(S.c.id, S.c.email, S.c.language).where(
-            S.c.id.in_(ids), S.c.state != SubscriberState.ERASED.value))}
+            S.c.id.in_(ids), _NOT_ERASED))}
     if not found:
         return found
     # Delivery rows before the subscribers, the order a send's outcome writer locks them in.
     session.execute(outbox.STOP_ROWS, [{"sid": sid, "reason": "unsubscribed"} for sid in found])
     # The state is tested in the UPDATE itself, so that of two unsubscribes running side by
     # side (PostgreSQL) only one changes the row and writes the history event.
-    changed = session.execute(sa.update(S).where(*_UNSUBSCRIBABLE, S.c.id.in_(list(found)))
+    changed = session.execute(sa.update(S).where(_UNSUBSCRIBABLE, S.c.id.in_(list(found)))
                               .values(state=SubscriberState.UNSUBSCRIBED.value, updated_at=at)
                               .returning(S.c.id, S.c.language)).all()
     if changed:
@@ -220,16 +221,22 @@ def unsubscribe_many(session: Session, subscriber_ids: Sequence[int], reason: Ac
     return found
 
 
-_UNSUBSCRIBABLE = (S.c.state.not_in([SubscriberState.UNSUBSCRIBED.value,
-                                     SubscriberState.ERASED.value]),)
+def _sql(value: str) -> sa.ColumnElement[Any]:
+    """A constant written into the SQL (an enum's value: ours, never a user's input)."""
+    return sa.literal_column(f"'{value}'")
 
 
-def _unsubscribe_statement() -> sa.Select[Any]:
-    """PostgreSQL: the steps of `unsubscribe_many` as one statement, for the people in the
-    array `ids` (one round trip where the steps take four, and with them `BEGIN` and `COMMIT`
-    each under the server's network wait, a turn at the GIL for the request's thread): the
-    outbox rows skipped, then the subscribers changed, their events written, and the people
-    read (in the snapshot the statement starts with).
+_NOT_ERASED = S.c.state != _sql(SubscriberState.ERASED)  # an erased person's tokens name nobody
+_UNSUBSCRIBABLE = S.c.state.not_in([_sql(SubscriberState.UNSUBSCRIBED),
+                                    _sql(SubscriberState.ERASED)])
+
+
+@functools.cache
+def _unsubscribe_statement(dialect: sa.Dialect) -> Compiled:
+    """PostgreSQL: the steps of `unsubscribe_many` as one statement, compiled once (built and
+    compiled per call, they were most of a one-click request's database time), for the people
+    in the array `ids`: the outbox rows skipped, then the subscribers changed, their events
+    written, and the people read (in the snapshot the statement starts with).
 
     Lock order as in the steps and a send's bounce: the outbox rows first. `changed` reads a
     count of `stop` in its WHERE, which the server evaluates (an InitPlan) before it locks
@@ -242,8 +249,7 @@ def _unsubscribe_statement() -> sa.Select[Any]:
         D.c.id).cte("stop")
     at = sa.bindparam("at", type_=UTCDateTime())
     changed = sa.update(S).where(
-        S.c.state.not_in([_sql(SubscriberState.UNSUBSCRIBED), _sql(SubscriberState.ERASED)]),
-        S.c.id == sa.any_(ids),
+        _UNSUBSCRIBABLE, S.c.id == sa.any_(ids),
         sa.select(sa.func.count()).select_from(stop).scalar_subquery() >= sa.literal_column("0")
     ).values(
         state=_sql(SubscriberState.UNSUBSCRIBED), updated_at=at).returning(
@@ -257,27 +263,16 @@ def _unsubscribe_statement() -> sa.Select[Any]:
                   sa.bindparam("actor", type_=sa.String()),
                   _sql(SubscriberState.UNSUBSCRIBED))
     ).cte("written")
-    return sa.select(S.c.id, S.c.email, S.c.language).where(
-        S.c.id == sa.any_(ids), S.c.state != _sql(SubscriberState.ERASED)).add_cte(
-        stop, changed, written)
-
-
-def _sql(value: str) -> sa.ColumnElement[Any]:
-    """A constant written into the SQL (an enum's value: ours, never a user's input)."""
-    return sa.literal_column(f"'{value}'")
-
-
-_ONE_STATEMENT: dict[str, Compiled] = {}  # `_unsubscribe_statement()`, by dialect name
+    return Compiled(sa.select(S.c.id, S.c.email, S.c.language).where(
+        S.c.id == sa.any_(ids), _NOT_ERASED).add_cte(
+        stop, changed, written), dialect)
 
 
 def _unsubscribe_in_one(session: Session, ids: list[int], at: datetime,
                         reason: ActionReason, actor: str) -> dict[int, Left]:
     """PostgreSQL's `unsubscribe_many`, in the caller's transaction."""
     connection = session.connection()
-    dialect = connection.dialect
-    compiled = _ONE_STATEMENT.get(dialect.name)
-    if compiled is None:
-        compiled = _ONE_STATEMENT[dialect.name] = Compiled(_unsubscribe_statement(), dialect)
+    compiled = _unsubscribe_statement(connection.dialect)
     [values] = compiled.parameters([{"ids": ids, "at": at, "reason": reason.value,
                                      "actor": actor[:200]}])
     return {int(r[0]): Left(r[1], Language(r[2]))

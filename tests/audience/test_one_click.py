@@ -162,7 +162,6 @@ def test_on_postgresql_a_request_waiting_on_a_lock_holds_up_no_other(pg_engine: 
     assert _states(pg_engine, [first, second]) == [SubscriberState.UNSUBSCRIBED] * 2
 
 
-
 @pytest.mark.postgres
 def test_on_postgresql_two_unsubscribes_of_one_person_side_by_side_write_one_event(
         pg_engine: Engine) -> None:
@@ -175,7 +174,7 @@ def test_on_postgresql_two_unsubscribes_of_one_person_side_by_side_write_one_eve
         self_service.unsubscribe(first, sid, reason=ActionReason.LINK)
         second = threading.Thread(target=clicks.unsubscribe, args=(sid, ActionReason.ONE_CLICK))
         second.start()
-        time.sleep(0.2)  # it read the row as active, and waits on the first one's lock
+        time.sleep(0.2)  # it waits on the first one's lock on the subscriber's row
         assert second.is_alive()
         first.commit()
     second.join(10)
@@ -215,6 +214,7 @@ def test_on_postgresql_the_outbox_rows_are_locked_before_the_subscriber(
     waiting.join(10)
     assert not waiting.is_alive()
     assert _states(pg_engine, [sub.id or 0]) == [SubscriberState.UNSUBSCRIBED]
+
 
 def test_a_failed_transaction_stores_none_of_its_group_and_each_request_says_so(
         sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
