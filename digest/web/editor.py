@@ -6,6 +6,7 @@ shows the app's own text for it, never text taken from the URL).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -37,6 +38,7 @@ from digest.web.sessions import Editor, EditorLogin, check_csrf
 
 router = APIRouter(prefix="/editor")
 Csrf = Annotated[str, Form()]
+Refusal = type[Exception] | tuple[type[Exception], ...]
 
 
 def page(request: Request, who: EditorLogin, template: str, status: int = 200,
@@ -139,14 +141,11 @@ def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
     """Approve; refused while the translation check fails unless a reason is given."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
-    try:
-        lifecycle.approve(session, issue, who.name, force_reason=_line(reason) or None)
-    except lifecycle.TranslationCheckFailed:
-        return _back(svc.settings, issue, Language.CY, Notice.NOT_APPROVED_TRANSLATIONS)
-    except lifecycle.TransitionError:
-        return _back(svc.settings, issue, Language.CY, Notice.NOT_APPROVED)
-    commit(session)
-    return _back(svc.settings, issue, Language.CY, Notice.APPROVED)
+    return _transition(
+        svc.settings, session, issue,
+        lambda: lifecycle.approve(session, issue, who.name, force_reason=_line(reason) or None),
+        Notice.APPROVED, [(lifecycle.TranslationCheckFailed, Notice.NOT_APPROVED_TRANSLATIONS),
+                          (lifecycle.TransitionError, Notice.NOT_APPROVED)])
 
 
 @router.post("/issues/{issue_id}/cancel")
@@ -155,12 +154,9 @@ def cancel(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
     """Cancel the issue."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
-    try:
-        lifecycle.cancel(session, issue, who.name, _line(reason) or "-")
-    except lifecycle.TransitionError:
-        return _back(svc.settings, issue, Language.CY, Notice.NOT_CANCELLED)
-    commit(session)
-    return _back(svc.settings, issue, Language.CY, Notice.CANCELLED)
+    return _transition(svc.settings, session, issue,
+                       lambda: lifecycle.cancel(session, issue, who.name, _line(reason) or "-"),
+                       Notice.CANCELLED, [(lifecycle.TransitionError, Notice.NOT_CANCELLED)])
 
 
 @router.post("/issues/{issue_id}/replan")
@@ -168,13 +164,26 @@ def replan(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "") -
     """Re-select a draft's items as of now and re-render it."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
+    return _transition(
+        svc.settings, session, issue,
+        lambda: service.replan(session, svc.settings, issue, now_utc(), who.name),
+        Notice.REPLANNED, [((lifecycle.TransitionError, ValueError), Notice.NOT_REPLANNED)])
+
+
+def _transition(settings: Settings, session: Session, issue: Issue, change: Callable[[], object],
+                done: Notice, refusals: Sequence[tuple[Refusal, Notice]]) -> Response:
+    """Run `change` and commit it; a refusal rolls back and answers with its notice (the
+    first pair whose exception types match, so a subclass goes before its base)."""
     try:
-        service.replan(session, svc.settings, issue, now_utc(), who.name)
-    except (lifecycle.TransitionError, ValueError):
+        change()
+    except Exception as exc:
+        refused = next((n for kinds, n in refusals if isinstance(exc, kinds)), None)
+        if refused is None:
+            raise
         session.rollback()
-        return _back(svc.settings, issue, Language.CY, Notice.NOT_REPLANNED)
+        return _back(settings, issue, Language.CY, refused)
     commit(session)
-    return _back(svc.settings, issue, Language.CY, Notice.REPLANNED)
+    return _back(settings, issue, Language.CY, done)
 
 
 @router.post("/issues/{issue_id}/send")
