@@ -7,6 +7,7 @@ DIGEST_TEST_STRICT=1 (set by .ci/run) it fails instead, so CI never silently ski
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,28 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per test session, for tests to copy."""
+    path = tmp_path_factory.mktemp("template") / "digest.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _copy_sqlite(source: Path, url: str) -> None:
+    """Copy a SQLite database to the file `url` names (the backup API: WAL included)."""
+    target = sa.engine.make_url(url).database
+    assert target, url
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
 def _truncate_all(engine: Engine) -> None:
     with engine.begin() as conn:
         names = [t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"]
@@ -98,10 +121,8 @@ def db_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
         engine = make_engine(url)
         _truncate_all(engine)
         engine.dispose()
-    else:
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
-        engine.dispose()
+    else:  # a copy of the migrated template: the same schema as upgrade(), 0.1 s sooner
+        _copy_sqlite(request.getfixturevalue("sqlite_template"), settings.database_url)
     return settings
 
 
