@@ -71,7 +71,19 @@ def main(argv: list[str]) -> int:
     for check in (("ruff", "check", "."), ("mypy",)):
         if code := run(*check):
             return code
-    return run("python", "-m", "pytest", *argv[1:])
+    return run("python", "-m", "pytest", *parallel(argv[1:]), *argv[1:])
+
+
+def parallel(args: list[str]) -> list[str]:
+    """`-n N` for pytest-xdist, one process per core up to 4, unless `args` choose already.
+
+    Each process has its own PostgreSQL database, SMTP, IMAP and web servers on free ports;
+    more than 4 would mostly add PostgreSQL connections and browser start-ups.
+    """
+    if any(a in ("-n", "--numprocesses", "no:xdist") or a.startswith(("-n", "--numprocesses="))
+           for a in args):
+        return []
+    return ["-n", str(max(1, min(4, os.cpu_count() or 1)))]
 
 
 if __name__ == "__main__":

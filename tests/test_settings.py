@@ -24,7 +24,7 @@ def bare(**values: object) -> Settings:
 @pytest.mark.parametrize("key", [
     generate_secret_key(), secrets.token_urlsafe(32), secrets.token_hex(32),
     secrets.token_urlsafe(32).replace("-", "+").replace("_", "/") + "=",  # openssl rand -base64
-])
+], ids=["generate_secret_key", "urlsafe-32-bytes", "hex-32-bytes", "base64-32-bytes"])
 def test_keys_of_32_random_bytes_or_more_are_accepted(key: str) -> None:
     assert secret_key_problem(key) is None
     assert Tokens(bare(secret_key=SecretStr(key))).make_expiring(1)
@@ -33,8 +33,9 @@ def test_keys_of_32_random_bytes_or_more_are_accepted(key: str) -> None:
 @pytest.mark.parametrize(("key", "reason"), [
     (None, "is not set"), ("", "is not set"),
     *[(k, "demo value") for k in sorted(KNOWN_DEMO_KEYS)],
-    (secrets.token_urlsafe(31)[:42], "too weak"),  # 31 bytes
-    (secrets.token_hex(31), "too weak"),  # hex: 62 characters hold only 31 bytes
+    pytest.param(secrets.token_urlsafe(31)[:42], "too weak", id="urlsafe-31-bytes"),
+    # hex: 62 characters hold only 31 bytes
+    pytest.param(secrets.token_hex(31), "too weak", id="hex-31-bytes"),
     ("a" * 80, "too weak"), ("abcdefghij" * 8, "too weak"), ("0123456789" * 7, "too weak"),
 ])
 def test_missing_public_or_weak_keys_are_refused_in_one_line(key: str | None,
