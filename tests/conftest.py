@@ -7,7 +7,6 @@ DIGEST_TEST_STRICT=1 (set by .ci/run) it fails instead, so CI never silently ski
 from __future__ import annotations
 
 import os
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bench.measure import copy_database
 from digest.settings import Settings
 from digest.store.db import make_engine, upgrade
 from tests.smtp_server import SMTPServer
@@ -93,18 +93,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _copy_sqlite(source: Path, url: str) -> None:
-    """Copy a SQLite database to the file `url` names (the backup API: WAL included)."""
-    target = sa.engine.make_url(url).database
-    assert target, url
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-
-
 def _truncate_all(engine: Engine) -> None:
     with engine.begin() as conn:
         names = [t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"]
@@ -122,7 +110,9 @@ def db_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
         _truncate_all(engine)
         engine.dispose()
     else:  # a copy of the migrated template: the same schema as upgrade(), 0.1 s sooner
-        _copy_sqlite(request.getfixturevalue("sqlite_template"), settings.database_url)
+        target = sa.engine.make_url(settings.database_url).database
+        assert target is not None
+        copy_database(request.getfixturevalue("sqlite_template"), Path(target))
     return settings
 
 
