@@ -22,12 +22,14 @@ class Compiled:
         self.convert = {name: fn for name, bind in compiled.binds.items()
                         if (fn := bind.type.dialect_impl(dialect).bind_processor(dialect))
                         is not None}
+        self._positions = None if self.order is None else [
+            (name, self.convert.get(name)) for name in self.order]
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
-        """Rows as the DBAPI takes them: converted, and as tuples for positional styles."""
-        for row in rows:
-            for name, fn in self.convert.items():
-                row[name] = fn(row[name])
-        if self.order is None:
-            return rows
-        return [tuple(row[name] for name in self.order) for row in rows]
+        """Rows as the DBAPI takes them, converted: new dicts, or tuples for positional
+        styles. `rows` are left as they were, so a caller may pass them again."""
+        if self._positions is None:
+            return [{**row, **{name: fn(row[name]) for name, fn in self.convert.items()}}
+                    for row in rows]
+        return [tuple(row[name] if fn is None else fn(row[name]) for name, fn in self._positions)
+                for row in rows]
