@@ -130,6 +130,41 @@ def test_cancel_and_replan(web: tuple[TestClient, MemoryTransport, Settings],
     assert session.get(Issue, iid).state is IssueState.CANCELLED  # type: ignore[union-attr]
 
 
+def test_refused_actions_say_why_and_change_nothing(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    """Each refusal answers with its own notice and leaves the issue and its history as they
+    were; a translation gap is refused until a reason is given."""
+    client, _, settings = web
+    csrf = login(client)
+    iid = issue_id(session)
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    add_review(session, "english-only", AS_OF - timedelta(days=2), welsh=False)
+    service.replan(session, settings, issue, AS_OF, "test")
+    session.commit()
+
+    def act(action: str, **form: str) -> str:
+        answer = client.post(f"/editor/issues/{iid}/{action}", data={"csrf": csrf, **form})
+        assert answer.status_code == 303
+        return answer.headers["location"].rpartition("notice=")[2]
+
+    def actions() -> list[str]:
+        session.rollback()
+        return [e.action for e in lifecycle.history(session, issue)]
+
+    before = actions()
+    assert act("approve") == "not-approved-translations"
+    assert actions() == before and issue.state is IssueState.DRAFT
+    assert act("approve", reason="translator ill; Welsh next month") == "approved"
+    assert actions() == [*before, "force_approved"]
+    assert act("approve", reason="again") == "not-approved"  # only a draft can be approved
+    assert act("cancel", reason="test") == "cancelled"
+    assert act("cancel", reason="again") == "not-cancelled"
+    assert act("approve", reason="too late") == "not-approved"
+    assert actions() == [*before, "force_approved", "cancelled"]
+    assert session.get(Issue, iid).state is IssueState.CANCELLED  # type: ignore[union-attr]
+
+
 def test_link_check_button_shows_results(web: tuple[TestClient, MemoryTransport, Settings],
                                          session: Session) -> None:
     client, _, _ = web
