@@ -77,8 +77,8 @@ def _refuse_non_canonical(token: str) -> None:
     """Raise BadToken unless the signature is spelled as make() spells it.
 
     A 20-byte MAC is 27 base64 characters and the last one has 2 spare bits, which base64
-    decoding ignores: without this check each token has four accepted spellings, and any
-    record keyed by the token's text (a log, a rate limit) could be split across them.
+    decoding ignores: without this check each token has four accepted spellings, and 3 of
+    the 63 other values of its last character still read as the genuine token.
     """
     signature = token.rpartition(".")[2]
     try:
