@@ -6,10 +6,15 @@ import base64
 import binascii
 import enum
 import hmac
+import re
+from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 
 from digest.settings import Settings
+
+MAX_ID = 2**31 - 1  # the largest id a database integer column holds
+_ID = re.compile(rb"[1-9][0-9]{0,9}")
 
 
 class Purpose(enum.StrEnum):
@@ -52,9 +57,8 @@ class Tokens:
         """The subscriber id in a valid token; raises BadToken otherwise."""
         _refuse_non_canonical(token)
         try:
-            value = self._signers[purpose].unsign(token)
-            return int(value)
-        except (BadSignature, ValueError, UnicodeError) as exc:
+            return _subscriber_id(self._signers[purpose].unsign(token))
+        except (BadSignature, UnicodeError) as exc:
             raise BadToken(str(exc)) from exc
 
     def make_expiring(self, subscriber_id: int, purpose: Purpose = Purpose.CONFIRM) -> str:
@@ -64,13 +68,29 @@ class Tokens:
     def read_expiring(self, token: str, max_age_seconds: float,
                       purpose: Purpose = Purpose.CONFIRM) -> int:
         """The subscriber id of an expiring token younger than `max_age_seconds`."""
+        return self.read_signed(token, max_age_seconds, purpose)[0]
+
+    def read_signed(self, token: str, max_age_seconds: float,
+                    purpose: Purpose = Purpose.CONFIRM) -> tuple[int, datetime]:
+        """The subscriber id of an expiring token younger than `max_age_seconds`, and when it
+        was signed (to the second, UTC)."""
         _refuse_non_canonical(token)
         try:
-            return int(self._timed[purpose].unsign(token, max_age=int(max_age_seconds)))
+            value, signed = self._timed[purpose].unsign(
+                token, max_age=int(max_age_seconds), return_timestamp=True)
         except SignatureExpired as exc:
             raise ExpiredToken(str(exc)) from exc
-        except (BadSignature, ValueError, UnicodeError) as exc:
+        except (BadSignature, UnicodeError) as exc:
             raise BadToken(str(exc)) from exc
+        return _subscriber_id(value), signed
+
+
+def _subscriber_id(value: bytes) -> int:
+    """The id a signed value names: ASCII digits that a database integer column can hold
+    (`int()` would also take `+5`, ` 5`, `5_0` or other scripts' digits)."""
+    if not _ID.fullmatch(value) or int(value) > MAX_ID:
+        raise BadToken("the token does not name a subscriber id")
+    return int(value)
 
 
 def _refuse_non_canonical(token: str) -> None:

@@ -64,3 +64,28 @@ def test_a_token_for_one_purpose_is_refused_for_another(settings: Settings) -> N
     token = tokens.make(Purpose.UNSUBSCRIBE, 5)
     with pytest.raises(BadToken):
         tokens.read(Purpose.PREFERENCES, token)
+
+
+@pytest.mark.parametrize("value", ["+5", " 5", "5 ", "5_0", "05", "0", "\u0665", "2147483648",
+                                   "99999999999999999999", "-1", "1e3", ""])
+def test_a_signed_value_that_is_not_a_row_id_is_refused(settings: Settings, value: str) -> None:
+    """Only the key can sign such a value, but a genuine signature on it must still be a
+    refusal, not an id that `int()` accepts or the database cannot hold (a 500)."""
+    from itsdangerous import Signer, TimestampSigner
+
+    tokens, secret = Tokens(settings), settings.signing_key()
+    plain = Signer(secret, salt="digest.preferences").sign(value).decode()
+    timed = TimestampSigner(secret, salt="digest.confirm").sign(value).decode()
+    with pytest.raises(BadToken):
+        tokens.read(Purpose.PREFERENCES, plain)
+    with pytest.raises(BadToken):
+        tokens.read_expiring(timed, 3600)
+
+
+def test_read_signed_gives_the_signing_time(settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    tokens = Tokens(settings)
+    subscriber_id, signed = tokens.read_signed(tokens.make_expiring(2_147_483_647), 60)
+    assert subscriber_id == 2_147_483_647
+    assert abs(datetime.now(UTC) - signed) < timedelta(seconds=2) and signed.tzinfo is not None

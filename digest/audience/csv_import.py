@@ -7,7 +7,6 @@ nothing (unless the good lines are asked for). A file that cannot be read raises
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -19,6 +18,7 @@ from digest.audience.csv_lines import ImportInvalid, ImportReport, LineError, Ro
 from digest.audience.keyed import Keyed
 from digest.audience.spreadsheet import uncell
 from digest.store.models import Language
+from digest.text import UNSAFE, unsafe_character
 
 # Re-exported: the web sign-up and `digest issue send --to` normalise; callers catch these.
 __all__ = ["ImportInvalid", "ImportReport", "LineError", "Row", "normalise_email"]
@@ -29,18 +29,13 @@ KNOWN_COLUMNS = ("email", "name", "language")
 # as it is (an import sets no state or date: it never reactivates anyone).
 EXPORT_COLUMNS = ("state", "subscribed_at", "updated_at", "consent_source", "consent_at")
 MAX_NAME = 200  # characters: a name is a display name in every To: header
-# C0 and C1 controls (NUL, tab, CR, LF, ESC...), DEL, and the Unicode line separators:
-# nothing a name, an address or a language code may hold.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _LANGUAGES = {lang.value: lang for lang in Language}
 
 
 def control_character(text: str) -> str | None:
-    """A description of the first control character in `text`, or None."""
-    found = CONTROL.search(text)
-    if found is None:
-        return None
-    return f"contains a control character (U+{ord(found[0]):04X}) at character {found.start() + 1}"
+    """A description of the first character a name, an address or a language code may not
+    hold (digest.text: controls, line separators, bidirectional controls), or None."""
+    return unsafe_character(text, where=True)
 
 
 def parse_language(raw: str) -> Language:
@@ -112,7 +107,7 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
             joined = "".join(record)
             if not joined or joined.isspace():
                 continue  # blank line
-            if CONTROL.search(joined) is not None:
+            if UNSAFE.search(joined) is not None:
                 for column in KNOWN_COLUMNS:
                     at = header.index(column) if column in header else size
                     if (problem := control_character(record[at] if at < size else "")):

@@ -76,6 +76,15 @@ def signup_requested(session: Session, sub: Subscriber, ip_hash: str | None) -> 
         consent.requested_at, consent.ip_hash = now_utc(), ip_hash
 
 
+def last_left(session: Session, subscriber_id: int) -> datetime | None:
+    """When the subscriber last unsubscribed or bounced (by any route), or None."""
+    return session.exec(select(SubscriberEvent.at).where(
+        SubscriberEvent.subscriber_id == subscriber_id,
+        col(SubscriberEvent.action).in_([SubscriberAction.UNSUBSCRIBED,
+                                         SubscriberAction.BOUNCED])
+    ).order_by(col(SubscriberEvent.at).desc()).limit(1)).first()
+
+
 def confirmed(session: Session, sub: Subscriber) -> None:
     """The person confirmed a web sign-up: that is now the basis we hold the address on."""
     asked = session.exec(select(SubscriberEvent).where(

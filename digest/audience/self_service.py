@@ -38,6 +38,7 @@ from digest.store.models import (
     core_table,
     now_utc,
 )
+from digest.text import one_line
 from digest.tokens import Purpose, Tokens
 
 S = core_table(Subscriber)
@@ -92,8 +93,10 @@ def signup_limits(settings: Settings) -> tuple[throttle.Limit, throttle.Limit, t
 
 
 def clean_name(raw: str) -> str:
-    """A display name without control characters (they would break headers and PostgreSQL)."""
-    return "".join(" " if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in raw).strip()[:200]
+    """A display name on one line (digest.text): a control character or line separator
+    becomes a space (it would break headers and PostgreSQL), a bidirectional control or a
+    lone surrogate is dropped (it would disguise the name, or fail to encode)."""
+    return one_line(raw).strip()[:200]
 
 
 def request(session: Session, settings: Settings, tokens: Tokens, raw_email: str, name: str,
@@ -144,10 +147,24 @@ def request(session: Session, settings: Settings, tokens: Tokens, raw_email: str
         t.gettext("If you did not ask for this, ignore this message.") + "\n", lang))
 
 
-def confirm(session: Session, subscriber_id: int) -> Subscriber:
+class StaleConfirmation(LookupError):
+    """A confirmation link signed before its subscriber last left the list."""
+
+
+def confirm(session: Session, subscriber_id: int, signed: datetime | None = None
+            ) -> Subscriber:
     """Activate the subscriber of a valid confirmation token (idempotent; an erased
-    subscriber's token names nobody)."""
+    subscriber's token names nobody). `signed` is when the token was made: a link from
+    before the person unsubscribed or bounced no longer re-activates them (it would undo
+    their unsubscribe); it raises StaleConfirmation and changes nothing. Only a sign-up made
+    since, with its own link, does."""
     sub = get(session, subscriber_id)
+    if sub.state is not SubscriberState.ACTIVE and signed is not None:
+        left = history.last_left(session, subscriber_id)
+        # Tokens carry whole seconds: a link signed in the second the person left still works.
+        if left is not None and signed < left.replace(microsecond=0):
+            raise StaleConfirmation(f"link signed {signed:%Y-%m-%d %H:%M:%S}, before the "
+                                    f"subscriber left at {left:%Y-%m-%d %H:%M:%S}")
     if sub.state is not SubscriberState.ACTIVE:
         sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
         history.confirmed(session, sub)

@@ -12,6 +12,7 @@ latest sent delivery, for the per-issue counts). What a match may do is `policy.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,6 +47,7 @@ from digest.store.models import (
     core_table,
     now_utc,
 )
+from digest.store.models.bounces import KEY_LENGTH
 
 E = core_table(BounceEvent)
 N = core_table(WebhookNonce)
@@ -91,8 +93,8 @@ def process_feedback(session: Session, settings: Settings, feedback: Feedback,
                      now: datetime | None = None) -> Processed:
     """Record one report and apply the policy to it; a report recorded before is a no-op."""
     now = now or now_utc()
-    known = session.exec(select(BounceEvent).where(
-        BounceEvent.event_id == feedback.event_id)).first()
+    event_id = stored_key(feedback.event_id)
+    known = session.exec(select(BounceEvent).where(BounceEvent.event_id == event_id)).first()
     if known is not None:
         return _processed(known, new=False)
     policy = Policy.from_settings(settings)
@@ -106,8 +108,7 @@ def process_feedback(session: Session, settings: Settings, feedback: Feedback,
                  Action.UNSUBSCRIBE: SubscriberState.UNSUBSCRIBED}.get(decision.action)
     row = _row(feedback, source, raw, now, match, decision, new_state)
     if _insert_new(session, E, row, "event_id") is None:  # recorded meanwhile elsewhere
-        known = session.exec(select(BounceEvent).where(
-            BounceEvent.event_id == feedback.event_id)).one()
+        known = session.exec(select(BounceEvent).where(BounceEvent.event_id == event_id)).one()
         return _processed(known, new=False)
     if sub is not None and new_state is not None:
         subscriber_left(session, sub, new_state, decision.detail, now)
@@ -119,7 +120,7 @@ def record_problem(session: Session, source: FeedbackSource, raw: bytes, problem
                    *, now: datetime | None = None) -> Processed:
     """Record a message a source could not hand over whole (too large) as held."""
     feedback = Feedback(FeedbackKind.UNKNOWN, "", diagnostic=problem[:500])
-    event_id = parse(raw)[0].event_id + ":partial"
+    event_id = stored_key(parse(raw)[0].event_id + ":partial")
     now = now or now_utc()
     decision = Decision(FeedbackOutcome.HELD, Action.NONE, "incomplete: held for a person")
     row = _row(feedback, source, raw, now, Match(), decision, None) | {"event_id": event_id}
@@ -169,6 +170,16 @@ def match_feedback(session: Session, settings: Settings, feedback: Feedback) -> 
     return Match()
 
 
+def stored_key(value: str) -> str:
+    """`value` as the unique columns keep it (event ids, nonces: at most KEY_LENGTH
+    characters). A longer one keeps its start and ends in its SHA-256, so that two values
+    differ as stored exactly when they differ, and a lookup finds what an insert wrote."""
+    if len(value) <= KEY_LENGTH:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{value[:KEY_LENGTH - len(digest) - 1]}#{digest}"
+
+
 class Replayed(Exception):
     """A webhook request whose one-time value was used before."""
 
@@ -186,7 +197,7 @@ def process_verified(session: Session, settings: Settings, verified: Verified,
 
 def claim_nonce(session: Session, nonce: str, now: datetime) -> bool:
     """Store a webhook's one-time value; False if it was stored before (a replay)."""
-    return _insert_new(session, N, {"nonce": nonce[:200], "received_at": now}, "nonce") \
+    return _insert_new(session, N, {"nonce": stored_key(nonce), "received_at": now}, "nonce") \
         is not None
 
 
@@ -321,7 +332,8 @@ def _soft_messages(session: Session, subscriber_id: int, since: datetime, match:
     found = set(session.execute(sa.select(key).distinct().where(
         E.c.subscriber_id == subscriber_id, E.c.kind == FeedbackKind.SOFT.value,
         E.c.outcome == FeedbackOutcome.APPLIED.value, E.c.received_at >= since)).scalars())
-    found.add(str(match.delivery_id) if match.delivery_id is not None else feedback.event_id)
+    found.add(str(match.delivery_id) if match.delivery_id is not None
+              else stored_key(feedback.event_id))
     return len(found)
 
 
@@ -330,7 +342,7 @@ def _row(feedback: Feedback, source: FeedbackSource, raw: bytes | None, now: dat
          ) -> dict[str, object]:
     sub = match.subscriber
     return {
-        "event_id": feedback.event_id[:200], "kind": feedback.kind, "source": source,
+        "event_id": stored_key(feedback.event_id), "kind": feedback.kind, "source": source,
         "outcome": decision.outcome, "matched_by": match.by,
         "subscriber_id": sub.id if sub else None, "new_state": new_state,
         "delivery_id": match.delivery_id, "issue_id": match.issue_id,

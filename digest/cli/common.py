@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from digest.settings import Settings, secret_key_problem
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
+from digest.text import UNSAFE
 
 if TYPE_CHECKING:  # the services are imported by the functions that call them
     from sqlalchemy.engine import Engine
@@ -23,15 +23,12 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 # The settings the command loaded, if any: an error line names their database (errors.py).
 loaded: list[Settings] = []
-# Control characters (C0, DEL, C1), line and paragraph separators, and bidirectional
-# overrides: text from content, files or a relay must not break or reorder a terminal line.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
-                     "\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
     """`text` with control and bidi characters written as escapes (`\\x1b`, `\\u202e`)."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+    # Text from content, files or a relay must not break or reorder a terminal line.
+    return UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
                        else f"\\u{ord(m[0]):04x}", text)
 
 

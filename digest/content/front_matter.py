@@ -8,7 +8,6 @@ with no file name): each is refused here with its line and field.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import yaml
@@ -21,15 +20,14 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from digest.text import unsafe_character
+
 MAX_DEPTH = 6  # a review's citation.authors list is 3 deep
 STR = "tag:yaml.org,2002:str"
 # The types front matter may use: no !!binary (bytes that pydantic would take as text), !!set,
 # !!omap or !!pairs.
 TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null",
                                             "timestamp", "seq", "map")}
-# In a front-matter value: no control character at all (a title is one line), no line
-# separator; a block scalar's final line break is not part of its value.
-_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
 
 
 class FrontMatterError(Exception):
@@ -55,12 +53,9 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def control_character(text: str) -> str | None:
-    """A description of the first control character in `text`, or None."""
-    found = _CONTROL.search(text)
-    if found is None:
-        return None
-    name = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}.get(found[0])
-    return f"contains {name or 'a control character'} (U+{ord(found[0]):04X})"
+    """A description of the first character a front-matter value may not hold, or None:
+    a title is one line (digest.text); a block scalar's final line break is not part of it."""
+    return unsafe_character(text)
 
 
 def _shape(head: str, offset: int) -> None:

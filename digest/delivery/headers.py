@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 import string
 
+from digest.text import one_line
+
 MAX_LINE = 78  # RFC 5322 2.1.1: SHOULD; 998 is the hard limit
 MAX_WORD = 75  # RFC 2047 2
 MAX_NAME = 200  # characters of a display name we write (an import refuses longer ones)
@@ -31,7 +33,6 @@ _OPEN, _CLOSE = "=?utf-8?q?", "?="
 # (RFC 2047 5(3)); everything else is =XX, and the space is `_`.
 _LITERAL = frozenset(string.ascii_letters + string.digits + "!*+-/")
 _Q = {chr(c): (chr(c) if chr(c) in _LITERAL else f"={c:02X}") for c in range(128)} | {" ": "_"}
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # An atom-only phrase (RFC 5322 3.2.3 atext, single spaces): a display name written as is.
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+( [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LONG_ATOM = 60  # longer atoms are encoded: an atom cannot be folded
@@ -40,8 +41,9 @@ _PLAIN_WORD = re.compile(r"[!-~]{1,76}")
 
 
 def clean(value: str) -> str:
-    """`value` with each control character (CR, LF, NUL, ...) turned into a space."""
-    return _CONTROL.sub(" ", value)
+    """`value` on one line (digest.text.one_line): CR, LF, NUL... become spaces, and
+    bidirectional controls and lone surrogates are dropped."""
+    return one_line(value)
 
 
 def _q(ch: str) -> str:

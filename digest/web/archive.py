@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
@@ -16,9 +16,9 @@ from digest.issue import links
 from digest.issue.archive import public_copy, sent_issue, sent_issues
 from digest.store.models import Issue, Language
 from digest.web.links import feed_links
-from digest.web.pages import ReadDb, Svc, choose_language, render
+from digest.web.pages import ReadDb, Router, Svc, choose_language, render
 
-router = APIRouter()
+router = Router()
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # The stored email's parts that the framed page keeps: everything in <head>, and <body>.
 _HEAD = re.compile(r"<head>(.*?)</head>", re.DOTALL)

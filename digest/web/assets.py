@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 
-from digest.web.pages import Svc
+from digest.web.pages import Router, Svc
 
-router = APIRouter()
+router = Router()
 
 
 @router.get("/static/site.css")

@@ -8,7 +8,7 @@ import json
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlmodel import Session
 
@@ -20,6 +20,7 @@ from digest.web import clicks, privacy, reports
 from digest.web.pages import (
     Db,
     ReadDb,
+    Router,
     RowId,
     Svc,
     choose_language,
@@ -29,11 +30,11 @@ from digest.web.pages import (
 )
 from digest.web.sessions import Editor, check_csrf
 
-router = APIRouter()
+router = Router()
 router.include_router(clicks.router)
 router.include_router(privacy.router)
 router.include_router(reports.router)
-pages = APIRouter(prefix="/editor/subscribers")
+pages = Router(prefix="/editor/subscribers")
 Csrf = Annotated[str, Form()]
 
 # What the pages call states, languages, actions and reasons (the catalog translates them).

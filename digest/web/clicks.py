@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from digest.audience import engagement
 from digest.issue.links import item_target
 from digest.issue.service import IssueNotFound, get_issue
 from digest.store.models import Language, now_utc
-from digest.web.pages import Db, RowId, Svc
+from digest.web.pages import Db, Router, RowId, Svc
 
-router = APIRouter()
+router = Router()
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi import BackgroundTasks, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
@@ -26,6 +26,7 @@ from digest.web.notices import Notice, notice_text
 from digest.web.pages import (
     Db,
     ReadDb,
+    Router,
     Svc,
     choose_language,
     commit,
@@ -36,7 +37,7 @@ from digest.web.pages import (
 )
 from digest.web.sessions import Editor, EditorLogin, check_csrf
 
-router = APIRouter(prefix="/editor")
+router = Router(prefix="/editor")
 Csrf = Annotated[str, Form()]
 Refusal = type[Exception] | tuple[type[Exception], ...]
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from digest.issue.compare import side_by_side
 from digest.web.editor import issue_by_id, page
-from digest.web.pages import ReadDb
+from digest.web.pages import ReadDb, Router
 from digest.web.public import MARKDOWN
 from digest.web.sessions import Editor
 
-router = APIRouter(prefix="/editor")
+router = Router(prefix="/editor")
 _HEADING = re.compile(r"<(/?)h([1-6])>")
 
 

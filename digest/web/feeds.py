@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import HTTPException
 from fastapi.responses import Response
 from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
@@ -21,10 +21,10 @@ from digest.render.views import Localised, citation, localised
 from digest.settings import Settings
 from digest.store.models import Language, Review, now_utc
 from digest.web.links import FEED_FORMATS, FEED_KINDS, feed_title, feed_url
-from digest.web.pages import ReadDb, Svc
+from digest.web.pages import ReadDb, Router, Svc
 from digest.web.public import MARKDOWN
 
-router = APIRouter()
+router = Router()
 MAX_ENTRIES = 30
 # The year in the entries' tag: URIs (RFC 4151): part of every id, so it never changes.
 TAG_YEAR = 2026

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.settings import Settings
 from digest.web.errors import error_page
+from digest.web.logs import TOKEN_ROOTS
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ONE_CLICK = re.compile(r"/u/[^/]+")  # RFC 8058: posted by mail providers, cross-site, no cookie
@@ -39,7 +40,7 @@ ROUTE_KINDS = [
     (re.compile(r"/editor/issues/[^/]+/email/[^/]+"), Kind.EMAIL_FRAME),
     (re.compile(r"/editor/issues/[^/]+"), Kind.PREVIEW),
     (re.compile(r"/archive/[^/]+/[^/]+"), Kind.EMAIL),
-    (re.compile(r"/(u|p|confirm)/.*"), Kind.TOKEN_PAGE),
+    (re.compile(rf"/({'|'.join(TOKEN_ROOTS)})/.*"), Kind.TOKEN_PAGE),
 ]
 PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
             "form-action 'self'{site}; frame-ancestors 'none'")

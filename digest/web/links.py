@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 
 from digest.i18n import translations
 from digest.render.feeds import ATOM_TYPE, RSS_TYPE
 
+SAFE_PATH = "/!$&'()*+,;=:@"  # RFC 3986 pchar besides the unreserved: kept as they are
 FEED_KINDS = ("issues", "reviews")  # the archive's issues, and the reviews as they appear
 FEED_FORMATS = {"atom": ATOM_TYPE, "rss": RSS_TYPE}
 
@@ -30,7 +31,13 @@ def language_url(request: Request, lang: str) -> str:
     one-off status code (`notice`) is not carried over."""
     query = [(k, v) for k, v in request.query_params.multi_items()
              if k not in ("lang", "notice")]
-    return f"{request.url.path}?{urlencode([*query, ('lang', lang)])}"
+    return f"{site_path(request.scope['path'])}?{urlencode([*query, ('lang', lang)])}"
+
+
+def site_path(path: str) -> str:
+    """A request's path as a link that stays on this site: `//host/x` or `/\\host/x` (a 404's
+    path is anything asked for) would be read by a browser as another site's address."""
+    return quote("/" + path.lstrip("/\\"), safe=SAFE_PATH, errors="replace")
 
 
 def feed_url(site: str, lang: str, kind: str, fmt: str) -> str:

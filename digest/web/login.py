@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from digest.audience import throttle
@@ -14,10 +14,18 @@ from digest.store.db import session_scope
 from digest.store.models import ThrottleScope
 from digest.web import sessions
 from digest.web.auth import MAX_NAME, account_key, check_login, login_limits
-from digest.web.pages import Svc, choose_language, client_address, commit, render, site_redirect
+from digest.web.pages import (
+    Router,
+    Svc,
+    choose_language,
+    client_address,
+    commit,
+    render,
+    site_redirect,
+)
 from digest.web.sessions import Editor
 
-router = APIRouter(prefix="/editor")
+router = Router(prefix="/editor")
 EN = "en"  # the editors' pages are in English
 
 

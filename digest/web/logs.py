@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import re
 
-TOKEN_PATH = re.compile(r"^/(u|p|confirm)/[^/?#]+")
+# The first segment of every route whose next segment is a subscriber's token (`{token}` in
+# the route): the access log hides it, and the guard marks the page no-store.
+TOKEN_ROOTS = ("u", "p", "confirm", "privacy")
+TOKEN_PATH = re.compile(rf"^/({'|'.join(TOKEN_ROOTS)})/[^/?#]+")
 
 
 def redact(path: str) -> str:
-    """`/u/17.Ab3...` -> `/u/[token]` (other paths unchanged)."""
+    """`/u/17.Ab3...` -> `/u/[token]`, the same for every root in TOKEN_ROOTS (other paths
+    unchanged)."""
     return TOKEN_PATH.sub(r"/\1/[token]", path)
 
 

@@ -8,11 +8,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from babel import Locale, negotiate_locale
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 from sqlalchemy.engine import Engine
@@ -23,14 +23,38 @@ from digest.delivery.transports.base import Transport
 from digest.i18n import DOMAIN, LANGS, translations
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.tokens import Tokens
+from digest.tokens import MAX_ID, Tokens
 from digest.web.links import feed_links, language_url
 
-MAX_ID = 2**31 - 1  # the largest id a database integer column holds
 ID = re.compile(r"[1-9][0-9]{0,9}")  # ASCII digits only: "¹" or "١" are digits to Python
 # A path parameter that is a row id or a position: bigger than a database integer column holds
 # is a 404 page (PostgreSQL would refuse the query: a 5xx).
 RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
+
+
+class Router(APIRouter):
+    """An APIRouter whose GET routes answer HEAD as well (RFC 9110 9.1: a server that
+    supports GET supports HEAD; feed readers and link checkers send it). `@router.get`
+    alone registers GET only. The server (uvicorn) sends a HEAD response without its body."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        """Register the route, with HEAD beside GET unless the endpoint `acts_on_get`."""
+        methods = kwargs.get("methods")
+        if methods is not None and "GET" in methods and "HEAD" not in methods \
+                and not getattr(endpoint, ACTS_ON_GET, False):
+            kwargs["methods"] = [*methods, "HEAD"]
+        super().add_api_route(path, endpoint, **kwargs)
+
+
+ACTS_ON_GET = "_digest_acts_on_get"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def acts_on_get(endpoint: Endpoint) -> Endpoint:
+    """Mark an endpoint whose GET changes something (the one-click confirmation): it answers
+    no HEAD, so that a link scanner's HEAD changes nothing. Put it below the route decorators."""
+    setattr(endpoint, ACTS_ON_GET, True)
+    return endpoint
 
 
 @dataclass
@@ -67,13 +91,32 @@ def choose_language(request: Request, default: str | None = None) -> str:
         return asked
     if default in LANGS:
         return default  # type: ignore[return-value]
-    header = request.headers.get("accept-language", "")[:1000]
-    wanted = [part.split(";")[0].strip().replace("-", "_") for part in header.split(",") if part]
+    wanted = accepted_languages(request.headers.get("accept-language", "")[:1000])
     try:
         found = negotiate_locale(wanted, ["cy", "en"], sep="_") if wanted else None
     except ValueError:
         found = None
     return Locale.parse(found).language if found else "cy"
+
+
+def accepted_languages(header: str) -> list[str]:
+    """An Accept-Language header's tags, most wanted first (RFC 9110 12.5.4): by weight,
+    then in the header's order; a tag weighted `q=0` ("not acceptable") or with a weight
+    that is not one is left out. Tags come back with `_` for `-`, as Babel parses them."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if tag and 0 < weight <= 1:  # NaN fails both
+            ranked.append((-weight, index, tag.replace("-", "_")))
+    return [tag for _, _, tag in sorted(ranked)]
 
 
 def render(request: Request, template: str, lang: str, status: int = 200,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
@@ -20,9 +20,9 @@ from digest.audience.self_service import page_language
 from digest.i18n import N_
 from digest.store.models import Subscriber
 from digest.tokens import Purpose
-from digest.web.pages import Db, ReadDb, Services, Svc, choose_language, render
+from digest.web.pages import Db, ReadDb, Router, Services, Svc, choose_language, render
 
-router = APIRouter()
+router = Router()
 MAX_AGE_SECONDS = 3600
 
 
@@ -36,10 +36,10 @@ def privacy_page(request: Request, token: str, svc: Svc, session: ReadDb) -> Res
                   confirm=False)
 
 
-@router.post("/privacy/{action}/export")
-def export_mine(action: str, svc: Svc, session: ReadDb) -> Response:
+@router.post("/privacy/{token}/export")
+def export_mine(token: str, svc: Svc, session: ReadDb) -> Response:
     """Everything held about the token's subscriber, as a JSON download."""
-    sub = _by_action(svc, session, action)
+    sub = _by_action(svc, session, token)
     data = gdpr.export_person(session, sub.id or 0)
     return Response(json.dumps(data, ensure_ascii=False, indent=2),
                     media_type="application/json; charset=utf-8",
@@ -47,14 +47,14 @@ def export_mine(action: str, svc: Svc, session: ReadDb) -> Response:
                              "Cache-Control": "no-store"})
 
 
-@router.post("/privacy/{action}/erase", response_class=HTMLResponse)
-def erase_mine(request: Request, action: str, svc: Svc, session: Db,
+@router.post("/privacy/{token}/erase", response_class=HTMLResponse)
+def erase_mine(request: Request, token: str, svc: Svc, session: Db,
                confirmed: Annotated[str, Form()] = "") -> Response:
     """First a page that asks again; with `confirmed=yes`, the erasure and a goodbye."""
-    sub = _by_action(svc, session, action)
+    sub = _by_action(svc, session, token)
     lang = choose_language(request, page_language(sub.language))
     if confirmed != "yes":
-        return render(request, "privacy.html.j2", lang, sub=sub, token=None, action=action,
+        return render(request, "privacy.html.j2", lang, sub=sub, token=None, action=token,
                       confirm=True)
     gdpr.erase(session, svc.settings, sub.id or 0, "subscriber")
     session.commit()  # before the answer that says it is done

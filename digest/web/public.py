@@ -11,7 +11,7 @@ import re
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -28,13 +28,15 @@ from digest.store.models import (
     Subscriber,
     SubscriberState,
 )
-from digest.tokens import Purpose
+from digest.tokens import ExpiredToken, Purpose
 from digest.web.pages import (
     CommitFailed,
     Db,
     ReadDb,
+    Router,
     Services,
     Svc,
+    acts_on_get,
     choose_language,
     client_address,
     commit,
@@ -42,7 +44,7 @@ from digest.web.pages import (
     site_redirect,
 )
 
-router = APIRouter()
+router = Router()
 # Content bodies are Markdown written by editors; HTML inside them is shown as text, not run.
 MARKDOWN = MarkdownIt("commonmark", {"html": False})
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
@@ -99,12 +101,16 @@ def subscribe(request: Request, svc: Svc, session: Db,
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 @router.post("/confirm/{token}", response_class=HTMLResponse)
+@acts_on_get
 def confirm(request: Request, token: str, svc: Svc, session: Db) -> Response:
     """Activate a subscription from the emailed link (signed, expiring): one click, as the
     reader expects; a POST does the same, for clients that confirm with one."""
-    subscriber_id = svc.tokens.read_expiring(token, svc.settings.confirm_max_age_hours * 3600)
+    subscriber_id, signed = svc.tokens.read_signed(
+        token, svc.settings.confirm_max_age_hours * 3600)
     try:
-        sub = self_service.confirm(session, subscriber_id)
+        sub = self_service.confirm(session, subscriber_id, signed)
+    except self_service.StaleConfirmation as exc:  # the "link does not work" page
+        raise ExpiredToken(str(exc)) from None
     except LookupError:  # no such subscriber, or an erased one
         raise HTTPException(404) from None
     commit(session)

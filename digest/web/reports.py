@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from babel.dates import format_date
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 
@@ -16,10 +16,10 @@ from digest.i18n import BABEL_LOCALE, EDITOR_DOMAIN, N_, translations
 from digest.issue.service import IssueNotFound, get_issue
 from digest.store.models import Issue, IssueState, Subscriber, now_utc
 from digest.web.charts import Series, stacked_bars
-from digest.web.pages import ReadDb, Svc, choose_language, render
+from digest.web.pages import ReadDb, Router, Svc, choose_language, render
 from digest.web.sessions import Editor, EditorLogin
 
-router = APIRouter(prefix="/editor/reports")
+router = Router(prefix="/editor/reports")
 LANGUAGE_LABELS = {"cy": N_("Welsh"), "both": N_("bilingual"), "en": N_("English"),
                    "total": N_("Total")}
 TITLES = {

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -26,10 +26,10 @@ from digest.bounces.webhooks.sns import Fetcher, urllib_confirm, urllib_fetch
 from digest.settings import Settings
 from digest.store.db import session_scope
 from digest.store.models import FeedbackSource, now_utc
-from digest.web.pages import services
+from digest.web.pages import Router, services
 
 log = logging.getLogger("digest.webhooks")
-router = APIRouter(prefix="/webhooks")
+router = Router(prefix="/webhooks")
 
 
 @dataclass

@@ -24,6 +24,11 @@ CASES = [
     ("del@example.org,Del\x7f,cy\n", "name", "U+007F"),
     ("c1@example.org,Next\x85Line,cy\n", "name", "U+0085"),
     ("ls@example.org,Line\u2028Sep,cy\n", "name", "U+2028"),
+    ("rlo@example.org,Siân\u202enaJ,cy\n", "name", "a bidirectional control (U+202E) at "
+     "character 5"),
+    ("rli@example.org,\u2067Gwen,en\n", "name", "U+2067"),
+    ("alm@example.org,Rhys\u061c,en\n", "name", "U+061C"),
+    ("lrm\u200e@example.org,X,cy\n", "email", "U+200E"),
     ("nul\x00@example.org,X,cy\n", "email", "U+0000"),
     ("bell@example.org,X,c\x07y\n", "language", "U+0007"),
     (f"long@example.org,{'W' * (MAX_NAME + 1)},cy\n", "name", "longer than 200 characters"),

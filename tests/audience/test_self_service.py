@@ -3,7 +3,7 @@ and the confirmation that is returned to send after the commit, not sent before 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -68,6 +68,36 @@ def test_names_lose_control_characters(session: Session, db_settings: Settings) 
                          "Nia\x00 Jones\r\nBcc: x", Language.EN, "192.0.2.1", AS_OF)
     session.commit()
     assert session.exec(select(Subscriber.name)).one() == "Nia  Jones  Bcc: x"
+
+
+def test_names_lose_bidirectional_controls(session: Session, db_settings: Settings) -> None:
+    # A right-to-left override would show "Siân Jones" reversed in the editors' list and in
+    # the To: header; the text stored is what is shown.
+    self_service.request(session, db_settings, Tokens(db_settings), "rlo@example.org",
+                         "\u202eSiân\u202c Jones\u2066\u200f", Language.EN, "192.0.2.1",
+                         AS_OF)
+    session.commit()
+    assert session.exec(select(Subscriber.name)).one() == "Siân Jones"
+
+
+def test_an_old_confirmation_link_does_not_undo_an_unsubscribe(
+        session: Session, db_settings: Settings) -> None:
+    tokens = Tokens(db_settings)
+    sign_up(session, db_settings, "back@example.org")
+    sub = session.exec(select(Subscriber)).one()
+    signed = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    self_service.confirm(session, sub.id or 0, signed)
+    self_service.unsubscribe(session, sub.id or 0)
+    session.commit()
+    with pytest.raises(self_service.StaleConfirmation):  # the link from before
+        self_service.confirm(session, sub.id or 0, signed)
+    session.rollback()
+    assert session.get(Subscriber, sub.id).state is SubscriberState.UNSUBSCRIBED  # type: ignore[union-attr]
+    # A new sign-up sends a new link, signed after they left: that one works.
+    self_service.request(session, db_settings, tokens, "back@example.org", "", Language.CY,
+                         "192.0.2.1", AS_OF)
+    again = self_service.confirm(session, sub.id or 0, datetime.now(UTC) + timedelta(seconds=1))
+    assert again.state is SubscriberState.ACTIVE
 
 
 def test_a_confirmation_link_names_nobody_once_its_subscriber_is_erased(

@@ -330,3 +330,21 @@ def test_complaint_line_is_gmails() -> None:
     assert not service.IssueFeedback(sent=1000, complaints=2).over_complaint_line
     assert service.IssueFeedback(sent=1000, complaints=3).over_complaint_line
     assert not service.IssueFeedback().over_complaint_line
+
+
+def test_stored_keys_fit_the_column_and_stay_distinct() -> None:
+    short = "postmark:" + "x" * 191
+    assert service.stored_key(short) == short and len(short) == 200
+    longer = [short + "y", short + "z", "a" * 5000, "a" * 5001]
+    keys = [service.stored_key(value) for value in longer]
+    assert all(len(key) == 200 for key in keys) and len(set(keys)) == 4
+    assert keys[0].startswith("postmark:x")  # still readable in a listing
+    assert service.stored_key(longer[0]) == keys[0]  # the same value, the same key
+
+
+def test_long_nonces_that_share_their_start_are_not_replays(world: World) -> None:
+    now = datetime(2026, 9, 1, tzinfo=UTC)
+    first, second = "n" * 250 + "1", "n" * 250 + "2"
+    assert service.claim_nonce(world.session, first, now)
+    assert service.claim_nonce(world.session, second, now)  # was a "replay" when cut at 200
+    assert not service.claim_nonce(world.session, first, now)

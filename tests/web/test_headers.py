@@ -95,9 +95,9 @@ SAMPLES: dict[tuple[str, str], Callable[[Ctx], list[Response]]] = {
                                                          c.client.get("/r/2026-09/99/cy")],
     ("GET", "/p/{token}/privacy"): lambda c: [c.client.get(f"/p/{c.prefs}/privacy"),
                                               c.client.get("/p/bad/privacy")],
-    ("POST", "/privacy/{action}/export"): lambda c: [
+    ("POST", "/privacy/{token}/export"): lambda c: [
         c.client.post("/privacy/bad/export", data={})],
-    ("POST", "/privacy/{action}/erase"): lambda c: [
+    ("POST", "/privacy/{token}/erase"): lambda c: [
         c.client.post("/privacy/bad/erase", data={})],
     ("GET", "/editor/reports"): lambda c: [c.client.get("/editor/reports")],
     ("GET", "/editor/reports/issues/{period}"): lambda c: [
@@ -247,3 +247,38 @@ def test_no_header_for_http_sites_claims_https(make_web: MakeWeb) -> None:
 def test_page_templates_have_no_inline_script_or_style(template: object) -> None:
     text = template.read_text(encoding="utf-8")  # type: ignore[attr-defined]
     assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=|javascript:", text, re.I)
+
+
+def test_every_get_route_answers_head_but_the_ones_that_act(web: Web) -> None:
+    """RFC 9110 9.1; the one-click confirmation is the exception (a scanner's HEAD must not
+    confirm anyone), and the click counter, which treats HEAD as a scanner's."""
+    client = web[0]
+    contexts = list(iter_route_contexts(client.app.routes))  # type: ignore[attr-defined]
+    gets = {r.path for r in contexts if "GET" in (r.methods or ())}
+    heads = {r.path for r in contexts if "HEAD" in (r.methods or ())}
+    assert gets - heads == {"/confirm/{token}"}
+    for path in ("/", "/subscribe", "/archive", "/static/site.css", "/feeds/cy/issues.atom",
+                 "/feeds/en/reviews.rss", "/editor/login", "/reviews/adoption-sibling-relationships"):
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers.get("content-type") == got.headers.get("content-type"), path
+        check(head, path)
+    assert client.head("/nowhere").status_code == 404
+
+
+def test_every_token_route_is_redacted_in_the_log_and_not_stored(web: Web) -> None:
+    """A route whose path carries a subscriber's token names it `{token}`; every such route
+    is logged without it and answered no-store. Other parameters are not secrets."""
+    from digest.web.guard import Kind, kind_of
+    from digest.web.logs import redact
+
+    paths = {path for _, path in routes_of(web[0])}
+    params = {p for path in paths for p in re.findall(r"{(\w+)}", path)}
+    assert params == {"token", "issue_id", "language", "lang", "period", "position", "slug",
+                      "name", "year", "sid"}, "a new path parameter: is it a token? then `{token}`"
+    token_paths = sorted(p for p in paths if "{token}" in p)
+    assert len(token_paths) == 6  # confirm, preferences, privacy (3), unsubscribe
+    for path in token_paths:
+        sample = path.replace("{token}", "17.SECRETsignature")
+        assert "SECRET" not in redact(sample) and "SECRET" not in redact(sample + "?lang=cy")
+        assert kind_of(sample) is Kind.TOKEN_PAGE, path

@@ -17,6 +17,7 @@ def test_redact_hides_tokens_only() -> None:
     assert redact("/u/17.AbC-d_e") == "/u/[token]"
     assert redact("/p/17.x?lang=cy") == "/p/[token]?lang=cy"
     assert redact("/confirm/1.2.3") == "/confirm/[token]"
+    assert redact("/privacy/1.aw-yxA.QepLn/export") == "/privacy/[token]/export"
     assert redact("/reviews/u") == "/reviews/u" and redact("/unsubscribe") == "/unsubscribe"
 
 

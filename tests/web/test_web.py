@@ -232,6 +232,34 @@ def test_confirmation_links_expire(web: tuple[TestClient, MemoryTransport, Setti
     assert sub.state is SubscriberState.PENDING
 
 
+def test_an_old_confirmation_link_does_not_resubscribe_after_an_unsubscribe(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    client, transport, settings = web
+    client.post("/subscribe", data={"email": "gone@example.org", "language": "en"})
+    link = re.search(r"(/confirm/\S+)", transport.sent[0].data.decode())
+    assert link is not None and client.get(link.group(1)).status_code == 200
+    _, _, unsub = subscriber_tokens(session, settings, "gone@example.org")
+    with time_machine.travel(now_utc() + timedelta(minutes=5)):
+        assert client.post(f"/u/{unsub}", data={"List-Unsubscribe": "One-Click"}
+                           ).status_code == 200
+    with time_machine.travel(now_utc() + timedelta(minutes=10)):  # the link is still young
+        english = {"Accept-Language": "en"}
+        for answer in (client.get(link.group(1), headers=english),
+                       client.post(link.group(1), headers=english)):
+            assert answer.status_code == 400 and "does not work" in answer.text
+        session.rollback()
+        sub = session.exec(select(Subscriber).where(Subscriber.email == "gone@example.org")
+                           ).one()
+        assert sub.state is SubscriberState.UNSUBSCRIBED
+        client.post("/subscribe", data={"email": "gone@example.org", "language": "en"})
+        again = re.search(r"(/confirm/\S+)", transport.sent[-1].data.decode())
+        assert again is not None and again.group(1) != link.group(1)
+        assert client.get(again.group(1)).status_code == 200  # a new request's own link
+    session.rollback()
+    session.refresh(sub)
+    assert sub.state is SubscriberState.ACTIVE
+
+
 def test_signup_is_rate_limited_per_address(web: tuple[TestClient, MemoryTransport, Settings],
                                             ) -> None:
     client, transport, settings = web

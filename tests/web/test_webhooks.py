@@ -200,3 +200,48 @@ def test_a_database_failure_is_a_503_and_the_retry_is_accepted(
     # Nothing was kept, the nonce included: Mailgun's retry goes through.
     ok(client.post("/webhooks/mailgun", content=mailgun.payload()), 1)
     assert state(session, "gwen.jones@example.cymru") is SubscriberState.BOUNCED
+
+
+def test_a_lone_surrogate_anywhere_is_a_400_for_every_provider(client: TestClient,
+                                                               session: Session) -> None:
+    # JSON may spell one (`\ud800`); it is not text: the signature's bytes, the database and
+    # the log line cannot encode it. Each body is otherwise what the provider would accept.
+    lone = "\ud800"
+    gmail = mailgun.event(id=lone)
+    sendgrid_body = sendgrid.events({"email": "dai@example.org", "event": "bounce",
+                                     "sg_event_id": lone, "timestamp": 1772366282,
+                                     "type": "bounce"})
+    ses_body = json.dumps({**sns.notification(), "Subject": f"x{lone}"}).encode()
+    answers = {
+        "mailgun token": client.post("/webhooks/mailgun", content=json.dumps({
+            "signature": {"timestamp": "1", "token": lone, "signature": "00"},
+            "event-data": {}}).encode()),
+        "mailgun event id": client.post("/webhooks/mailgun", content=mailgun.payload(gmail)),
+        "postmark id": client.post("/webhooks/postmark", content=postmark.fixture(
+            "postmark_bounce.json", ID=lone), headers={"Authorization": postmark.basic()}),
+        "postmark key": client.post("/webhooks/postmark", content=json.dumps(
+            {**json.loads(postmark.fixture("postmark_bounce.json")), lone: 1}).encode(),
+            headers={"Authorization": postmark.basic()}),
+        "sendgrid": client.post("/webhooks/sendgrid", content=sendgrid_body,
+                                headers=sendgrid.signed(sendgrid_body)),
+        "ses": client.post("/webhooks/ses", content=ses_body),
+    }
+    assert {k: r.status_code for k, r in answers.items()} == dict.fromkeys(answers, 400)
+    assert all("surrogate" in r.json()["error"] for r in answers.values())
+    assert recorded(session) == 0
+    assert state(session, "gwen.jones@example.cymru") is SubscriberState.ACTIVE
+
+
+def test_an_event_id_longer_than_its_column_is_recorded_once(client: TestClient,
+                                                             session: Session) -> None:
+    # Postmark's ID is the provider's; one longer than the 200-character column was stored
+    # cut short but looked up whole, so each retry answered 503 for ever.
+    right = {"Authorization": postmark.basic()}
+    long_ids = ["b" * 300, "b" * 300 + "c"]  # the same first 200 characters
+    for long_id in long_ids:
+        body = postmark.fixture("postmark_bounce.json", ID=long_id)
+        ok(client.post("/webhooks/postmark", content=body, headers=right), 1)
+        ok(client.post("/webhooks/postmark", content=body, headers=right), 0, 1)
+    session.rollback()
+    stored = session.exec(select(BounceEvent.event_id)).all()
+    assert len(stored) == len(set(stored)) == 2 and all(len(e) <= 200 for e in stored)

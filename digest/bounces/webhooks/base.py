@@ -19,6 +19,7 @@ from typing import Protocol
 
 from digest.bounces.events import Feedback
 from digest.bounces.webhooks.fields import from_unix
+from digest.text import has_surrogate
 
 MAX_BODY_BYTES = 1024 * 1024  # SendGrid batches up to ~768 KB; nothing legitimate is larger
 FUTURE_SKEW = timedelta(minutes=5)
@@ -74,11 +75,15 @@ def check_size(body: bytes, limit: int) -> None:
 
 
 def parse_json(body: bytes) -> object:
-    """Decode a UTF-8 JSON body, or refuse it with 400."""
+    """Decode a UTF-8 JSON body, or refuse it with 400 (a `\\ud800` escape included: a lone
+    surrogate is not text, and would fail later, in a signature's bytes or a database)."""
     try:
-        return json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRejected(400, "body is not JSON") from None
+    if has_surrogate(value):
+        raise WebhookRejected(400, "body holds a lone surrogate (\\uD800-\\uDFFF), not text")
+    return value
 
 
 def as_object(value: object, what: str = "body") -> Mapping[str, object]:

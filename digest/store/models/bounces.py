@@ -16,6 +16,8 @@ from digest.store.models.states import (
     SubscriberState,
 )
 
+KEY_LENGTH = 200  # of `event_id` and `nonce`; bounces.service.stored_key fits longer ones
+
 
 class BounceEvent(SQLModel, table=True):
     """One bounce, complaint or auto-reply as received, and what was done about it."""
@@ -26,7 +28,7 @@ class BounceEvent(SQLModel, table=True):
         sa.Index("ix_bounce_event_subscriber_kind", "subscriber_id", "kind", "received_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(max_length=200, unique=True)  # the same report twice is one row
+    event_id: str = Field(max_length=KEY_LENGTH, unique=True)  # the same report twice is one row
     kind: FeedbackKind = Field(sa_column=enum_col(FeedbackKind))
     source: FeedbackSource = Field(sa_column=enum_col(FeedbackSource))
     outcome: FeedbackOutcome = Field(sa_column=enum_col(FeedbackOutcome))
@@ -50,5 +52,5 @@ class WebhookNonce(SQLModel, table=True):
     """A provider's one-time value (Mailgun's token): stored once, a reuse is refused."""
 
     __tablename__ = "webhook_nonce"
-    nonce: str = Field(max_length=200, primary_key=True)
+    nonce: str = Field(max_length=KEY_LENGTH, primary_key=True)
     received_at: datetime = Field(sa_column=utc_col(index=True))

@@ -1,0 +1,46 @@
+"""digest.text: the characters one-line text may not hold, named the same way everywhere."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from digest.text import UNSAFE, describe, has_surrogate, one_line, unsafe_character
+
+
+@pytest.mark.parametrize(("char", "words"), [
+    ("\n", "a line break (U+000A)"), ("\r", "a carriage return (U+000D)"),
+    ("\t", "a tab (U+0009)"), ("\x00", "a control character (U+0000)"),
+    ("\x7f", "a control character (U+007F)"), ("\x9b", "a control character (U+009B)"),
+    ("\u2028", "a line separator (U+2028)"), ("\u202e", "a bidirectional control (U+202E)"),
+    ("\u2066", "a bidirectional control (U+2066)"), ("\u061c", "a bidirectional control (U+061C)"),
+    ("\u200f", "a bidirectional control (U+200F)"), ("\ud800", "a lone surrogate (U+D800)"),
+    ("\udfff", "a lone surrogate (U+DFFF)"),
+])
+def test_each_class_is_found_and_named(char: str, words: str) -> None:
+    assert describe(char) == words
+    assert unsafe_character(f"ab{char}c") == f"contains {words}"
+    assert unsafe_character(f"ab{char}c", where=True) == f"contains {words} at character 3"
+
+
+@pytest.mark.parametrize("text", ["Siân ap Gwŷn", "Ŵyr", "O'Brien-Jones", "李雷", "😀",
+                                  "زينب", "\u200d", "a\u00a0b", ""])
+def test_letters_of_any_script_and_joiners_are_allowed(text: str) -> None:
+    assert unsafe_character(text) is None and one_line(text) == text
+
+
+def test_one_line_spaces_breaks_and_drops_hidden_characters() -> None:
+    assert one_line("Nia\r\nJones\x00!") == "Nia  Jones !"
+    assert one_line("\u202eSiân\u202c \u2066Jones\u2069\ud800") == "Siân Jones"
+    assert UNSAFE.search(one_line("".join(map(chr, range(0x3000))) + "\ud800")) is None
+
+
+def test_has_surrogate_looks_everywhere_without_recursion() -> None:
+    assert not has_surrogate(json.loads('{"a": ["\\ud83d\\ude00", 1, null, 2.5, true]}'))
+    assert has_surrogate(json.loads('{"a": [{"b": "\\ud83d"}]}'))
+    assert has_surrogate(json.loads('{"\\udc00": 1}'))  # a key counts too
+    nested: object = "\ud800"
+    for _ in range(100_000):  # deeper than Python's recursion limit
+        nested = [nested]
+    assert has_surrogate(nested)
