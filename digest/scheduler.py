@@ -39,7 +39,7 @@ from digest.delivery import run
 from digest.delivery.notices import notify_editors, preview_url
 from digest.delivery.transports.base import Transport
 from digest.issue import lifecycle, service
-from digest.settings import Settings
+from digest.settings import SettingInvalid, Settings
 from digest.store.db import session_scope
 from digest.store.models import FeedbackSource, Issue, IssueAction, IssueState, now_utc
 
@@ -67,6 +67,9 @@ def _rt() -> Runtime:
     return _runtime
 
 
+CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
+
+
 def cron_fields(text: str) -> dict[str, str]:
     """Parse `day=1st mon; hour=9; minute=0` into CronTrigger keyword arguments."""
     fields = {}
@@ -74,6 +77,8 @@ def cron_fields(text: str) -> dict[str, str]:
         key, sep, value = part.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise ValueError(f"{part!r} is not field=value (e.g. day=1st mon)")
+        if key.strip() not in CRON_FIELDS:
+            raise ValueError(f"{key.strip()!r} is not a field (use {', '.join(CRON_FIELDS)})")
         fields[key.strip()] = value.strip()
     return fields
 
@@ -233,6 +238,7 @@ def make_scheduler(runtime: Runtime) -> StepScheduler:
     global _runtime
     _runtime = runtime
     settings = runtime.settings
+    schedules(settings)  # a schedule APScheduler refuses: said before the job store is touched
     scheduler = StepScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine,
                                                  tablename=JOBSTORE_TABLE)},
@@ -246,12 +252,22 @@ def make_scheduler(runtime: Runtime) -> StepScheduler:
     return scheduler
 
 
+def schedules(settings: Settings) -> tuple[CronTrigger, CronTrigger]:
+    """The plan and send triggers; raises SettingInvalid naming a schedule that will not do."""
+    built = []
+    for name in ("plan_schedule", "send_schedule"):
+        try:
+            built.append(trigger(getattr(settings, name), settings))
+        except ValueError as exc:
+            raise SettingInvalid(name, str(exc).split("\n")[0]) from None
+    return built[0], built[1]
+
+
 def ensure_jobs(scheduler: BaseScheduler, settings: Settings) -> None:
     """Add missing jobs; reschedule only those whose schedule changed in the settings."""
+    plan, send = schedules(settings)
     wanted: list[tuple[str, Callable[[], None], BaseTrigger]] = [
-        ("plan", plan_job, trigger(settings.plan_schedule, settings)),
-        ("send", send_job, trigger(settings.send_schedule, settings)),
-    ]
+        ("plan", plan_job, plan), ("send", send_job, send)]
     if settings.bounce_imap_configured and settings.bounce_poll_minutes > 0:
         wanted.append(("bounces", bounce_job, IntervalTrigger(
             minutes=settings.bounce_poll_minutes, timezone=settings.tz)))

@@ -23,10 +23,24 @@ MIN_KEY_CHARS = 43  # 32 random bytes as URL-safe base64 (`digest secret-key` pr
 MIN_HEX_KEY_CHARS = 64  # 32 random bytes as hex
 HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY"
 POOL_SIZE = 15  # database connections a process keeps (DIGEST_DATABASE_POOL_SIZE)
+# Every number has an upper bound as well as a lower one: a duration or a count far past any
+# use overflows a timedelta, a C int or a database integer far from the setting that held it.
+DAY_HOURS = 24
+DAY_SECONDS = 86_400
+COUNT_MAX = 1_000_000
 
 
 class InsecureSecretKey(ValueError):
     """DIGEST_SECRET_KEY is missing, public or too weak to sign anything with."""
+
+
+class SettingInvalid(ValueError):
+    """A setting that loaded but cannot be used where it is needed (a schedule APScheduler
+    refuses, a key file that cannot be read): the CLI says `setting DIGEST_<NAME>: ...`."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field, self.problem = field, problem
+        super().__init__(f"setting DIGEST_{field.upper()}: {problem}")
 
 
 def secret_key_problem(key: str | None) -> str | None:
@@ -43,6 +57,20 @@ def secret_key_problem(key: str | None) -> str | None:
         return (f"DIGEST_SECRET_KEY is too weak: it needs at least 32 random bytes "
                 f"({MIN_KEY_CHARS} URL-safe or {MIN_HEX_KEY_CHARS} hex characters); "
                 f"{HOW_TO_MAKE_A_KEY}")
+    return None
+
+
+def address_problem(address: str) -> str | None:
+    """Why `address` is not an ASCII email address a setting may hold (no DNS), or None."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        found = validate_email(address, check_deliverability=False, allow_smtputf8=False,
+                               globally_deliverable=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    if (found.ascii_email or "").lower() != address.lower():
+        return f"write it as {found.ascii_email}"
     return None
 
 
@@ -78,15 +106,17 @@ class Settings(BaseSettings):
 
     # Planning
     timezone: str = "Europe/London"
-    seminar_window_weeks: int = Field(default=8, ge=1)
-    min_new_items: int = Field(default=1, ge=0)
+    seminar_window_weeks: int = Field(default=8, ge=1, le=520)
+    min_new_items: int = Field(default=1, ge=0, le=1000)
 
     # Scheduling (see README "Scheduling")
     policy: Literal["approval", "auto"] = "approval"
     plan_schedule: str = "day=1st mon; hour=9; minute=0"  # APScheduler CronTrigger fields
     send_schedule: str = "hour=10; minute=0"  # the send job; sends issues whose time has come
-    send_delay_days: int = Field(default=1, ge=0)  # an issue may go this many days after planning
-    misfire_grace_hours: float = Field(default=72, gt=0)  # a missed job still runs (once) within
+    send_delay_days: int = Field(default=1, ge=0, le=366)  # an issue may go this many days after
+    # planning
+    misfire_grace_hours: float = Field(default=72, gt=0, le=DAY_HOURS * 366)  # a missed job still
+    # runs (once) within
     editors: str = ""  # comma-separated addresses told about drafts and missed approvals
 
     # Web (digest serve)
@@ -94,42 +124,47 @@ class Settings(BaseSettings):
     editor_accounts: str = ""  # "name:hash,name2:hash"; make hashes with `digest editor-password`
     trusted_hosts: str = ""  # comma-separated Host names accepted besides site_url's
     forwarded_allow_ips: str = ""  # reverse proxies whose X-Forwarded-For/-Proto are believed
-    session_idle_minutes: float = Field(default=30, gt=0)
-    session_max_hours: float = Field(default=12, gt=0)
-    login_max_failures: int = Field(default=5, ge=1)  # per account name and per client address
-    login_window_minutes: float = Field(default=15, gt=0)
-    max_form_bytes: int = Field(default=65536, ge=1024)
-    confirm_max_age_hours: float = Field(default=72, gt=0)
-    signup_limit_per_hour: int = Field(default=3, ge=1)  # per email address
-    signup_client_limit_per_hour: int = Field(default=10, ge=1)  # per client address
-    signup_total_limit_per_hour: int = Field(default=200, ge=1)  # all sign-ups together
+    session_idle_minutes: float = Field(default=30, gt=0, le=DAY_HOURS * 60 * 31)
+    session_max_hours: float = Field(default=12, gt=0, le=DAY_HOURS * 31)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)  # per account name and per client
+    login_window_minutes: float = Field(default=15, gt=0, le=DAY_HOURS * 60 * 31)
+    max_form_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    confirm_max_age_hours: float = Field(default=72, gt=0, le=DAY_HOURS * 31)
+    signup_limit_per_hour: int = Field(default=3, ge=1, le=COUNT_MAX)  # per email address
+    signup_client_limit_per_hour: int = Field(default=10, ge=1, le=COUNT_MAX)  # per client address
+    signup_total_limit_per_hour: int = Field(default=200, ge=1, le=COUNT_MAX)  # all sign-ups
 
     # The audience (README "Subscribers and privacy")
     consent_ip: bool = False  # keep a keyed hash of the sign-up's client IP in the consent record
     click_counts: bool = False  # links go through /r/<issue>/<item>/<lang>, counted per item only
-    click_grace_seconds: float = Field(default=60, ge=0)  # clicks this soon after the send start
+    click_grace_seconds: float = Field(default=60, ge=0, le=DAY_SECONDS)  # clicks this soon after
+    # the send start
     # are link scanners', not readers': not counted
 
     # Delivery: the outbox
     transport: Literal["file", "smtp"] = "file"
-    batch_size: int = Field(default=64, ge=1)  # outbox rows a connection claims at a time
-    claim_lease_seconds: float = Field(default=60, gt=0)  # a claim not refreshed this long is dead
-    retry_base_seconds: float = Field(default=60, gt=0)  # first retry delay, doubling each time
-    retry_max_seconds: float = Field(default=3600, gt=0)
-    retry_deadline_hours: float = Field(default=24, gt=0)  # then a temporary failure is final
+    batch_size: int = Field(default=64, ge=1, le=10_000)  # outbox rows a connection claims at once
+    claim_lease_seconds: float = Field(default=60, gt=0, le=DAY_SECONDS)  # a claim not refreshed
+    # this long is dead
+    retry_base_seconds: float = Field(default=60, gt=0, le=DAY_SECONDS)  # first retry delay,
+    # doubling each time
+    retry_max_seconds: float = Field(default=3600, gt=0, le=DAY_SECONDS * 7)
+    retry_deadline_hours: float = Field(default=24, gt=0, le=DAY_HOURS * 31)  # then a temporary
+    # failure is final
 
     # Delivery: the SMTP relay
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_ca_file: Path | None = None  # CA bundle for a relay with a private certificate
-    smtp_timeout: float = Field(default=30, gt=0)
+    smtp_timeout: float = Field(default=30, gt=0, le=3600)
     smtp_connections: int = Field(default=4, ge=1, le=64)
-    smtp_messages_per_connection: int = Field(default=1000, ge=1)
-    smtp_rate_limit: float = Field(default=0, ge=0)  # messages/second overall; 0 = no limit
-    smtp_pacing_seconds: float = Field(default=0, ge=0)  # minimum gap per connection
+    smtp_messages_per_connection: int = Field(default=1000, ge=1, le=COUNT_MAX)
+    smtp_rate_limit: float = Field(default=0, ge=0, le=COUNT_MAX)  # messages/second overall;
+    # 0 = no limit
+    smtp_pacing_seconds: float = Field(default=0, ge=0, le=3600)  # minimum gap per connection
     envelope_from: str | None = None  # bounce address; defaults to sender_email
     redirect_all_to: str | None = None  # staging: every message goes here instead
 
@@ -141,7 +176,8 @@ class Settings(BaseSettings):
     # Bounces and complaints (see README "Bounces and complaints", docs/webhooks.md)
     bounce_address: str | None = None  # VERP base: MAIL FROM becomes bounces+TAG@domain
     bounce_imap_host: str | None = None  # the bounce mailbox; unset: no polling
-    bounce_imap_port: int | None = None  # default 993 for tls, 143 otherwise
+    bounce_imap_port: int | None = Field(default=None, ge=1, le=65535)  # default 993 for tls,
+    # 143 otherwise
     bounce_imap_security: Literal["tls", "starttls", "none"] = "tls"
     bounce_imap_username: str | None = None
     bounce_imap_password: SecretStr | None = None
@@ -149,18 +185,20 @@ class Settings(BaseSettings):
     bounce_imap_mailbox: str = "INBOX"
     bounce_imap_processed_folder: str = "digest/processed"
     bounce_imap_held_folder: str = "digest/held"
-    bounce_poll_minutes: float = Field(default=10, ge=0)  # the scheduler's poll job; 0 = off
-    soft_bounce_limit: int = Field(default=3, ge=1)  # distinct messages soft-bounced ...
-    soft_bounce_days: float = Field(default=30, gt=0)  # ... within this many days: bounced
-    bounce_raw_retention_days: float = Field(default=30, ge=0)  # then the raw message goes
+    bounce_poll_minutes: float = Field(default=10, ge=0, le=DAY_HOURS * 60)  # the scheduler's poll
+    # job; 0 = off
+    soft_bounce_limit: int = Field(default=3, ge=1, le=1000)  # distinct messages soft-bounced ...
+    soft_bounce_days: float = Field(default=30, gt=0, le=3660)  # ... within this many days
+    bounce_raw_retention_days: float = Field(default=30, ge=0, le=3660)  # then the raw message
+    # goes
     webhook_ses_topic_arns: str = ""  # comma-separated SNS topic ARNs; empty: no /webhooks/ses
-    webhook_ses_tolerance: float = Field(default=3600, gt=0)
+    webhook_ses_tolerance: float = Field(default=3600, gt=0, le=DAY_SECONDS * 7)
     webhook_postmark_username: str | None = None
     webhook_postmark_password: SecretStr | None = None
     webhook_mailgun_signing_key: SecretStr | None = None
-    webhook_mailgun_tolerance: float = Field(default=300, gt=0)
+    webhook_mailgun_tolerance: float = Field(default=300, gt=0, le=DAY_SECONDS * 7)
     webhook_sendgrid_public_key: str | None = None
-    webhook_sendgrid_tolerance: float = Field(default=3600, gt=0)
+    webhook_sendgrid_tolerance: float = Field(default=3600, gt=0, le=DAY_SECONDS * 7)
 
     @field_validator("sender_name", "sender_email", "reply_to", "list_id", "site_url",
                      "envelope_from", "redirect_all_to", "bounce_address")
@@ -178,12 +216,32 @@ class Settings(BaseSettings):
             raise ValueError("must be at most 200 characters")
         return value
 
+    @field_validator("sender_email", "reply_to", "envelope_from", "redirect_all_to",
+                     "bounce_address", "editors")
+    @classmethod
+    def _addresses(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Each is an envelope or header address of real mail (editors: a comma-separated
+        # list of them): checked as an import checks a subscriber's, no DNS; written as given.
+        if value is None:
+            return None
+        listed = [a.strip() for a in value.split(",")] if info.field_name == "editors" \
+            else [value]
+        for address in filter(None, listed):
+            if (problem := address_problem(address)) is not None:
+                raise ValueError(f"{address!r} is not an email address: {problem}")
+        return value
+
     @field_validator("site_url")
     @classmethod
     def _web_address(cls, url: str) -> str:
         # Every link in every email and page starts with it: an absolute http(s) address of
         # a host (a path prefix is allowed), nothing a link could not be built on.
         parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535 (like "
+                             "https://digest.example.org:8443)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("use the site's address, like https://digest.example.org")
         if parts.query or parts.fragment or parts.username or parts.password:
@@ -206,6 +264,15 @@ class Settings(BaseSettings):
         scheme = url.partition("://")[0].lower() if "://" in url else ""
         if scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
             raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host:5432/db")
+        parts = urlsplit(url)
+        if scheme != "sqlite" and "," not in parts.netloc:  # one host (libpq allows a list)
+            try:
+                port = parts.port
+            except ValueError:
+                port = 0
+            if port == 0:
+                raise ValueError("the port must be a number from 1 to 65535 (like "
+                                 "postgresql://user@host:5432/db)")
         return url
 
     def signing_key(self) -> str:

@@ -245,3 +245,22 @@ def test_a_database_failure_mid_send_is_one_logged_line(
     assert line.startswith("send job: 2027-01 stopped: the database failed: ")
     assert "database refuses writes" in line and "\n" not in line
     assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(("setting", "value", "words"), [
+    ("plan_schedule", "day=32", "higher than the maximum value (31)"),
+    ("plan_schedule", "blah", "'blah' is not field=value"),
+    ("plan_schedule", "fortnight=1", "'fortnight' is not a field"),
+    ("plan_schedule", "jitter=abc", "'jitter' is not a field"),
+    ("send_schedule", "hour=25", "higher than the maximum value (23)"),
+    ("send_schedule", "day_of_week=funday", "funday"),
+    ("send_schedule", "minute=*/0", "Increment must be higher than 0"),
+])
+def test_a_schedule_apscheduler_refuses_names_its_setting(
+        settings: Settings, setting: str, value: str, words: str) -> None:
+    from digest.settings import SettingInvalid
+
+    with pytest.raises(SettingInvalid) as info:
+        scheduler.schedules(settings.model_copy(update={setting: value}))
+    assert info.value.field == setting and words in info.value.problem
+    assert str(info.value).startswith(f"setting DIGEST_{setting.upper()}: ")

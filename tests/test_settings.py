@@ -70,7 +70,9 @@ def test_the_site_url_decides_https_hosts_and_origin() -> None:
                                  "https://", "https:///path", "javascript:alert(1)",
                                  "https://digest.example.org/?utm=x",
                                  "https://digest.example.org/#top",
-                                 "https://user:pw@digest.example.org"])
+                                 "https://user:pw@digest.example.org",
+                                 "https://digest.example.org:abc/",
+                                 "https://digest.example.org:99999/"])
 def test_a_site_url_links_cannot_be_built_on_is_refused(url: str) -> None:
     with pytest.raises(ValidationError) as info:
         bare(site_url=url)
@@ -94,3 +96,65 @@ def test_an_unknown_time_zone_is_refused_at_load(zone: str) -> None:
 def test_known_time_zones_are_kept() -> None:
     assert bare(timezone="Europe/London").tz.key == "Europe/London"
     assert bare(timezone="UTC").tz.key == "UTC"
+
+
+NUMBERS = sorted(name for name, info in Settings.model_fields.items()
+                 if str(info.annotation) in ("<class 'int'>", "<class 'float'>", "int | None"))
+
+
+def test_every_number_has_a_lower_and_an_upper_bound() -> None:
+    """A duration or a count far past any use overflows a timedelta, a C int or a database
+    integer where it is used, far from the setting: each is refused at load instead."""
+    from annotated_types import Ge, Gt, Le
+
+    assert len(NUMBERS) == 34  # every int and float setting (a new one is checked too)
+    for name in NUMBERS:
+        metadata = Settings.model_fields[name].metadata
+        assert any(isinstance(m, Le) for m in metadata), f"{name} has no upper bound"
+        assert any(isinstance(m, Ge | Gt) for m in metadata), f"{name} has no lower bound"
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+def test_a_huge_or_negative_number_is_refused_naming_its_setting(name: str) -> None:
+    for value in (10**12, -1):
+        with pytest.raises(ValidationError) as info:
+            bare(**{name: value})
+        assert [e["loc"] for e in info.value.errors()] == [(name,)]
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("sender_email", "nope", "must have an @-sign"),
+    ("sender_email", "digest@", "after the @-sign"),
+    ("reply_to", "x", "'x' is not an email address"),
+    ("envelope_from", "a@@example.org", "is not an email address"),
+    ("redirect_all_to", "qa@bücher.de", "write it as qa@xn--bcher-kva.de"),
+    ("bounce_address", "bounces@example..org", "is not an email address"),
+    ("editors", "ed@example.org, not-an-address", "'not-an-address' is not an email address"),
+    ("editors", "ed@example.org;other@example.org", "is not an email address"),
+])
+def test_an_address_setting_must_be_an_address(name: str, value: str, words: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        bare(**{name: value})
+    assert info.value.errors()[0]["loc"] == (name,) and words in str(info.value)
+
+
+def test_good_addresses_are_kept_as_written() -> None:
+    kept = bare(sender_email="Digest@Example.org", reply_to="golygydd+digest@example.cymru",
+                editors="a@example.org, b@example.net,", bounce_address="bounces@example.org")
+    assert kept.sender_email == "Digest@Example.org"
+    assert kept.editor_addresses == ["a@example.org", "b@example.net"]
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@127.0.0.1:abc/db", "postgresql://u@h:0/db",
+                                 "postgresql://u@h:99999/db", "postgresql+psycopg://u@h:-1/db",
+                                 "postgresql://u@[::1]:x/db"])
+def test_a_database_url_with_a_bad_port_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="port must be a number from 1 to 65535"):
+        bare(database_url=url)
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@127.0.0.1:5432/db", "postgresql://u@h/db",
+                                 "postgresql://u@[::1]:5432/db", "postgresql://u@h1:1,h2:2/db",
+                                 "sqlite:///var/x.db"])
+def test_good_database_urls_are_kept(url: str) -> None:
+    assert bare(database_url=url).database_url == url

@@ -26,10 +26,14 @@ from digest.content.reading import (
     key_line,
     read_file,
 )
+from digest.dates import year_problem
 from digest.store.models import NewsKind
 
 __all__ = ["ContentError", "ContentInvalid", "ContentItem", "load_dir", "to_utc"]
-Text = Annotated[str, Field(min_length=1)]
+MAX_LINE = 500  # characters of a one-line field (a title is a subject line, a list entry)
+Text = Annotated[str, Field(min_length=1, max_length=MAX_LINE)]
+Line = Annotated[str, Field(max_length=MAX_LINE)]
+MAX_TEASER = 400  # characters: the teaser is the one line under each title
 _NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
 
 
@@ -42,7 +46,13 @@ def _not_a_number(value: Any) -> Any:
     return value
 
 
-When = Annotated[datetime, BeforeValidator(_not_a_number)]
+def _in_range(value: datetime) -> datetime:
+    if (problem := year_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+When = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_range)]
 Link = Annotated[str, AfterValidator(http_url)]
 
 
@@ -57,16 +67,16 @@ class Citation(_Strict):
     year: int | None = Field(default=None, ge=1800, le=2100)
     title: Text
     journal: Text
-    volume: str | None = None
-    pages: str | None = None
-    doi: str | None = None
+    volume: Line | None = None
+    pages: Line | None = None
+    doi: Line | None = None
 
 
 class Presenter(_Strict):
     """A seminar presenter."""
 
     name: Text
-    affiliation: str | None = None
+    affiliation: Line | None = None
 
 
 class _Neutral(_Strict):
@@ -98,7 +108,7 @@ class NewsMeta(_Neutral):
 
     type: Literal["news"]
     kind: NewsKind
-    author: str | None = None
+    author: Line | None = None
     url: Link | None = None
 
 
@@ -106,8 +116,8 @@ class Translation(_Strict):
     """Per-language fields."""
 
     title: Text
-    teaser: Text = Field(max_length=400)
-    location: str | None = None
+    teaser: Annotated[str, Field(min_length=1, max_length=MAX_TEASER)]
+    location: Line | None = None
     body: str = ""
 
 

@@ -23,7 +23,8 @@ def http_url(value: str) -> str:
     try:
         parts = urlsplit(text)
         host = parts.hostname
-    except ValueError as exc:  # e.g. an unclosed [ in an IPv6 host
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:  # e.g. an unclosed [ in an IPv6 host, or port 99999
         raise ValueError(f"not a link: {exc}") from None
     if parts.scheme.lower() not in ("http", "https"):
         got = f"{parts.scheme}:" if parts.scheme else "no scheme"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from digest.delivery.transports.base import Outgoing
-from digest.settings import Settings
+from digest.settings import SettingInvalid, Settings
 
 # Headers DKIM covers (RFC 8058 asks for the List-Unsubscribe pair to be signed).
 SIGNED_HEADERS = [b"From", b"To", b"Subject", b"Date", b"Message-ID", b"List-Unsubscribe",
@@ -27,7 +28,7 @@ class Finisher:
             self.sign = functools.partial(
                 dkim.sign, selector=settings.dkim_selector.encode(),
                 domain=(settings.dkim_domain or settings.sender_domain).encode(),
-                privkey=settings.dkim_private_key_path.read_bytes(),
+                privkey=_private_key(settings.dkim_private_key_path),
                 include_headers=SIGNED_HEADERS)
 
     def finish(self, message: Outgoing) -> Outgoing:
@@ -44,3 +45,20 @@ class Finisher:
         # Header lines never start with a dot, so the stuffed body can be reused as is.
         wire = prefix + message.wire if message.wire is not None else None
         return replace(message, recipient=recipient, data=prefix + message.data, wire=wire)
+
+
+def _private_key(path: Path) -> bytes:
+    """The DKIM key file's bytes, checked: a key that cannot be read or parsed is a setting
+    that cannot be used, found before a send writes anything (not at its first message)."""
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SettingInvalid("dkim_private_key_path", f"{path}: {exc.strerror or exc}") from None
+    try:
+        parse_pem_private_key(data)
+    except (UnparsableKeyError, ValueError, IndexError, TypeError):
+        raise SettingInvalid("dkim_private_key_path",
+                             f"{path}: not a PEM RSA private key") from None
+    return data

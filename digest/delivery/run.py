@@ -123,16 +123,18 @@ def send_issue(
     actor: str = "cli",
 ) -> SendReport:
     """Send every due message of an issue; resumable, safe to run in several processes."""
+    # What the configuration alone can refuse (the key, the DKIM key file) is checked before
+    # anything is written: a refused send leaves the issue as it was, not half started.
+    tokens, finisher = Tokens(settings), Finisher(settings)
     period, created = prepare_issue(engine, issue_id, actor, settings.site_url, clock())
     if created is None:
         return SendReport(period, already_sent=True)
     with session_scope(engine) as session:
         stored = variants(session, get_issue(session, issue_id))
-    tokens = Tokens(settings)
     templates = {lang: MessageTemplate(settings, issue_id, v, tokens)
                  for lang, v in stored.items()}
     run = _Run(engine, settings, issue_id, templates, clock, stop or threading.Event(),
-               SendReport(period, created), wait_for_retries)
+               SendReport(period, created), wait_for_retries, finisher)
     run.execute(transport_factory, connections, on_progress)
     return run.report
 
@@ -142,13 +144,14 @@ class _Run:
 
     def __init__(self, engine: Engine, settings: Settings, issue_id: int,
                  templates: dict[Language, MessageTemplate], clock: Callable[[], datetime],
-                 stop: threading.Event, report: SendReport, wait_for_retries: bool) -> None:
+                 stop: threading.Event, report: SendReport, wait_for_retries: bool,
+                 finisher: Finisher) -> None:
         self.engine, self.settings, self.issue_id = engine, settings, issue_id
         self.templates, self.clock, self.stop = templates, clock, stop
         self.run_id = uuid.uuid4().hex
         self.lease = settings.claim_lease
         self.policy = retry_policy(settings)
-        self.finisher = Finisher(settings)
+        self.finisher = finisher
         self.report = report
         self.batch = settings.batch_size  # rows a worker claims at a time
         self.commits = GroupCommit(self._write)

@@ -11,6 +11,7 @@ Rules:
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,12 +62,8 @@ def one_month_before(moment: datetime, tz: ZoneInfo) -> datetime:
     """The same local wall-clock time one calendar month earlier (day clamped), in UTC."""
     local = moment.astimezone(tz)
     year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
-    day = local.day
-    while True:
-        try:
-            return local.replace(year=year, month=month, day=day).astimezone(UTC)
-        except ValueError:
-            day -= 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day).astimezone(UTC)
 
 
 def plan_issue(

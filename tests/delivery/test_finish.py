@@ -82,3 +82,26 @@ def test_redirect_keeps_the_original_recipient_in_a_header(settings: Settings) -
     assert parsed["X-Digest-Original-To"] == "gwen@example.org"
     assert parsed["To"].addresses[0].addr_spec == "gwen@example.org"
     assert Finisher(staging, redirect=False).finish(message) is message
+
+
+def test_a_pkcs8_key_signs_and_a_bad_key_is_a_setting_error(
+        settings: Settings, tmp_path: Path) -> None:
+    from digest.settings import SettingInvalid
+
+    pkcs8 = tmp_path / "pkcs8.pem"
+    pkcs8.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                      .private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))
+    public_only = tmp_path / "public.pem"
+    public_only.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    for path, works in ((pkcs8, True), (tmp_path / "nowhere.pem", False),
+                        (tmp_path, False), (public_only, False)):
+        signing = settings.model_copy(update={"dkim_selector": "s",
+                                              "dkim_private_key_path": path})
+        if works:
+            assert built(signing).data.startswith(b"DKIM-Signature:")
+            continue
+        with pytest.raises(SettingInvalid) as info:
+            Finisher(signing)
+        assert info.value.field == "dkim_private_key_path" and str(path) in str(info.value)

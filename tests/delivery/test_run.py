@@ -208,3 +208,26 @@ def test_heartbeats_during_a_busy_send_never_deadlock_with_its_commits(
     assert len({m.recipient for m in transport.sent}) == len(transport.sent) == 1200
 
 
+
+
+@pytest.mark.parametrize("key", ["missing", "garbage", "secret"])
+def test_a_send_the_configuration_refuses_writes_nothing(
+        engine: Engine, session: Session, db_settings: Settings, issue: Issue, tmp_path: Path,
+        key: str) -> None:
+    """An unreadable DKIM key or an unusable secret key is found before the outbox is made
+    and the issue marked sending: the issue stays approved, with no rows, as if never tried."""
+    from digest.settings import InsecureSecretKey, SettingInvalid
+
+    path = tmp_path / "dkim.pem"
+    if key == "garbage":
+        path.write_bytes(b"-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA "
+                         b"PRIVATE KEY-----\n")
+    changes: dict[str, object] = {"dkim_selector": "s", "dkim_private_key_path": path}
+    if key == "secret":
+        changes = {"secret_key": None}
+    refused = db_settings.model_copy(update=changes)
+    with pytest.raises(InsecureSecretKey if key == "secret" else SettingInvalid) as info:
+        run.send_issue(engine, refused, issue.id or 0, MemoryTransport)
+    if key != "secret":
+        assert "DIGEST_DKIM_PRIVATE_KEY_PATH" in str(info.value) and str(path) in str(info.value)
+    assert state_of(session, issue) is IssueState.APPROVED and rows(session, issue) == []

@@ -126,3 +126,13 @@ def test_plan_is_deterministic_whatever_the_input_order() -> None:
                    rules=RULES)
     assert a == b
     assert a.reviews == [0, 3, 6, 9, 1, 4, 7, 2, 5, 8]
+
+
+def test_one_month_before_ends_at_the_calendars_edge() -> None:
+    """Year 1's January has no month before it: an error at once (it looped for ever), which
+    the edges never reach (digest.dates keeps every date in 1900-2199)."""
+    with pytest.raises(ValueError):
+        one_month_before(datetime(1, 1, 10, tzinfo=UTC), ZoneInfo("UTC"))
+    for day in range(1, 32):  # every day of a 31-day month lands on a real day
+        back = one_month_before(datetime(2027, 3, day, 12, tzinfo=UTC), LONDON)
+        assert (back.month, back.day) == (2, min(day, 28))

@@ -258,7 +258,8 @@ def test_every_get_route_answers_head_but_the_ones_that_act(web: Web) -> None:
     heads = {r.path for r in contexts if "HEAD" in (r.methods or ())}
     assert gets - heads == {"/confirm/{token}"}
     for path in ("/", "/subscribe", "/archive", "/static/site.css", "/feeds/cy/issues.atom",
-                 "/feeds/en/reviews.rss", "/editor/login", "/reviews/adoption-sibling-relationships"):
+                 "/feeds/en/reviews.rss", "/editor/login",
+                 "/reviews/adoption-sibling-relationships"):
         got, head = client.get(path), client.head(path)
         assert (head.status_code, head.content) == (got.status_code, b""), path
         assert head.headers.get("content-type") == got.headers.get("content-type"), path
