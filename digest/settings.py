@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -22,12 +23,16 @@ KNOWN_DEMO_KEYS = frozenset({
 MIN_KEY_CHARS = 43  # 32 random bytes as URL-safe base64 (`digest secret-key` prints 64)
 MIN_HEX_KEY_CHARS = 64  # 32 random bytes as hex
 HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY"
+# DIGEST_ variables read by the tools around digest (the CLI's --debug, the test suite's
+# DIGEST_TEST_*), not settings: not reported as unknown.
+NOT_SETTINGS = frozenset({"DIGEST_DEBUG"})
 POOL_SIZE = 15  # database connections a process keeps (DIGEST_DATABASE_POOL_SIZE)
 # Every number has an upper bound as well as a lower one: a duration or a count far past any
 # use overflows a timedelta, a C int or a database integer far from the setting that held it.
 DAY_HOURS = 24
 DAY_SECONDS = 86_400
 COUNT_MAX = 1_000_000
+MAX_CONNECTIONS = 64  # SMTP connections (worker threads) one send may open
 
 
 class InsecureSecretKey(ValueError):
@@ -72,6 +77,13 @@ def address_problem(address: str) -> str | None:
     if (found.ascii_email or "").lower() != address.lower():
         return f"write it as {found.ascii_email}"
     return None
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`DIGEST_*` variables that name no setting (a typo's setting silently keeps its default)."""
+    known = {f"DIGEST_{name.upper()}" for name in Settings.model_fields} | NOT_SETTINGS
+    return sorted(k for k in environ if k.upper().startswith("DIGEST_")
+                  and k.upper() not in known and not k.upper().startswith("DIGEST_TEST_"))
 
 
 def generate_secret_key() -> str:
@@ -160,7 +172,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_ca_file: Path | None = None  # CA bundle for a relay with a private certificate
     smtp_timeout: float = Field(default=30, gt=0, le=3600)
-    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_connections: int = Field(default=4, ge=1, le=MAX_CONNECTIONS)
     smtp_messages_per_connection: int = Field(default=1000, ge=1, le=COUNT_MAX)
     smtp_rate_limit: float = Field(default=0, ge=0, le=COUNT_MAX)  # messages/second overall;
     # 0 = no limit

@@ -38,10 +38,10 @@ IMPORT = "import"
 
 def record(session: Session, sub: Subscriber, action: SubscriberAction, actor: str, *,
            reason: ActionReason | None = None, detail: str | None = None,
-           ip_hash: str | None = None) -> None:
+           ip_hash: str | None = None, language: Language | None = None) -> None:
     """Append to the history (see digest.store.subscriber_events.record)."""
     subscriber_events.record(session, sub, action, actor, reason=reason, detail=detail,
-                             ip_hash=ip_hash)
+                             ip_hash=ip_hash, language=language)
 
 
 def imported(session: Session, path: Path | None, added: Sequence[tuple[int, int, Language]],
@@ -64,10 +64,12 @@ def imported(session: Session, path: Path | None, added: Sequence[tuple[int, int
         session.execute(subscriber_events.INSERT, rows)
 
 
-def signup_requested(session: Session, sub: Subscriber, ip_hash: str | None) -> None:
-    """A web sign-up asked for `sub` (new and pending, or known and not active)."""
+def signup_requested(session: Session, sub: Subscriber, ip_hash: str | None,
+                     language: Language) -> None:
+    """A web sign-up asked for `sub` (new and pending, or known and not active), in
+    `language`: the language its confirmation gives them."""
     record(session, sub, SubscriberAction.SUBSCRIBED, SUBSCRIBER, reason=ActionReason.WEB,
-           ip_hash=ip_hash)
+           ip_hash=ip_hash, language=language)
     consent = session.get(Consent, sub.id)
     if consent is None:  # a new address: its basis is this request, until it is confirmed
         session.add(Consent(subscriber_id=sub.id or 0, source=ConsentSource.WEB, at=now_utc(),
@@ -101,6 +103,8 @@ def confirmed(session: Session, sub: Subscriber) -> None:
     consent.ip_hash = asked.ip_hash if asked else None
     consent.import_file = consent.import_line = None
     session.add(consent)
+    if asked is not None:  # the language the request asked for, not one a stranger's changed
+        sub.language = asked.language
     record(session, sub, SubscriberAction.CONFIRMED, SUBSCRIBER, reason=ActionReason.WEB)
 
 
@@ -133,6 +137,9 @@ def language_history(events: Sequence[SubscriberEvent]) -> list[tuple[datetime, 
     """When the subscriber chose which language: the first event's, then each change."""
     out: list[tuple[datetime, Language]] = []
     for event in events:
+        asked = event.action is SubscriberAction.SUBSCRIBED and event.reason is ActionReason.WEB
+        if out and asked:
+            continue  # a request's language is the one asked for: it holds once confirmed
         if not out or event.language is not out[-1][1]:
             out.append((event.at, event.language))
     return out

@@ -132,12 +132,13 @@ def request(session: Session, settings: Settings, tokens: Tokens, raw_email: str
         sub = Subscriber(email=email, name=name, language=language,
                          state=SubscriberState.PENDING)
         session.add(sub)
-    else:  # pending, unsubscribed or bounced: confirming the new request re-activates
-        sub.name, sub.language, sub.updated_at = name or sub.name, language, now
+    # A known address (pending, unsubscribed or bounced) is not changed by the request:
+    # anyone may type it into the form. Confirming re-activates it, in the language asked for
+    # (kept on the request's history line); its name stays the one its owner gave.
     session.flush()
     keyed = Keyed(settings)
     history.signup_requested(session, sub, keyed.ip(client_ip)
-                             if client_ip and settings.consent_ip else None)
+                             if client_ip and settings.consent_ip else None, language)
     suppression.link_signup(session, keyed, email, sub.id or 0)
     link = f"{site}/confirm/{tokens.make_expiring(sub.id or 0)}"
     return SignupResult(Signup.CONFIRMATION_SENT, notice=Notice(

@@ -7,9 +7,11 @@ what the commands share in `digest.cli.common`; what an error escaping a command
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,14 +23,17 @@ from digest.cli import errors
 from digest.cli.bounces import bounces_app
 from digest.cli.common import (
     fail,
+    int_option,
     load_settings,
     loaded,
     out,
     parse_as_of,
+    printable,
     require_secret_key,
     say,
     store,
     warn,
+    warned,
 )
 from digest.cli.issue import issue_app
 from digest.cli.report import report_app
@@ -41,6 +46,9 @@ if TYPE_CHECKING:  # imported by the commands that use them: a send need not loa
 # digest.demo.DEMO_AS_OF, the demo's default --as-of, written here so that building the
 # commands does not import the demo (tests/cli/test_imports.py checks the two agree).
 DEMO_AS_OF = "2026-09-07T09:00"
+MAX_PORT = 65535
+MAX_WORKERS = 64  # uvicorn processes, each with its own DIGEST_DATABASE_POOL_SIZE connections
+STARTUP_FAILURE = 3  # uvicorn's exit code when it cannot start (uvicorn.config.STARTUP_FAILURE)
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.\n\nExample: digest db upgrade", no_args_is_help=True)
@@ -86,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("sqlalchemy.pool", "psycopg"):
             logging.getLogger(name).addHandler(logging.NullHandler())
             logging.getLogger(name).propagate = False
+    loaded.clear()
+    warned.clear()
     try:
         app(args=argv, prog_name="digest")
     except Exception as exc:
@@ -231,10 +241,10 @@ def scheduler_jobs() -> None:
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8000,
-    workers: Annotated[int, typer.Option(
-        min=1, help="Server processes (uvicorn workers); they share state via the database")]
-    = 1,
+    port: Annotated[int, int_option(1, MAX_PORT, help="Port")] = 8000,
+    workers: Annotated[int, int_option(
+        1, MAX_WORKERS,
+        help="Server processes (uvicorn workers); they share state via the database")] = 1,
 ) -> None:
     """Serve the editors' preview and the subscribers' pages (see docs/security.md).
 
@@ -245,20 +255,63 @@ def serve(
     from digest.web import logs
     from digest.web.app import create_app
 
+    _check_listen(host, port)  # a bad --host is one line, before the database is touched
     settings = load_settings()
     require_secret_key(settings)
     logs.install()
     proxies = settings.forwarded_allow_ips.strip()
-    # Forwarded headers are believed only from the configured proxies (none by default).
-    if workers > 1:  # migrate once here, not in N workers at the same moment
-        upgrade(engine_from(settings))
-        uvicorn.run("digest.web.factory:app", factory=True, workers=workers, host=host,
-                    port=port, log_level="info", server_header=False,
-                    proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
-        return
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                server_header=False, proxy_headers=bool(proxies),
-                forwarded_allow_ips=proxies or None)
+    try:
+        # Forwarded headers are believed only from the configured proxies (none by default).
+        if workers > 1:  # migrate once here, not in N workers at the same moment
+            upgrade(engine_from(settings))
+            uvicorn.run("digest.web.factory:app", factory=True, workers=workers, host=host,
+                        port=port, log_level="info", server_header=False,
+                        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
+            return
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                    server_header=False, proxy_headers=bool(proxies),
+                    forwarded_allow_ips=proxies or None)
+    except SystemExit as exc:  # uvicorn logged why; say what failed, as every command does
+        if exc.code != STARTUP_FAILURE:
+            raise
+        raise fail(f"could not serve on {_address(host, port)} (uvicorn's log above says "
+                   "why)") from None
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Exit with one line unless `host` resolves to an address of this machine that `port`
+    can be bound on, as uvicorn (asyncio) will bind it: each address the name resolves to,
+    SO_REUSEADDR, skipping a family that is not enabled. The sockets are closed at once."""
+    hint = f"{printable(host)!r}"
+    if not host.strip():  # uvicorn would take it for every interface: say so instead
+        raise typer.BadParameter("empty (for every interface, say 0.0.0.0 or ::)",
+                                 param_hint="--host")
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise typer.BadParameter(f"{hint}: {exc.strerror}", param_hint="--host") from None
+    except ValueError:  # a label too long for IDNA, a NUL character
+        raise typer.BadParameter(f"{hint} is not a host name or an IP address",
+                                 param_hint="--host") from None
+    bound = 0
+    for family, kind, proto, _, address in found:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+                bound += 1
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:  # in use, or a privileged port
+                raise fail(f"cannot listen on {_address(host, port)}: "
+                           f"{exc.strerror or exc}") from None
+    if not bound:
+        raise typer.BadParameter(f"{hint} is not an address of this machine",
+                                 param_hint="--host")
 
 
 @app.command("secret-key")

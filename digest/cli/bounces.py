@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from digest.cli.common import fail, out, say, store
+from digest.cli.common import fail, int_argument, int_option, out, say, store
+from digest.tokens import MAX_ID
 
 if TYPE_CHECKING:  # the send's start-up does not load the bounce modules
     from sqlalchemy.engine import Engine
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the send's start-up does not load the bounce modules
 
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
+MAX_LIMIT = 10_000  # `bounces list --limit`: more than a person reads, far below any overflow
 
 bounces_app = typer.Typer(help="Bounces and complaints: the mailbox, files, records.\n\n"
                           "Example: digest bounces poll",
@@ -99,7 +101,7 @@ def bounces_purge(
 def bounces_list(
     outcome: Annotated[str | None, typer.Option(
         help="Only applied, ignored, unmatched or held")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
+    limit: Annotated[int, int_option(1, MAX_LIMIT, help="How many, newest first")] = 20,
 ) -> None:
     """The latest recorded reports: what came in and what the policy did.
 
@@ -126,7 +128,9 @@ def bounces_list(
 
 
 @bounces_app.command("raw")
-def bounces_raw(record: Annotated[int, typer.Argument(help="The number `list` shows")]) -> None:
+def bounces_raw(
+    record: Annotated[int, int_argument(1, MAX_ID, help="The number `list` shows")],
+) -> None:
     """Write a recorded message, as received, to standard output (until it is purged).
 
     Example: digest bounces raw 42 > held.eml

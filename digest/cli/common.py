@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from digest.settings import Settings, secret_key_problem
+from digest.dates import year_problem
+from digest.settings import Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
 from digest.text import UNSAFE
@@ -23,6 +27,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 # The settings the command loaded, if any: an error line names their database (errors.py).
 loaded: list[Settings] = []
+warned: set[str] = set()  # the unknown DIGEST_* variables this command has warned of
 
 
 def printable(text: str) -> str:
@@ -43,8 +48,13 @@ def warn(text: str) -> None:
 
 
 def load_settings() -> Settings:
-    """The settings, from the environment and .env."""
+    """The settings, from the environment and .env; a `DIGEST_*` variable that names no
+    setting (a typo, whose setting keeps its default) is a warning, once per process."""
     settings = Settings()
+    for name in unknown_variables(os.environ):
+        if name not in warned:
+            warned.add(name)
+            warn(f"warning: {name} is not a setting (a typo?); it is ignored")
     loaded[:] = [settings]
     return settings
 
@@ -54,6 +64,39 @@ def require_secret_key(settings: Settings) -> None:
     key = settings.secret_key.get_secret_value() if settings.secret_key else None
     if (problem := secret_key_problem(key)) is not None:
         raise fail(problem, 78)  # EX_CONFIG, as for every setting that cannot be used
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def bounded(low: int, high: int) -> Callable[[str | int], int]:
+    """A Typer `parser` for a whole number in low..high; out of range is a usage error naming
+    the value (Typer's own `min`/`max` message does not), before the command runs."""
+
+    def parse(value: str | int) -> int:
+        text = str(value).strip()
+        shown = printable(text if len(text) <= 40 else text[:37] + "...")
+        if not _WHOLE.fullmatch(text):
+            raise typer.BadParameter(f"{shown!r} is not a whole number")
+        try:
+            number = int(text)
+        except ValueError:  # more digits than Python converts: out of any range
+            number = high + 1
+        if not low <= number <= high:
+            raise typer.BadParameter(f"{shown} is not in the range {low} to {high}")
+        return number
+
+    return parse
+
+
+def int_option(low: int, high: int, *param_decls: str, **kwargs: Any) -> Any:
+    """A `typer.Option` for a whole number in low..high (the range shows in --help)."""
+    return typer.Option(*param_decls, parser=bounded(low, high), min=low, max=high, **kwargs)
+
+
+def int_argument(low: int, high: int, **kwargs: Any) -> Any:
+    """A `typer.Argument` for a whole number in low..high (the range shows in --help)."""
+    return typer.Argument(parser=bounded(low, high), min=low, max=high, **kwargs)
 
 
 def parse_as_of(value: str | None, settings: Settings) -> datetime:
@@ -67,12 +110,15 @@ def parse_as_of(value: str | None, settings: Settings) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date like 2026-09-07 or "
                                  "2026-09-07T09:00", param_hint="--as-of") from None
+    if (problem := year_problem(moment)) is not None:  # before any step leaves the calendar
+        raise typer.BadParameter(f"{value!r}: {problem}", param_hint="--as-of")
     return files.to_utc(moment, settings.tz)
 
 
-def store() -> tuple[Settings, Engine]:
-    """Settings, and an engine on a database migrated to the latest schema."""
-    settings = load_settings()
+def store(settings: Settings | None = None) -> tuple[Settings, Engine]:
+    """Settings (`settings`, or loaded), and an engine on a database migrated to the latest
+    schema: every command that opens the database goes through here."""
+    settings = settings or load_settings()
     engine = engine_from(settings)
     upgrade(engine)
     return settings, engine

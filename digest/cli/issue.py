@@ -10,7 +10,7 @@ import typer
 
 from digest.cli.common import fail, find_issue, load_settings, out, parse_as_of, say, store, warn
 from digest.cli.send import issue_send, issue_status
-from digest.store.db import engine_from, session_scope, upgrade
+from digest.store.db import session_scope
 from digest.store.models import Language
 
 issue_app = typer.Typer(help="Monthly issues: plan, preview, send.\n\nExample: digest issue list",
@@ -30,8 +30,7 @@ def issue_plan(
 
     settings = load_settings()
     moment = parse_as_of(as_of, settings)
-    engine = engine_from(settings)
-    upgrade(engine)
+    _, engine = store(settings)
     with session_scope(engine) as session:
         outcome = service.plan(session, settings, moment)
     say(outcome.message)
@@ -68,8 +67,7 @@ def issue_show(
     """
     from digest.issue import service
 
-    settings = load_settings()
-    engine = engine_from(settings)
+    settings, engine = store()
     with session_scope(engine) as session:
         summary = service.describe(session, settings, find_issue(session, issue))
     say(f"issue {summary.period} (#{summary.id}): {summary.state.value}; items published after "
@@ -104,7 +102,7 @@ def issue_approve(
 
     if force and not reason:
         raise fail("--force needs --reason")
-    engine = engine_from(load_settings())
+    _, engine = store()
     try:
         with session_scope(engine, write=True) as session:
             row = service.get_issue(session, issue)
@@ -133,7 +131,7 @@ def issue_cancel(
     """
     from digest.issue import lifecycle, service
 
-    engine = engine_from(load_settings())
+    _, engine = store()
     try:
         with session_scope(engine, write=True) as session:
             row = service.get_issue(session, issue)
@@ -156,8 +154,8 @@ def issue_replan(
     from digest.issue import lifecycle, service
 
     settings = load_settings()
-    engine = engine_from(settings)
-    moment = parse_as_of(as_of, settings)
+    moment = parse_as_of(as_of, settings)  # a bad --as-of changes nothing, not even the schema
+    _, engine = store(settings)
     try:
         with session_scope(engine, write=True) as session:
             row = service.get_issue(session, issue)
@@ -180,8 +178,7 @@ def issue_preview(
     """
     from digest.issue import service
 
-    settings = load_settings()
-    engine = engine_from(settings)
+    settings, engine = store()
     try:
         with session_scope(engine) as session:
             paths = service.write_preview(session, service.get_issue(session, issue), lang,

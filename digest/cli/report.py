@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest.cli.common import fail, find_issue, out, store
+from digest.cli.common import fail, find_issue, int_argument, out, store
 from digest.store.db import session_scope
 
 if TYPE_CHECKING:  # loaded by the commands: other commands need not pay for it
@@ -65,7 +65,7 @@ def report_issue(
 
 @report_app.command("year")
 def report_year(
-    year: Annotated[int, typer.Argument(help="Calendar year, e.g. 2026", min=2000, max=2999)],
+    year: Annotated[int, int_argument(2000, 2999, help="Calendar year, e.g. 2026")],
     as_json: AsJson = False,
     as_csv: AsCsv = False,
 ) -> None:

@@ -17,6 +17,7 @@ from digest.cli import errors
 from digest.cli.common import (
     fail,
     find_issue,
+    int_option,
     load_settings,
     out,
     printable,
@@ -25,8 +26,8 @@ from digest.cli.common import (
     store,
     warn,
 )
-from digest.settings import Settings
-from digest.store.db import engine_from, session_scope
+from digest.settings import MAX_CONNECTIONS, SettingInvalid, Settings
+from digest.store.db import session_scope
 from digest.store.models import Language, now_utc
 
 if TYPE_CHECKING:  # the delivery modules are imported by the functions that use them
@@ -42,8 +43,9 @@ def issue_send(
     test_to: Annotated[list[str] | None, typer.Option(
         "--test-to", help="Send every variant to this address only (repeatable); "
         "the outbox is not touched")] = None,
-    connections: Annotated[int | None, typer.Option(
-        help="SMTP connections (default: DIGEST_SMTP_CONNECTIONS)")] = None,
+    connections: Annotated[int | None, int_option(
+        1, MAX_CONNECTIONS, help="SMTP connections (default: DIGEST_SMTP_CONNECTIONS)")]
+    = None,
     wait_retries: Annotated[bool, typer.Option(
         "--wait-retries/--no-wait-retries",
         help="Stay until temporary failures are retried or reach their deadline")] = True,
@@ -64,6 +66,9 @@ def issue_send(
     with session_scope(engine) as session:
         issue_id = find_issue(session, issue).id or 0  # resolved once, here at the edge
     if dry_run:
+        from digest.delivery.finish import Finisher
+
+        Finisher(settings)  # what the send would refuse (a DKIM key), the dry run refuses too
         _print_dry_run(engine, settings, issue)
         return
     if addresses:
@@ -82,6 +87,8 @@ def issue_send(
                 engine, settings, issue_id, factory.transport_factory(settings),
                 connections=connections or settings.send_connections,
                 stop=stop, wait_for_retries=wait_retries, on_progress=on_progress)
+    except SettingInvalid as exc:  # found before the send wrote anything
+        raise fail(str(exc), errors.Exit.CONFIG) from None
     except ValueError as exc:
         raise fail(str(exc)) from None
     except sa.exc.DBAPIError as exc:  # the rows it could not record stay claimed: resumable
@@ -230,8 +237,7 @@ def issue_status(
     from digest.cli.bounces import feedback_json, feedback_lines
     from digest.delivery import outbox
 
-    settings = load_settings()
-    engine = engine_from(settings)
+    settings, engine = store()
     with session_scope(engine) as session:
         row = find_issue(session, issue)
         state = outbox.status(session, row.id or 0)

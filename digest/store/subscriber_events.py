@@ -49,12 +49,14 @@ def event_row(subscriber_id: int, action: SubscriberAction, state: SubscriberSta
 
 def record(session: Session, sub: Subscriber, action: SubscriberAction, actor: str, *,
            reason: ActionReason | None = None, detail: str | None = None,
-           ip_hash: str | None = None, at: datetime | None = None) -> SubscriberEvent:
-    """Append to `sub`'s history, with the state and language it has now (after the change)."""
+           ip_hash: str | None = None, at: datetime | None = None,
+           language: Language | None = None) -> SubscriberEvent:
+    """Append to `sub`'s history, with the state and language it has now (after the change);
+    a sign-up request records the language it asks for instead (applied when confirmed)."""
     if sub.id is None:
         session.flush()
     event = SubscriberEvent(subscriber_id=sub.id or 0, at=at or now_utc(), action=action,
                             reason=reason, actor=actor[:200], state=sub.state,
-                            language=sub.language, detail=detail, ip_hash=ip_hash)
+                            language=language or sub.language, detail=detail, ip_hash=ip_hash)
     session.add(event)
     return event

@@ -160,3 +160,33 @@ def test_unsubscribe_returns_the_subscriber_as_stored(session: Session) -> None:
     assert again.state is SubscriberState.UNSUBSCRIBED
     with pytest.raises(LookupError):
         self_service.unsubscribe(session, 424242)
+
+
+def test_a_sign_up_for_a_known_address_changes_nothing_until_it_is_confirmed(
+        session: Session, db_settings: Settings) -> None:
+    """Anyone may type a known address into the form: the row keeps its name, language and
+    state; the owner's confirmation re-activates it in the language the request asked for."""
+    tokens = Tokens(db_settings)
+    sign_up(session, db_settings, "dafydd@example.org")  # Siân, Welsh
+    sub = session.exec(select(Subscriber)).one()
+    self_service.confirm(session, sub.id or 0)
+    self_service.unsubscribe(session, sub.id or 0)
+    session.commit()
+    self_service.request(session, db_settings, tokens, "dafydd@example.org",
+                         "Attacker Chosen Name", Language.BOTH, "198.51.100.7", AS_OF)
+    session.commit()
+    session.refresh(sub)
+    assert (sub.name, sub.language, sub.state) == ("Siân", Language.CY,
+                                                   SubscriberState.UNSUBSCRIBED)
+    again = self_service.confirm(session, sub.id or 0, datetime.now(UTC) + timedelta(seconds=1))
+    session.commit()
+    assert (again.name, again.language, again.state) == ("Siân", Language.BOTH,
+                                                         SubscriberState.ACTIVE)
+    history = self_service_history(session, sub.id or 0)
+    assert [lang for _, lang in history] == [Language.CY, Language.BOTH]  # no phantom switch
+
+
+def self_service_history(session: Session, subscriber_id: int) -> list[tuple[datetime, Language]]:
+    from digest.audience import history
+
+    return history.language_history(history.events_of(session, subscriber_id))

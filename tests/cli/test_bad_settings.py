@@ -1,0 +1,88 @@
+"""Settings that load but cannot be used, and dates past the calendar: one line naming the
+setting or the option, the right exit code, and nothing written. Through `digest.cli.main`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.settings import unknown_variables
+from tests.cli.test_bad_input import approved, database, digest, status, usage_error, workdir
+
+__all__ = ["approved", "workdir"]  # the fixtures, used by name
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-10", "0001-01-01", "0001-02-15", "9999-12-01",
+                                   "9999-12-31", "1899-12-31T23:59", "2200-01-01"])
+@pytest.mark.parametrize("command", [["issue", "plan"], ["demo"]])
+def test_an_as_of_outside_the_calendar_is_a_usage_error(
+        workdir: Path, capsys: pytest.CaptureFixture[str], as_of: str,
+        command: list[str]) -> None:
+    """Year 1's January hung the planner; year 9999 overflowed; both are refused at once."""
+    line = usage_error(*digest(capsys, *command, "--as-of", as_of)[::2])
+    assert "--as-of" in line and "outside 1900-2199" in line, line
+    assert not database(workdir).exists() or command == ["demo"]
+
+
+@pytest.mark.parametrize(("variable", "value", "words"), [
+    ("DIGEST_PLAN_SCHEDULE", "day=32", "higher than the maximum value (31)"),
+    ("DIGEST_PLAN_SCHEDULE", "fortnight=1", "'fortnight' is not a field"),
+    ("DIGEST_SEND_SCHEDULE", "blah", "'blah' is not field=value"),
+])
+def test_a_bad_schedule_names_its_setting(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch, variable: str,
+                                          value: str, words: str) -> None:
+    monkeypatch.setenv(variable, value)
+    code, _, err = digest(capsys, "scheduler", "jobs")
+    assert code == 78 and err.count("\n") == 1, err
+    assert err.startswith(f"error: setting {variable}: ") and words in err
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
+        approved: None, workdir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, dry_run: bool) -> None:
+    monkeypatch.setenv("DIGEST_DKIM_SELECTOR", "s")
+    monkeypatch.setenv("DIGEST_DKIM_PRIVATE_KEY_PATH", str(workdir / "nowhere.pem"))
+    code, _, err = digest(capsys, "issue", "send", "2026-09", *(["--dry-run"] * dry_run))
+    assert code == 78 and "Traceback" not in err, err
+    assert err.startswith("error: setting DIGEST_DKIM_PRIVATE_KEY_PATH: ") and "nowhere.pem" in err
+    monkeypatch.delenv("DIGEST_DKIM_SELECTOR")
+    after = status(capsys)
+    assert after["state"] == "approved" and after["counts"] == {}, after  # no outbox rows
+
+
+@pytest.mark.parametrize(("variable", "value", "words"), [
+    ("DIGEST_SENDER_EMAIL", "nope", "is not an email address"),
+    ("DIGEST_EDITORS", "not-an-address", "is not an email address"),
+    ("DIGEST_SMTP_PORT", "70000", "less than or equal to 65535"),
+    ("DIGEST_BOUNCE_IMAP_PORT", "0", "greater than or equal to 1"),
+    ("DIGEST_SEMINAR_WINDOW_WEEKS", "999999999", "less than or equal to 520"),
+    ("DIGEST_DATABASE_URL", "postgresql://u@127.0.0.1:abc/db", "port must be a number"),
+    ("DIGEST_SITE_URL", "https://x.org:99999/", "port must be a number"),
+])
+def test_a_bad_setting_is_one_line_and_exit_78(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch, variable: str,
+                                               value: str, words: str) -> None:
+    monkeypatch.setenv(variable, value)
+    code, _, err = digest(capsys, "issue", "list")
+    assert code == 78 and err.count("\n") == 1, err
+    assert err.startswith(f"error: setting {variable}: ") and words in err, err
+
+
+def test_a_digest_variable_that_is_no_setting_is_a_warning(
+        workdir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_DATABSE_URL", "sqlite:////tmp/typo.db")  # the typo of old
+    monkeypatch.setenv("DIGEST_TEST_ANYTHING", "1")  # the test suite's own: not reported
+    code, _, err = digest(capsys, "issue", "list")
+    assert code == 0
+    assert err.splitlines() == [
+        "warning: DIGEST_DATABSE_URL is not a setting (a typo?); it is ignored"]
+
+
+def test_unknown_variables_knows_every_setting() -> None:
+    env = {"DIGEST_SMTP_HOST": "x", "digest_smtp_port": "25", "DIGEST_DEBUG": "1",
+           "DIGEST_TEST_PG_URL": "x", "DIGEST_SMTP_HOTS": "x", "PATH": "/bin"}
+    assert unknown_variables(env) == ["DIGEST_SMTP_HOTS"]
