@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -77,6 +77,14 @@ def address_problem(address: str) -> str | None:
     if (found.ascii_email or "").lower() != address.lower():
         return f"write it as {found.ascii_email}"
     return None
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    """Whether a URL's port, if it has one, is a number from 1 to 65535."""
+    try:
+        return parts.port != 0  # urlsplit raises for one that is not a number or over 65535
+    except ValueError:
+        return False
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -249,11 +257,9 @@ class Settings(BaseSettings):
         # Every link in every email and page starts with it: an absolute http(s) address of
         # a host (a path prefix is allowed), nothing a link could not be built on.
         parts = urlsplit(url)
-        try:
-            parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
-        except ValueError:
+        if not _port_ok(parts):
             raise ValueError("the port must be a number from 1 to 65535 (like "
-                             "https://digest.example.org:8443)") from None
+                             "https://digest.example.org:8443)")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("use the site's address, like https://digest.example.org")
         if parts.query or parts.fragment or parts.username or parts.password:
@@ -277,14 +283,10 @@ class Settings(BaseSettings):
         if scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
             raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host:5432/db")
         parts = urlsplit(url)
-        if scheme != "sqlite" and "," not in parts.netloc:  # one host (libpq allows a list)
-            try:
-                port = parts.port
-            except ValueError:
-                port = 0
-            if port == 0:
-                raise ValueError("the port must be a number from 1 to 65535 (like "
-                                 "postgresql://user@host:5432/db)")
+        # One host only: libpq also takes a list (host1:5432,host2:5433), which urlsplit cannot.
+        if scheme != "sqlite" and "," not in parts.netloc and not _port_ok(parts):
+            raise ValueError("the port must be a number from 1 to 65535 (like "
+                             "postgresql://user@host:5432/db)")
         return url
 
     def signing_key(self) -> str:

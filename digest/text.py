@@ -19,6 +19,9 @@ SEPARATORS = "\u2028\u2029"
 BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 SURROGATES = "\ud800-\udfff"
 UNSAFE = re.compile(f"[{CONTROLS}{SEPARATORS}{BIDI}{SURROGATES}]")
+# In text of many lines (a content file, a rendered body): the controls but tab and line feed,
+# and the line separators, which YAML and Markdown would count as line breaks.
+IN_LINES = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{SEPARATORS}]")
 _BREAKS = re.compile(f"[{CONTROLS}{SEPARATORS}]")
 _HIDDEN = re.compile(f"[{BIDI}{SURROGATES}]")
 _SURROGATE = re.compile(f"[{SURROGATES}]")

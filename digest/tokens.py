@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 from digest.settings import Settings
 
 MAX_ID = 2**31 - 1  # the largest id a database integer column holds
-_ID = re.compile(rb"[1-9][0-9]{0,9}")
+_ID = re.compile("[1-9][0-9]{0,9}")
 
 
 class Purpose(enum.StrEnum):
@@ -85,12 +85,20 @@ class Tokens:
         return _subscriber_id(value), signed
 
 
+def row_id(text: str) -> int | None:
+    """`text` as a row id (1..MAX_ID in ASCII digits), or None: `int()` would also take `+5`,
+    ` 5`, `5_0`, other scripts' digits ("¹", "١") and ids no integer column holds."""
+    if not _ID.fullmatch(text) or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 def _subscriber_id(value: bytes) -> int:
-    """The id a signed value names: ASCII digits that a database integer column can hold
-    (`int()` would also take `+5`, ` 5`, `5_0` or other scripts' digits)."""
-    if not _ID.fullmatch(value) or int(value) > MAX_ID:
+    """The subscriber id a signed value names; BadToken if it names none."""
+    found = row_id(value.decode("ascii", "replace"))
+    if found is None:
         raise BadToken("the token does not name a subscriber id")
-    return int(value)
+    return found
 
 
 def _refuse_non_canonical(token: str) -> None:

@@ -72,7 +72,8 @@ def test_the_site_url_decides_https_hosts_and_origin() -> None:
                                  "https://digest.example.org/#top",
                                  "https://user:pw@digest.example.org",
                                  "https://digest.example.org:abc/",
-                                 "https://digest.example.org:99999/"])
+                                 "https://digest.example.org:99999/",
+                                 "https://digest.example.org:0/"])
 def test_a_site_url_links_cannot_be_built_on_is_refused(url: str) -> None:
     with pytest.raises(ValidationError) as info:
         bare(site_url=url)

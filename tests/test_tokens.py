@@ -89,3 +89,15 @@ def test_read_signed_gives_the_signing_time(settings: Settings) -> None:
     subscriber_id, signed = tokens.read_signed(tokens.make_expiring(2_147_483_647), 60)
     assert subscriber_id == 2_147_483_647
     assert abs(datetime.now(UTC) - signed) < timedelta(seconds=2) and signed.tzinfo is not None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1", 1), ("2147483647", 2_147_483_647), ("2147483648", None), ("0", None), ("07", None),
+    ("+5", None), (" 5", None), ("5_0", None), ("\u0665", None), ("\u00b9", None), ("", None),
+    ("9" * 30, None),
+])
+def test_row_id_takes_only_what_an_integer_column_holds(text: str, expected: int | None) -> None:
+    """One rule for ids in tokens and in the web's path segments (pages.parse_id)."""
+    from digest.tokens import row_id
+
+    assert row_id(text) == expected

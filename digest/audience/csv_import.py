@@ -32,12 +32,6 @@ MAX_NAME = 200  # characters: a name is a display name in every To: header
 _LANGUAGES = {lang.value: lang for lang in Language}
 
 
-def control_character(text: str) -> str | None:
-    """A description of the first character a name, an address or a language code may not
-    hold (digest.text: controls, line separators, bidirectional controls), or None."""
-    return unsafe_character(text, where=True)
-
-
 def parse_language(raw: str) -> Language:
     """`cy`, `en` or `both` (any case); raises ValueError otherwise."""
     try:
@@ -110,7 +104,8 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
             if UNSAFE.search(joined) is not None:
                 for column in KNOWN_COLUMNS:
                     at = header.index(column) if column in header else size
-                    if (problem := control_character(record[at] if at < size else "")):
+                    if (problem := unsafe_character(record[at] if at < size else "",
+                                                    where=True)):
                         yield LineError(path, line, column, problem)
                         break
                 continue
@@ -162,7 +157,7 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
 
 def printable_list(names: list[str]) -> list[str]:
     """Column names as they may be shown: each quoted, control characters escaped."""
-    return [ascii(n) if not n or control_character(n) else n for n in names]
+    return [ascii(n) if not n or UNSAFE.search(n) else n for n in names]
 
 
 def import_file(session: Session, path: Path, *, skip_invalid: bool = False,

@@ -160,16 +160,16 @@ def confirm(session: Session, subscriber_id: int, signed: datetime | None = None
     their unsubscribe); it raises StaleConfirmation and changes nothing. Only a sign-up made
     since, with its own link, does."""
     sub = get(session, subscriber_id)
-    if sub.state is not SubscriberState.ACTIVE and signed is not None:
-        left = history.last_left(session, subscriber_id)
-        # Tokens carry whole seconds: a link signed in the second the person left still works.
-        if left is not None and signed < left.replace(microsecond=0):
-            raise StaleConfirmation(f"link signed {signed:%Y-%m-%d %H:%M:%S}, before the "
-                                    f"subscriber left at {left:%Y-%m-%d %H:%M:%S}")
-    if sub.state is not SubscriberState.ACTIVE:
-        sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
-        history.confirmed(session, sub)
-        suppression.lift_for(session, subscriber_id)
+    if sub.state is SubscriberState.ACTIVE:
+        return sub
+    left = history.last_left(session, subscriber_id) if signed is not None else None
+    # Tokens carry whole seconds: a link signed in the second the person left still works.
+    if signed is not None and left is not None and signed < left.replace(microsecond=0):
+        raise StaleConfirmation(f"link signed {signed:%Y-%m-%d %H:%M:%S}, before the "
+                                f"subscriber left at {left:%Y-%m-%d %H:%M:%S}")
+    sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
+    history.confirmed(session, sub)
+    suppression.lift_for(session, subscriber_id)
     return sub
 
 

@@ -49,7 +49,7 @@ def warn(text: str) -> None:
 
 def load_settings() -> Settings:
     """The settings, from the environment and .env; a `DIGEST_*` variable that names no
-    setting (a typo, whose setting keeps its default) is a warning, once per process."""
+    setting (a typo, whose setting keeps its default) is a warning, once per command."""
     settings = Settings()
     for name in unknown_variables(os.environ):
         if name not in warned:

@@ -52,12 +52,6 @@ def _timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
-def control_character(text: str) -> str | None:
-    """A description of the first character a front-matter value may not hold, or None:
-    a title is one line (digest.text); a block scalar's final line break is not part of it."""
-    return unsafe_character(text)
-
-
 def _shape(head: str, offset: int) -> None:
     """Refuse nesting deeper than MAX_DEPTH, anchors and aliases, reading events only."""
     depth = 0
@@ -99,7 +93,8 @@ def _check(node: Node, path: list[str], offset: int) -> None:
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
             _check(item, [*path, str(i)], offset)
-    elif node.tag == STR and (problem := control_character(str(node.value).strip())):
+    elif node.tag == STR and (problem := unsafe_character(str(node.value).strip())):
+        # A value is one line (digest.text); a block scalar's final line break is not in it.
         raise FrontMatterError(line, where, f"{problem}: write it on one line, as plain text")
 
 

@@ -13,12 +13,10 @@ import yaml
 
 from digest.content import front_matter
 from digest.i18n import LANGS
+from digest.text import IN_LINES
 
 FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
 MAX_BYTES = 1_000_000  # a review is a few KB
-# Not in a content file at all: control characters but tab and line feed (a carriage return
-# only before a line feed), and the Unicode line separators, which YAML counts as line breaks.
-_RAW_CONTROL = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 # A Markdown link or autolink to a scheme that runs or embeds instead of linking.
 _BAD_LINK = re.compile(r"(\]\(\s*<?|<)\s*(javascript|vbscript|data|file):", re.IGNORECASE)
@@ -102,8 +100,10 @@ def _decode(path: Path, errors: list[ContentError]) -> str | None:
 
 
 def _first_control(path: Path, text: str, head_lines: int) -> ContentError | None:
-    """Where the first control character is: its line, and the field (or body) it is in."""
-    found = _RAW_CONTROL.search(text)
+    """Where the first control character is: its line, and the field (or body) it is in.
+    Tab and line feed are allowed (text.IN_LINES); a carriage return only before a line feed,
+    which the reading has already turned into one."""
+    found = IN_LINES.search(text)
     if found is None:
         return None
     line = text.count("\n", 0, found.start()) + 1

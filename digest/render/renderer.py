@@ -23,6 +23,7 @@ from digest.render.views import (
 )
 from digest.settings import Settings
 from digest.store.models import Language
+from digest.text import IN_LINES
 
 OWN_CSS_MARKER = "/* digest:inline */"
 
@@ -39,16 +40,14 @@ class RenderedVariant:
 
 
 # XML (and so MJML) refuses C0 controls; no text of ours carries them (content is checked),
-# but a row stored before that is shown with them removed rather than breaking the render.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
-
+# but a row stored before that is shown with them (text.IN_LINES) removed rather than
+# breaking the render.
 def _printable(value: object) -> object:
     """Jinja's finalize: every value a template prints, without control characters."""
     if isinstance(value, Markup):
-        return Markup(_CONTROL.sub(" ", value)) if _CONTROL.search(value) else value
-    if isinstance(value, str) and _CONTROL.search(value):
-        return _CONTROL.sub(" ", value)
+        return Markup(IN_LINES.sub(" ", value)) if IN_LINES.search(value) else value
+    if isinstance(value, str) and IN_LINES.search(value):
+        return IN_LINES.sub(" ", value)
     return value
 # MJML's wrapper (role="article": the email's name and language) up to the end of the body.
 _WRAPPER = re.compile(r'(<div\b[^>]*\brole="article".*</div>)(\s*</body>)', re.DOTALL)

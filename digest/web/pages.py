@@ -4,7 +4,6 @@ language, page rendering, redirects to the site and the client's address."""
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,10 +22,9 @@ from digest.delivery.transports.base import Transport
 from digest.i18n import DOMAIN, LANGS, translations
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.tokens import MAX_ID, Tokens
+from digest.tokens import MAX_ID, Tokens, row_id
 from digest.web.links import feed_links, language_url
 
-ID = re.compile(r"[1-9][0-9]{0,9}")  # ASCII digits only: "¹" or "١" are digits to Python
 # A path parameter that is a row id or a position: bigger than a database integer column holds
 # is a 404 page (PostgreSQL would refuse the query: a 5xx).
 RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
@@ -146,9 +144,9 @@ def site_redirect(settings: Settings, path: str, status: int = 303) -> RedirectR
 
 def parse_id(text: str) -> int:
     """A row id from a path segment; anything but 1..2**31-1 in ASCII digits is a 404."""
-    if not ID.fullmatch(text) or int(text) > MAX_ID:
+    if (found := row_id(text)) is None:
         raise HTTPException(404)
-    return int(text)
+    return found
 
 
 def client_address(request: Request) -> str:
