@@ -98,6 +98,7 @@ def test_the_pool_keeps_its_connections_when_more_threads_want_one(db_settings) 
     """Twelve threads on a pool of three: they take turns on three connections, opened once
     (with overflow, each connection past the kept ones was closed on return and made again)."""
     import threading
+    import time
 
     engine = make_engine(db_settings.database_url, pool_size=3)
     opened: list[int] = []
@@ -124,6 +125,9 @@ def test_the_pool_keeps_its_connections_when_more_threads_want_one(db_settings) 
         for _ in range(10):
             with engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
+                # Held a moment: twelve threads then want a connection at once even on a busy
+                # machine, where a bare SELECT 1 could let them take turns without meeting.
+                time.sleep(0.005)
 
     threads = [threading.Thread(target=work) for _ in range(12)]
     for t in threads:

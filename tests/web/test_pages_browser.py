@@ -89,6 +89,9 @@ def submit_bad_signup(page: Page) -> None:
     page.evaluate("document.querySelector('#email').type = 'text'")  # past the browser's check
     page.click("form button[type=submit]")
     page.locator("#email-error").wait_for()
+    # The answer's HTML is there; its stylesheet may not be yet (a slow machine): axe must see
+    # the styled page, not an unstyled one whose links sit closer than 24 px.
+    page.wait_for_load_state("load")
 
 
 def submit_signup(page: Page) -> None:
