@@ -225,7 +225,7 @@ def test_server_that_never_greets_times_out_in_one_line() -> None:
                          timeout=0.3)
         with pytest.raises(SourceError) as error:
             list(src.poll())
-    assert one_line(error) == f"imap 127.0.0.1:{port}: timed out during connect"
+    assert one_line(error) == f"imap 127.0.0.1:{port}: did not answer within 0.3 s (during connect)"
     assert error.value.temporary
 
 

@@ -29,6 +29,7 @@ from digest.bounces.sources.base import (
     SourceError,
     header_block,
 )
+from digest.network import socket_failure, text_of
 
 Security = Literal["tls", "starttls", "none"]
 _SIZE_CHUNK = 500  # UIDs per RFC822.SIZE fetch: keeps command lines far below server limits
@@ -123,7 +124,7 @@ class IMAPSource(ClosedOnExit):
             client, self._client = self._client, None
             if client is not None:
                 _shutdown(client)
-            raise self._error(_describe(action, exc),
+            raise self._error(_describe(action, exc, self.timeout),
                               temporary=_is_temporary(action, exc)) from exc
 
     def _ensure(self) -> Any:
@@ -162,7 +163,7 @@ class IMAPSource(ClosedOnExit):
             prefix, delimiter = personal[0]
         else:
             listed = client.list_folders("", "")  # LIST "" "" answers with the delimiter
-            delimiter = _text(listed[0][1]) if listed and listed[0][1] else "/"
+            delimiter = text_of(listed[0][1]) if listed and listed[0][1] else "/"
         delimiter = delimiter or "/"  # NIL: a flat namespace; "/" is as good as any
         folder = delimiter.join(part for part in name.split("/") if part)
         return folder if folder.startswith(prefix) else prefix + folder
@@ -249,10 +250,6 @@ def _create(client: Any, folder: str) -> None:
     client.subscribe_folder(folder)  # so that people's mail clients show the held folder
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def _shutdown(client: Any) -> None:
     with suppress(OSError):
         client.shutdown()
@@ -271,28 +268,18 @@ def _is_temporary(action: str, exc: BaseException) -> bool:
     return not permanent and not action.startswith("loading CA file")
 
 
-def _describe(action: str, exc: BaseException) -> str:
+def _describe(action: str, exc: BaseException, timeout: float) -> str:
     """What went wrong, for one line; the server's words, never the password."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed ({exc.verify_message})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed during {action} ({exc.reason or exc})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused the connection"
-    if isinstance(exc, TimeoutError):
-        return f"timed out during {action}"
     if isinstance(exc, LoginError):
         return f"login failed ({_server_text(exc)})"
-    if isinstance(exc, imaplib.IMAP4.abort | ConnectionError):
-        return f"connection lost during {action} ({_server_text(exc)})"
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f": {exc.filename}" if exc.filename else ""  # ssl's cafile errors lack it
-        return f"{action} failed ({exc.strerror}{where})"
-    return f"{action} failed ({_server_text(exc)})"
+    if isinstance(exc, imaplib.IMAP4.abort):
+        return f"closed the connection during {action} ({_server_text(exc)})"
+    return (socket_failure(exc, during=action, timeout=timeout)
+            or f"{action} failed ({_server_text(exc)})")
 
 
 def _server_text(exc: BaseException) -> str:
     first = exc.args[0] if exc.args else ""
-    text = _text(first) if isinstance(first, bytes | str) else str(first)
+    text = text_of(first) if isinstance(first, bytes | str) else str(first)
     match = re.fullmatch(r"b(['\"])(.*)\1", text)  # imapclient re-wraps bytes as "b'...'"
     return match.group(2) if match else text or exc.__class__.__name__

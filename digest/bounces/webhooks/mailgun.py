@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from digest.bounces.events import Feedback, FeedbackKind
+from digest.bounces.webhooks import fields
 from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
@@ -26,15 +27,6 @@ from digest.bounces.webhooks.base import (
     check_signed_time,
     check_size,
     parse_json,
-)
-from digest.bounces.webhooks.fields import (
-    address,
-    enhanced_status,
-    from_unix,
-    message_id,
-    one_line,
-    text,
-    verp_tag,
 )
 
 # `failed` + severity=permanent + reason -> kind (any other reason is HARD)
@@ -76,8 +68,8 @@ class MailgunProvider:
             raise WebhookRejected(401, "missing signature")
         raw_timestamp = block.get("timestamp")
         timestamp = str(raw_timestamp) if isinstance(raw_timestamp, int | str) else ""
-        token = text(block, "token")
-        signature = text(block, "signature")
+        token = fields.text(block, "token")
+        signature = fields.text(block, "signature")
         if not timestamp or not token or not signature:
             raise WebhookRejected(401, "missing signature")
         expected = hmac.new(self._key, (timestamp + token).encode("utf-8"), hashlib.sha256)
@@ -89,11 +81,11 @@ class MailgunProvider:
 
 def mailgun_feedback(event: Mapping[str, object]) -> list[Feedback]:
     """The Feedback in one Mailgun event; none for accepted, delivered, opened, clicked..."""
-    name = text(event, "event")
+    name = fields.text(event, "event")
     if name == "failed":
-        severity = text(event, "severity")
+        severity = fields.text(event, "severity")
         if severity == "permanent":
-            kind = PERMANENT_REASONS.get(text(event, "reason") or "", FeedbackKind.HARD)
+            kind = PERMANENT_REASONS.get(fields.text(event, "reason") or "", FeedbackKind.HARD)
         else:
             kind = FeedbackKind.SOFT if severity == "temporary" else FeedbackKind.UNKNOWN
     elif name == "complained":
@@ -102,26 +94,26 @@ def mailgun_feedback(event: Mapping[str, object]) -> list[Feedback]:
         kind = FeedbackKind.UNKNOWN  # Mailgun's own unsubscribe link: a request, for a person
     else:
         return []
-    event_key = text(event, "id")
+    event_key = fields.text(event, "id")
     if not event_key:
         raise WebhookRejected(400, "Mailgun event has no id")
-    occurred_at = from_unix(event.get("timestamp"))
+    occurred_at = fields.from_unix(event.get("timestamp"))
     if occurred_at is not None:  # ids are unique only within a day; the event time is stable
         event_key = f"{event_key}:{int(occurred_at.timestamp())}"
     status = _object(event.get("delivery-status"))
     code = status.get("code")
-    explanation = text(status, "message") or text(status, "description")
+    explanation = fields.text(status, "message") or fields.text(status, "description")
     headers = _object(_object(event.get("message")).get("headers"))
     return [Feedback(
         kind=kind,
         event_id=f"mailgun:{event_key}",
-        recipient=address(event.get("recipient")),
-        status=enhanced_status(status.get("enhanced-code"), explanation,
-                               text(status, "description")),
-        diagnostic=(one_line(str(code) if isinstance(code, int) else None, explanation)
-                    or one_line("mailgun", name, text(event, "reason"))),
-        verp_tag=verp_tag(_object(event.get("envelope")).get("sender")),
-        original_message_id=message_id(headers.get("message-id")),
+        recipient=fields.address(event.get("recipient")),
+        status=fields.enhanced_status(status.get("enhanced-code"), explanation,
+                               fields.text(status, "description")),
+        diagnostic=(fields.one_line(str(code) if isinstance(code, int) else None, explanation)
+                    or fields.one_line("mailgun", name, fields.text(event, "reason"))),
+        verp_tag=fields.verp_tag(_object(event.get("envelope")).get("sender")),
+        original_message_id=fields.message_id(headers.get("message-id")),
         occurred_at=occurred_at,
     )]
 

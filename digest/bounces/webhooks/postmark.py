@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from digest.bounces.events import Feedback, FeedbackKind
+from digest.bounces.webhooks import fields
 from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
@@ -26,7 +27,6 @@ from digest.bounces.webhooks.base import (
     header,
     parse_json,
 )
-from digest.bounces.webhooks.fields import address, enhanced_status, from_iso, one_line, text
 
 # Postmark bounce `Type` -> kind. Types not listed (Unsubscribe, Subscribe, AddressChange,
 # DMARCPolicy, Unknown, SMTPApiError, TemplateRenderingFailed...) are UNKNOWN: a person
@@ -84,24 +84,24 @@ class PostmarkProvider:
 
 def postmark_feedback(record: Mapping[str, object]) -> list[Feedback]:
     """The Feedback in one Postmark webhook record; none for Delivery, Open, Click..."""
-    record_type = text(record, "RecordType")
+    record_type = fields.text(record, "RecordType")
     if record_type is None and "BouncedAt" in record:
         record_type = "Bounce"  # legacy bounce hooks carried no RecordType
     if record_type == "SpamComplaint":
         kind = FeedbackKind.COMPLAINT
     elif record_type == "Bounce":
-        kind = TYPE_KINDS.get(text(record, "Type") or "", FeedbackKind.UNKNOWN)
+        kind = TYPE_KINDS.get(fields.text(record, "Type") or "", FeedbackKind.UNKNOWN)
     else:
         return []
     record_id = record.get("ID")
     if isinstance(record_id, bool) or not isinstance(record_id, int | str) or record_id == "":
         raise WebhookRejected(400, "Postmark record has no ID")
-    details = text(record, "Details")
+    details = fields.text(record, "Details")
     return [Feedback(
         kind=kind,
         event_id=f"postmark:{record_id}",
-        recipient=address(record.get("Email")),
-        status=enhanced_status(details, text(record, "Description")),
-        diagnostic=one_line(details) or one_line(text(record, "Description")),
-        occurred_at=from_iso(record.get("BouncedAt")),
+        recipient=fields.address(record.get("Email")),
+        status=fields.enhanced_status(details, fields.text(record, "Description")),
+        diagnostic=fields.one_line(details) or fields.one_line(fields.text(record, "Description")),
+        occurred_at=fields.from_iso(record.get("BouncedAt")),
     )]

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from digest.bounces.events import Feedback, FeedbackKind
+from digest.bounces.webhooks import fields
 from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
@@ -30,14 +31,6 @@ from digest.bounces.webhooks.base import (
     check_size,
     header,
     parse_json,
-)
-from digest.bounces.webhooks.fields import (
-    address,
-    enhanced_status,
-    from_unix,
-    message_id,
-    one_line,
-    text,
 )
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -120,32 +113,33 @@ def sendgrid_feedback(event: Mapping[str, object]) -> list[Feedback]:
     kind = _kind(event)
     if kind is None:
         return []
-    event_key = text(event, "sg_event_id")
+    event_key = fields.text(event, "sg_event_id")
     if not event_key:  # older events carried no id: the event's own bytes identify it
         canonical = json.dumps(event, sort_keys=True, separators=(",", ":"))
         event_key = "sha256-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    reason = text(event, "reason") or text(event, "response")
+    reason = fields.text(event, "reason") or fields.text(event, "response")
     return [Feedback(
         kind=kind,
         event_id=f"sendgrid:{event_key}",
-        recipient=address(event.get("email")),
-        status=enhanced_status(event.get("status"), reason),
-        diagnostic=one_line(reason) or one_line("sendgrid", text(event, "event")),
-        original_message_id=message_id(event.get("smtp-id")),
-        occurred_at=from_unix(event.get("timestamp")),
+        recipient=fields.address(event.get("email")),
+        status=fields.enhanced_status(event.get("status"), reason),
+        diagnostic=(fields.one_line(reason)
+                    or fields.one_line("sendgrid", fields.text(event, "event"))),
+        original_message_id=fields.message_id(event.get("smtp-id")),
+        occurred_at=fields.from_unix(event.get("timestamp")),
     )]
 
 
 def _kind(event: Mapping[str, object]) -> FeedbackKind | None:
     """The kind an event reports, or None when it is not about a failure or complaint."""
-    name = text(event, "event") or ""
+    name = fields.text(event, "event") or ""
     if name == "bounce":
-        bounce_type = BOUNCE_TYPES.get(text(event, "type") or "")
+        bounce_type = BOUNCE_TYPES.get(fields.text(event, "type") or "")
         if bounce_type is not None:
             return bounce_type
-        status = text(event, "status") or ""  # an untyped bounce: go by the status class
+        status = fields.text(event, "status") or ""  # an untyped bounce: go by the status class
         return {"5": FeedbackKind.HARD, "4": FeedbackKind.SOFT}.get(status[:1],
                                                                     FeedbackKind.UNKNOWN)
     if name == "dropped":
-        return DROPPED_REASONS.get(text(event, "reason") or "", FeedbackKind.UNKNOWN)
+        return DROPPED_REASONS.get(fields.text(event, "reason") or "", FeedbackKind.UNKNOWN)
     return EVENT_KINDS.get(name)

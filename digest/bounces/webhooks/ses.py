@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
 from digest.bounces.events import Feedback, FeedbackKind
+from digest.bounces.webhooks import fields
 from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
@@ -18,15 +19,6 @@ from digest.bounces.webhooks.base import (
     as_object,
     check_size,
     parse_json,
-)
-from digest.bounces.webhooks.fields import (
-    address,
-    enhanced_status,
-    from_iso,
-    message_id,
-    one_line,
-    text,
-    verp_tag,
 )
 from digest.bounces.webhooks.sns import (
     CertificateCache,
@@ -80,20 +72,21 @@ class SesProvider:
             certificates=self._certificates,
         )
         if kind == "SubscriptionConfirmation":
-            url = text(message, "SubscribeURL") or ""
+            url = fields.text(message, "SubscribeURL") or ""
             if not is_sns_url(url):
                 raise WebhookRejected(403, "subscribe URL not allowed")
             return Verified(confirm_url=url)
         if kind == "UnsubscribeConfirmation":
             return Verified()
-        payload = text(message, "Message") or ""
+        payload = fields.text(message, "Message") or ""
         notification = as_object(parse_json(payload.encode("utf-8")), "SES notification")
-        return Verified(feedback=ses_feedback(text(message, "MessageId") or "", notification))
+        message_id = fields.text(message, "MessageId") or ""
+        return Verified(feedback=ses_feedback(message_id, notification))
 
 
 def ses_feedback(sns_message_id: str, notification: Mapping[str, object]) -> list[Feedback]:
     """One Feedback per recipient of an SES Bounce, Complaint or DeliveryDelay notification."""
-    kind = text(notification, "notificationType") or text(notification, "eventType")
+    kind = fields.text(notification, "notificationType") or fields.text(notification, "eventType")
     if kind is None or kind not in _SECTIONS:
         return []  # Delivery, Send, Open, Click...: nothing to act on
     section_key, recipients_key = _SECTIONS[kind]
@@ -108,17 +101,17 @@ def ses_feedback(sns_message_id: str, notification: Mapping[str, object]) -> lis
     for index, entry in enumerate(recipients if isinstance(recipients, list) else []):
         if not isinstance(entry, dict):
             continue
-        recipient = address(entry.get("emailAddress"))
-        diagnostic = text(entry, "diagnosticCode")
+        recipient = fields.address(entry.get("emailAddress"))
+        diagnostic = fields.text(entry, "diagnosticCode")
         out.append(Feedback(
             kind=feedback_kind,
             event_id=f"ses:{sns_message_id}:{recipient or index}",
             recipient=recipient,
-            status=enhanced_status(entry.get("status"), diagnostic),
-            diagnostic=one_line(diagnostic) or reason,
-            verp_tag=verp_tag(mail.get("source")),
+            status=fields.enhanced_status(entry.get("status"), diagnostic),
+            diagnostic=fields.one_line(diagnostic) or reason,
+            verp_tag=fields.verp_tag(mail.get("source")),
             original_message_id=_original_message_id(mail),
-            occurred_at=from_iso(section.get("timestamp")),
+            occurred_at=fields.from_iso(section.get("timestamp")),
         ))
     return out
 
@@ -126,16 +119,18 @@ def ses_feedback(sns_message_id: str, notification: Mapping[str, object]) -> lis
 def _classify(kind: str, section: Mapping[str, object]) -> tuple[FeedbackKind | None, str | None]:
     """The kind for a notification's recipients, and a fallback one-line reason."""
     if kind == "Bounce":
-        bounce_type = text(section, "bounceType") or ""
-        reason = one_line("SES", bounce_type, text(section, "bounceSubType"), "bounce")
+        bounce_type = fields.text(section, "bounceType") or ""
+        sub_type = fields.text(section, "bounceSubType")
+        reason = fields.one_line("SES", bounce_type, sub_type, "bounce")
         return BOUNCE_KINDS.get(bounce_type, FeedbackKind.UNKNOWN), reason
     if kind == "Complaint":
-        feedback_type = text(section, "complaintFeedbackType")
+        feedback_type = fields.text(section, "complaintFeedbackType")
         if feedback_type == "not-spam":
             return None, None  # the recipient said the opposite of a complaint
-        return FeedbackKind.COMPLAINT, one_line("complaint", feedback_type,
-                                                text(section, "complaintSubType"))
-    return FeedbackKind.SOFT, one_line("SES delivery delay", text(section, "delayType"))
+        sub_type = fields.text(section, "complaintSubType")
+        return FeedbackKind.COMPLAINT, fields.one_line("complaint", feedback_type, sub_type)
+    delay = fields.text(section, "delayType")
+    return FeedbackKind.SOFT, fields.one_line("SES delivery delay", delay)
 
 
 def _original_message_id(mail: Mapping[str, object]) -> str | None:
@@ -143,6 +138,6 @@ def _original_message_id(mail: Mapping[str, object]) -> str | None:
     headers = mail.get("headers")
     for item in headers if isinstance(headers, list) else []:
         if isinstance(item, dict) and str(item.get("name", "")).lower() == "message-id":
-            return message_id(item.get("value"))
+            return fields.message_id(item.get("value"))
     common = mail.get("commonHeaders")
-    return message_id(common.get("messageId")) if isinstance(common, dict) else None
+    return fields.message_id(common.get("messageId")) if isinstance(common, dict) else None

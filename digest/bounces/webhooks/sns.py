@@ -28,8 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from digest.bounces.webhooks import fields
 from digest.bounces.webhooks.base import WebhookRejected, check_fresh, header, utc
-from digest.bounces.webhooks.fields import from_iso, text
 
 _NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _CONFIRMATION_FIELDS = (
@@ -107,7 +107,7 @@ class CertificateCache:
 
 def string_to_sign(message: Mapping[str, object]) -> bytes:
     """The canonical bytes SNS signs: each signed field as "Name\\nvalue\\n", in order."""
-    kind = text(message, "Type") or ""
+    kind = fields.text(message, "Type") or ""
     out: list[str] = []
     for name in SIGNED_FIELDS[kind]:
         value = message.get(name)
@@ -125,8 +125,8 @@ def check_signature(message: Mapping[str, object], cert: x509.Certificate, now: 
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise WebhookRejected(401, "signing certificate not valid now")
     key = cert.public_key()
-    algorithm = _HASHES.get(text(message, "SignatureVersion") or "")
-    signature = text(message, "Signature")
+    algorithm = _HASHES.get(fields.text(message, "SignatureVersion") or "")
+    signature = fields.text(message, "Signature")
     if not isinstance(key, rsa.RSAPublicKey) or algorithm is None or not signature:
         raise WebhookRejected(401, "missing or unsupported signature")
     try:
@@ -146,20 +146,20 @@ def verify_message(
     certificates: CertificateCache,
 ) -> str:
     """Run every check on a decoded SNS message and return its `Type`, or raise."""
-    kind = text(message, "Type")
+    kind = fields.text(message, "Type")
     if kind is None or kind not in SIGNED_FIELDS:
         raise WebhookRejected(400, "unknown SNS message type")
     declared = header(headers, "x-amz-sns-message-type")
     if declared is not None and declared != kind:
         raise WebhookRejected(400, "SNS message type header disagrees with body")
-    cert_url = text(message, "SigningCertURL")
-    if not cert_url or not text(message, "Signature"):
+    cert_url = fields.text(message, "SigningCertURL")
+    if not cert_url or not fields.text(message, "Signature"):
         raise WebhookRejected(401, "missing signature")
     if not is_sns_url(cert_url, pem=True):
         raise WebhookRejected(403, "signing certificate URL not allowed")
-    if text(message, "TopicArn") not in topic_arns:
+    if fields.text(message, "TopicArn") not in topic_arns:
         raise WebhookRejected(403, "topic not allowed")
-    signed_at = from_iso(message.get("Timestamp"))
+    signed_at = fields.from_iso(message.get("Timestamp"))
     if signed_at is None:
         raise WebhookRejected(400, "bad SNS timestamp")
     check_fresh(signed_at, now, tolerance)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from digest.delivery.transports.base import Outcome, Outgoing, SendResult, dot_stuff
+from digest.network import socket_failure, text_of
 from digest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -330,7 +331,7 @@ def _envelope(message: Outgoing) -> bytes:
 def _describe(exc: BaseException) -> str:
     """An exception as a status line; never includes the password (smtplib does not echo it)."""
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        return f"{exc.smtp_code} {text_of(exc.smtp_error)}"
     return f"{exc.__class__.__name__}: {exc}"
 
 
@@ -342,20 +343,7 @@ def _connect_failure(exc: BaseException, timeout: float) -> str:
         return f"answered the greeting with {_describe(exc)}"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"answered {_describe(exc)}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused the connection"
-    if isinstance(exc, TimeoutError):
-        return f"did not answer within {timeout:g} s"
-    if isinstance(exc, socket.gaierror):
-        return f"could not be found: {exc.strerror or exc}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "closed the connection before it was ready"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"could not be reached: {exc.strerror}"
-    return f"could not be used: {_describe(exc)}"
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return (socket_failure(exc, during="connect", timeout=timeout)
+            or f"could not be used: {_describe(exc)}")

@@ -308,7 +308,7 @@ def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> Non
                                                 "smtp_security": "tls"})
         refused = SMTPTransport(untrusted).send(message("b@example.org"))
         assert refused.outcome is Outcome.TEMPORARY and refused.unreachable
-        assert "TLS failed: CERTIFICATE_VERIFY_FAILED" in refused.reply
+        assert "certificate verify failed (" in refused.reply
     finally:
         server.stop()
     assert [r.rcpt for r in server.received] == ["a@example.org"]
