@@ -64,13 +64,12 @@ def _writer() -> Any:
 
 def ours(items: list[dict[str, Any]]) -> tuple[str, str]:
     """digest.render.feeds: two Jinja templates."""
-    from digest.render.feeds import Entry, Feed, Translation
+    from digest.render.feeds import Entry, Feed
 
     feed = Feed(id="tag:digest.example.org,2026:reviews/cy", lang="cy", title="Adolygiadau",
                 subtitle="Unwaith y mis", author="Digest", page=f"{SITE}/archive?lang=cy",
-                atom_url=f"{SITE}/feeds/cy/reviews.atom", rss_url=f"{SITE}/feeds/cy/reviews.rss",
-                translations=[Translation("en", f"{SITE}/feeds/en/reviews.atom",
-                                          f"{SITE}/feeds/en/reviews.rss")],
+                urls={fmt: {code: f"{SITE}/feeds/{code}/reviews.{fmt}" for code in ("cy", "en")}
+                      for fmt in ("atom", "rss")},
                 entries=[Entry(id=e["id"], url=e["url"], title=e["title"],
                                title_lang=e["title_lang"], published=e["when"],
                                updated=e["when"], summary=e["summary"], summary_lang="cy",

@@ -101,10 +101,11 @@ def sample_content() -> IssueContent:
     # The first review has no page of its own elsewhere: its title links to ours.
     reviews = [ReviewView(f"Teitl {i} ŵ", f"Title {i}", f"Crynodeb {i}", f"Teaser {i}",
                           "Dr X", f"Citation {i}.", f"https://example.org/r{i}" if i else None,
-                          f"review-{i}") for i in range(3)]
+                          slug=f"review-{i}") for i in range(3)]
     seminars = [SeminarView("Seminar Cymraeg", "English seminar", "Sgwrs", "A talk", "Ar-lein",
                             "Online", datetime(2026, 9, 15, 11, tzinfo=UTC),
                             datetime(2026, 9, 15, 12, tzinfo=UTC), "Dr Y (Z)",
-                            "https://example.org/s", ZoneInfo("Europe/London"))]
-    news = [NewsView(None, "Only in English", None, "No Welsh yet", None)]
+                            "https://example.org/s", ZoneInfo("Europe/London"),
+                            slug="seminar")]
+    news = [NewsView(None, "Only in English", None, "No Welsh yet", None, slug="news")]
     return IssueContent("2026-09", reviews, seminars, news)

@@ -73,9 +73,9 @@ def issue_show(
     say(f"issue {summary.period} (#{summary.id}): {summary.state.value}; items published after "
         f"{summary.since_at:%Y-%m-%d %H:%M} UTC up to {summary.cutoff_at:%Y-%m-%d %H:%M} UTC")
     for v in summary.variants:
-        say(f"  {v.language.value:>4}: {v.subject}  ({v.html_bytes:,} bytes HTML)")
+        say(f"  {v.language.value:>4}: {v.subject} — {v.preheader}  ({v.html_bytes:,} bytes HTML)")
     for item in summary.items:
-        say(f"  {item.kind.value}: {item.cy} / {item.en}")  # Welsh first, as everywhere
+        say(f"  {item.kind.value} {item.slug}: {item.cy} / {item.en}")  # Welsh first, as everywhere
     problems = summary.problems
     say("translation check: " + ("passes" if not problems else f"{len(problems)} problem(s)"))
     for p in problems:

@@ -237,19 +237,22 @@ def variants(session: Session, issue: Issue) -> dict[Language, IssueVariant]:
 
 
 @dataclass(frozen=True)
-class VariantSize:
-    """A stored variant: its subject and the size of its HTML."""
+class VariantGlance:
+    """A stored variant as an inbox lists it (subject, then preview line) and its HTML size."""
 
     language: Language
     subject: str
+    preheader: str
     html_bytes: int
 
 
 @dataclass(frozen=True)
 class ItemTitles:
-    """An item of the issue by its kind and its Welsh and English titles (Welsh first)."""
+    """An item of the issue by its kind, its slug and its Welsh and English titles (Welsh
+    first): the slug is how the translation check names it, and its content files' name."""
 
     kind: ItemKind
+    slug: str
     cy: str
     en: str
 
@@ -263,7 +266,7 @@ class IssueSummary:
     state: IssueState
     since_at: datetime
     cutoff_at: datetime
-    variants: list[VariantSize]  # by language
+    variants: list[VariantGlance]  # by language
     items: list[ItemTitles]  # in display order
     problems: list[str]  # the translation check's; none when it passes
     history: list[Event]  # oldest first
@@ -272,12 +275,12 @@ class IssueSummary:
 def describe(session: Session, settings: Settings, issue: Issue) -> IssueSummary:
     """Everything `digest issue show` prints about an issue."""
     content = load_content(session, settings, issue)
-    items = [ItemTitles(kind, view.title("cy").value, view.title("en").value)
+    items = [ItemTitles(kind, view.slug, view.title("cy").value, view.title("en").value)
              for kind, views in ((ItemKind.REVIEW, content.reviews),
                                  (ItemKind.SEMINAR, content.seminars),
                                  (ItemKind.NEWS, content.news))
              for view in views]
-    sizes = [VariantSize(lang, v.subject, len(v.html.encode()))
+    sizes = [VariantGlance(lang, v.subject, v.preheader, len(v.html.encode()))
              for lang, v in sorted(variants(session, issue).items())]
     return IssueSummary(issue.id or 0, issue.period, issue.state, issue.since_at,
                         issue.cutoff_at, sizes, items, check_translations(session, issue),

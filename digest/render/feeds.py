@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -21,15 +22,6 @@ ATOM_TYPE = "application/atom+xml"
 RSS_TYPE = "application/rss+xml"
 # Control characters other than tab, newline and carriage return are not allowed in XML 1.0.
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-@dataclass(frozen=True)
-class Translation:
-    """The same feed in another language, in both formats."""
-
-    lang: str
-    atom_url: str
-    rss_url: str
 
 
 @dataclass(frozen=True)
@@ -56,7 +48,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Feed:
-    """A feed in one language, with where its page and its other-language version live."""
+    """A feed in one language, with where its page lives and where it and its translations do:
+    `urls["atom"]["en"]` is the English feed as Atom (this feed's own language included)."""
 
     id: str
     lang: str
@@ -64,9 +57,7 @@ class Feed:
     subtitle: str
     author: str
     page: str  # the HTML page it follows
-    atom_url: str
-    rss_url: str
-    translations: list[Translation] = field(default_factory=list)
+    urls: Mapping[str, Mapping[str, str]]  # format -> language -> address
     entries: list[Entry] = field(default_factory=list)  # newest first
 
     @property
@@ -101,8 +92,14 @@ class FeedWriter:
 
     def atom(self, feed: Feed) -> str:
         """The feed as Atom 1.0 (RFC 4287)."""
-        return self.env.get_template("atom.xml.j2").render(feed=feed, type=ATOM_TYPE)
+        return self._render("atom", feed, ATOM_TYPE)
 
     def rss(self, feed: Feed) -> str:
         """The feed as RSS 2.0."""
-        return self.env.get_template("rss.xml.j2").render(feed=feed, type=RSS_TYPE)
+        return self._render("rss", feed, RSS_TYPE)
+
+    def _render(self, fmt: str, feed: Feed, mime: str) -> str:
+        urls = feed.urls[fmt]  # a feed without its own address is a programming error
+        others = {lang: url for lang, url in urls.items() if lang != feed.lang}
+        return self.env.get_template(f"{fmt}.xml.j2").render(
+            feed=feed, type=mime, self_url=urls[feed.lang], others=others)

@@ -6,7 +6,7 @@ made, so no template, in the email or on the site, can emit another kind of link
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -34,12 +34,14 @@ def localised(cy: str | None, en: str | None, lang: str) -> Localised:
 
 @dataclass(frozen=True)
 class _Bilingual:
-    """A title and teaser in Welsh and English, read in one language with the fallback."""
+    """A title and teaser in Welsh and English, read in one language with the fallback, and the
+    slug the item's content files are named by."""
 
     title_cy: str | None
     title_en: str | None
     teaser_cy: str | None
     teaser_en: str | None
+    slug: str = field(kw_only=True)
 
     def title(self, lang: str) -> Localised:
         """Title in `lang` (or the fallback)."""
@@ -57,7 +59,6 @@ class ReviewView(_Bilingual):
     reviewer: str
     citation: str
     url: str | None  # the review's own page elsewhere, if it has one
-    slug: str
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", safe_link(self.url))
@@ -147,7 +148,7 @@ def citation(review: Review, *, full: bool = False, with_doi: bool = True) -> st
 def review_view(row: Review) -> ReviewView:
     """The view of a stored review."""
     return ReviewView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en,
-                      row.reviewer, citation(row), row.url, row.slug)
+                      row.reviewer, citation(row), row.url, slug=row.slug)
 
 
 def seminar_view(row: Seminar, tz: ZoneInfo) -> SeminarView:
@@ -158,12 +159,13 @@ def seminar_view(row: Seminar, tz: ZoneInfo) -> SeminarView:
     )
     return SeminarView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en,
                        row.location_cy, row.location_en, row.starts_at, row.ends_at,
-                       presenters, row.url, tz)
+                       presenters, row.url, tz, slug=row.slug)
 
 
 def news_view(row: News) -> NewsView:
     """The view of a stored news item."""
-    return NewsView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en, row.url)
+    return NewsView(row.title_cy, row.title_en, row.teaser_cy, row.teaser_en, row.url,
+                    slug=row.slug)
 
 
 def variant_langs(language: Language) -> list[str]:

@@ -28,19 +28,23 @@ _HTML_LANG = re.compile(r'<html lang="([a-z]+)"')
 
 @dataclass(frozen=True)
 class ArchiveEntry:
-    """One line of the archive: the month in the reader's language and what was in it."""
+    """One line of the archive: the month in the reader's language, what was in it, and the
+    issue's other variants (only those it was sent in)."""
 
     period: str
     month: str
     summary: str
+    also: tuple[Language, ...]  # the other language first, then the bilingual one
 
 
 @router.get("/archive", response_class=HTMLResponse)
 def archive(request: Request, session: ReadDb) -> Response:
     """Every sent issue, newest first, by month name, each with its summary line."""
     lang = choose_language(request)
+    order = [Language(code) for code in LANGS if code != lang] + [Language.BOTH]
     entries = [ArchiveEntry(a.period, month_label(_first_day(a.period), lang),
-                            a.variants[Language(lang)].preheader)
+                            a.variants[Language(lang)].preheader,
+                            tuple(other for other in order if other in a.variants))
                for a in sent_issues(session) if Language(lang) in a.variants]
     return render(request, "archive.html.j2", lang, entries=entries)
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from digest.i18n import LANGS, translations
 from digest.issue.archive import sent_issues
 from digest.issue.service import get_issue, load_content
-from digest.render.feeds import Entry, Feed, FeedWriter, Translation
+from digest.render.feeds import Entry, Feed, FeedWriter
 from digest.render.views import Localised, citation, localised
 from digest.settings import Settings
 from digest.store.models import Language, Review, now_utc
@@ -51,16 +51,13 @@ def feed(lang: str, name: str, svc: Svc, session: ReadDb) -> Response:
 def _feed(settings: Settings, lang: str, kind: str, page: str, entries: list[Entry]) -> Feed:
     site = settings.site_url.rstrip("/")
     t = translations(lang)
-    others = [Translation(o, feed_url(site, o, kind, "atom"), feed_url(site, o, kind, "rss"))
-              for o in LANGS if o != lang]
+    urls = {fmt: {code: feed_url(site, code, kind, fmt) for code in LANGS} for fmt in FEED_FORMATS}
     return Feed(id=f"tag:{settings.list_id},{TAG_YEAR}:{kind}/{lang}", lang=lang,
                 title=feed_title(kind, lang),
                 subtitle=t.gettext("Once a month: new research reviews and the seminars coming "
                                    "up, in Welsh, English or both."),
                 author=settings.sender_name, page=page,
-                atom_url=feed_url(site, lang, kind, "atom"),
-                rss_url=feed_url(site, lang, kind, "rss"), translations=others,
-                entries=entries)
+                urls=urls, entries=entries)
 
 
 def issues_feed(session: Session, settings: Settings, lang: str) -> Feed:

@@ -102,8 +102,10 @@ def test_commands_one_by_one(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert lines[0].startswith("issue 2026-09 (#1): approved; items published after 2026-08-07")
     assert [line.split(":")[0].strip() for line in lines[1:4]] == ["both", "cy", "en"]
     assert all("bytes HTML" in line for line in lines[1:4])
+    assert ": Medi 2026 — 5 adolygiad newydd · 4 seminar i ddod · 2 eitem newyddion" in lines[2]
     titles = shown.output  # each item's Welsh title first, then " / " and the English
-    assert "  review: Dylanwad mabwysiadu ar y berthynas rhwng brodyr a chwiorydd" in titles
+    assert ("  review adoption-sibling-relationships: "
+            "Dylanwad mabwysiadu ar y berthynas rhwng brodyr a chwiorydd") in titles
     assert titles.index("Dylanwad mabwysiadu") < titles.index("The influence of adoption")
     assert "translation check: passes" in lines and lines[-1].endswith(" Siân: approved")
     assert runner.invoke(app, ["issue", "show", "1999-01"]).exit_code == 1

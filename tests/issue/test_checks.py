@@ -11,9 +11,18 @@ from digest.content import files, sync
 from digest.delivery import run
 from digest.delivery.transports.memory import MemoryTransport
 from digest.issue import checks, lifecycle, service
+from digest.render import MAX_HTML_BYTES
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.settings import REPO_ROOT, Settings
-from digest.store.models import Issue, IssueItem, IssueState, ItemKind, Review, Seminar
+from digest.store.models import (
+    Issue,
+    IssueItem,
+    IssueState,
+    ItemKind,
+    Language,
+    Review,
+    Seminar,
+)
 from tests.factories import AS_OF
 
 SITE = "https://digest.example.org"
@@ -161,3 +170,21 @@ def test_link_checks_request_only_public_addresses() -> None:
     assert all(not ok and "not a public address" in why for _, ok, why in results), results
     public = checks.check_links(["http://1.1.1.1/"], timeout=0.5)[0]
     assert "not a public address" not in public[2]  # tried (this machine may have no route)
+
+
+def test_the_size_check_states_the_limit_it_applies(session: Session, settings: Settings) -> None:
+    issue = demo_issue(session, settings)
+    cy = service.variants(session, issue)[Language.CY]
+
+    def size_check(html_bytes: int) -> checks.Check:
+        cy.html = "x" * html_bytes
+        session.add(cy)
+        session.flush()
+        return next(c for c in checks.issue_checks(session, issue, AS_OF, settings.site_url)
+                    if c.name == "size")
+
+    under = size_check(MAX_HTML_BYTES - 1)
+    assert under.ok and f"cy: 100.0 KB of {MAX_HTML_BYTES // 1000} KB" in under.details
+    over = size_check(MAX_HTML_BYTES)
+    assert not over.ok
+    assert {"variant": "cy", "kb": 100.0, "limit_kb": MAX_HTML_BYTES // 1000} in over.facts

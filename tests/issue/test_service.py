@@ -99,11 +99,12 @@ def test_describe_gives_what_issue_show_prints(session: Session, db_settings: Se
     assert (summary.since_at, summary.cutoff_at) == (draft.since_at, draft.cutoff_at)
     stored = service.variants(session, draft)
     assert summary.variants == [
-        service.VariantSize(lang, stored[lang].subject, len(stored[lang].html.encode()))
+        service.VariantGlance(lang, stored[lang].subject, stored[lang].preheader,
+                              len(stored[lang].html.encode()))
         for lang in (Language.BOTH, Language.CY, Language.EN)]
     assert [i.kind for i in summary.items] == [ItemKind.REVIEW] * 3 + [ItemKind.SEMINAR] * 2 + [
         ItemKind.NEWS]
-    assert summary.items[-1] == service.ItemTitles(ItemKind.NEWS, "Newyddion launch",
-                                                   "News launch")
+    assert summary.items[-1] == service.ItemTitles(ItemKind.NEWS, "launch",
+                                                   "Newyddion launch", "News launch")
     assert summary.problems == ["review alpha: no Welsh title"]
     assert [(e.actor, e.action) for e in summary.history] == [("scheduler", "planned")]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import feedparser
 import pytest
 
-from digest.render.feeds import Entry, Feed, FeedWriter, Translation, rfc822, rfc3339
+from digest.render.feeds import Entry, Feed, FeedWriter, rfc822, rfc3339
 from digest.settings import REPO_ROOT
 
 SITE = "https://digest.example.org"
@@ -29,10 +29,9 @@ def sample() -> Feed:
     return Feed(id="tag:digest.example.org,2026:reviews/cy", lang="cy",
                 title="Crynodeb Ymchwil Gwaith Cymdeithasol: adolygiadau ymchwil",
                 subtitle="Unwaith y mis", author="Ymchwil Gwaith Cymdeithasol",
-                page=f"{SITE}/archive?lang=cy", atom_url=f"{SITE}/feeds/cy/reviews.atom",
-                rss_url=f"{SITE}/feeds/cy/reviews.rss",
-                translations=[Translation("en", f"{SITE}/feeds/en/reviews.atom",
-                                          f"{SITE}/feeds/en/reviews.rss")],
+                page=f"{SITE}/archive?lang=cy",
+                urls={fmt: {code: f"{SITE}/feeds/{code}/reviews.{fmt}" for code in ("cy", "en")}
+                      for fmt in ("atom", "rss")},
                 entries=entries)
 
 

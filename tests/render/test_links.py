@@ -42,11 +42,13 @@ def test_the_email_never_links_a_bad_url() -> None:
     when = datetime(2026, 9, 15, 11, tzinfo=UTC)
     content = IssueContent(
         "2026-09",
-        [ReviewView("Teitl", "Title", "Crynodeb", "Teaser", "Dr X", "Cite.", url, f"r-{i}")
+        [ReviewView("Teitl", "Title", "Crynodeb", "Teaser", "Dr X", "Cite.", url,
+                    slug=f"r-{i}")
          for i, url in enumerate(BAD)],
-        [SeminarView("S", "S", "T", "T", "Ar-lein", "Online", when, None, "Dr Y", url, tz)
+        [SeminarView("S", "S", "T", "T", "Ar-lein", "Online", when, None, "Dr Y", url, tz,
+                     slug="s")
          for url in BAD],
-        [NewsView("N", "N", "T", "T", url) for url in BAD])
+        [NewsView("N", "N", "T", "T", url, slug="n") for url in BAD])
     renderer = Renderer(Settings(_env_file=None))  # type: ignore[call-arg]
     for language in Language:
         variant = renderer.render(content, language)

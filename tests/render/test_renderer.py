@@ -168,7 +168,7 @@ def test_review_titles_link_to_the_review_in_the_readers_language(renderer: Rend
 
 def test_autoescape_is_on(renderer: Renderer) -> None:
     evil = IssueContent("2026-09", [ReviewView("<script>x</script>", "<b>t</b>", "a", "b", "R",
-                                               "C", None, "evil")], [], [])
+                                               "C", None, slug="evil")], [], [])
     html = renderer.render(evil, Language.BOTH).html
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
 
@@ -244,7 +244,7 @@ def test_control_characters_in_stored_text_are_not_rendered(renderer: Renderer) 
     # Content is checked now, but a row stored before may hold them; MJML (XML) refuses them.
     content = sample()
     bad = ReviewView("Teitl\x1b[2J\x00 ŵ", "Title\x07\x0bforged", "Crynodeb\x85", "Teaser\u2028",
-                     "Dr X\x1f", "Cite.", None, "bad-row")
+                     "Dr X\x1f", "Cite.", None, slug="bad-row")
     content = IssueContent(content.period, [bad, *content.reviews], content.seminars,
                            content.news)
     for language in Language:

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, delete
 
 from digest.delivery.transports.memory import MemoryTransport
 from digest.settings import Settings
+from digest.store.models import IssueVariant, Language
 from tests.web import demo_site
 
 SITE = "https://digest.example.org"
@@ -102,3 +103,14 @@ def test_the_archive_refuses_what_it_does_not_have(
                  "/archive/..%2F/cy"):
         assert archive.get(path).status_code == 404, path
     assert archive.get("/archive/2026-09/fr").status_code == 404  # a page, not FastAPI's JSON
+
+
+def test_the_list_links_only_to_variants_the_issue_has(
+        archive: TestClient, engine: Engine, session: Session, db_settings: Settings) -> None:
+    sent(engine, session, db_settings)
+    session.execute(delete(IssueVariant).where(col(IssueVariant.language) == Language.BOTH))
+    session.commit()
+    cy = archive.get("/archive?lang=cy").text
+    assert 'href="/archive/2026-09/en"' in cy and "/archive/2026-09/both" not in cy
+    for href in re.findall(r'href="(/archive/2026-09/[a-z]+)"', cy):
+        assert archive.get(href).status_code == 200, href
