@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from digest.cli.common import fail, out, say, store
+from digest.cli.common import MAX_ACTOR, fail, out, recorded, say, store
 from digest.settings import Settings
 from digest.store.db import session_scope
 from digest.store.models import Language, SubscriberState
@@ -60,7 +60,8 @@ def subscribers_export_person(
 def subscribers_erase(
     email: Annotated[str, typer.Argument(help="The person's address")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm")] = False,
-    actor: Annotated[str, typer.Option("--as", help="Who erases; recorded")] = "cli",
+    actor: Annotated[str, typer.Option("--as", help="Who erases; recorded",
+                                       parser=recorded(MAX_ACTOR))] = "cli",
 ) -> None:
     """Erase a person's data; keep anonymous counts and a keyed hash that refuses re-imports.
 

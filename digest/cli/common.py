@@ -15,7 +15,10 @@ from digest.dates import year_problem
 from digest.settings import Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
-from digest.text import UNSAFE
+from digest.text import UNSAFE, unsafe_character
+
+MAX_ACTOR = 200  # the history's actor column
+MAX_REASON = 500  # a reason is one line, as long as a content file's one-line fields
 
 if TYPE_CHECKING:  # the services are imported by the functions that call them
     from sqlalchemy.engine import Engine
@@ -85,6 +88,24 @@ def bounded(low: int, high: int) -> Callable[[str | int], int]:
         if not low <= number <= high:
             raise typer.BadParameter(f"{shown} is not in the range {low} to {high}")
         return number
+
+    return parse
+
+
+def recorded(limit: int) -> Callable[[str], str]:
+    """A Typer `parser` for a name or reason kept in a history: one line of 1..limit
+    characters, none of them hidden or controlling (see digest.text), spaces trimmed."""
+
+    def parse(value: str) -> str:
+        text = value.strip()
+        problem = unsafe_character(text, where=True)
+        if problem:
+            raise typer.BadParameter(f"'{printable(text[:40])}' {problem}")
+        if not text:
+            raise typer.BadParameter("must not be empty")
+        if len(text) > limit:
+            raise typer.BadParameter(f"is {len(text)} characters; at most {limit}")
+        return text
 
     return parse
 

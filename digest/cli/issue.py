@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.common import fail, find_issue, load_settings, out, parse_as_of, say, store, warn
+from digest.cli.common import (
+    MAX_ACTOR,
+    MAX_REASON,
+    fail,
+    find_issue,
+    load_settings,
+    out,
+    parse_as_of,
+    recorded,
+    say,
+    store,
+    warn,
+)
 from digest.cli.send import issue_send, issue_status
 from digest.store.db import session_scope
 from digest.store.models import Language
@@ -91,8 +103,10 @@ def issue_approve(
     force: Annotated[bool, typer.Option(
         "--force", help="Approve although the translation check fails (needs --reason)")]
     = False,
-    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history")] = None,
-    actor: Annotated[str, typer.Option("--as", help="Who approves")] = "cli",
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history",
+                                               parser=recorded(MAX_REASON))] = None,
+    actor: Annotated[str, typer.Option("--as", help="Who approves",
+                                       parser=recorded(MAX_ACTOR))] = "cli",
 ) -> None:
     """Approve a draft for sending; refused while Welsh or English text is missing.
 
@@ -122,8 +136,10 @@ def issue_approve(
 @issue_app.command("cancel")
 def issue_cancel(
     issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
-    reason: Annotated[str, typer.Option(help="Why; recorded in the history")],
-    actor: Annotated[str, typer.Option("--as", help="Who cancels")] = "cli",
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history",
+                                        parser=recorded(MAX_REASON))],
+    actor: Annotated[str, typer.Option("--as", help="Who cancels",
+                                       parser=recorded(MAX_ACTOR))] = "cli",
 ) -> None:
     """Cancel a draft or approved issue.
 
@@ -145,7 +161,8 @@ def issue_cancel(
 def issue_replan(
     issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
     as_of: Annotated[str | None, typer.Option(help="Re-select as of this local time")] = None,
-    actor: Annotated[str, typer.Option("--as", help="Who replans")] = "cli",
+    actor: Annotated[str, typer.Option("--as", help="Who replans",
+                                       parser=recorded(MAX_ACTOR))] = "cli",
 ) -> None:
     """Re-select a draft's items and re-render it (only while draft).
 

@@ -18,7 +18,7 @@ import typer.main
 
 from digest.cli import MAX_PORT, MAX_WORKERS, app, main
 from digest.cli.bounces import MAX_LIMIT
-from digest.cli.common import bounded
+from digest.cli.common import MAX_ACTOR, bounded, recorded
 from digest.settings import MAX_CONNECTIONS, REPO_ROOT, Settings
 from digest.tokens import MAX_ID
 from tests.conftest import TEST_SECRET_KEY
@@ -250,3 +250,33 @@ def test_uvicorn_failing_to_start_ends_with_an_error_line(
     code, _, err = digest(capsys, "serve", "--port", str(port))
     assert code == 1 and err.splitlines()[-1] == (
         f"error: could not serve on 127.0.0.1:{port} (uvicorn's log above says why)")
+
+
+RECORDED = [  # every option whose text goes into a history, with the rest of its command
+    ["issue", "approve", "2026-09", "--as"],
+    ["issue", "approve", "2026-09", "--force", "--reason"],
+    ["issue", "cancel", "2026-09", "--reason", "why", "--as"],
+    ["issue", "cancel", "2026-09", "--as", "Siân", "--reason"],
+    ["issue", "replan", "2026-09", "--as"],
+    ["subscribers", "erase", "a@example.org", "--yes", "--as"],
+]
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("", "must not be empty"), ("   ", "must not be empty"),
+    ("x" * 501, "at most"), ("Siân\x1b[2J", "control character"),
+    ("Siân\u202e", "bidirectional control"), ("two\nlines", "line break"),
+])
+@pytest.mark.parametrize("command", RECORDED)
+def test_a_blank_long_or_hidden_name_or_reason_is_refused_before_anything_opens(
+        workdir: Path, capsys: pytest.CaptureFixture[str], command: list[str], value: str,
+        says: str) -> None:
+    code, out, err = digest(capsys, *command, value)
+    assert says in usage_error(code, err)
+    assert out == "" and not database(workdir).exists()
+
+
+def test_a_name_at_the_column_limit_is_kept_trimmed() -> None:
+    assert recorded(MAX_ACTOR)(" " + "a" * MAX_ACTOR + " ") == "a" * MAX_ACTOR
+    with pytest.raises(typer.BadParameter):
+        recorded(MAX_ACTOR)("a" * (MAX_ACTOR + 1))
