@@ -15,10 +15,11 @@ from digest.dates import year_problem
 from digest.settings import Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
+from digest.store.models.columns import ACTOR_LENGTH
 from digest.text import UNSAFE, unsafe_character
 
-MAX_ACTOR = 200  # the history's actor column
-MAX_REASON = 500  # a reason is one line, as long as a content file's one-line fields
+MAX_ACTOR = ACTOR_LENGTH  # what the histories' column holds
+MAX_REASON = 500  # a reason is a sentence or two on one line, not a document
 
 if TYPE_CHECKING:  # the services are imported by the functions that call them
     from sqlalchemy.engine import Engine

@@ -109,7 +109,7 @@ def mailgun_feedback(event: Mapping[str, object]) -> list[Feedback]:
         event_id=f"mailgun:{event_key}",
         recipient=fields.address(event.get("recipient")),
         status=fields.enhanced_status(status.get("enhanced-code"), explanation,
-                               fields.text(status, "description")),
+                                      fields.text(status, "description")),
         diagnostic=(fields.one_line(str(code) if isinstance(code, int) else None, explanation)
                     or fields.one_line("mailgun", name, fields.text(event, "reason"))),
         verp_tag=fields.verp_tag(_object(event.get("envelope")).get("sender")),

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from digest.store.models.columns import enum_col, now_utc, utc_col
+from digest.store.models.columns import ACTOR_LENGTH, enum_col, now_utc, utc_col
 from digest.store.models.states import (
     ActionReason,
     ConsentSource,
@@ -44,7 +44,7 @@ class SubscriberEvent(SQLModel, table=True):
     action: SubscriberAction = Field(sa_column=enum_col(SubscriberAction))
     reason: ActionReason | None = Field(default=None,
                                         sa_column=enum_col(ActionReason, nullable=True))
-    actor: str = Field(max_length=200)
+    actor: str = Field(max_length=ACTOR_LENGTH)
     state: SubscriberState = Field(sa_column=enum_col(SubscriberState))
     language: Language = Field(sa_column=enum_col(Language))
     detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text))

@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
+ACTOR_LENGTH = 200  # of every history's `actor` (issue events, subscriber events)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware datetimes stored as naive UTC (SQLite and PostgreSQL alike)."""

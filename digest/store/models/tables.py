@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from digest.store.models.columns import enum_col, now_utc, utc_col
+from digest.store.models.columns import ACTOR_LENGTH, enum_col, now_utc, utc_col
 from digest.store.models.states import (
     DeliveryState,
     IssueAction,
@@ -126,7 +126,7 @@ class IssueEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issue.id", index=True)
     at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
-    actor: str = Field(max_length=200)
+    actor: str = Field(max_length=ACTOR_LENGTH)
     action: IssueAction = Field(sa_column=enum_col(IssueAction))
     detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
