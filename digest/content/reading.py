@@ -101,8 +101,9 @@ def _decode(path: Path, errors: list[ContentError]) -> str | None:
 
 def _first_control(path: Path, text: str, head_lines: int) -> ContentError | None:
     """Where the first control character is: its line, and the field (or body) it is in.
-    Tab and line feed are allowed (text.IN_LINES); a carriage return only before a line feed,
-    which the reading has already turned into one."""
+    Tab and line feed are allowed (text.IN_LINES); a carriage return only as a line break
+    (before a line feed, or in a file with no line feed), which the reading has already
+    turned into one."""
     found = IN_LINES.search(text)
     if found is None:
         return None
@@ -134,6 +135,8 @@ def read_file(path: Path, errors: list[ContentError]) -> RawFile | None:
     if text is None:
         return None
     text = text.replace("\r\n", "\n")
+    if "\r" in text and "\n" not in text:  # a classic Mac file: CR is its only line break
+        text = text.replace("\r", "\n")
     if not text.startswith("---\n"):
         errors.append(ContentError(path, 1, None, "missing YAML front matter (start with ---)"))
         return None

@@ -125,6 +125,30 @@ def test_good_pairs_load(tmp_path: Path) -> None:
     assert items["care-leavers"].translations["cy"].location == "Adeilad Morgannwg, Caerdydd"
 
 
+@pytest.mark.parametrize("ending", ["\r\n", "\r"], ids=["crlf", "cr-only"])
+def test_any_one_line_ending_reads_as_lf_does(tmp_path: Path, ending: str) -> None:
+    """Windows (CRLF) and classic Mac (CR-only) files load as their LF selves, and a
+    problem in one is reported at the same line and field."""
+    def converted(files: Mapping[str, str | bytes]) -> dict[str, str | bytes]:
+        return {n: t.replace("\n", ending).encode() for n, t in files.items()
+                if isinstance(t, str)}
+
+    def loaded(root: Path) -> list[tuple[str, object, object]]:
+        return sorted(((i.slug, i.meta.model_dump(), {k: t.model_dump() for k, t in
+                                                      i.translations.items()})
+                       for i in load_dir(root)), key=lambda x: x[0])
+
+    assert loaded(write(tmp_path / "lf", GOOD)) == loaded(
+        write(tmp_path / "other", converted(GOOD)))
+    bad = {"reviews/a.en.md": REVIEW_EN.replace("reviewer: Dr Gwyn Jones",
+                                                "reviewer: Dr: Gwyn Jones"),
+           "reviews/a.cy.md": REVIEW_CY}
+    expected = one_error(write(tmp_path / "bad-lf", bad))
+    error = one_error(write(tmp_path / "bad-other", converted(bad)))
+    assert (error.line, error.field, error.message) == (
+        expected.line, expected.field, expected.message)
+
+
 def test_sync_stores_both_languages_and_utc_times(session: Session, tmp_path: Path,
                                                   settings: Settings) -> None:
     report = apply(session, write(tmp_path, GOOD), settings)
