@@ -27,6 +27,7 @@ _HIDDEN = re.compile(f"[{BIDI}{SURROGATES}]")
 _SURROGATE = re.compile(f"[{SURROGATES}]")
 _BIDI = re.compile(f"[{BIDI}]")
 _NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}
+MAX_REASON = 500  # a reason kept in a history is a sentence or two on one line, not a document
 
 
 def describe(char: str) -> str:
@@ -53,6 +54,19 @@ def unsafe_character(text: str, *, where: bool = False) -> str | None:
         return None
     at = f" at character {found.start() + 1}" if where else ""
     return f"contains {describe(found[0])}{at}"
+
+
+def recorded(value: str, limit: int) -> str:
+    """`value` as a history keeps a name or reason: spaces trimmed, one line of 1..limit
+    characters, none of them unsafe; raises ValueError saying what is wrong (not echoing it)."""
+    text = value.strip()
+    if problem := unsafe_character(text, where=True):
+        raise ValueError(problem)
+    if not text:
+        raise ValueError("must not be empty")
+    if len(text) > limit:
+        raise ValueError(f"is {len(text)} characters; at most {limit}")
+    return text
 
 
 def one_line(text: str) -> str:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from digest.text import UNSAFE, describe, has_surrogate, one_line, unsafe_character
+from digest.text import UNSAFE, describe, has_surrogate, one_line, recorded, unsafe_character
 
 
 @pytest.mark.parametrize(("char", "words"), [
@@ -44,3 +44,20 @@ def test_has_surrogate_looks_everywhere_without_recursion() -> None:
     for _ in range(100_000):  # deeper than Python's recursion limit
         nested = [nested]
     assert has_surrogate(nested)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("", "must not be empty"), (" \t ", "must not be empty"),
+    ("a\nb", "contains a line break (U+000A) at character 2"),
+    ("Siân \u202e", "contains a bidirectional control (U+202E) at character 6"),
+    ("x" * 11, "is 11 characters; at most 10"),
+])
+def test_recorded_refuses_blank_long_and_unsafe_text(value: str, problem: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        recorded(value, 10)
+    assert str(refused.value) == problem
+
+
+def test_recorded_trims_and_keeps_the_limit_and_any_script() -> None:
+    assert recorded("  Siân ap Gwŷn ", 12) == "Siân ap Gwŷn"
+    assert recorded("李雷\u200d😀", 4) == "李雷\u200d😀"  # code points, not bytes

@@ -16,10 +16,10 @@ from digest.settings import Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
 from digest.store.models.columns import ACTOR_LENGTH
-from digest.text import UNSAFE, unsafe_character
+from digest.text import UNSAFE
+from digest.text import recorded as recorded_text
 
 MAX_ACTOR = ACTOR_LENGTH  # what the histories' column holds
-MAX_REASON = 500  # a reason is a sentence or two on one line, not a document
 
 if TYPE_CHECKING:  # the services are imported by the functions that call them
     from sqlalchemy.engine import Engine
@@ -98,15 +98,12 @@ def recorded(limit: int) -> Callable[[str], str]:
     characters, none of them hidden or controlling (see digest.text), spaces trimmed."""
 
     def parse(value: str) -> str:
-        text = value.strip()
-        problem = unsafe_character(text, where=True)
-        if problem:
-            raise typer.BadParameter(f"'{printable(text[:40])}' {problem}")
-        if not text:
-            raise typer.BadParameter("must not be empty")
-        if len(text) > limit:
-            raise typer.BadParameter(f"is {len(text)} characters; at most {limit}")
-        return text
+        try:
+            return recorded_text(value, limit)
+        except ValueError as exc:
+            shown = value.strip()[:40]
+            raise typer.BadParameter(f"'{printable(shown)}' {exc}" if shown else str(exc)
+                                     ) from None
 
     return parse
 

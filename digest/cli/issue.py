@@ -10,7 +10,6 @@ import typer
 
 from digest.cli.common import (
     MAX_ACTOR,
-    MAX_REASON,
     fail,
     find_issue,
     load_settings,
@@ -24,6 +23,7 @@ from digest.cli.common import (
 from digest.cli.send import issue_send, issue_status
 from digest.store.db import session_scope
 from digest.store.models import Language
+from digest.text import MAX_REASON
 
 issue_app = typer.Typer(help="Monthly issues: plan, preview, send.\n\nExample: digest issue list",
                         no_args_is_help=True)

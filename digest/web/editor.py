@@ -22,6 +22,7 @@ from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.settings import Settings
 from digest.store.models import Issue, IssueAction, Language, now_utc
+from digest.text import MAX_REASON, recorded
 from digest.web.notices import Notice, notice_text
 from digest.web.pages import (
     Db,
@@ -142,9 +143,12 @@ def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
     """Approve; refused while the translation check fails unless a reason is given."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
+    given = _reason(reason, required=False)
+    if given is None:
+        return _back(svc.settings, issue, Language.CY, Notice.REASON_REFUSED)
     return _transition(
         svc.settings, session, issue,
-        lambda: lifecycle.approve(session, issue, who.name, force_reason=_line(reason) or None),
+        lambda: lifecycle.approve(session, issue, who.name, force_reason=given or None),
         Notice.APPROVED, [(lifecycle.TranslationCheckFailed, Notice.NOT_APPROVED_TRANSLATIONS),
                           (lifecycle.TransitionError, Notice.NOT_APPROVED)])
 
@@ -155,8 +159,11 @@ def cancel(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
     """Cancel the issue."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
+    given = _reason(reason, required=True)
+    if given is None:
+        return _back(svc.settings, issue, Language.CY, Notice.REASON_REFUSED)
     return _transition(svc.settings, session, issue,
-                       lambda: lifecycle.cancel(session, issue, who.name, _line(reason) or "-"),
+                       lambda: lifecycle.cancel(session, issue, who.name, given),
                        Notice.CANCELLED, [(lifecycle.TransitionError, Notice.NOT_CANCELLED)])
 
 
@@ -202,9 +209,15 @@ def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: Backgro
     return _back(settings, issue, Language.CY, Notice.SENDING)
 
 
-def _line(text: str) -> str:
-    """A one-line reason as stored in the history (control characters become spaces)."""
-    return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).strip()[:1000]
+def _reason(text: str, *, required: bool) -> str | None:
+    """The reason as the history keeps it ("" if none was given and none is required), or
+    None when it is refused: the CLI's rule (digest.text.recorded), not a silent rewrite."""
+    if not text.strip() and not required:
+        return ""
+    try:
+        return recorded(text, MAX_REASON)
+    except ValueError:
+        return None
 
 
 def issue_by_id(session: Session, issue_id: str) -> Issue:

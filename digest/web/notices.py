@@ -22,6 +22,7 @@ class Notice(enum.StrEnum):
     SENDING = "sending"
     NOT_SENT = "not-sent"
     LINKS_CHECKED = "links-checked"
+    REASON_REFUSED = "reason-refused"
 
 
 TEXTS: dict[Notice, str] = {
@@ -41,6 +42,8 @@ TEXTS: dict[Notice, str] = {
     Notice.SENDING: N_("Sending started. Progress shows on the list of issues."),
     Notice.NOT_SENT: N_("Not sent: only an approved issue can be sent."),
     Notice.LINKS_CHECKED: N_("Links checked: what each one answered is under Checks."),
+    Notice.REASON_REFUSED: N_("Not done: the reason must be one line of 1 to 500 characters, "
+                              "with no line breaks or hidden characters."),
 }
 
 

@@ -27,6 +27,7 @@ from digest.store.models import (
     SubscriberState,
     now_utc,
 )
+from digest.text import MAX_REASON
 from digest.web.auth import hash_password, verify_password
 from tests.factories import AS_OF, add_review
 from tests.web.client import PASSWORD, SITE, altered, issue_id, login, subscriber_tokens
@@ -163,6 +164,39 @@ def test_refused_actions_say_why_and_change_nothing(
     assert act("approve", reason="too late") == "not-approved"
     assert actions() == [*before, "force_approved", "cancelled"]
     assert session.get(Issue, iid).state is IssueState.CANCELLED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("reason", [
+    "two\nlines", "carriage\rreturn", "tab\tin it", "bell\x07", "rtl \u202egnp.exe",
+    "isolate \u2066x\u2069", "para\u2029sep", "x" * (MAX_REASON + 1)])
+def test_a_reason_the_cli_would_refuse_is_refused_here_too(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session, reason: str) -> None:
+    """The web keeps the CLI's rule for a recorded reason (digest.text.recorded): refused
+    with its notice, nothing moved or recorded, not rewritten into something else."""
+    client, _, settings = web
+    csrf = login(client)
+    iid = issue_id(session)
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    add_review(session, "english-only", AS_OF - timedelta(days=2), welsh=False)
+    service.replan(session, settings, issue, AS_OF, "test")
+    session.commit()
+    session.rollback()
+    before = [e.action for e in lifecycle.history(session, issue)]
+    for action, form in (("approve", {"reason": reason}), ("cancel", {"reason": reason}),
+                         ("cancel", {"reason": "   "}), ("cancel", {})):
+        answer = client.post(f"/editor/issues/{iid}/{action}", data={"csrf": csrf, **form})
+        assert answer.headers["location"].endswith("notice=reason-refused"), (action, form)
+    assert str(MAX_REASON) in client.get(answer.headers["location"] + "&lang=en").text
+    session.rollback()
+    assert [e.action for e in lifecycle.history(session, issue)] == before
+    assert issue.state is IssueState.DRAFT
+    longest = "x" * MAX_REASON  # the limit itself is kept, trimmed of its spaces
+    assert client.post(f"/editor/issues/{iid}/approve", data={
+        "csrf": csrf, "reason": f"  {longest} "}).headers["location"].endswith("=approved")
+    session.rollback()
+    last = lifecycle.history(session, issue)[-1]
+    assert last.action == "force_approved" and (last.detail or "").startswith(f"{longest}\n")
 
 
 def test_link_check_button_shows_results(web: tuple[TestClient, MemoryTransport, Settings],
