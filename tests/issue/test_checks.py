@@ -183,8 +183,9 @@ def test_the_size_check_states_the_limit_it_applies(session: Session, settings: 
         return next(c for c in checks.issue_checks(session, issue, AS_OF, settings.site_url)
                     if c.name == "size")
 
-    under = size_check(MAX_HTML_BYTES - 1)
-    assert under.ok and f"cy: 100.0 KB of {MAX_HTML_BYTES // 1000} KB" in under.details
+    under = size_check(MAX_HTML_BYTES - 1)  # one byte under: shown under, not as the limit
+    assert under.ok and f"cy: 99.9 KB of {MAX_HTML_BYTES // 1000} KB" in under.details
+    assert f"cy: 1.0 KB of {MAX_HTML_BYTES // 1000} KB" in size_check(1_050).details
     over = size_check(MAX_HTML_BYTES)
     assert not over.ok
     assert {"variant": "cy", "kb": 100.0, "limit_kb": MAX_HTML_BYTES // 1000} in over.facts
