@@ -131,18 +131,26 @@ def test_cancel_and_replan(web: tuple[TestClient, MemoryTransport, Settings],
     assert session.get(Issue, iid).state is IssueState.CANCELLED  # type: ignore[union-attr]
 
 
-def test_refused_actions_say_why_and_change_nothing(
-        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
-    """Each refusal answers with its own notice and leaves the issue and its history as they
-    were; a translation gap is refused until a reason is given."""
+def gapped_draft(web: tuple[TestClient, MemoryTransport, Settings],
+                 session: Session) -> tuple[str, Issue]:
+    """Log in and give the demo draft a translation gap: the CSRF token and the issue."""
     client, _, settings = web
     csrf = login(client)
-    iid = issue_id(session)
-    issue = session.get(Issue, iid)
+    issue = session.get(Issue, issue_id(session))
     assert issue is not None
     add_review(session, "english-only", AS_OF - timedelta(days=2), welsh=False)
     service.replan(session, settings, issue, AS_OF, "test")
     session.commit()
+    return csrf, issue
+
+
+def test_refused_actions_say_why_and_change_nothing(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session) -> None:
+    """Each refusal answers with its own notice and leaves the issue and its history as they
+    were; a translation gap is refused until a reason is given."""
+    client = web[0]
+    csrf, issue = gapped_draft(web, session)
+    iid = issue.id
 
     def act(action: str, **form: str) -> str:
         answer = client.post(f"/editor/issues/{iid}/{action}", data={"csrf": csrf, **form})
@@ -173,14 +181,9 @@ def test_a_reason_the_cli_would_refuse_is_refused_here_too(
         web: tuple[TestClient, MemoryTransport, Settings], session: Session, reason: str) -> None:
     """The web keeps the CLI's rule for a recorded reason (digest.text.recorded): refused
     with its notice, nothing moved or recorded, not rewritten into something else."""
-    client, _, settings = web
-    csrf = login(client)
-    iid = issue_id(session)
-    issue = session.get(Issue, iid)
-    assert issue is not None
-    add_review(session, "english-only", AS_OF - timedelta(days=2), welsh=False)
-    service.replan(session, settings, issue, AS_OF, "test")
-    session.commit()
+    client = web[0]
+    csrf, issue = gapped_draft(web, session)
+    iid = issue.id
     session.rollback()
     before = [e.action for e in lifecycle.history(session, issue)]
     for action, form in (("approve", {"reason": reason}), ("cancel", {"reason": reason}),
