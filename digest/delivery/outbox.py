@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -31,6 +30,7 @@ from digest.store.db import session_scope, writer_lock
 from digest.store.models import (
     Delivery,
     DeliveryState,
+    Issue,
     Language,
     Subscriber,
     SubscriberState,
@@ -40,6 +40,7 @@ from digest.store.models import (
 
 D = core_table(Delivery)
 S = core_table(Subscriber)
+ISSUE = core_table(Issue)
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.RETRY, DeliveryState.SENDING)
 
 
@@ -84,29 +85,36 @@ class RetryPolicy:
 
 def create_deliveries(session: Session, issue_id: int) -> int:
     """Add a pending row for every active subscriber not yet in the outbox; returns rows added."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        # Outbox creation is one at a time per issue: a second sender waits here for the
+        # first one's commit, then finds its rows. (SQLite: the write transaction holds the
+        # database's one write lock.) NO KEY UPDATE, so that rows merely referring to the
+        # issue (its history) are not held up meanwhile.
+        session.execute(sa.select(ISSUE.c.id).where(ISSUE.c.id == issue_id)
+                        .with_for_update(key_share=True))  # FOR NO KEY UPDATE
     new = [S.c.state == SubscriberState.ACTIVE.value]
     # Those already in this issue's outbox are left out only if it has rows (a resumed send).
     # Its first creation has no such test: planned while the table is empty and analysed,
     # PostgreSQL checks it with a scan of `delivery` per subscriber, which this very
     # statement keeps growing, and 200,000 subscribers took over ten minutes
-    # (tests/delivery/test_outbox_plan.py). ON CONFLICT below covers a sender racing us.
-    if session.execute(sa.select(sa.exists().where(D.c.issue_id == issue_id))).scalar():
+    # (tests/delivery/test_outbox_plan.py).
+    resumed = bool(session.execute(sa.select(sa.exists().where(D.c.issue_id == issue_id))
+                                   ).scalar())
+    if resumed:
         new.append(~sa.exists(sa.select(D.c.id).where(D.c.issue_id == issue_id,
                                                       D.c.subscriber_id == S.c.id)))
     select_new = sa.select(
         sa.literal(issue_id), S.c.id, sa.literal(DeliveryState.PENDING.value), sa.literal(0)
     ).where(*new)
     columns = ["issue_id", "subscriber_id", "state", "attempts"]
-    # Two senders starting together both get past NOT EXISTS (neither sees the other's
-    # uncommitted rows); ON CONFLICT DO NOTHING makes the second one wait, then skip them.
-    if session.get_bind().dialect.name == "postgresql":
-        # Count what this statement inserted (RETURNING, in a CTE): a count of the table
-        # after it would include the rows the other sender committed meanwhile.
-        inserted = (pg_insert(D).from_select(columns, select_new)
-                    .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
-                    .returning(D.c.id).cte("inserted"))
-        return int(session.execute(
-            sa.select(sa.func.count()).select_from(inserted)).scalar_one())
+    if postgresql:
+        # Under the lock nobody else inserts this issue's rows, so a plain INSERT (the unique
+        # key on issue and subscriber refuses a duplicate all the same): ON CONFLICT made
+        # each row a speculative insertion (docs/performance.md, the outbox bullet).
+        insert = sa.insert(D).from_select(columns, select_new)
+        result = session.execute(insert.execution_options(preserve_rowcount=True))
+        return int(result.rowcount)  # type: ignore[attr-defined]
     # SQLite: the caller's write transaction holds the database's one write lock.
     count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
     before = session.execute(count).scalar_one()
