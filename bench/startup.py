@@ -175,7 +175,7 @@ def report(rows: list[Row], got: dict[str, list[ChildResult]], baseline: str) ->
         "delivery modules add over the models "
         f"(`import digest.delivery.run`: +{run_s - models_s:.2f} s, "
         f"+{run_mb - models_mb:.1f} MB) is spread over Babel (the Welsh dates), "
-        "SQLAlchemy's PostgreSQL dialect (the outbox's `insert`) and the settings "
+        "SQLAlchemy's PostgreSQL dialect (the outcome writer's `ARRAY`) and the settings "
         "(pydantic-settings); the renderer (Jinja2, MJML) is no longer among them, since "
         "`digest.issue.service` loads it only to render.")
     lines.append("")
