@@ -77,7 +77,7 @@ def _issue_page(request: Request, who: EditorLogin, settings: Settings, session:
                 variant=stored.get(tab),
                 report=checks.page_checks(session, issue, now_utc(), settings.site_url),
                 history=lifecycle.history(session, issue), notice=notice,
-                languages=list(Language),
+                languages=list(Language), max_reason=MAX_REASON,
                 feedback=bounce_service.issue_feedback(session, issue.id or 0))
 
 
@@ -143,12 +143,13 @@ def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
     """Approve; refused while the translation check fails unless a reason is given."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
-    given = _reason(reason, required=False)
-    if given is None:
+    try:  # the CLI's rule for --reason: refused, not rewritten
+        given = recorded(reason, MAX_REASON) if reason.strip() else None
+    except ValueError:
         return _back(svc.settings, issue, Language.CY, Notice.REASON_REFUSED)
     return _transition(
         svc.settings, session, issue,
-        lambda: lifecycle.approve(session, issue, who.name, force_reason=given or None),
+        lambda: lifecycle.approve(session, issue, who.name, force_reason=given),
         Notice.APPROVED, [(lifecycle.TranslationCheckFailed, Notice.NOT_APPROVED_TRANSLATIONS),
                           (lifecycle.TransitionError, Notice.NOT_APPROVED)])
 
@@ -159,8 +160,9 @@ def cancel(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
     """Cancel the issue."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
-    given = _reason(reason, required=True)
-    if given is None:
+    try:
+        given = recorded(reason, MAX_REASON)
+    except ValueError:
         return _back(svc.settings, issue, Language.CY, Notice.REASON_REFUSED)
     return _transition(svc.settings, session, issue,
                        lambda: lifecycle.cancel(session, issue, who.name, given),
@@ -207,17 +209,6 @@ def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: Backgro
     tasks.add_task(run.send_issue, svc.engine, settings, issue.id or 0, svc.transport_factory,
                    connections=settings.send_connections, actor=who.name)
     return _back(settings, issue, Language.CY, Notice.SENDING)
-
-
-def _reason(text: str, *, required: bool) -> str | None:
-    """The reason as the history keeps it ("" if none was given and none is required), or
-    None when it is refused: the CLI's rule (digest.text.recorded), not a silent rewrite."""
-    if not text.strip() and not required:
-        return ""
-    try:
-        return recorded(text, MAX_REASON)
-    except ValueError:
-        return None
 
 
 def issue_by_id(session: Session, issue_id: str) -> Issue:

@@ -190,7 +190,9 @@ def test_a_reason_the_cli_would_refuse_is_refused_here_too(
                          ("cancel", {"reason": "   "}), ("cancel", {})):
         answer = client.post(f"/editor/issues/{iid}/{action}", data={"csrf": csrf, **form})
         assert answer.headers["location"].endswith("notice=reason-refused"), (action, form)
-    assert str(MAX_REASON) in client.get(answer.headers["location"] + "&lang=en").text
+    page = client.get(answer.headers["location"] + "&lang=en").text
+    assert str(MAX_REASON) in page  # the notice states the limit the form and the CLI apply
+    assert page.count(f'name="reason" type="text" maxlength="{MAX_REASON}"') == 2
     session.rollback()
     assert [e.action for e in lifecycle.history(session, issue)] == before
     assert issue.state is IssueState.DRAFT
