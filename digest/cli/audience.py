@@ -10,10 +10,11 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from digest.cli.common import MAX_ACTOR, fail, out, recorded, say, store
+from digest.cli.common import fail, out, recorded, say, store
 from digest.settings import Settings
 from digest.store.db import session_scope
 from digest.store.models import Language, SubscriberState
+from digest.store.models.columns import ACTOR_LENGTH
 
 
 def subscribers_export(
@@ -61,7 +62,7 @@ def subscribers_erase(
     email: Annotated[str, typer.Argument(help="The person's address")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm")] = False,
     actor: Annotated[str, typer.Option("--as", help="Who erases; recorded",
-                                       parser=recorded(MAX_ACTOR))] = "cli",
+                                       parser=recorded(ACTOR_LENGTH))] = "cli",
 ) -> None:
     """Erase a person's data; keep anonymous counts and a keyed hash that refuses re-imports.
 

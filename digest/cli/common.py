@@ -15,11 +15,8 @@ from digest.dates import year_problem
 from digest.settings import Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
-from digest.store.models.columns import ACTOR_LENGTH
 from digest.text import UNSAFE
 from digest.text import recorded as recorded_text
-
-MAX_ACTOR = ACTOR_LENGTH  # what the histories' column holds
 
 if TYPE_CHECKING:  # the services are imported by the functions that call them
     from sqlalchemy.engine import Engine

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from digest.cli.common import (
-    MAX_ACTOR,
     fail,
     find_issue,
     load_settings,
@@ -23,6 +22,7 @@ from digest.cli.common import (
 from digest.cli.send import issue_send, issue_status
 from digest.store.db import session_scope
 from digest.store.models import Language
+from digest.store.models.columns import ACTOR_LENGTH
 from digest.text import MAX_REASON
 
 issue_app = typer.Typer(help="Monthly issues: plan, preview, send.\n\nExample: digest issue list",
@@ -106,7 +106,7 @@ def issue_approve(
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the history",
                                                parser=recorded(MAX_REASON))] = None,
     actor: Annotated[str, typer.Option("--as", help="Who approves",
-                                       parser=recorded(MAX_ACTOR))] = "cli",
+                                       parser=recorded(ACTOR_LENGTH))] = "cli",
 ) -> None:
     """Approve a draft for sending; refused while Welsh or English text is missing.
 
@@ -139,7 +139,7 @@ def issue_cancel(
     reason: Annotated[str, typer.Option(help="Why; recorded in the history",
                                         parser=recorded(MAX_REASON))],
     actor: Annotated[str, typer.Option("--as", help="Who cancels",
-                                       parser=recorded(MAX_ACTOR))] = "cli",
+                                       parser=recorded(ACTOR_LENGTH))] = "cli",
 ) -> None:
     """Cancel a draft or approved issue.
 
@@ -162,7 +162,7 @@ def issue_replan(
     issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
     as_of: Annotated[str | None, typer.Option(help="Re-select as of this local time")] = None,
     actor: Annotated[str, typer.Option("--as", help="Who replans",
-                                       parser=recorded(MAX_ACTOR))] = "cli",
+                                       parser=recorded(ACTOR_LENGTH))] = "cli",
 ) -> None:
     """Re-select a draft's items and re-render it (only while draft).
 

@@ -18,8 +18,9 @@ import typer.main
 
 from digest.cli import MAX_PORT, MAX_WORKERS, app, main
 from digest.cli.bounces import MAX_LIMIT
-from digest.cli.common import MAX_ACTOR, bounded, recorded
+from digest.cli.common import bounded, recorded
 from digest.settings import MAX_CONNECTIONS, REPO_ROOT, Settings
+from digest.store.models.columns import ACTOR_LENGTH
 from digest.tokens import MAX_ID
 from tests.conftest import TEST_SECRET_KEY
 
@@ -277,6 +278,6 @@ def test_a_blank_long_or_hidden_name_or_reason_is_refused_before_anything_opens(
 
 
 def test_a_name_at_the_column_limit_is_kept_trimmed() -> None:
-    assert recorded(MAX_ACTOR)(" " + "a" * MAX_ACTOR + " ") == "a" * MAX_ACTOR
+    assert recorded(ACTOR_LENGTH)(" " + "a" * ACTOR_LENGTH + " ") == "a" * ACTOR_LENGTH
     with pytest.raises(typer.BadParameter):
-        recorded(MAX_ACTOR)("a" * (MAX_ACTOR + 1))
+        recorded(ACTOR_LENGTH)("a" * (ACTOR_LENGTH + 1))
