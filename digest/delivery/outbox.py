@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -84,13 +83,17 @@ class RetryPolicy:
 
 
 def create_deliveries(session: Session, issue_id: int) -> int:
-    """Add a pending row for every active subscriber not yet in the outbox; returns rows added."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    if postgresql:
-        # Outbox creation is one at a time per issue: a second sender waits here for the
-        # first one's commit, then finds its rows. (SQLite: the write transaction holds the
-        # database's one write lock.) NO KEY UPDATE, so that rows merely referring to the
-        # issue (its history) are not held up meanwhile.
+    """Add a pending row for every active subscriber not yet in the outbox; returns rows added.
+
+    Two creations for one issue take turns, so the second finds the first one's rows and a
+    plain INSERT suffices (the unique key on issue and subscriber would refuse a duplicate all
+    the same): on SQLite the caller's write transaction holds the database's one write lock,
+    on PostgreSQL the issue row is locked first. ON CONFLICT made each row a speculative
+    insertion there (docs/performance.md, the outbox bullet).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # NO KEY UPDATE, so that rows merely referring to the issue (its history) are written
+        # meanwhile; a second creation waits here for this one's commit.
         session.execute(sa.select(ISSUE.c.id).where(ISSUE.c.id == issue_id)
                         .with_for_update(key_share=True))  # FOR NO KEY UPDATE
     new = [S.c.state == SubscriberState.ACTIVE.value]
@@ -99,28 +102,16 @@ def create_deliveries(session: Session, issue_id: int) -> int:
     # PostgreSQL checks it with a scan of `delivery` per subscriber, which this very
     # statement keeps growing, and 200,000 subscribers took over ten minutes
     # (tests/delivery/test_outbox_plan.py).
-    resumed = bool(session.execute(sa.select(sa.exists().where(D.c.issue_id == issue_id))
-                                   ).scalar())
-    if resumed:
+    if session.execute(sa.select(sa.exists().where(D.c.issue_id == issue_id))).scalar():
         new.append(~sa.exists(sa.select(D.c.id).where(D.c.issue_id == issue_id,
                                                       D.c.subscriber_id == S.c.id)))
     select_new = sa.select(
         sa.literal(issue_id), S.c.id, sa.literal(DeliveryState.PENDING.value), sa.literal(0)
     ).where(*new)
-    columns = ["issue_id", "subscriber_id", "state", "attempts"]
-    if postgresql:
-        # Under the lock nobody else inserts this issue's rows, so a plain INSERT (the unique
-        # key on issue and subscriber refuses a duplicate all the same): ON CONFLICT made
-        # each row a speculative insertion (docs/performance.md, the outbox bullet).
-        insert = sa.insert(D).from_select(columns, select_new)
-        result = session.execute(insert.execution_options(preserve_rowcount=True))
-        return int(result.rowcount)  # type: ignore[attr-defined]
-    # SQLite: the caller's write transaction holds the database's one write lock.
-    count = sa.select(sa.func.count()).select_from(D).where(D.c.issue_id == issue_id)
-    before = session.execute(count).scalar_one()
-    session.execute(sqlite_insert(D).from_select(columns, select_new)
-                    .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"]))
-    return int(session.execute(count).scalar_one() - before)
+    insert = sa.insert(D).from_select(["issue_id", "subscriber_id", "state", "attempts"],
+                                      select_new)
+    result = session.execute(insert.execution_options(preserve_rowcount=True))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 _NOW = sa.bindparam("now", type_=UTCDateTime())
