@@ -11,7 +11,7 @@ import enum
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -113,11 +113,38 @@ def cross_site(settings: Settings, headers: dict[str, str]) -> bool:
     return not host_allowed(settings, urlsplit(origin).netloc)
 
 
-class NulInBody(HTTPException):
-    """A form body carrying a NUL byte (%00), which no field of ours may hold."""
+class BadForm(HTTPException):
+    """A form body none of our forms can send (see `form_is_sound`)."""
 
     def __init__(self) -> None:
         super().__init__(400)
+
+
+def form_is_sound(body: bytes) -> bool:
+    """Whether an `application/x-www-form-urlencoded` body is one a browser sends from our
+    forms: ASCII on the wire, each name and value UTF-8 once percent-decoded and free of NUL
+    (PostgreSQL refuses one in text), and no field named twice (no form of ours has a field
+    that takes several values, so a second value could only be smuggled past the first).
+
+    Starlette's parser would otherwise read bad bytes as U+FFFD or Latin-1 and keep the
+    last of two values, and the app would store what nobody typed.
+    """
+    if not body.isascii():
+        return False
+    names: set[str] = set()
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        try:
+            text = [unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+                    for part in (name, value)]
+        except UnicodeDecodeError:
+            return False
+        if "\x00" in text[0] or "\x00" in text[1] or text[0] in names:
+            return False
+        names.add(text[0])
+    return True
 
 
 def carries_nul(scope: Scope) -> bool:
@@ -171,25 +198,38 @@ class Guard:
             response = await self.refuse(scope, status)
             await response(scope, receive, send_with_headers)
             return
-        limit, seen, tail = self.settings.max_form_bytes, 0, b""
+        limit = self.settings.max_form_bytes
         form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+        seen = 0
 
         async def limited_receive() -> MutableMapping[str, Any]:
-            nonlocal seen, tail
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                body = message.get("body", b"")
-                seen += len(body)
+                seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge()
-                if form and b"%00" in (tail + body).lower():
-                    raise NulInBody()
-                tail = body[-2:]
+                if form and message.get("more_body", False):
+                    # A form is judged whole (it is at most `limit` bytes): gather it here
+                    # and hand it on as one message.
+                    parts = [message.get("body", b"")]
+                    while message.get("more_body", False):
+                        message = await receive()
+                        if message["type"] != "http.request":
+                            return message
+                        parts.append(message.get("body", b""))
+                        seen += len(parts[-1])
+                        if seen > limit:
+                            raise BodyTooLarge()
+                    message = {"type": "http.request", "body": b"".join(parts),
+                               "more_body": False}
+                if form and not form_is_sound(message.get("body", b"")):
+                    raise BadForm()
             return message
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
-        except (BodyTooLarge, NulInBody) as refused:
+        except (BodyTooLarge, BadForm) as refused:
             if started:
                 raise
             response = await self.refuse(scope, refused.status_code)

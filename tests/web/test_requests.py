@@ -241,3 +241,58 @@ def test_a_nul_byte_anywhere_in_a_request_is_a_400_page(web: Web, session: Sessi
     assert client.post("/subscribe", data={"email": "nul@example.org", "name": "ab",
                                            "language": "cy"}).status_code == 200
     assert client.post(f"/u/{unsub}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_a_form_no_browser_sends_from_our_pages_is_a_400_page(web: Web, session: Session) -> None:
+    # Starlette reads bad bytes as U+FFFD (or Latin-1) and keeps the last of two values, so
+    # each of these was stored or acted on as something nobody typed.
+    client, transport, settings = web
+    csrf = login(client)
+    _, prefs, unsub = subscriber_tokens(session, settings, "rhys.price@example.org")
+    signup = b"email=odd%40example.org&language=cy&name="
+    for body in (signup + b"%E9",  # Latin-1 é, not UTF-8
+                 signup + b"%ED%A0%80",  # an encoded lone surrogate
+                 signup + b"%C3",  # a cut-off sequence
+                 signup + "é".encode(),  # raw UTF-8, not percent-encoded
+                 signup + b"\x00",  # a raw NUL as well as %00
+                 b"email=odd%40example.org&language=cy&email=other%40example.org",
+                 b"email=odd%40example.org&language=cy&language=en",
+                 b"email=odd%40example.org&lang%C3=cy"):
+        refused = client.post("/subscribe", content=body, headers={**FORM, **ENGLISH})
+        assert refused.status_code == 400 and "<html" in refused.text, body
+    assert transport.sent == [] and state_of(session, "odd@example.org") is None
+    assert state_of(session, "other@example.org") is None
+    twice = client.post(f"/p/{prefs}", content=b"language=en&language=cy&csrf=" + csrf.encode(),
+                        headers=FORM)
+    assert twice.status_code == 400
+    one_click = client.post(f"/u/{unsub}", headers=FORM,
+                            content=b"List-Unsubscribe=One-Click&List-Unsubscribe=One-Click")
+    assert one_click.status_code == 400
+    assert state_of(session, "rhys.price@example.org") is SubscriberState.ACTIVE
+
+    def chunks() -> Iterator[bytes]:  # a body in pieces is judged whole
+        yield b"email=odd%40example.org&language=cy&name=%C3"
+        yield b"%A9"  # completes "é": fine once joined
+
+    got = client.post("/subscribe", content=chunks(), headers=FORM)
+    assert got.status_code == 200, got.text
+    session.rollback()  # a fresh snapshot
+    kept = session.exec(select(Subscriber).where(Subscriber.email == "odd@example.org")).one()
+    assert kept.name == "é"
+
+    def split_bad() -> Iterator[bytes]:
+        yield b"email=late%40example.org&language=cy"
+        yield b"&language=en"
+
+    assert client.post("/subscribe", content=split_bad(), headers=FORM).status_code == 400
+    assert state_of(session, "late@example.org") is None
+    # Welsh letters, a "+" for a space and empty fields are what browsers send: kept.
+    fine = client.post("/subscribe", headers=FORM,
+                       content=b"email=ok%40example.org&language=cy&name=Gw%C5%B7n+Jones&x=")
+    assert fine.status_code == 200
+    session.rollback()  # a fresh snapshot
+    ok = session.exec(select(Subscriber).where(Subscriber.email == "ok@example.org")).one()
+    assert ok.name == "Gwŷn Jones"
