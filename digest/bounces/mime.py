@@ -11,6 +11,8 @@ from email.parser import BytesHeaderParser, BytesParser, HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
+from digest.dates import year_problem
+
 MAX_RAW = 4 * 1024 * 1024  # bytes parsed; the returned original, if any, comes last
 MAX_CONTENT_TYPE = 8 * 1024  # the stdlib's parameter parsing is quadratic in this length
 MAX_HEADER = 4 * 1024  # characters kept of one header value
@@ -189,16 +191,16 @@ def message_id(value: str | None) -> str | None:
 
 
 def date(value: str | None) -> datetime | None:
-    """An RFC 5322 date as an aware UTC datetime (a zone-less date is taken as UTC), or None."""
+    """An RFC 5322 date in the years digest works in, as an aware UTC datetime (a zone-less
+    date is taken as UTC), or None."""
     if not value:
         return None
     try:
         parsed = parsedate_to_datetime(value[:200].strip())
-    except Exception:
+        moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except Exception:  # not a date; or year 9999 with a zone west of UTC, past the calendar
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return None if year_problem(moment) else moment
 
 
 def walk(msg: Message, into_messages: bool = True) -> list[Message]:

@@ -108,6 +108,20 @@ def test_diagnostics_and_dates() -> None:
     assert complaint.occurred_at == datetime(2024, 6, 3, 11, 58, 2, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("when", ["Fri, 31 Dec 9999 23:59:59 -0100", "Fri, 31 Dec 9999 23:59:59",
+                                  "Sat, 1 Jan 2200 00:00:00 +0000",
+                                  "Sun, 31 Dec 1899 23:59:59 +0000"])
+def test_a_date_past_the_calendar_is_no_date_not_a_lost_bounce(when: str) -> None:
+    # Year 9999 moved to UTC from a zone west of it left Python's calendar: the OverflowError
+    # made the whole DSN one UNKNOWN. Now the date alone is dropped, for the report's Date.
+    dsn = raw("rfc3464-hard.eml").replace(b"Action: failed", f"Last-Attempt-Date: {when}\r\n"
+                                          "Action: failed".encode())
+    assert mime.date(when) is None
+    (bob,) = parse(dsn)
+    assert (bob.kind, bob.recipient) == (FeedbackKind.HARD, "bob@example.net")
+    assert bob.occurred_at == datetime(2024, 5, 14, 8, 12, 3, tzinfo=UTC)
+
+
 def test_hostile_dsn_is_defused() -> None:
     """Script, SQL and control characters stay inert text: one line, bounded, no recipient."""
     (fb,) = parse(raw("hostile-dsn.eml"))

@@ -245,3 +245,65 @@ def test_an_event_id_longer_than_its_column_is_recorded_once(client: TestClient,
     session.rollback()
     stored = session.exec(select(BounceEvent.event_id)).all()
     assert len(stored) == len(set(stored)) == 2 and all(len(e) <= 200 for e in stored)
+
+
+ABSURD_ISO = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00Z",
+              "9999-12-31T23:59:59Z", "2200-01-01T00:00:00Z"]
+ABSURD_UNIX: list[object] = [10**400, -(10**400), 1e20, -1e20, float("nan"), float("inf"),
+                             float("-inf"), "1e20", "-1e20", "nan", -1e11, 1e11]
+
+
+def occurred(session: Session) -> list[object]:
+    session.rollback()
+    return list(session.exec(select(BounceEvent.occurred_at)).all())
+
+
+@pytest.mark.parametrize("when", ABSURD_ISO)
+def test_ses_times_past_the_calendar_are_a_400_or_left_out(client: TestClient, session: Session,
+                                                         when: str) -> None:
+    # The signed SNS Timestamp is read before the signature is checked: it was a 500 there.
+    stale = client.post("/webhooks/ses", content=json.dumps(sns.notification(
+        Timestamp=when)).encode())
+    assert (stale.status_code, stale.json()) == (400, {"error": "bad SNS timestamp"})
+    message = json.loads(sns.notification()["Message"])
+    message["bounce"]["timestamp"] = when
+    body = json.dumps(sns.notification(Message=json.dumps(message))).encode()
+    ok(client.post("/webhooks/ses", content=body), 2)
+    assert occurred(session) == [None, None]
+
+
+@pytest.mark.parametrize("when", ABSURD_ISO)
+def test_postmark_bounced_at_past_the_calendar_is_left_out(client: TestClient, session: Session,
+                                                          when: str) -> None:
+    body = postmark.fixture("postmark_bounce.json", BouncedAt=when)
+    ok(client.post("/webhooks/postmark", content=body,
+                   headers={"Authorization": postmark.basic()}), 1)
+    assert occurred(session) == [None]
+
+
+@pytest.mark.parametrize("when", ABSURD_UNIX)
+def test_mailgun_and_sendgrid_absurd_event_times_are_left_out(client: TestClient,
+                                                              session: Session,
+                                                              when: object) -> None:
+    # json.dumps writes NaN and Infinity, which json.loads (and so parse_json) accepts.
+    ok(client.post("/webhooks/mailgun", content=mailgun.payload(mailgun.event(
+        timestamp=when))), 1)
+    body = sendgrid.events({"email": "dai@example.org", "event": "bounce", "type": "bounce",
+                            "sg_event_id": "absurd", "timestamp": when})
+    ok(client.post("/webhooks/sendgrid", content=body, headers=sendgrid.signed(body)), 1)
+    assert occurred(session) == [None, None]
+
+
+@pytest.mark.parametrize("stamp", ["9" * 30, "99999999999", "0"])
+def test_absurd_signature_timestamps_are_refused_not_a_500(client: TestClient,
+                                                           stamp: str) -> None:
+    mailgun_body = json.loads(mailgun.payload())
+    mailgun_body["signature"] = {**mailgun_body["signature"], "timestamp": stamp}
+    answer = client.post("/webhooks/mailgun", content=json.dumps(mailgun_body).encode())
+    assert answer.status_code == 401  # the HMAC covers the timestamp: changed, it fails
+    signed = mailgun.payload(timestamp=int(stamp), token="e" * 50)
+    assert client.post("/webhooks/mailgun", content=signed).status_code in (401, 403)
+    body = sendgrid.events()
+    headers = sendgrid.signed(body, timestamp=int(stamp))
+    assert client.post("/webhooks/sendgrid", content=body, headers=headers).status_code in (
+        401, 403)

@@ -9,8 +9,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parseaddr
 
+from digest.dates import FIRST_YEAR, LAST_YEAR, year_problem
+
 _DIAGNOSTIC_MAX = 500
 _STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+# The Unix seconds of the years digest works in (digest.dates): a time outside is no event's.
+_FIRST_SECOND = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()
+_PAST_LAST_SECOND = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
 
 
 def text(data: Mapping[str, object], key: str) -> str | None:
@@ -20,27 +25,31 @@ def text(data: Mapping[str, object], key: str) -> str | None:
 
 
 def from_unix(value: object) -> datetime | None:
-    """A Unix time (number or numeric string) as an aware UTC datetime, or None."""
+    """A Unix time (number or numeric string) in the years digest works in, as an aware UTC
+    datetime, or None (also for NaN, infinities and integers no float can hold)."""
     if isinstance(value, bool):
         return None
     try:
         seconds = float(value) if isinstance(value, int | float | str) else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    if seconds is None or seconds != seconds or abs(seconds) > 1e11:  # NaN or absurd
+    # NaN compares false both ways, so it is refused here too.
+    if seconds is None or not _FIRST_SECOND <= seconds < _PAST_LAST_SECOND:
         return None
     return datetime.fromtimestamp(seconds, UTC)
 
 
 def from_iso(value: object) -> datetime | None:
-    """An ISO 8601 time as an aware UTC datetime (naive means UTC), or None."""
+    """An ISO 8601 time (naive means UTC) in the years digest works in, as an aware UTC
+    datetime, or None."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO 8601; year 1 or 9999 moved past the calendar
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return None if year_problem(moment) else moment
 
 
 def address(value: object) -> str | None:
