@@ -8,6 +8,8 @@ subject, a terminal, an editor's list. These classes would break or disguise tha
 - lone surrogates, which are not characters at all: UTF-8 cannot encode them, so a database
   driver or an SMTP library would fail on them later, far from the input that held them
   (JSON and YAML can spell them as `\\ud800`).
+NUL is one of the controls, and more: PostgreSQL cannot store it in text at all (JSON can
+spell it as `\\u0000`); `unstorable` finds it, and lone surrogates, in parsed JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ IN_LINES = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{SEPARATORS}]")
 _BREAKS = re.compile(f"[{CONTROLS}{SEPARATORS}]")
 _HIDDEN = re.compile(f"[{BIDI}{SURROGATES}]")
 _SURROGATE = re.compile(f"[{SURROGATES}]")
+_UNSTORABLE = re.compile(f"[\x00{SURROGATES}]")
 _BIDI = re.compile(f"[{BIDI}]")
 _NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}
 MAX_REASON = 500  # a reason kept in a history is a sentence or two on one line, not a document
@@ -75,17 +78,18 @@ def one_line(text: str) -> str:
     return _HIDDEN.sub("", _BREAKS.sub(" ", text))
 
 
-def has_surrogate(value: object) -> bool:
-    """Whether a parsed JSON value (str, list, dict, numbers) holds a lone surrogate."""
+def unstorable(value: object) -> str | None:
+    """The first NUL or lone surrogate in a parsed JSON value's strings (keys too), or None:
+    PostgreSQL's text columns refuse NUL, and UTF-8 cannot encode a lone surrogate."""
     pending = [value]  # a stack, not recursion: json.loads accepts deeper nesting than ours
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
+            if found := _UNSTORABLE.search(item):
+                return found[0]
         elif isinstance(item, list):
             pending.extend(item)
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
-    return False
+    return None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from digest.text import UNSAFE, describe, has_surrogate, one_line, recorded, unsafe_character
+from digest.text import UNSAFE, describe, one_line, recorded, unsafe_character, unstorable
 
 
 @pytest.mark.parametrize(("char", "words"), [
@@ -36,14 +36,24 @@ def test_one_line_spaces_breaks_and_drops_hidden_characters() -> None:
     assert UNSAFE.search(one_line("".join(map(chr, range(0x3000))) + "\ud800")) is None
 
 
-def test_has_surrogate_looks_everywhere_without_recursion() -> None:
-    assert not has_surrogate(json.loads('{"a": ["\\ud83d\\ude00", 1, null, 2.5, true]}'))
-    assert has_surrogate(json.loads('{"a": [{"b": "\\ud83d"}]}'))
-    assert has_surrogate(json.loads('{"\\udc00": 1}'))  # a key counts too
+def test_unstorable_looks_everywhere_without_recursion() -> None:
+    fine = '{"a": ["\\ud83d\\ude00", 1, null, 2.5, true, "\\u0001"]}'
+    assert unstorable(json.loads(fine)) is None  # a pair is a character; U+0001 is storable
+    assert unstorable(json.loads('{"a": [{"b": "\\ud83d"}]}')) == "\ud83d"
+    assert unstorable(json.loads('{"\\udc00": 1}')) == "\udc00"  # a key counts too
     nested: object = "\ud800"
     for _ in range(100_000):  # deeper than Python's recursion limit
         nested = [nested]
-    assert has_surrogate(nested)
+    assert unstorable(nested) == "\ud800"
+
+
+@pytest.mark.parametrize("body", [
+    '"\\u0000"', '"a\\u0000b"', '{"\\u0000": 1}', '{"k\\u0000": "v"}',
+    '{"a": {"b": ["x", "\\u0000"]}}',
+    '[[[[{"deep": [1, 2, {"x": "ok\\u0000"}]}]]]]', '{"a": 1, "b": "\\u0000\\u0000"}',
+])
+def test_unstorable_finds_a_nul_in_any_string_or_key(body: str) -> None:
+    assert unstorable(json.loads(body)) == "\x00"
 
 
 @pytest.mark.parametrize(("value", "problem"), [

@@ -202,32 +202,48 @@ def test_a_database_failure_is_a_503_and_the_retry_is_accepted(
     assert state(session, "gwen.jones@example.cymru") is SubscriberState.BOUNCED
 
 
-def test_a_lone_surrogate_anywhere_is_a_400_for_every_provider(client: TestClient,
-                                                               session: Session) -> None:
-    # JSON may spell one (`\ud800`); it is not text: the signature's bytes, the database and
-    # the log line cannot encode it. Each body is otherwise what the provider would accept.
-    lone = "\ud800"
+@pytest.mark.parametrize(("lone", "named"), [("\ud800", "surrogate"), ("\x00", "NUL")])
+def test_a_lone_surrogate_or_a_nul_anywhere_is_a_400_for_every_provider(
+        client: TestClient, session: Session, lone: str, named: str) -> None:
+    # JSON may spell either (`\ud800`, `\u0000`); neither is text a record can keep: the
+    # signature's bytes and the log line cannot encode a lone surrogate, and PostgreSQL's text
+    # columns refuse NUL (that was a 503, which the provider retries for ever). Each body is
+    # otherwise what the provider would accept.
     gmail = mailgun.event(id=lone)
+    nested = {**mailgun.event(), "delivery-status": {"message": f"550 5.1.1 {lone}", "code": 550}}
     sendgrid_body = sendgrid.events({"email": "dai@example.org", "event": "bounce",
                                      "sg_event_id": lone, "timestamp": 1772366282,
                                      "type": "bounce"})
+    sendgrid_key = sendgrid.events({"email": "dai@example.org", "event": "bounce",
+                                    "sg_event_id": "k", "timestamp": 1772366282,
+                                    "type": "bounce", f"x{lone}": "1"})
     ses_body = json.dumps({**sns.notification(), "Subject": f"x{lone}"}).encode()
+    message = json.loads(sns.notification()["Message"])
+    message["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = f"smtp; 550 {lone}"
+    ses_inner = json.dumps(sns.notification(Message=json.dumps(message))).encode()
     answers = {
         "mailgun token": client.post("/webhooks/mailgun", content=json.dumps({
             "signature": {"timestamp": "1", "token": lone, "signature": "00"},
             "event-data": {}}).encode()),
         "mailgun event id": client.post("/webhooks/mailgun", content=mailgun.payload(gmail)),
+        "mailgun nested": client.post("/webhooks/mailgun", content=mailgun.payload(nested)),
         "postmark id": client.post("/webhooks/postmark", content=postmark.fixture(
             "postmark_bounce.json", ID=lone), headers={"Authorization": postmark.basic()}),
         "postmark key": client.post("/webhooks/postmark", content=json.dumps(
             {**json.loads(postmark.fixture("postmark_bounce.json")), lone: 1}).encode(),
             headers={"Authorization": postmark.basic()}),
+        "postmark details": client.post("/webhooks/postmark", content=postmark.fixture(
+            "postmark_bounce.json", Details=f"smtp;550 5.1.1 {lone}"),
+            headers={"Authorization": postmark.basic()}),
         "sendgrid": client.post("/webhooks/sendgrid", content=sendgrid_body,
                                 headers=sendgrid.signed(sendgrid_body)),
+        "sendgrid key": client.post("/webhooks/sendgrid", content=sendgrid_key,
+                                    headers=sendgrid.signed(sendgrid_key)),
         "ses": client.post("/webhooks/ses", content=ses_body),
+        "ses message": client.post("/webhooks/ses", content=ses_inner),
     }
     assert {k: r.status_code for k, r in answers.items()} == dict.fromkeys(answers, 400)
-    assert all("surrogate" in r.json()["error"] for r in answers.values())
+    assert all(named in r.json()["error"] for r in answers.values())
     assert recorded(session) == 0
     assert state(session, "gwen.jones@example.cymru") is SubscriberState.ACTIVE
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from digest.bounces.events import Feedback
 from digest.bounces.webhooks.fields import from_unix
-from digest.text import has_surrogate
+from digest.text import unstorable
 
 MAX_BODY_BYTES = 1024 * 1024  # SendGrid batches up to ~768 KB; nothing legitimate is larger
 FUTURE_SKEW = timedelta(minutes=5)
@@ -75,13 +75,17 @@ def check_size(body: bytes, limit: int) -> None:
 
 
 def parse_json(body: bytes) -> object:
-    """Decode a UTF-8 JSON body, or refuse it with 400 (a `\\ud800` escape included: a lone
-    surrogate is not text, and would fail later, in a signature's bytes or a database)."""
+    """Decode a UTF-8 JSON body, or refuse it with 400, also when a string (or key) spells a
+    lone surrogate (`\\ud800`: not text, it fails in a signature's bytes or a database) or a
+    NUL (`\\u0000`: PostgreSQL refuses it, a 503 the provider would retry for ever)."""
     try:
         value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRejected(400, "body is not JSON") from None
-    if has_surrogate(value):
+    found = unstorable(value)
+    if found == "\x00":
+        raise WebhookRejected(400, "body holds a NUL character (\\u0000), not text")
+    if found is not None:
         raise WebhookRejected(400, "body holds a lone surrogate (\\uD800-\\uDFFF), not text")
     return value
 
