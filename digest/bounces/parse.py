@@ -100,14 +100,16 @@ def _parse(data: bytes) -> list[Feedback]:
     hdrs = mime.headers(msg)
     parts = mime.walk(msg)
     types = [mime.content_type(part) for part in parts]
+    # The report's own machine-readable parts: one inside an attached message is about that
+    # message (someone else's report, quoted or returned), not this one's.
+    own = [(p, t) for p in mime.walk(msg, into_messages=False) if (t := mime.content_type(p))
+           in (*_DSN_TYPES, "message/feedback-report")]
     report = mime.param(msg, "report-type") if types[0] == "multipart/report" else ""
-    if report == "feedback-report" or "message/feedback-report" in types:
-        return _arf(parts, types, hdrs)
-    is_dsn = report in ("delivery-status", "global-delivery-status") or any(
-        ctype in _DSN_TYPES for ctype in types
-    )
+    if report == "feedback-report" or any(t == "message/feedback-report" for _, t in own):
+        return _arf([p for p, t in own if t == "message/feedback-report"], parts, types, hdrs)
+    is_dsn = report in ("delivery-status", "global-delivery-status") or bool(own)
     if is_dsn:
-        found = _dsn(parts, types, hdrs)
+        found = _dsn([p for p, _ in own], parts, types, hdrs)
         if found:
             return found
     subject = mime.one_line(mime.decode_words(mime.first(hdrs, "subject")), 300) or ""
@@ -197,9 +199,11 @@ def _blocks(part: Message) -> list[dict[str, str]]:
     return blocks
 
 
-def _dsn(parts: list[Message], types: list[str], hdrs: mime.Headers) -> list[Feedback]:
-    """One Feedback per failed or delayed recipient; a lone AUTO_REPLY if all succeeded."""
-    blocks = [b for p, t in zip(parts, types, strict=True) if t in _DSN_TYPES for b in _blocks(p)]
+def _dsn(reports: list[Message], parts: list[Message], types: list[str],
+         hdrs: mime.Headers) -> list[Feedback]:
+    """One Feedback per failed or delayed recipient of every delivery-status part in
+    `reports`, in order; a lone AUTO_REPLY if all succeeded."""
+    blocks = [block for report in reports for block in _blocks(report)]
     original, original_hdrs = _original(parts, types, "")
     tag = verp_tag(hdrs) or _tag_of(mime.first(original_hdrs, "return-path"))
     when = mime.date(mime.first(hdrs, "date"))
@@ -240,20 +244,28 @@ def _dsn_kind(action: str, status: str | None, diagnostic: str | None) -> Feedba
     return (heuristics.classify(diagnostic) if diagnostic else None) or FeedbackKind.UNKNOWN
 
 
-def _arf(parts: list[Message], types: list[str], hdrs: mime.Headers) -> list[Feedback]:
-    """One COMPLAINT (or UNKNOWN for not-spam/auth-failure/no type) from an RFC 5965 report."""
-    fields: dict[str, str] = {}
-    for part, ctype in zip(parts, types, strict=True):
-        if ctype == "message/feedback-report":
-            for block in _blocks(part):
-                fields = {**block, **fields}  # the first value of a field wins
-            break
+def _arf(reports: list[Message], parts: list[Message], types: list[str],
+         hdrs: mime.Headers) -> list[Feedback]:
+    """One COMPLAINT (or UNKNOWN for not-spam/auth-failure/no type) per RFC 5965 report part
+    in `reports`, in order; one from the headers alone when there is none (truncated)."""
+    original, original_hdrs = _original(parts, types, "")
+    out: list[Feedback] = []
+    for blocks in [_blocks(report) for report in reports] or [[]]:
+        fields: dict[str, str] = {}
+        for block in blocks:
+            fields = {**block, **fields}  # the first value of a field wins
+        out.append(_complaint(fields, original, original_hdrs, hdrs))
+    return out
+
+
+def _complaint(fields: dict[str, str], original: str | None, original_hdrs: mime.Headers,
+               hdrs: mime.Headers) -> Feedback:
+    """The Feedback of one feedback-report part's fields."""
     feedback_type = " ".join((fields.get("feedback-type") or "").lower().split()[:1])[:40]
     if feedback_type and feedback_type not in _NOT_COMPLAINTS:
         kind = FeedbackKind.COMPLAINT
     else:
         kind = FeedbackKind.UNKNOWN
-    original, original_hdrs = _original(parts, types, "")
     recipient = mime.clean_address(fields.get("original-rcpt-to"))
     if recipient is None:
         recipient = next(iter(mime.addresses(mime.first(original_hdrs, "to"))), None)
@@ -266,4 +278,4 @@ def _arf(parts: list[Message], types: list[str], hdrs: mime.Headers) -> list[Fee
         mime.first(hdrs, "date")
     )
     diagnostic = mime.one_line(f"Feedback-Type: {feedback_type}") if feedback_type else None
-    return [Feedback(kind, "", recipient, None, diagnostic, tag, original, occurred)]
+    return Feedback(kind, "", recipient, None, diagnostic, tag, original, occurred)

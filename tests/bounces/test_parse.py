@@ -255,3 +255,92 @@ def test_unreadable_mta_notices_are_unknown_not_auto_replies() -> None:
         (fb,) = parse(data)
         assert fb.kind is FeedbackKind.UNKNOWN
     assert parse(dsn)[0].verp_tag == "abcdefghijklmnop"
+
+
+def report(report_type: str, *parts: tuple[str, str]) -> bytes:
+    """A multipart/report to the bounce address, of the given (content type, body) parts."""
+    head = ("From: MAILER-DAEMON@mx.example.net\r\nTo: bounces+tag1@example.org\r\n"
+            "Date: Tue, 14 May 2024 09:12:03 +0000\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/report; report-type={report_type}; boundary="b1"\r\n\r\n')
+    body = "".join(f"--b1\r\nContent-Type: {ctype}\r\n\r\n{text}\r\n" for ctype, text in parts)
+    return (head + body + "--b1--\r\n").encode()
+
+
+def status(*groups: tuple[str, str, str]) -> str:
+    """A message/delivery-status body: the per-message group, then (recipient, action, status)."""
+    blocks = ["Reporting-MTA: dns; mx.example.net\r\n"] + [
+        f"Final-Recipient: rfc822; {who}\r\nAction: {action}\r\nStatus: {code}\r\n"
+        for who, action, code in groups]
+    return "\r\n".join(blocks)
+
+
+def arf(who: str, kind: str = "abuse") -> str:
+    """A message/feedback-report body about a message sent to `who`."""
+    return (f"Feedback-Type: {kind}\r\nUser-Agent: test/1\r\nVersion: 1\r\n"
+            f"Original-Rcpt-To: {who}\r\nArrival-Date: Mon, 3 Jun 2024 11:58:02 +0000\r\n")
+
+
+ORIGINAL = ("message/rfc822", "From: digest@example.org\r\nTo: carol@example.com\r\n"
+            "Message-ID: <issue-7.delivery-1@example.org>\r\nSubject: Digest\r\n\r\nNews.\r\n")
+
+
+def test_every_delivery_status_part_gives_each_failed_recipient_once() -> None:
+    # RFC 6522 has one machine-readable part; a report with two is read whole, in order.
+    raw_dsn = report("delivery-status", ("text/plain", "Failed."),
+                     ("message/delivery-status", status(
+                         ("carol@example.com", "failed", "5.1.1"),
+                         ("dan@example.com", "delayed", "4.4.1"),
+                         ("ok@example.com", "delivered", "2.0.0"))),
+                     ("message/delivery-status", status(
+                         ("erin@example.com", "failed", "5.1.2"),
+                         ("carol@example.com", "delayed", "4.2.2"))), ORIGINAL)
+    found = parse(raw_dsn)
+    assert [(f.recipient, f.kind, f.status) for f in found] == [
+        ("carol@example.com", FeedbackKind.HARD, "5.1.1"),  # named twice: the first counts
+        ("dan@example.com", FeedbackKind.SOFT, "4.4.1"),
+        ("erin@example.com", FeedbackKind.HARD, "5.1.2")]
+    assert {f.original_message_id for f in found} == {"<issue-7.delivery-1@example.org>"}
+    check_invariants(found)
+
+
+def test_every_feedback_report_part_is_one_complaint() -> None:
+    # The first alone was read: a second report's complaint was lost, the person still mailed.
+    found = parse(report("feedback-report", ("text/plain", "Complaints."),
+                         ("message/feedback-report", arf("carol@example.com")),
+                         ("message/feedback-report", arf("dan@example.com", "not-spam")),
+                         ("message/feedback-report", arf("erin@example.com", "fraud")),
+                         ("message/feedback-report", arf("carol@example.com")), ORIGINAL))
+    assert [(f.recipient, f.kind) for f in found] == [
+        ("carol@example.com", FeedbackKind.COMPLAINT), ("dan@example.com", FeedbackKind.UNKNOWN),
+        ("erin@example.com", FeedbackKind.COMPLAINT)]
+    assert {f.original_message_id for f in found} == {"<issue-7.delivery-1@example.org>"}
+    check_invariants(found)
+
+
+def nested_report(ctype: str, text: str) -> tuple[str, str]:
+    """An attached message that is itself a report (someone else's, quoted or returned)."""
+    return ("message/rfc822", "From: MAILER-DAEMON@other.example\r\nTo: x@other.example\r\n"
+            "Message-ID: <elsewhere@other.example>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; boundary="b2"\r\n\r\n'
+            f"--b2\r\nContent-Type: {ctype}\r\n\r\n{text}\r\n--b2--\r\n")
+
+
+def test_a_report_inside_an_attached_message_is_not_this_message_s() -> None:
+    # Walking into attached messages counted their reports as ours: a returned message that
+    # quoted a DSN bounced its recipients too, and one quoting an ARF report made a DSN a
+    # complaint.
+    inner_dsn = nested_report("message/delivery-status",
+                              status(("victim@example.com", "failed", "5.1.1")))
+    (carol,) = parse(report("delivery-status", ("text/plain", "Failed."),
+                            ("message/delivery-status",
+                             status(("carol@example.com", "failed", "5.1.1"))), inner_dsn))
+    assert (carol.recipient, carol.kind) == ("carol@example.com", FeedbackKind.HARD)
+    inner_arf = nested_report("message/feedback-report", arf("victim@example.com"))
+    (carol,) = parse(report("delivery-status", ("text/plain", "Failed."),
+                            ("message/delivery-status",
+                             status(("carol@example.com", "failed", "5.1.1"))), inner_arf))
+    assert (carol.recipient, carol.kind) == ("carol@example.com", FeedbackKind.HARD)
+    (complaint,) = parse(report("feedback-report", ("text/plain", "Complaint."),
+                                ("message/feedback-report", arf("carol@example.com")),
+                                inner_dsn))
+    assert (complaint.recipient, complaint.kind) == ("carol@example.com", FeedbackKind.COMPLAINT)
