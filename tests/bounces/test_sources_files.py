@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import mailbox
+import os
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -221,3 +224,106 @@ def test_maildir_reads_oldest_first_though_microseconds_are_not_padded(tmp_path:
 def test_delivery_order_never_fails_on_a_name(name: str) -> None:
     second, micro, same = delivery_order(name)
     assert same == name and second >= 0 and micro >= 0
+
+
+def refusal(path: Path | str) -> SourceError:
+    """The error polling `path` raises (a FIFO must not block: the test has a timeout)."""
+    with pytest.raises(SourceError) as error:
+        list(FileSource(path).poll())
+    assert not error.value.temporary and "\n" not in str(error.value)
+    return error.value
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_a_device_or_a_socket_is_refused_without_reading_it(tmp_path: Path) -> None:
+    # Opening a FIFO waited for a writer for ever; /dev/zero was read as a 10 MB message.
+    fifo = tmp_path / "bounce.eml"
+    os.mkfifo(fifo)
+    assert str(refusal(fifo)) == (f"file {fifo}: is a FIFO (named pipe), not a message file, "
+                                  "mbox or directory (for standard input, give -)")
+    for device in ("/dev/null", "/dev/zero"):
+        assert str(refusal(device)) == (f"file {device}: is a character device, not a message "
+                                        "file, mbox or directory")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "s"))
+        assert "is a socket" in str(refusal(tmp_path / "s"))
+
+
+@pytest.mark.timeout(20)
+def test_special_files_inside_a_directory_or_maildir_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(bounce(1))
+    os.mkfifo(tmp_path / "b.eml")
+    (tmp_path / "c.eml").symlink_to("/dev/zero")
+    assert [item.key for item in FileSource(tmp_path).poll()] == [str(tmp_path / "a.eml")]
+    root = make_maildir(tmp_path / "Maildir", 1)
+    os.mkfifo(root / "new" / "1.fifo")
+    assert len(list(FileSource(root).poll())) == 1
+
+
+def test_a_regular_file_swapped_for_a_fifo_after_listing_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(bounce(1))
+    src = FileSource(tmp_path)
+    assert src.kind() == "directory"
+    (tmp_path / "a.eml").unlink()
+    os.mkfifo(tmp_path / "a.eml")
+    assert src._read_file("a", tmp_path / "a.eml") is None  # no wait for a writer
+
+
+@pytest.mark.parametrize(("layout", "problem"), [
+    (["notes.txt", "sub/"], "is a directory with no .eml file, and not a maildir "
+                            "(no cur/ and new/)"),
+    (["cur/"], "is not a maildir: it has cur/ but a maildir needs both cur/ and new/"),
+    (["new/", "tmp/"], "is not a maildir: it has new/ and tmp/ but a maildir needs both cur/ "
+                       "and new/"),
+])
+def test_a_directory_that_is_neither_kind_is_refused(tmp_path: Path, layout: list[str],
+                                                    problem: str) -> None:
+    # Each was read as an empty directory of .eml files: "0 message(s)", exit 0.
+    for name in layout:
+        if name.endswith("/"):
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).write_text("x")
+    assert str(refusal(tmp_path)) == f"file {tmp_path}: {problem}"
+
+
+def test_an_empty_directory_is_a_drop_folder_with_nothing_yet(tmp_path: Path) -> None:
+    assert list(FileSource(tmp_path).poll()) == []
+
+
+def test_an_unreadable_file_or_directory_is_one_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests may run as root, which reads any file: the refusal is the kernel's, simulated.
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(bounce(1))
+    real_open = os.open
+
+    def refuse_open(name: str | os.PathLike[str], flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(name).name.endswith(".eml"):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    def refuse_listdir(name: object) -> list[str]:
+        raise PermissionError(13, "Permission denied", str(name))
+
+    monkeypatch.setattr(os, "open", refuse_open)
+    assert str(refusal(path)) == f"file {path}: permission denied"
+    other = tmp_path / "more"
+    other.mkdir()
+    (other / "x.eml").write_bytes(bounce(2))
+    assert str(refusal(other)) == f"file {other}: permission denied ({other / 'x.eml'})"
+    monkeypatch.setattr(os, "open", real_open)
+    monkeypatch.setattr(os, "listdir", refuse_listdir)
+    assert str(refusal(other)) == f"file {other}: permission denied"
+
+
+@pytest.mark.timeout(60)
+def test_a_huge_sparse_file_is_read_only_to_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "huge.eml"
+    with path.open("wb") as f:
+        f.write(bounce(1))
+        f.truncate(4 * 1024**3)  # 4 GiB, sparse: costs no disk
+    (item,) = FileSource(path, max_message_bytes=1024 * 1024).poll()
+    assert item.problem == ("message is over the 1048576-byte limit; only its headers were "
+                            "read")
+    assert item.raw.startswith(b"From: MAILER-DAEMON@example.net")

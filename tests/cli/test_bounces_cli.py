@@ -119,6 +119,23 @@ def test_a_missing_path_is_one_line_and_not_temporary(sent: dict[str, str]) -> N
         1, "error: file nowhere.eml: no such file or directory")
 
 
+@pytest.mark.timeout(60)
+def test_a_path_that_is_no_mailbox_is_one_line_exit_1(sent: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    # A FIFO blocked the command for ever; a device or a directory of anything else was
+    # "0 message(s)" (or 10 MB of /dev/zero held), exit 0, as if the bounces had been read.
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "notes.txt").write_text("x")
+    for path, problem in [
+            ("pipe", "is a FIFO (named pipe), not a message file, mbox or directory "
+                     "(for standard input, give -)"),
+            ("/dev/zero", "is a character device, not a message file, mbox or directory"),
+            ("plain", "is a directory with no .eml file, and not a maildir (no cur/ and new/)")]:
+        result = runner.invoke(app, ["bounces", "process", path])
+        assert (result.exit_code, result.output) == (1, f"error: file {path}: {problem}\n")
+
+
 def test_issue_status_and_subscriber_show(sent: dict[str, str]) -> None:
     (hard, hard_from), (complainer, complainer_from) = first_two(sent)
     for raw in (reports.dsn(hard_from, hard, None), reports.arf(complainer_from, complainer,

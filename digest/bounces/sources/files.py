@@ -10,6 +10,9 @@ What `done` and `held` do depends on what the path is:
   read, never changed. Outcomes are recorded in `outcomes` (key -> "done" / "held") for the
   caller to report; reading the same files again is harmless because processing is idempotent.
   (An mbox cannot lose one message without being rewritten under the MTA's lock.)
+- anything else (a FIFO, a device, a socket, a directory that holds no .eml file and is not a
+  maildir) is refused by `kind()` before it is read: opening a FIFO waits for a writer, and a
+  device such as /dev/zero never ends. Files are opened non-blocking and must be regular.
 - **stdin** ("-") is one message piped in by an MTA. There is nowhere to move it: a held message
   must be kept by the caller (stored with its record, or refused with EX_TEMPFAIL so the MTA
   keeps it in its queue).
@@ -20,6 +23,7 @@ from __future__ import annotations
 import mailbox
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import suppress
@@ -30,6 +34,10 @@ from digest.bounces.sources.base import ClosedOnExit, Incoming, SourceError, hea
 
 Kind = Literal["stdin", "eml", "directory", "mbox", "maildir"]
 Outcome = Literal["done", "held"]
+# Opened so that a FIFO or a terminal never blocks the open (a regular file ignores both flags).
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_NOT_FILES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 # A maildir name starts with the delivery time in seconds, then (Dovecot, Python's mailbox,
 # qmail's modern form) "M" and the microseconds, which are not zero-padded.
 _DELIVERED = re.compile(r"(\d+)\.(?:[^.]*?M(\d+))?")
@@ -62,26 +70,48 @@ class FileSource(ClosedOnExit):
         self.max_message_bytes = max_message_bytes
         self.outcomes: dict[str, Outcome] = {}
         self._stdin_read = False
+        self._kind: Kind | None = None
 
     def __repr__(self) -> str:
         return f"FileSource({'-' if self.is_stdin else str(self.path)!r})"
 
     def kind(self) -> Kind:
-        """What the path is; raises `SourceError` if it is missing or unusable."""
+        """What the path is; raises `SourceError` if it is missing or unusable: neither a
+        regular file nor a directory (a FIFO would block the read, a device never end), or a
+        directory that holds no .eml file and is not a maildir."""
         if self.is_stdin:
             return "stdin"
         try:
-            if self.path.is_dir():
-                is_maildir = (self.path / "cur").is_dir() and (self.path / "new").is_dir()
-                return "maildir" if is_maildir else "directory"
-            with self.path.open("rb") as f:
+            mode = self.path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                return self._directory_kind()
+            if not stat.S_ISREG(mode):
+                hint = " (for standard input, give -)" if stat.S_ISFIFO(mode) else ""
+                raise self._error(f"is {_what(mode)}, not a message file, mbox or directory{hint}")
+            with _open_regular(self.path) as f:
                 return "mbox" if f.read(5) == b"From " else "eml"
+        except _NotRegular:
+            raise self._error("is no longer a regular file") from None
         except OSError as exc:
             raise self._error(exc) from exc
 
+    def _directory_kind(self) -> Kind:
+        """A maildir (cur/ and new/), or a directory of .eml files (or nothing yet)."""
+        if (self.path / "cur").is_dir() and (self.path / "new").is_dir():
+            return "maildir"
+        names = os.listdir(self.path)
+        if not names or any(name.lower().endswith(".eml") for name in names):
+            return "directory"
+        partial = [f"{n}/" for n in ("cur", "new", "tmp") if (self.path / n).is_dir()]
+        if partial:
+            raise self._error(f"is not a maildir: it has {' and '.join(partial)} but a "
+                              "maildir needs both cur/ and new/")
+        raise self._error("is a directory with no .eml file, and not a maildir "
+                          "(no cur/ and new/)")
+
     def poll(self) -> Iterator[Incoming]:
         """Yield each message not yet reported done or held, oldest (or first) first."""
-        kind = self.kind()
+        kind = self._kind = self.kind()
         try:
             if kind == "stdin":
                 yield from self._poll_stdin()
@@ -133,12 +163,16 @@ class FileSource(ClosedOnExit):
 
     def _read_file(self, key: str, path: Path) -> Incoming | None:
         try:
-            with path.open("rb") as f:
+            with _open_regular(path) as f:
                 return self._read(key, f)
         except FileNotFoundError:
             if path == self.path:
                 raise
             return None  # moved away since it was listed (by a concurrent poller)
+        except _NotRegular:
+            if path == self.path:
+                raise self._error("is no longer a regular file") from None
+            return None  # replaced by a FIFO or a device since it was listed: not a message
 
     def _poll_stdin(self) -> Iterator[Incoming]:
         if self._stdin_read:
@@ -183,7 +217,8 @@ class FileSource(ClosedOnExit):
         return [(key, path) for _, key, path in sorted(found)]
 
     def _settle(self, key: str, outcome: Outcome) -> None:
-        if not self.is_stdin and self.kind() == "maildir":
+        # The kind the last poll found: listing a directory again for each message is quadratic.
+        if not self.is_stdin and (self._kind or self.kind()) == "maildir":
             self._move(key, outcome)
         self.outcomes[key] = outcome
 
@@ -203,6 +238,27 @@ class FileSource(ClosedOnExit):
             # Already moved (done twice, or by a concurrent poller): nothing left to do.
         except OSError as exc:
             raise self._error(exc) from exc
+
+
+class _NotRegular(OSError):
+    """The path opened is not a regular file (it was swapped after it was checked)."""
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """`path` open for reading, without blocking; raises `_NotRegular` unless a regular file."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegular(f"{path}: not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _what(mode: int) -> str:
+    """What a non-regular, non-directory file is, for a message: "a FIFO (named pipe)"."""
+    return next((name for test, name in _NOT_FILES if test(mode)), "a special file")
 
 
 def _maildir_folder(name: str) -> str:
