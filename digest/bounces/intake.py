@@ -81,7 +81,8 @@ def record(engine: Engine, settings: Settings, item: Incoming, origin: FeedbackS
     """Record one message's reports in one committed transaction."""
     with session_scope(engine, write=True) as session:
         if item.problem is not None:
-            return [service.record_problem(session, origin, item.raw, item.problem, now=now)]
+            return [service.record_problem(session, origin, item.raw, item.problem,
+                                           fingerprint=item.fingerprint, now=now)]
         return service.process_raw(session, settings, item.raw, origin, now=now)
 
 

@@ -117,10 +117,12 @@ def process_feedback(session: Session, settings: Settings, feedback: Feedback,
 
 
 def record_problem(session: Session, source: FeedbackSource, raw: bytes, problem: str,
-                   *, now: datetime | None = None) -> Processed:
-    """Record a message a source could not hand over whole (too large) as held."""
+                   *, fingerprint: str = "", now: datetime | None = None) -> Processed:
+    """Record a message a source could not hand over whole (too large) as held; `raw` is its
+    start, `fingerprint` what tells it from another with the same start (`Incoming`)."""
     feedback = Feedback(FeedbackKind.UNKNOWN, "", diagnostic=problem[:500])
-    event_id = stored_key(parse(raw)[0].event_id + ":partial")
+    told_apart = f":{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}" if fingerprint else ""
+    event_id = stored_key(parse(raw)[0].event_id + ":partial" + told_apart)
     now = now or now_utc()
     decision = Decision(FeedbackOutcome.HELD, Action.NONE, "incomplete: held for a person")
     row = _row(feedback, source, raw, now, Match(), decision, None) | {"event_id": event_id}

@@ -50,11 +50,15 @@ class Incoming:
     `problem` is set when the source could not hand over the whole message (it is larger than
     the source's size limit): then `raw` holds only the start of the header section, must not
     be parsed as a report, and the caller should record the problem and call `held`.
+    `fingerprint` then tells it from another message with the same start (two oversized
+    messages without headers both start with a blank line): a hash of all the bytes read, or
+    the server's size and UID; it is part of the record's event id.
     """
 
     key: str
     raw: bytes
     problem: str | None = None
+    fingerprint: str = ""
 
 
 class Source(Protocol):

@@ -20,6 +20,7 @@ What `done` and `held` do depends on what the path is:
 
 from __future__ import annotations
 
+import hashlib
 import mailbox
 import os
 import re
@@ -34,6 +35,8 @@ from digest.bounces.sources.base import ClosedOnExit, Incoming, SourceError, hea
 
 Kind = Literal["stdin", "eml", "directory", "mbox", "maildir"]
 Outcome = Literal["done", "held"]
+# Bytes of an oversized message read to tell it from another: two may share their start.
+FINGERPRINT_BYTES = 256 * 1024 * 1024
 # Opened so that a FIFO or a terminal never blocks the open (a regular file ignores both flags).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _NOT_FILES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -151,15 +154,21 @@ class FileSource(ClosedOnExit):
         return SourceError(" ".join(f"{where}: {detail}".split()), temporary=temporary)
 
     def _read(self, key: str, f: _Readable) -> Incoming | None:
-        """The message from `f`, reading at most one byte past the size limit."""
+        """The message from `f`, keeping at most one byte past the size limit (a larger one
+        is hashed on, in chunks, up to FINGERPRINT_BYTES, to tell it from others)."""
         raw = f.read(self.max_message_bytes + 1)
         if not raw:
             return None  # an empty file (or an MTA's freshly created mbox) holds no message
         if len(raw) <= self.max_message_bytes:
             return Incoming(key, raw)
+        digest, size = hashlib.sha256(raw), len(raw)
+        while size < FINGERPRINT_BYTES and (chunk := f.read(1024 * 1024)):
+            digest.update(chunk)
+            size += len(chunk)
         return Incoming(key, header_block(raw), problem=(
             f"message is over the {self.max_message_bytes}-byte limit; "
-            "only its headers were read"))
+            "only its headers were read"),
+            fingerprint=f"{key} {size} bytes {digest.hexdigest()}")
 
     def _read_file(self, key: str, path: Path) -> Incoming | None:
         try:

@@ -193,6 +193,8 @@ class IMAPSource(ClosedOnExit):
         for uid in uids:
             key = f"{self._uidvalidity}:{uid}"
             raw = bodies.get(uid, {}).get(b"BODY[]")
+            # The body was not fetched: the size and UID tell apart two that start alike.
+            fingerprint = f"imap {self.host} {self.mailbox} {key} {sizes[uid]} bytes"
             if raw is not None and len(raw) <= self.max_message_bytes:
                 yield Incoming(key, raw)
             elif uid in heads or raw is not None:
@@ -201,9 +203,10 @@ class IMAPSource(ClosedOnExit):
                 yield Incoming(key, head if head is not None else header_block(raw or b"", preview),
                                problem=f"message of {sizes[uid]} bytes is over the "
                                        f"{self.max_message_bytes}-byte limit; only its headers "
-                                       "were read")
+                                       "were read", fingerprint=fingerprint)
             elif uid in bodies:
-                yield Incoming(key, b"", problem="the server returned no content for it")
+                yield Incoming(key, b"", problem="the server returned no content for it",
+                               fingerprint=fingerprint)
             # else: expunged meanwhile by another client, so not ours to report
 
     def _move(self, key: str, role: str) -> None:
