@@ -26,7 +26,9 @@ Headers = dict[str, list[str]]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
 _TAG = re.compile(r"<[^<>]{0,2000}>")
-_MSGID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,250})>")
+# A Message-ID's characters: no space, bracket or control (NUL would reach a text column).
+MSGID_CHARS = r"[^<>\s\x00-\x1f\x7f]"
+_MSGID = re.compile(f"<({MSGID_CHARS}{{1,250}})>")
 _ADDRESS = re.compile(
     r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[\w-]{1,63}\.){1,8}[\w-]{2,63}"
 )

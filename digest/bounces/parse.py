@@ -27,7 +27,7 @@ _VERP = re.compile(r"[^@+\s]{1,64}\+([A-Za-z0-9._=-]{1,64})@.+")
 _STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _TYPE_PREFIX = re.compile(r"^\s*[a-z0-9-]{1,20}\s*;\s*", re.I)
 MAX_FEEDBACK = 100  # reports kept from one message (a DSN may list many recipients)
-_INLINE_ID = re.compile(r"^[ \t]*message-id:[ \t]*(<[^<>\s]{1,250}>)", re.I | re.M)
+_INLINE_ID = re.compile(rf"^[ \t]*message-id:[ \t]*(<{mime.MSGID_CHARS}{{1,250}}>)", re.I | re.M)
 
 
 def parse(raw: bytes) -> list[Feedback]:
