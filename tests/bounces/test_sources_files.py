@@ -6,6 +6,7 @@ import io
 import mailbox
 import os
 import socket
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -327,3 +328,42 @@ def test_a_huge_sparse_file_is_read_only_to_the_limit(tmp_path: Path) -> None:
     assert item.problem == ("message is over the 1048576-byte limit; only its headers were "
                             "read")
     assert item.raw.startswith(b"From: MAILER-DAEMON@example.net")
+
+
+def test_a_huge_mbox_line_is_never_read_whole(tmp_path: Path) -> None:
+    # A "From " line then 256 MiB without a line break: mailbox.mbox read the line whole to
+    # find the messages (600 MB of zeros took 1.3 GB of memory).
+    path = tmp_path / "huge.mbox"
+    with path.open("wb") as f:
+        f.write(b"From MAILER-DAEMON Tue May 14 09:12:03 2024\n" + bounce(1))
+        f.truncate(256 * 1024**2)
+    tracemalloc.start()
+    try:
+        (item,) = FileSource(path, max_message_bytes=1024 * 1024).poll()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert item.problem is not None and item.raw.startswith(b"From: MAILER-DAEMON")
+    assert peak < 32 * 1024**2, peak
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"From a\n", b"From a\nx\n\nFrom b\ny\n", b"From a\nx\nFrom b\ny", b"\n\nFrom a\n\n\n",
+    b"From a\n" + b"z" * (200 * 1024) + b"From b\n\nFrom c\n" + b"q" * 70000 + b"\n\n",
+    b"From a\n" + b"z" * (64 * 1024 - 1) + b"\nFrom b\n" + b"w" * (64 * 1024) + b"From c\n",
+    b"From a\r\nx\r\n\r\nFrom b\r\n", b"xFrom a\nFrom b\n\n",
+])
+def test_the_mbox_reader_finds_what_python_s_finds(tmp_path: Path, content: bytes) -> None:
+    from digest.bounces.sources.files import _Mbox
+
+    path = tmp_path / "box"
+    path.write_bytes(content)
+    ours, theirs = _Mbox(path, create=False), mailbox.mbox(path, create=False)
+    try:
+        assert sorted(ours.keys()) == sorted(theirs.keys())
+        assert ours._toc == theirs._toc  # type: ignore[attr-defined]
+        for key in ours.iterkeys():  # a mailbox iterates over its messages, not keys
+            assert ours.get_file(key).read() == theirs.get_file(key).read()
+    finally:
+        ours.close()
+        theirs.close()

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 from digest.bounces.sources.base import ClosedOnExit, Incoming, SourceError, header_block
 
@@ -37,6 +37,8 @@ Kind = Literal["stdin", "eml", "directory", "mbox", "maildir"]
 Outcome = Literal["done", "held"]
 # Bytes of an oversized message read to tell it from another: two may share their start.
 FINGERPRINT_BYTES = 256 * 1024 * 1024
+LINE_PIECE = 64 * 1024  # bytes of an mbox line read at a time
+_LINESEP = os.linesep.encode()  # what mailbox.mbox writes and counts as an empty line
 # Opened so that a FIFO or a terminal never blocks the open (a regular file ignores both flags).
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _NOT_FILES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -192,7 +194,7 @@ class FileSource(ClosedOnExit):
             yield item
 
     def _poll_mbox(self) -> Iterator[Incoming]:
-        box = mailbox.mbox(self.path, create=False)
+        box = _Mbox(self.path, create=False)
         try:
             # The table of contents is made under the MTA's lock, so a message being appended
             # is not read half-written; the lock is not kept while the caller works, since
@@ -247,6 +249,52 @@ class FileSource(ClosedOnExit):
             # Already moved (done twice, or by a concurrent poller): nothing left to do.
         except OSError as exc:
             raise self._error(exc) from exc
+
+
+class _Mbox(mailbox.mbox):
+    """Python's mbox, reading lines at most LINE_PIECE bytes at a time: a file of gigabytes
+    with no line break (a "From " line, then zeros) was read into memory whole."""
+
+    # mailbox.mbox's own state, which typeshed leaves out.
+    _file: Any  # the open file (typeshed's protocol for it is narrower than the stdlib's use)
+    _toc: dict[int, tuple[int, int]]
+    _next_key: int
+    _file_length: int
+    if TYPE_CHECKING:
+        def _lookup(self, key: str | None = None) -> tuple[int, int]: ...
+
+    def _generate_toc(self) -> None:
+        """The (start, stop) of each message, as mailbox.mbox finds them."""
+        starts: list[int] = []
+        stops: list[int] = []
+        last_was_empty, at_line_start = False, True
+        self._file.seek(0)
+        while True:
+            position = self._file.tell()
+            piece: bytes = self._file.readline(LINE_PIECE)
+            line_start, at_line_start = at_line_start, piece.endswith(b"\n")
+            if not piece:
+                stops.append(position - len(_LINESEP) if last_was_empty else position)
+                break
+            if line_start and piece.startswith(b"From "):
+                if len(stops) < len(starts):
+                    stops.append(position - len(_LINESEP) if last_was_empty else position)
+                starts.append(position)
+                last_was_empty = False
+            else:  # the rest of a long line is never empty
+                last_was_empty = line_start and piece == _LINESEP
+        self._toc = dict(enumerate(zip(starts, stops, strict=False)))
+        self._next_key = len(self._toc)
+        self._file_length = self._file.tell()
+
+    def get_file(self, key: str, from_: bool = False) -> mailbox._PartialFile:
+        """The message at `key`, after its "From " line (skipped piece by piece)."""
+        start, stop = self._lookup(key)
+        self._file.seek(start)
+        if not from_:
+            while (piece := self._file.readline(LINE_PIECE)) and not piece.endswith(b"\n"):
+                pass
+        return mailbox._PartialFile(self._file, self._file.tell(), stop)
 
 
 class _NotRegular(OSError):
