@@ -212,3 +212,33 @@ def test_notices_use_the_same_headers() -> None:
     [got] = mailparser([data])
     assert got["subject"] == subject and got["from"]["name"] == SENDERS[2]
     assert got["to"] == {"name": "", "address": "golygydd@example.org"}
+
+
+LOOKS_ENCODED = ["=?utf-8?q?admin?=", "=?utf-8?b?YWRtaW4=?=", "Bank =?utf-8?q?Admin?= Team",
+                 "Siân =?iso-8859-1?q?caf=E9?=", '"=?utf-8?q?x?="', "a=?b",
+                 "=?x?q?" + "y" * 30 + "?=",
+                 "=?UTF-8?Q?Gw=C3=AAn?= ap Rhys"]
+
+
+def test_a_name_that_looks_like_an_encoded_word_reads_back_literally() -> None:
+    for name in LOOKS_ENCODED:
+        data = build("Medi 2026", name, name)
+        msg = message_from_bytes(data, policy=default)
+        assert msg["To"].addresses[0].display_name == name
+        assert msg["From"].addresses[0].display_name == name
+        assert msg["To"].addresses[0].addr_spec == "gwenllian@example.org"
+        assert max(len(line) for line in header_lines(data)) <= 78
+
+
+def test_mailbox_never_writes_an_encoded_word_it_did_not_make() -> None:
+    field = headers.mailbox("From", "=?utf-8?q?admin?=", "digest@example.org")
+    assert field == b"From: =?utf-8?q?=3D=3Futf-8=3Fq=3Fadmin=3F=3D?= <digest@example.org>\r\n"
+    assert headers.mailbox("From", "Siân", "d@example.org").startswith(b"From: =?utf-8?q?Si")
+    assert headers.mailbox("To", "Rhys Price", "r@example.org") == \
+        b"To: Rhys Price <r@example.org>\r\n"  # plain atoms stay as they are
+
+
+def test_mailparser_reads_back_a_name_that_looks_encoded_literally() -> None:
+    messages = [build("Medi 2026", name, SENDERS[0]) for name in LOOKS_ENCODED]
+    for got, name in zip(mailparser(messages), LOOKS_ENCODED, strict=True):
+        assert got["to"] == {"name": name, "address": "gwenllian@example.org"}
