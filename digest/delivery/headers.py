@@ -145,6 +145,14 @@ def mailbox(name: str, display: str, address: str) -> bytes:
     return _fold(name, [*_phrase(display, MAX_LINE - len(name) - 2), f"<{address}>"])
 
 
+def lone(name: bytes, value: bytes) -> bytes:
+    """`Name: value` for one ASCII token we made (a Message-ID, a link in <>): as
+    `structured` folds it, on a line of its own when `Name: value` would pass 78 characters."""
+    if len(name) + 2 + len(value) <= MAX_LINE:
+        return name + b": " + value + b"\r\n"
+    return name + b":\r\n " + value + b"\r\n"
+
+
 def structured(name: str, value: str) -> bytes:
     """A field whose ASCII value we make ourselves (List-Id, Content-Type...), folded at its
     spaces when long."""

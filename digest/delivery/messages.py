@@ -146,9 +146,10 @@ class MessageTemplate:
         slots = {SLOT_UNSUB: unsub + SOFT_BREAK, SLOT_PREFS: prefs + SOFT_BREAK}
         mid = message_id or self.message_id(rcpt.subscriber_id)
         personal = [
-            headers.mailbox("To", rcpt.name, rcpt.email), b"Message-ID: ", mid.encode("ascii"),
-            b"\r\nDate: ", self._date_header(),
-            b"\r\nList-Unsubscribe: <", self.unsub_base, unsub, b">\r\n",
+            headers.mailbox("To", rcpt.name, rcpt.email),
+            headers.lone(b"Message-ID", mid.encode("ascii")),
+            b"Date: ", self._date_header(), b"\r\n",
+            headers.lone(b"List-Unsubscribe", b"<" + self.unsub_base + unsub + b">"),
         ]
         # One join per form: each is tens of KB, and every extra concatenation copies it.
         data = b"".join(personal + [c if isinstance(c, bytes) else slots[c]
