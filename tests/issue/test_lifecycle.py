@@ -119,3 +119,56 @@ def test_issue_list_counts(session: Session, draft: Issue) -> None:
     rows = service.list_issues(session)
     assert [(r.period, r.state, r.items, r.sent) for r in rows] == [("2026-09", "draft", 6, 0)]
     assert rows[0].send_after == "2026-09-07 23:00 UTC"  # midnight in Cardiff, the next day
+
+
+def _set_state(session: Session, issue: Issue, state: IssueState) -> None:
+    issue.state = state
+    session.add(issue)
+    session.commit()
+
+
+@pytest.mark.parametrize("state", [IssueState.APPROVED, IssueState.SENDING, IssueState.SENT,
+                                   IssueState.CANCELLED])
+def test_approval_of_an_issue_not_a_draft_names_its_state_even_with_translation_gaps(
+        session: Session, db_settings: Settings, state: IssueState) -> None:
+    add_review(session, "english-only", AS_OF - timedelta(days=2), welsh=False)
+    issue = service.plan(session, db_settings, AS_OF).issue
+    assert issue is not None
+    _set_state(session, issue, state)
+    for force in (None, "a reason"):  # the state is the reason, not the translation check
+        with pytest.raises(lifecycle.TransitionError) as refused:
+            lifecycle.approve(session, issue, "Siân", force_reason=force)
+        assert not isinstance(refused.value, lifecycle.TranslationCheckFailed)
+        assert str(refused.value) == (f"issue 2026-09 is {state.value}; only a draft can be "
+                                      "approved")
+    session.rollback()
+    assert session.get(Issue, issue.id).state is state  # type: ignore[union-attr]
+    assert [e.action for e in lifecycle.history(session, issue)] == ["planned"]
+
+
+@pytest.mark.parametrize(("state", "to", "line"), [
+    (IssueState.SENT, IssueState.CANCELLED,
+     "is sent; only a draft or an approved issue can be cancelled"),
+    (IssueState.DRAFT, IssueState.SENDING, "is draft; only an approved issue can be sent; "
+                                           "approve it first"),
+    (IssueState.CANCELLED, IssueState.SENDING, "is cancelled; only an approved issue can be sent"),
+    (IssueState.DRAFT, IssueState.SENT, "is draft; only an issue being sent can be marked sent"),
+    (IssueState.SKIPPED, IssueState.APPROVED, "is skipped; only a draft can be approved"),
+])
+def test_require_transition_names_the_state_and_what_may_take_the_step(
+        session: Session, draft: Issue, state: IssueState, to: IssueState, line: str) -> None:
+    _set_state(session, draft, state)
+    with pytest.raises(lifecycle.TransitionError, match=f"^issue 2026-09 {line}$"):
+        lifecycle.require_transition(draft, to)
+    with pytest.raises(lifecycle.TransitionError, match=f"^issue 2026-09 {line}$"):
+        lifecycle.move(session, draft, to)
+    refusal = lifecycle.can_start_sending(draft)
+    assert refusal is not None and refusal.startswith(f"issue 2026-09 is {state.value}; ")
+
+
+def test_cancelling_a_cancelled_issue_names_its_state(session: Session, draft: Issue) -> None:
+    lifecycle.cancel(session, draft, "Siân", "merged")
+    session.commit()
+    with pytest.raises(lifecycle.TransitionError, match="is cancelled; only a draft or an "
+                                                        "approved issue can be cancelled"):
+        lifecycle.cancel(session, draft, "Siân", "again")

@@ -1,0 +1,87 @@
+"""A lifecycle step that does not apply is one line, exit 1, and changes nothing: approving
+or cancelling an issue in the wrong state (named), replanning to nothing new, approving an
+issue with no items, a test send with no variant. Through `digest.cli.main`."""
+
+from __future__ import annotations
+
+import json
+import os
+import typing
+from pathlib import Path
+
+import pytest
+
+from digest.cli import main
+from digest.settings import REPO_ROOT
+from tests.conftest import TEST_SECRET_KEY
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current directory, a SQLite database, a good key, the file transport."""
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("DIGEST_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'digest.db'}")
+    return tmp_path
+
+
+def digest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the console script; its exit code, stdout and stderr."""
+    try:
+        main(list(args))
+        code: object = 0
+    except SystemExit as done:
+        code = done.code
+    captured = capsys.readouterr()
+    return (code if isinstance(code, int) else 0), captured.out, captured.err
+
+
+@pytest.fixture
+def planned(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo content and subscribers, and the draft issue 2026-09."""
+    for args in (["content", "sync", str(REPO_ROOT / "content")],
+                 ["subscribers", "import", str(REPO_ROOT / "subscribers" / "example.csv")],
+                 ["issue", "plan", "--as-of", "2026-09-07T09:00"]):
+        code, out, err = digest(capsys, *args)
+        assert code == 0, out + err
+
+
+def shown(capsys: pytest.CaptureFixture[str]) -> str:
+    code, out, err = digest(capsys, "issue", "show", "2026-09")
+    assert code == 0, err
+    return out
+
+
+def status(capsys: pytest.CaptureFixture[str]) -> dict[str, typing.Any]:
+    code, out, err = digest(capsys, "issue", "status", "2026-09", "--json")
+    assert code == 0, err
+    found: dict[str, typing.Any] = json.loads(out)
+    return found
+
+
+def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The one error line of a refused command (exit 1, nothing on stdout, no traceback)."""
+    code, out, err = digest(capsys, *args)
+    assert (code, out) == (1, ""), out + err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err.removeprefix("error: ").rstrip("\n")
+
+
+@pytest.mark.usefixtures("planned")
+def test_approving_or_cancelling_in_the_wrong_state_names_the_state(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert digest(capsys, "issue", "approve", "2026-09", "--as", "Siân")[0] == 0
+    before = shown(capsys)
+    assert refused(capsys, "issue", "approve", "2026-09") == \
+        "issue 2026-09 is approved; only a draft can be approved"
+    assert refused(capsys, "issue", "approve", "2026-09", "--force", "--reason", "again") == \
+        "issue 2026-09 is approved; only a draft can be approved"
+    assert shown(capsys) == before
+    assert digest(capsys, "issue", "cancel", "2026-09", "--reason", "merged")[0] == 0
+    assert refused(capsys, "issue", "cancel", "2026-09", "--reason", "again") == \
+        "issue 2026-09 is cancelled; only a draft or an approved issue can be cancelled"
+    assert refused(capsys, "issue", "approve", "2026-09") == \
+        "issue 2026-09 is cancelled; only a draft can be approved"
+    assert status(capsys)["state"] == "cancelled"
