@@ -51,6 +51,10 @@ class TransitionError(ValueError):
     """A step the lifecycle does not allow from the issue's current state."""
 
 
+class EmptyIssue(TransitionError):
+    """Approval refused: the issue has no items (there is nothing to send)."""
+
+
 class TranslationCheckFailed(ValueError):
     """Approval refused: something the email shows lacks Welsh or English text."""
 
@@ -209,8 +213,13 @@ def check_translations(session: Session, issue: Issue) -> list[str]:
 
 def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | None = None,
             ) -> list[str]:
-    """Approve a draft; refused while the translation check fails unless forced with a reason."""
+    """Approve a draft that has items; refused while the translation check fails unless forced
+    with a reason."""
     require_transition(issue, IssueState.APPROVED)  # before the check: its state is the reason
+    if session.exec(select(IssueItem.item_id).where(IssueItem.issue_id == issue.id)
+                    ).first() is None:
+        raise EmptyIssue(f"issue {issue.period} has no items; nothing to approve (replan it "
+                         "when there is something new, or cancel it)")
     problems = check_translations(session, issue)
     if problems and not force_reason:
         raise TranslationCheckFailed(problems)

@@ -151,6 +151,7 @@ def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
         svc.settings, session, issue,
         lambda: lifecycle.approve(session, issue, who.name, force_reason=given),
         Notice.APPROVED, [(lifecycle.TranslationCheckFailed, Notice.NOT_APPROVED_TRANSLATIONS),
+                          (lifecycle.EmptyIssue, Notice.NOT_APPROVED_EMPTY),
                           (lifecycle.TransitionError, Notice.NOT_APPROVED)])
 
 
@@ -177,7 +178,8 @@ def replan(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "") -
     return _transition(
         svc.settings, session, issue,
         lambda: service.replan(session, svc.settings, issue, now_utc(), who.name),
-        Notice.REPLANNED, [((lifecycle.TransitionError, ValueError), Notice.NOT_REPLANNED)])
+        Notice.REPLANNED, [(service.NothingNew, Notice.NOT_REPLANNED_NOTHING_NEW),
+                           ((lifecycle.TransitionError, ValueError), Notice.NOT_REPLANNED)])
 
 
 def _transition(settings: Settings, session: Session, issue: Issue, change: Callable[[], object],

@@ -15,10 +15,12 @@ class Notice(enum.StrEnum):
     APPROVED = "approved"
     NOT_APPROVED_TRANSLATIONS = "not-approved-translations"
     NOT_APPROVED = "not-approved"
+    NOT_APPROVED_EMPTY = "not-approved-empty"
     CANCELLED = "cancelled"
     NOT_CANCELLED = "not-cancelled"
     REPLANNED = "replanned"
     NOT_REPLANNED = "not-replanned"
+    NOT_REPLANNED_NOTHING_NEW = "not-replanned-nothing-new"
     SENDING = "sending"
     NOT_SENT = "not-sent"
     LINKS_CHECKED = "links-checked"
@@ -33,12 +35,16 @@ TEXTS: dict[Notice, str] = {
     Notice.NOT_APPROVED_TRANSLATIONS: N_("Not approved: the translation check fails. Fix the "
                                          "problems, or give a reason to approve anyway."),
     Notice.NOT_APPROVED: N_("Not approved: only a draft can be approved."),
+    Notice.NOT_APPROVED_EMPTY: N_("Not approved: the issue has no items. Replan it when there is "
+                                  "something new, or cancel it."),
     Notice.CANCELLED: N_("Cancelled."),
     Notice.NOT_CANCELLED: N_("Not cancelled: only a draft or an approved issue can be "
                              "cancelled."),
     Notice.REPLANNED: N_("Replanned: the items were chosen again as of now."),
     Notice.NOT_REPLANNED: N_("Not replanned: only a draft can be replanned, and only during "
                              "its own month."),
+    Notice.NOT_REPLANNED_NOTHING_NEW: N_("Not replanned: nothing new would be chosen as of now, "
+                                         "so the issue is unchanged."),
     Notice.SENDING: N_("Sending started. Progress shows on the list of issues."),
     Notice.NOT_SENT: N_("Not sent: only an approved issue can be sent."),
     Notice.LINKS_CHECKED: N_("Links checked: what each one answered is under Checks."),

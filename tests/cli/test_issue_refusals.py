@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import typing
 from pathlib import Path
 
@@ -85,3 +86,38 @@ def test_approving_or_cancelling_in_the_wrong_state_names_the_state(
     assert refused(capsys, "issue", "approve", "2026-09") == \
         "issue 2026-09 is cancelled; only a draft can be approved"
     assert status(capsys)["state"] == "cancelled"
+
+
+@pytest.mark.usefixtures("planned")
+def test_a_replan_to_nothing_new_is_one_line_and_changes_nothing(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    before = shown(capsys)
+    monkeypatch.setenv("DIGEST_MIN_NEW_ITEMS", "1000")
+    line = refused(capsys, "issue", "replan", "2026-09", "--as-of", "2026-09-08T09:00")
+    assert line.startswith("nothing new for 2026-09 as of 2026-09-08 09:00 Europe/London: ")
+    assert line.endswith(" new item(s), minimum 1000; the issue is unchanged")
+    monkeypatch.delenv("DIGEST_MIN_NEW_ITEMS")
+    assert shown(capsys) == before  # the items, the variants and the history as they were
+
+
+@pytest.mark.usefixtures("planned")
+def test_a_replan_out_of_the_month_says_the_date_as_given(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    before = shown(capsys)
+    assert refused(capsys, "issue", "replan", "2026-09", "--as-of", "2026-10-05") == (
+        "2026-10-05 00:00 Europe/London is not in 2026-09; an issue is replanned only as of a "
+        "moment in its own month")
+    assert shown(capsys) == before
+
+
+@pytest.mark.usefixtures("planned")
+def test_approving_an_issue_with_no_items_is_refused(workdir: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with sqlite3.connect(workdir / "digest.db") as db:
+        db.execute("DELETE FROM issue_item")
+    before = shown(capsys)
+    for extra in ([], ["--force", "--reason", "anyway"]):
+        assert refused(capsys, "issue", "approve", "2026-09", *extra) == (
+            "issue 2026-09 has no items; nothing to approve (replan it when there is something "
+            "new, or cancel it)")
+    assert shown(capsys) == before and status(capsys)["state"] == "draft"

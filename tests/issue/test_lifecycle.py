@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from digest.issue import lifecycle, service
 from digest.settings import Settings
@@ -172,3 +172,49 @@ def test_cancelling_a_cancelled_issue_names_its_state(session: Session, draft: I
     with pytest.raises(lifecycle.TransitionError, match="is cancelled; only a draft or an "
                                                         "approved issue can be cancelled"):
         lifecycle.cancel(session, draft, "Siân", "again")
+
+
+def _frozen(session: Session, issue: Issue) -> tuple[object, ...]:
+    """What a replan would change: the items, the window, the variants, the history."""
+    session.rollback()
+    items = session.exec(select(IssueItem).where(IssueItem.issue_id == issue.id)
+                         .order_by(col(IssueItem.position))).all()
+    return ([(i.kind, i.item_id, i.position) for i in items], issue.since_at, issue.cutoff_at,
+            {lang: (v.subject, v.html) for lang, v in service.variants(session, issue).items()},
+            [e.action for e in lifecycle.history(session, issue)])
+
+
+@pytest.mark.parametrize("minimum", [7, 1000])
+def test_a_replan_to_fewer_new_items_than_the_minimum_is_refused_and_changes_nothing(
+        session: Session, db_settings: Settings, draft: Issue, minimum: int) -> None:
+    before = _frozen(session, draft)
+    strict = db_settings.model_copy(update={"min_new_items": minimum})
+    with pytest.raises(service.NothingNew) as refused:
+        service.replan(session, strict, draft, AS_OF + timedelta(days=1), "Siân")
+    assert str(refused.value) == (
+        f"nothing new for 2026-09 as of 2026-09-08 09:00 Europe/London: 6 new item(s), minimum "
+        f"{minimum}; the issue is unchanged")
+    assert _frozen(session, draft) == before
+
+
+def test_a_replan_out_of_the_month_names_the_moment_as_the_editor_gave_it(
+        session: Session, db_settings: Settings, draft: Issue) -> None:
+    with pytest.raises(ValueError) as refused:
+        service.replan(session, db_settings, draft, datetime(2026, 9, 30, 23, 30, tzinfo=UTC),
+                       "x")
+    assert str(refused.value) == ("2026-10-01 00:30 Europe/London is not in 2026-09; an issue "
+                                  "is replanned only as of a moment in its own month")
+
+
+def test_an_issue_with_no_items_is_not_approved_even_when_forced(
+        session: Session, draft: Issue) -> None:
+    for item in session.exec(select(IssueItem).where(IssueItem.issue_id == draft.id)).all():
+        session.delete(item)
+    session.commit()
+    for force in (None, "approve it anyway"):
+        with pytest.raises(lifecycle.EmptyIssue, match=r"^issue 2026-09 has no items; nothing "
+                                                       "to approve"):
+            lifecycle.approve(session, draft, "Siân", force_reason=force)
+        session.rollback()
+        assert draft.state is IssueState.DRAFT
+    assert [e.action for e in lifecycle.history(session, draft)] == ["planned"]

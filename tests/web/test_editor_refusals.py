@@ -1,0 +1,61 @@
+"""The editor's buttons refuse what the CLI refuses, with their own notice in Welsh and
+English, and change nothing: a replan to nothing new, approving an issue with no items."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import time_machine
+from sqlmodel import Session, select
+
+from digest.issue import lifecycle, service
+from digest.store.models import Issue, IssueItem, IssueState
+from tests.factories import AS_OF
+from tests.web.client import issue_id, login
+from tests.web.conftest import MakeWeb, Web
+
+
+def notice(web: Web, csrf: str, iid: int, action: str) -> str:
+    """Post an action; the notice code it redirects with."""
+    answer = web[0].post(f"/editor/issues/{iid}/{action}", data={"csrf": csrf})
+    assert answer.status_code == 303
+    return str(answer.headers["location"]).rpartition("notice=")[2]
+
+
+def frozen(session: Session, iid: int) -> tuple[object, ...]:
+    """The issue's state, items, variants and history."""
+    session.rollback()
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    items = session.exec(select(IssueItem.item_id).where(IssueItem.issue_id == iid)).all()
+    return (issue.state, sorted(items), issue.cutoff_at,
+            {k: v.html for k, v in service.variants(session, issue).items()},
+            [e.action for e in lifecycle.history(session, issue)])
+
+
+def test_a_replan_to_nothing_new_is_refused_with_its_notice(make_web: MakeWeb,
+                                                            session: Session) -> None:
+    with time_machine.travel(AS_OF + timedelta(hours=1), tick=False):  # in the issue's month
+        web = make_web(min_new_items=1000)
+        csrf, iid = login(web[0]), issue_id(session)
+        before = frozen(session, iid)
+        assert notice(web, csrf, iid, "replan") == "not-replanned-nothing-new"
+        assert frozen(session, iid) == before
+        page = f"/editor/issues/{iid}?notice=not-replanned-nothing-new"
+        assert "nothing new would be chosen as of now" in web[0].get(page + "&lang=en").text
+        assert "ni fyddai dim byd newydd yn cael ei ddewis nawr" in \
+            web[0].get(page + "&lang=cy").text.replace("&#39;", "'")
+
+
+def test_approving_an_issue_with_no_items_is_refused_with_its_notice(web: Web,
+                                                                    session: Session) -> None:
+    csrf, iid = login(web[0]), issue_id(session)
+    for item in session.exec(select(IssueItem).where(IssueItem.issue_id == iid)).all():
+        session.delete(item)
+    session.commit()
+    before = frozen(session, iid)
+    assert notice(web, csrf, iid, "approve") == "not-approved-empty"
+    assert frozen(session, iid) == before and before[0] is IssueState.DRAFT
+    page = f"/editor/issues/{iid}?notice=not-approved-empty"
+    assert "Not approved: the issue has no items." in web[0].get(page + "&lang=en").text
+    assert "does dim eitemau yn y rhifyn" in web[0].get(page + "&lang=cy").text
