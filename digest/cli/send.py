@@ -66,9 +66,7 @@ def issue_send(
     with session_scope(engine) as session:
         issue_id = find_issue(session, issue).id or 0  # resolved once, here at the edge
     if dry_run:
-        from digest.delivery.finish import Finisher
-
-        Finisher(settings)  # what the send would refuse (a DKIM key), the dry run refuses too
+        run.preflight(settings)  # what the send would refuse (a DKIM key...), the dry run too
         _print_dry_run(engine, settings, issue)
         return
     if addresses:

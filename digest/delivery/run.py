@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import outbox
 from digest.delivery.finish import Finisher
-from digest.delivery.messages import MessageTemplate, Recipient
+from digest.delivery.messages import MessageTemplate, Recipient, envelope_parts
 from digest.delivery.outbox import Attempt, Claimed, RetryPolicy
 from digest.delivery.outcomes import OutcomeWriter, Pending
 from digest.delivery.transports.base import (
@@ -92,6 +92,14 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        deadline=timedelta(hours=settings.retry_deadline_hours))
 
 
+def preflight(settings: Settings) -> tuple[Tokens, Finisher]:
+    """What the configuration alone can refuse, checked before a send writes anything: the
+    secret key (InsecureSecretKey), the DKIM key file and the VERP base (SettingInvalid)."""
+    tokens, finisher = Tokens(settings), Finisher(settings)
+    envelope_parts(settings)
+    return tokens, finisher
+
+
 def prepare_issue(engine: Engine, issue_id: int, actor: str, site: str = "",
                   now: datetime | None = None) -> tuple[str, int | None]:
     """Check the issue can be sent, create its outbox rows and mark it sending; the rows
@@ -123,9 +131,9 @@ def send_issue(
     actor: str = "cli",
 ) -> SendReport:
     """Send every due message of an issue; resumable, safe to run in several processes."""
-    # What the configuration alone can refuse (the key, the DKIM key file) is checked before
-    # anything is written: a refused send leaves the issue as it was, not half started.
-    tokens, finisher = Tokens(settings), Finisher(settings)
+    # A refused configuration leaves the issue as it was, not half started (marked sending,
+    # its outbox rows made, and nothing sendable).
+    tokens, finisher = preflight(settings)
     period, created = prepare_issue(engine, issue_id, actor, settings.site_url, clock())
     if created is None:
         return SendReport(period, already_sent=True)
