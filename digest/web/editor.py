@@ -6,6 +6,7 @@ shows the app's own text for it, never text taken from the URL).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from digest.delivery import run
 from digest.i18n import EDITOR_DOMAIN, event_time
 from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
-from digest.settings import Settings
+from digest.settings import InsecureSecretKey, SettingInvalid, Settings
 from digest.store.models import Issue, IssueAction, Language, now_utc
 from digest.text import MAX_REASON, recorded
 from digest.web.notices import Notice, notice_text
@@ -38,6 +39,7 @@ from digest.web.pages import (
 )
 from digest.web.sessions import Editor, EditorLogin, check_csrf
 
+log = logging.getLogger("digest.web")
 router = Router(prefix="/editor")
 Csrf = Annotated[str, Form()]
 Refusal = type[Exception] | tuple[type[Exception], ...]
@@ -128,6 +130,13 @@ def test_send(request: Request, issue_id: str, who: Editor, svc: Svc, session: D
         return _issue_page(request, who, svc.settings, session, issue, language,
                            notice_text(Notice.TEST_REFUSED, choose_language(request)),
                            status=400)
+    try:
+        run.preflight(svc.settings)
+    except (SettingInvalid, InsecureSecretKey) as exc:
+        log.warning("test of %s not sent: %s", issue.period, exc)
+        return _issue_page(request, who, svc.settings, session, issue, language,
+                           notice_text(Notice.NOT_SENT_SETTINGS, choose_language(request)),
+                           status=400)
     commit(session)  # the test send reads in its own transaction
     results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
                              svc.transport_factory(), languages=[language])
@@ -207,6 +216,11 @@ def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: Backgro
     if lifecycle.can_start_sending(issue) is not None:
         return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT)
     settings = svc.settings
+    try:  # what the send would refuse only after this answered: the issue stays approved
+        run.preflight(settings)
+    except (SettingInvalid, InsecureSecretKey) as exc:
+        log.warning("send of %s not started: %s", issue.period, exc)
+        return _back(settings, issue, Language.CY, Notice.NOT_SENT_SETTINGS)
     commit(session)  # the send takes the write lock itself; this request must not hold it
     tasks.add_task(run.send_issue, svc.engine, settings, issue.id or 0, svc.transport_factory,
                    connections=settings.send_connections, actor=who.name)

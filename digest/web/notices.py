@@ -23,6 +23,7 @@ class Notice(enum.StrEnum):
     NOT_REPLANNED_NOTHING_NEW = "not-replanned-nothing-new"
     SENDING = "sending"
     NOT_SENT = "not-sent"
+    NOT_SENT_SETTINGS = "not-sent-settings"
     LINKS_CHECKED = "links-checked"
     REASON_REFUSED = "reason-refused"
 
@@ -47,6 +48,9 @@ TEXTS: dict[Notice, str] = {
                                          "so the issue is unchanged."),
     Notice.SENDING: N_("Sending started. Progress shows on the list of issues."),
     Notice.NOT_SENT: N_("Not sent: only an approved issue can be sent."),
+    Notice.NOT_SENT_SETTINGS: N_("Not sent: a setting the send needs cannot be used (the "
+                                 "server's log, or the command digest issue send --dry-run, "
+                                 "says which). Nothing was changed."),
     Notice.LINKS_CHECKED: N_("Links checked: what each one answered is under Checks."),
     Notice.REASON_REFUSED: N_("Not done: the reason must be one line of 1 to 500 characters, "
                               "with no line breaks or hidden characters."),

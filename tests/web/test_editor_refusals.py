@@ -1,15 +1,18 @@
 """The editor's buttons refuse what the CLI refuses, with their own notice in Welsh and
-English, and change nothing: a replan to nothing new, approving an issue with no items."""
+English, and change nothing: a replan to nothing new, approving an issue with no items,
+sending with a setting the send cannot use."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 import time_machine
 from sqlmodel import Session, select
 
 from digest.issue import lifecycle, service
-from digest.store.models import Issue, IssueItem, IssueState
+from digest.store.models import Delivery, Issue, IssueItem, IssueState
 from tests.factories import AS_OF
 from tests.web.client import issue_id, login
 from tests.web.conftest import MakeWeb, Web
@@ -59,3 +62,31 @@ def test_approving_an_issue_with_no_items_is_refused_with_its_notice(web: Web,
     page = f"/editor/issues/{iid}?notice=not-approved-empty"
     assert "Not approved: the issue has no items." in web[0].get(page + "&lang=en").text
     assert "does dim eitemau yn y rhifyn" in web[0].get(page + "&lang=cy").text
+
+
+@pytest.mark.parametrize("changes", [
+    {"dkim_selector": "s", "dkim_private_key_path": Path("/nowhere/dkim.pem")},
+    {"bounce_address": "bounces+x@example.org"},
+])
+def test_the_send_and_test_buttons_refuse_settings_the_send_would_refuse(
+        make_web: MakeWeb, session: Session, changes: dict[str, object]) -> None:
+    """The checks `digest issue send` makes before writing, made before queueing a send: the
+    issue stays approved, no outbox row is made, nothing reaches the relay."""
+    web = make_web(**changes)
+    csrf, iid = login(web[0]), issue_id(session)
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    lifecycle.approve(session, issue, "Siân")
+    session.commit()
+    before = frozen(session, iid)
+    assert notice(web, csrf, iid, "send") == "not-sent-settings"
+    tested = web[0].post(f"/editor/issues/{iid}/test", data={
+        "csrf": csrf, "address": "qa@example.org", "language": "en"}, headers={
+        "Accept-Language": "en"})
+    assert tested.status_code == 400 and "Not sent: a setting the send needs" in tested.text
+    assert frozen(session, iid) == before and before[0] is IssueState.APPROVED
+    assert session.exec(select(Delivery).where(Delivery.issue_id == iid)).all() == []
+    assert web[1].sent == []
+    page = f"/editor/issues/{iid}?notice=not-sent-settings"
+    assert "Nothing was changed." in web[0].get(page + "&lang=en").text
+    assert "Does dim wedi newid." in web[0].get(page + "&lang=cy").text
