@@ -141,8 +141,12 @@ def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: li
     from digest.delivery.transports import factory
     from digest.delivery.transports.base import Outcome
 
-    results = run.send_tests(settings, engine, issue_id, addresses,
-                             factory.transport_factory(settings)())
+    transport = factory.transport_factory(settings)()
+    try:
+        results = run.send_tests(settings, engine, issue_id, addresses, transport)
+    except run.NoVariant as exc:
+        transport.close()
+        raise fail(str(exc)) from None
     for address, lang, reply, _ in results:
         say(f"test {lang:>4} -> {address}: {reply}")
     outcomes = {outcome for *_, outcome in results}

@@ -85,6 +85,10 @@ class SendReport:
         return sum(self.sent.values())
 
 
+class NoVariant(ValueError):
+    """A test send with nothing to send: no stored variant of the languages asked for."""
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     """The backoff from the settings."""
     return RetryPolicy(base=timedelta(seconds=settings.retry_base_seconds),
@@ -357,7 +361,8 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
     """Send each variant (or those in `languages`) to each address, marked as a test:
     (address, language, the relay's reply, outcome) each; the outbox is not touched.
     Raises ValueError before anything is sent for an address that cannot be a plain one (it
-    becomes the To:; a line break or NUL would write headers of its own)."""
+    becomes the To:; a line break or NUL would write headers of its own), and NoVariant when
+    the issue has none of the variants asked for (a skipped period has none)."""
     for address in addresses:
         if any(c in address for c in "\r\n\0") or not _PLAIN_ADDRESS.fullmatch(address):
             raise ValueError(f"{address!r} is not an email address")
@@ -365,6 +370,10 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
         issue = get_issue(session, issue_id)
         stored = {lang: v for lang, v in variants(session, issue).items()
                   if languages is None or lang in languages}
+        if not stored:
+            asked = "" if languages is None else " " + "/".join(lang.value for lang in languages)
+            raise NoVariant(f"issue {issue.period} ({issue.state.value}) has no{asked} variant "
+                            "to test; nothing was sent")
     tokens = Tokens(settings)
     finisher = Finisher(settings, redirect=False)
     results = []

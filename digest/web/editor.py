@@ -121,29 +121,35 @@ def test_address(raw: str) -> str | None:
 @router.post("/issues/{issue_id}/test")
 def test_send(request: Request, issue_id: str, who: Editor, svc: Svc, session: Db,
               csrf: Csrf = "", address: Annotated[str, Form()] = "",
-              language: Annotated[Language, Form()] = Language.CY) -> Response:
+              language: Annotated[str, Form()] = "") -> Response:
     """Send one variant, marked as a test, to an address; the outbox is untouched."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
+    tab = next((lang for lang in service.variants(session, issue) if lang.value == language),
+               None)
+    if tab is None:  # none chosen, or one the issue does not have (a skipped period)
+        return _issue_page(request, who, svc.settings, session, issue, Language.CY,
+                           notice_text(Notice.TEST_NO_VARIANT, choose_language(request)),
+                           status=400)
     to = test_address(address)
     if to is None:  # refused: the page again, with the reason in its status box
-        return _issue_page(request, who, svc.settings, session, issue, language,
+        return _issue_page(request, who, svc.settings, session, issue, tab,
                            notice_text(Notice.TEST_REFUSED, choose_language(request)),
                            status=400)
     try:
         run.preflight(svc.settings)
     except (SettingInvalid, InsecureSecretKey) as exc:
         log.warning("test of %s not sent: %s", issue.period, exc)
-        return _issue_page(request, who, svc.settings, session, issue, language,
+        return _issue_page(request, who, svc.settings, session, issue, tab,
                            notice_text(Notice.NOT_SENT_SETTINGS, choose_language(request)),
                            status=400)
     commit(session)  # the test send reads in its own transaction
     results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
-                             svc.transport_factory(), languages=[language])
+                             svc.transport_factory(), languages=[tab])
     lifecycle.record(session, issue, who.name, IssueAction.TEST_SENT,
-                     f"test of {language.value} sent to {to}: {results[0][2]}")
+                     f"test of {tab.value} sent to {to}: {results[0][2]}")
     commit(session)
-    return _back(svc.settings, issue, language, Notice.TEST_SENT)
+    return _back(svc.settings, issue, tab, Notice.TEST_SENT)
 
 
 @router.post("/issues/{issue_id}/approve")

@@ -12,6 +12,7 @@ class Notice(enum.StrEnum):
 
     TEST_SENT = "test-sent"
     TEST_REFUSED = "test-refused"
+    TEST_NO_VARIANT = "test-no-variant"
     APPROVED = "approved"
     NOT_APPROVED_TRANSLATIONS = "not-approved-translations"
     NOT_APPROVED = "not-approved"
@@ -32,6 +33,9 @@ TEXTS: dict[Notice, str] = {
     Notice.TEST_SENT: N_("Test sent. The relay's answer is in the history below."),
     Notice.TEST_REFUSED: N_("Not sent: the test address must be one email address, with no "
                             "line breaks."),
+    Notice.TEST_NO_VARIANT: N_("Not sent: a test needs one of this issue's variants (Welsh, "
+                               "English or bilingual), and none was chosen or the issue has "
+                               "none."),
     Notice.APPROVED: N_("Approved. The issue can now be sent."),
     Notice.NOT_APPROVED_TRANSLATIONS: N_("Not approved: the translation check fails. Fix the "
                                          "problems, or give a reason to approve anyway."),

@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import typing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,33 @@ def test_approving_an_issue_with_no_items_is_refused(workdir: Path,
             "issue 2026-09 has no items; nothing to approve (replan it when there is something "
             "new, or cancel it)")
     assert shown(capsys) == before and status(capsys)["state"] == "draft"
+
+
+@pytest.mark.usefixtures("planned")
+def test_a_test_send_with_no_variant_is_refused(workdir: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    with sqlite3.connect(workdir / "digest.db") as db:
+        db.execute("DELETE FROM issue_variant")
+    assert refused(capsys, "issue", "send", "2026-09", "--test-to", "qa@example.org") == \
+        "issue 2026-09 (draft) has no variant to test; nothing was sent"
+    assert not list((workdir / "var" / "outbox").glob("*.eml"))
+    assert status(capsys)["counts"] == {}
+
+
+def test_a_test_send_of_a_skipped_period_is_refused(workdir: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from digest.issue import service
+    from digest.settings import Settings
+    from digest.store.db import make_engine, session_scope, upgrade
+
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    with session_scope(engine, write=True) as session:  # as the scheduler records a quiet month
+        outcome = service.plan(session, settings, datetime(2026, 10, 5, 8, tzinfo=UTC),
+                               record_skip=True)
+        assert outcome.issue is not None and outcome.issue.state.value == "skipped"
+    engine.dispose()
+    assert refused(capsys, "issue", "send", "2026-10", "--test-to", "qa@example.org") == \
+        "issue 2026-10 (skipped) has no variant to test; nothing was sent"
+    assert not list((workdir / "var" / "outbox").glob("*.eml"))

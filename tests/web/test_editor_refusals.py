@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 
 from digest.issue import lifecycle, service
-from digest.store.models import Delivery, Issue, IssueItem, IssueState
+from digest.store.models import Delivery, Issue, IssueItem, IssueState, IssueVariant
 from tests.factories import AS_OF
 from tests.web.client import issue_id, login
 from tests.web.conftest import MakeWeb, Web
@@ -90,3 +90,25 @@ def test_the_send_and_test_buttons_refuse_settings_the_send_would_refuse(
     page = f"/editor/issues/{iid}?notice=not-sent-settings"
     assert "Nothing was changed." in web[0].get(page + "&lang=en").text
     assert "Does dim wedi newid." in web[0].get(page + "&lang=cy").text
+
+
+def test_a_test_with_no_variant_chosen_or_stored_is_a_400_with_its_notice(
+        web: Web, session: Session) -> None:
+    client, transport, _ = web
+    csrf, iid = login(client), issue_id(session)
+    before = frozen(session, iid)
+    forms: list[dict[str, str]] = [{"language": ""}, {"language": "fr"}, {"language": "CY"}, {}]
+    for form in forms:
+        answer = client.post(f"/editor/issues/{iid}/test", data={
+            "csrf": csrf, "address": "qa@example.org", **form}, headers={"Accept-Language": "en"})
+        assert answer.status_code == 400, form
+        assert "Not sent: a test needs one of this issue&#39;s variants" in answer.text
+    session.rollback()  # a snapshot read before the requests cannot write on SQLite
+    session.exec(delete(IssueVariant).where(col(IssueVariant.issue_id) == iid))  # type: ignore[call-overload]
+    session.commit()
+    welsh = client.post(f"/editor/issues/{iid}/test?lang=cy", data={
+        "csrf": csrf, "address": "qa@example.org", "language": "cy"})
+    assert welsh.status_code == 400
+    assert "mae angen un o fersiynau" in welsh.text.replace("&#39;", "'")
+    assert transport.sent == []
+    assert frozen(session, iid)[-1] == before[-1]  # no test recorded in the history
