@@ -33,6 +33,9 @@ DAY_HOURS = 24
 DAY_SECONDS = 86_400
 COUNT_MAX = 1_000_000
 MAX_CONNECTIONS = 64  # SMTP connections (worker threads) one send may open
+MAX_LOCAL_PART = 64  # RFC 5321 4.5.3.1.1
+VERP_SUFFIX = 27  # "+" and the longest VERP tag (digest.delivery.verp.MAX_TAG, a test checks)
+MAX_VERP_BASE_LOCAL = MAX_LOCAL_PART - VERP_SUFFIX  # DIGEST_BOUNCE_ADDRESS's local part
 
 
 class InsecureSecretKey(ValueError):
@@ -76,6 +79,19 @@ def address_problem(address: str) -> str | None:
         return str(exc)
     if (found.ascii_email or "").lower() != address.lower():
         return f"write it as {found.ascii_email}"
+    return None
+
+
+def bounce_address_problem(address: str) -> str | None:
+    """Why `address` cannot be the VERP base that each message's `local+TAG@domain` envelope
+    sender is made from (digest.delivery.verp), or None; `address` is already an address."""
+    local = address.rpartition("@")[0]
+    if "+" in local:
+        return "the local part must not contain '+': VERP adds '+TAG' to it (like " \
+               "bounces@example.org)"
+    if len(local) > MAX_VERP_BASE_LOCAL:
+        return (f"the local part must be at most {MAX_VERP_BASE_LOCAL} characters: VERP adds "
+                f"'+TAG' ({VERP_SUFFIX} characters) and a local part is at most {MAX_LOCAL_PART}")
     return None
 
 
@@ -249,6 +265,14 @@ class Settings(BaseSettings):
         for address in filter(None, listed):
             if (problem := address_problem(address)) is not None:
                 raise ValueError(f"{address!r} is not an email address: {problem}")
+        return value
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _verp_base(cls, value: str | None) -> str | None:
+        # Checked after _addresses: an address, whose local part VERP can extend and read back.
+        if value is not None and (problem := bounce_address_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("site_url")

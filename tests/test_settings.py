@@ -9,6 +9,7 @@ from pydantic import SecretStr, ValidationError
 
 from digest.settings import (
     KNOWN_DEMO_KEYS,
+    VERP_SUFFIX,
     InsecureSecretKey,
     Settings,
     generate_secret_key,
@@ -159,3 +160,26 @@ def test_a_database_url_with_a_bad_port_is_refused(url: str) -> None:
                                  "sqlite:///var/x.db"])
 def test_good_database_urls_are_kept(url: str) -> None:
     assert bare(database_url=url).database_url == url
+
+
+@pytest.mark.parametrize(("address", "usable"), [
+    ("bounces@example.org", True), ("b=c@example.org", True), ("b.c-d_e@example.org", True),
+    ("b" * 37 + "@example.org", True), ("b" * 38 + "@example.org", False),
+    ("bounces+x@example.org", False), ("+@example.org", False), ("bounces+@example.org", False),
+])
+def test_the_bounce_address_setting_takes_exactly_the_verp_bases_a_send_can_use(
+        address: str, usable: bool) -> None:
+    from digest.delivery import verp
+
+    try:
+        verp.envelope_sender(address, "a" * verp.MAX_TAG)
+        sendable = True
+    except ValueError:
+        sendable = False
+    assert sendable is usable
+    if usable:
+        assert Settings(_env_file=None, bounce_address=address).bounce_address == address  # type: ignore[call-arg]
+    else:
+        with pytest.raises(ValidationError, match="bounce_address"):
+            Settings(_env_file=None, bounce_address=address)  # type: ignore[call-arg]
+    assert VERP_SUFFIX == verp.MAX_TAG + 1

@@ -66,9 +66,7 @@ def issue_send(
     with session_scope(engine) as session:
         issue_id = find_issue(session, issue).id or 0  # resolved once, here at the edge
     if dry_run:
-        from digest.delivery.finish import Finisher
-
-        Finisher(settings)  # what the send would refuse (a DKIM key), the dry run refuses too
+        run.preflight(settings)  # what the send would refuse (a DKIM key...), the dry run too
         _print_dry_run(engine, settings, issue)
         return
     if addresses:
@@ -143,8 +141,12 @@ def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: li
     from digest.delivery.transports import factory
     from digest.delivery.transports.base import Outcome
 
-    results = run.send_tests(settings, engine, issue_id, addresses,
-                             factory.transport_factory(settings)())
+    transport = factory.transport_factory(settings)()
+    try:
+        results = run.send_tests(settings, engine, issue_id, addresses, transport)
+    except run.NoVariant as exc:
+        transport.close()
+        raise fail(str(exc)) from None
     for address, lang, reply, _ in results:
         say(f"test {lang:>4} -> {address}: {reply}")
     outcomes = {outcome for *_, outcome in results}

@@ -9,8 +9,10 @@ space a decoder drops (RFC 2047 6.2).
 A display name is a phrase, where Python 3.11's *parser* keeps the white space between two
 encoded words (mailparser, like the RFC, drops it): so there the words that need encoding are
 encoded in runs, one encoded word per run of neighbouring words, and the words that do not are
-left as they are. Only a run too long for one encoded word (75 characters) gets two adjacent
-ones, which Python 3.11 then reads with one space too many.
+left as they are. A word holding `=?` is always encoded: written as it is (or quoted), a
+reader would decode `=?utf-8?q?admin?=` as an encoded word and show "admin" (a spoofed name).
+Only a run too long for one encoded word (75 characters) gets two adjacent ones, which
+Python 3.11 then reads with one space too many.
 
 Invariants: every encoded word is at most 75 characters and holds whole characters (never
 part of a UTF-8 sequence); every line is at most 78 characters, except an address or a word
@@ -100,17 +102,24 @@ def unstructured(name: str, value: str) -> bytes:
     return _fold(name, encoded_words(value, MAX_LINE - len(name) - 2))
 
 
+def _plain_atom(word: str) -> bool:
+    """Whether `word` may be written as it is: an atom, short enough, not like an encoded word."""
+    return len(word) <= _LONG_ATOM and "=?" not in word and bool(_ATOMS.fullmatch(word))
+
+
 def _phrase(display: str, room: int) -> list[str]:
     """A display name as the tokens of a phrase: atoms, a quoted string, or atoms and runs
     of encoded words (see the module's docstring)."""
-    if _ATOMS.fullmatch(display) and all(len(w) <= _LONG_ATOM for w in display.split(" ")):
-        return display.split(" ")
-    if _QUOTABLE.fullmatch(display) and len(display) + 2 <= room:
+    words = display.split(" ")
+    if all(map(_plain_atom, words)):
+        return words
+    # Some readers (Python's parser among them) decode encoded words inside quotes too.
+    if _QUOTABLE.fullmatch(display) and "=?" not in display and len(display) + 2 <= room:
         return ['"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"']
     tokens: list[str] = []
     run: list[str] = []
-    for word in display.split(" "):
-        if _ATOMS.fullmatch(word) and len(word) <= _LONG_ATOM:
+    for word in words:
+        if _plain_atom(word):
             if run:
                 tokens += encoded_words(" ".join(run))
                 run = []
@@ -125,7 +134,8 @@ def _phrase(display: str, room: int) -> list[str]:
 def mailbox(name: str, display: str, address: str) -> bytes:
     """An address field with one mailbox, `Display <address>` (just the address if no
     display name); the name is cleaned and capped at MAX_NAME characters."""
-    if len(display) <= _LONG_ATOM and _ATOMS.fullmatch(display):  # the usual case, quickly
+    if len(display) <= _LONG_ATOM and "=?" not in display and _ATOMS.fullmatch(display):
+        # the usual case, quickly
         line = f"{name}: {display} <{address}>"
         if len(line) <= MAX_LINE:
             return (line + "\r\n").encode("ascii")
@@ -133,6 +143,14 @@ def mailbox(name: str, display: str, address: str) -> bytes:
     if not display:
         return _fold(name, [address])
     return _fold(name, [*_phrase(display, MAX_LINE - len(name) - 2), f"<{address}>"])
+
+
+def lone(name: bytes, value: bytes) -> bytes:
+    """`Name: value` for one ASCII token we made (a Message-ID, a link in <>): as
+    `structured` folds it, on a line of its own when `Name: value` would pass 78 characters."""
+    if len(name) + 2 + len(value) <= MAX_LINE:
+        return name + b": " + value + b"\r\n"
+    return name + b":\r\n " + value + b"\r\n"
 
 
 def structured(name: str, value: str) -> bytes:

@@ -26,7 +26,7 @@ from digest.delivery import headers, verp
 from digest.delivery.transports.base import Outgoing, dot_stuff
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
 from digest.render.views import variant_langs
-from digest.settings import Settings
+from digest.settings import SettingInvalid, Settings
 from digest.store.models import Language
 from digest.tokens import Purpose, Tokens
 
@@ -126,7 +126,7 @@ class MessageTemplate:
         # chunk once here equals stuffing each finished message.
         self.wire_chunks = [dot_stuff(c) if isinstance(c, bytes) else c for c in self.chunks]
         self.sender = settings.envelope_sender
-        self._verp = _verp_parts(settings)
+        self._verp = envelope_parts(settings)
         self._date = (0, b"")
 
     def message_id(self, subscriber_id: int) -> str:
@@ -146,9 +146,10 @@ class MessageTemplate:
         slots = {SLOT_UNSUB: unsub + SOFT_BREAK, SLOT_PREFS: prefs + SOFT_BREAK}
         mid = message_id or self.message_id(rcpt.subscriber_id)
         personal = [
-            headers.mailbox("To", rcpt.name, rcpt.email), b"Message-ID: ", mid.encode("ascii"),
-            b"\r\nDate: ", self._date_header(),
-            b"\r\nList-Unsubscribe: <", self.unsub_base, unsub, b">\r\n",
+            headers.mailbox("To", rcpt.name, rcpt.email),
+            headers.lone(b"Message-ID", mid.encode("ascii")),
+            b"Date: ", self._date_header(), b"\r\n",
+            headers.lone(b"List-Unsubscribe", b"<" + self.unsub_base + unsub + b">"),
         ]
         # One join per form: each is tens of KB, and every extra concatenation copies it.
         data = b"".join(personal + [c if isinstance(c, bytes) else slots[c]
@@ -162,12 +163,17 @@ class MessageTemplate:
         return Outgoing(mid, sender, rcpt.email, data, wire)
 
 
-def _verp_parts(settings: Settings) -> tuple[bytes, str, str] | None:
-    """(key, "bounces+", "@domain") for DIGEST_BOUNCE_ADDRESS, checked once; None if unset."""
+def envelope_parts(settings: Settings) -> tuple[bytes, str, str] | None:
+    """(key, "bounces+", "@domain") for DIGEST_BOUNCE_ADDRESS, checked once; None if unset.
+    Raises SettingInvalid for an address no VERP envelope sender can be made from."""
     if not settings.bounce_address:
         return None
     key = verp.derive_key(settings.signing_key())
-    longest = verp.envelope_sender(settings.bounce_address, verp.make_tag(verp.MAX_ID, key))
+    try:
+        longest = verp.envelope_sender(settings.bounce_address, verp.make_tag(verp.MAX_ID, key))
+    except ValueError as exc:  # settings made without validation (model_copy) reach here
+        raise SettingInvalid("bounce_address",
+                             f"{exc} (got {settings.bounce_address!r})") from None
     local, _, domain = longest.rpartition("@")  # raised above if the address is unusable
     return key, local.partition("+")[0] + "+", "@" + domain
 

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 
 from digest.delivery import outbox
 from digest.delivery.finish import Finisher
-from digest.delivery.messages import MessageTemplate, Recipient
+from digest.delivery.messages import MessageTemplate, Recipient, envelope_parts
 from digest.delivery.outbox import Attempt, Claimed, RetryPolicy
 from digest.delivery.outcomes import OutcomeWriter, Pending
 from digest.delivery.transports.base import (
@@ -85,11 +85,23 @@ class SendReport:
         return sum(self.sent.values())
 
 
+class NoVariant(ValueError):
+    """A test send with nothing to send: no stored variant of the languages asked for."""
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     """The backoff from the settings."""
     return RetryPolicy(base=timedelta(seconds=settings.retry_base_seconds),
                        cap=timedelta(seconds=settings.retry_max_seconds),
                        deadline=timedelta(hours=settings.retry_deadline_hours))
+
+
+def preflight(settings: Settings) -> tuple[Tokens, Finisher]:
+    """What the configuration alone can refuse, checked before a send writes anything: the
+    secret key (InsecureSecretKey), the DKIM key file and the VERP base (SettingInvalid)."""
+    tokens, finisher = Tokens(settings), Finisher(settings)
+    envelope_parts(settings)
+    return tokens, finisher
 
 
 def prepare_issue(engine: Engine, issue_id: int, actor: str, site: str = "",
@@ -123,9 +135,9 @@ def send_issue(
     actor: str = "cli",
 ) -> SendReport:
     """Send every due message of an issue; resumable, safe to run in several processes."""
-    # What the configuration alone can refuse (the key, the DKIM key file) is checked before
-    # anything is written: a refused send leaves the issue as it was, not half started.
-    tokens, finisher = Tokens(settings), Finisher(settings)
+    # A refused configuration leaves the issue as it was, not half started (marked sending,
+    # its outbox rows made, and nothing sendable).
+    tokens, finisher = preflight(settings)
     period, created = prepare_issue(engine, issue_id, actor, settings.site_url, clock())
     if created is None:
         return SendReport(period, already_sent=True)
@@ -349,7 +361,8 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
     """Send each variant (or those in `languages`) to each address, marked as a test:
     (address, language, the relay's reply, outcome) each; the outbox is not touched.
     Raises ValueError before anything is sent for an address that cannot be a plain one (it
-    becomes the To:; a line break or NUL would write headers of its own)."""
+    becomes the To:; a line break or NUL would write headers of its own), and NoVariant when
+    the issue has none of the variants asked for (a skipped period has none)."""
     for address in addresses:
         if any(c in address for c in "\r\n\0") or not _PLAIN_ADDRESS.fullmatch(address):
             raise ValueError(f"{address!r} is not an email address")
@@ -357,6 +370,10 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
         issue = get_issue(session, issue_id)
         stored = {lang: v for lang, v in variants(session, issue).items()
                   if languages is None or lang in languages}
+        if not stored:
+            asked = "" if languages is None else " " + "/".join(lang.value for lang in languages)
+            raise NoVariant(f"issue {issue.period} ({issue.state.value}) has no{asked} variant "
+                            "to test; nothing was sent")
     tokens = Tokens(settings)
     finisher = Finisher(settings, redirect=False)
     results = []

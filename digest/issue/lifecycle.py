@@ -51,6 +51,10 @@ class TransitionError(ValueError):
     """A step the lifecycle does not allow from the issue's current state."""
 
 
+class EmptyIssue(TransitionError):
+    """Approval refused: the issue has no items (there is nothing to send)."""
+
+
 class TranslationCheckFailed(ValueError):
     """Approval refused: something the email shows lacks Welsh or English text."""
 
@@ -77,11 +81,32 @@ def record(session: Session, issue: Issue, actor: str, action: IssueAction,
                            at=at or now_utc()))
 
 
+# How a refusal names the issues a step starts from, and the step itself.
+_WHICH = {IssueState.DRAFT: "a draft", IssueState.APPROVED: "an approved issue",
+          IssueState.SENDING: "an issue being sent", IssueState.SENT: "a sent issue",
+          IssueState.CANCELLED: "a cancelled issue", IssueState.SKIPPED: "a skipped period"}
+_DOING = {IssueState.APPROVED: "approved", IssueState.SENDING: "sent",
+          IssueState.SENT: "marked sent", IssueState.CANCELLED: "cancelled"}
+
+
+def require_transition(issue: Issue, to: IssueState, doing: str | None = None) -> None:
+    """Raise TransitionError naming the issue's state unless it may become `to`: "issue
+    2026-09 is sent; only a draft can be approved" (`doing`: the step, as in that line)."""
+    if to in TRANSITIONS[issue.state]:
+        return
+    sources = " or ".join(_WHICH[s] for s, targets in TRANSITIONS.items() if to in targets)
+    if not sources:  # a state no step leads to (a draft is only ever planned)
+        raise TransitionError(f"issue {issue.period} is {issue.state.value}; it cannot become "
+                              f"{to.value}")
+    hint = "; approve it first" if to is IssueState.SENDING and \
+        issue.state is IssueState.DRAFT else ""
+    raise TransitionError(f"issue {issue.period} is {issue.state.value}; only {sources} can "
+                          f"be {doing or _DOING[to]}{hint}")
+
+
 def move(session: Session, issue: Issue, to: IssueState) -> bool:
     """Take the issue from its current state to `to`; False if another process got there first."""
-    if to not in TRANSITIONS[issue.state]:
-        raise TransitionError(f"issue {issue.period} is {issue.state.value}; "
-                              f"it cannot become {to.value}")
+    require_transition(issue, to)
     table = core_table(Issue)
     result = session.execute(sa.update(table).where(
         table.c.id == issue.id, table.c.state == issue.state.value).values(state=to.value))
@@ -90,8 +115,8 @@ def move(session: Session, issue: Issue, to: IssueState) -> bool:
 
 
 def require_draft(issue: Issue, doing: str) -> None:
-    """Raise TransitionError unless the issue is a draft (only drafts are replanned, re-rendered
-    or approved)."""
+    """Raise TransitionError naming the issue's state unless it is a draft (only drafts are
+    replanned or re-rendered: steps that leave it a draft)."""
     if issue.state is not IssueState.DRAFT:
         raise TransitionError(f"issue {issue.period} is {issue.state.value}; only a draft can "
                               f"be {doing}")
@@ -107,9 +132,11 @@ def can_send(issue: Issue) -> str | None:
 
 def can_start_sending(issue: Issue) -> str | None:
     """None if an editor may start the first send of this issue; otherwise why not."""
-    if issue.state is IssueState.APPROVED:
-        return None
-    return f"the issue is {issue.state.value}"
+    try:
+        require_transition(issue, IssueState.SENDING)
+    except TransitionError as exc:
+        return str(exc)
+    return None
 
 
 def start_send(session: Session, issue: Issue, actor: str, created: int) -> bool:
@@ -186,7 +213,13 @@ def check_translations(session: Session, issue: Issue) -> list[str]:
 
 def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | None = None,
             ) -> list[str]:
-    """Approve a draft; refused while the translation check fails unless forced with a reason."""
+    """Approve a draft that has items; refused while the translation check fails unless forced
+    with a reason."""
+    require_transition(issue, IssueState.APPROVED)  # before the check: its state is the reason
+    if session.exec(select(IssueItem.item_id).where(IssueItem.issue_id == issue.id)
+                    ).first() is None:
+        raise EmptyIssue(f"issue {issue.period} has no items; nothing to approve (replan it "
+                         "when there is something new, or cancel it)")
     problems = check_translations(session, issue)
     if problems and not force_reason:
         raise TranslationCheckFailed(problems)
@@ -203,6 +236,7 @@ def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | N
 
 def cancel(session: Session, issue: Issue, actor: str, reason: str) -> None:
     """Cancel a draft or approved issue (it will not be sent)."""
+    require_transition(issue, IssueState.CANCELLED)
     if not move(session, issue, IssueState.CANCELLED):
         raise TransitionError(f"issue {issue.period} changed meanwhile")
     record(session, issue, actor, IssueAction.CANCELLED, reason)

@@ -49,6 +49,10 @@ class IssueNotFound(LookupError):
     """No issue with that id or period."""
 
 
+class NothingNew(ValueError):
+    """A replan that would leave the issue with fewer new items than the minimum: refused."""
+
+
 @dataclass(frozen=True)
 class PlanOutcome:
     """What `plan` did: the issue (new or existing), or why there is none."""
@@ -171,11 +175,18 @@ def plan(session: Session, settings: Settings, as_of: datetime,
 
 def replan(session: Session, settings: Settings, issue: Issue, as_of: datetime,
            actor: str) -> IssuePlan:
-    """Re-select a draft's items as of `as_of` (same period) and re-render it."""
+    """Re-select a draft's items as of `as_of` (same period) and re-render it; refused, with
+    nothing changed, when that would leave it with nothing new (NothingNew)."""
     require_draft(issue, "replanned")
+    # As the editor gave it (--as-of is local time), not as the UTC the store keeps.
+    local = f"{as_of.astimezone(settings.tz):%Y-%m-%d %H:%M} {settings.timezone}"
     if period_of(as_of, settings.tz) != issue.period:
-        raise ValueError(f"{as_of.isoformat()} is not in {issue.period}")
+        raise ValueError(f"{local} is not in {issue.period}; an issue is replanned only as of a "
+                         "moment in its own month")
     result = _select(session, settings, issue.period, as_of, exclude=issue.id)
+    if not result.worth_sending:
+        raise NothingNew(f"nothing new for {issue.period} as of {local}: {result.new_count} new "
+                         f"item(s), minimum {settings.min_new_items}; the issue is unchanged")
     session.execute(sa.delete(IssueItem).where(IssueItem.issue_id == issue.id))  # type: ignore[arg-type]
     issue.since_at, issue.cutoff_at = result.since_at, result.cutoff_at
     _freeze(session, issue, result)

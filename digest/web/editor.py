@@ -6,6 +6,7 @@ shows the app's own text for it, never text taken from the URL).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from digest.delivery import run
 from digest.i18n import EDITOR_DOMAIN, event_time
 from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
-from digest.settings import Settings
+from digest.settings import InsecureSecretKey, SettingInvalid, Settings
 from digest.store.models import Issue, IssueAction, Language, now_utc
 from digest.text import MAX_REASON, recorded
 from digest.web.notices import Notice, notice_text
@@ -38,6 +39,7 @@ from digest.web.pages import (
 )
 from digest.web.sessions import Editor, EditorLogin, check_csrf
 
+log = logging.getLogger("digest.web")
 router = Router(prefix="/editor")
 Csrf = Annotated[str, Form()]
 Refusal = type[Exception] | tuple[type[Exception], ...]
@@ -119,22 +121,35 @@ def test_address(raw: str) -> str | None:
 @router.post("/issues/{issue_id}/test")
 def test_send(request: Request, issue_id: str, who: Editor, svc: Svc, session: Db,
               csrf: Csrf = "", address: Annotated[str, Form()] = "",
-              language: Annotated[Language, Form()] = Language.CY) -> Response:
+              language: Annotated[str, Form()] = "") -> Response:
     """Send one variant, marked as a test, to an address; the outbox is untouched."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
+    tab = next((lang for lang in service.variants(session, issue) if lang.value == language),
+               None)
+    if tab is None:  # none chosen, or one the issue does not have (a skipped period)
+        return _issue_page(request, who, svc.settings, session, issue, Language.CY,
+                           notice_text(Notice.TEST_NO_VARIANT, choose_language(request)),
+                           status=400)
     to = test_address(address)
     if to is None:  # refused: the page again, with the reason in its status box
-        return _issue_page(request, who, svc.settings, session, issue, language,
+        return _issue_page(request, who, svc.settings, session, issue, tab,
                            notice_text(Notice.TEST_REFUSED, choose_language(request)),
+                           status=400)
+    try:
+        run.preflight(svc.settings)
+    except (SettingInvalid, InsecureSecretKey) as exc:
+        log.warning("test of %s not sent: %s", issue.period, exc)
+        return _issue_page(request, who, svc.settings, session, issue, tab,
+                           notice_text(Notice.NOT_SENT_SETTINGS, choose_language(request)),
                            status=400)
     commit(session)  # the test send reads in its own transaction
     results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
-                             svc.transport_factory(), languages=[language])
+                             svc.transport_factory(), languages=[tab])
     lifecycle.record(session, issue, who.name, IssueAction.TEST_SENT,
-                     f"test of {language.value} sent to {to}: {results[0][2]}")
+                     f"test of {tab.value} sent to {to}: {results[0][2]}")
     commit(session)
-    return _back(svc.settings, issue, language, Notice.TEST_SENT)
+    return _back(svc.settings, issue, tab, Notice.TEST_SENT)
 
 
 @router.post("/issues/{issue_id}/approve")
@@ -151,6 +166,7 @@ def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
         svc.settings, session, issue,
         lambda: lifecycle.approve(session, issue, who.name, force_reason=given),
         Notice.APPROVED, [(lifecycle.TranslationCheckFailed, Notice.NOT_APPROVED_TRANSLATIONS),
+                          (lifecycle.EmptyIssue, Notice.NOT_APPROVED_EMPTY),
                           (lifecycle.TransitionError, Notice.NOT_APPROVED)])
 
 
@@ -177,7 +193,8 @@ def replan(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "") -
     return _transition(
         svc.settings, session, issue,
         lambda: service.replan(session, svc.settings, issue, now_utc(), who.name),
-        Notice.REPLANNED, [((lifecycle.TransitionError, ValueError), Notice.NOT_REPLANNED)])
+        Notice.REPLANNED, [(service.NothingNew, Notice.NOT_REPLANNED_NOTHING_NEW),
+                           ((lifecycle.TransitionError, ValueError), Notice.NOT_REPLANNED)])
 
 
 def _transition(settings: Settings, session: Session, issue: Issue, change: Callable[[], object],
@@ -205,6 +222,11 @@ def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: Backgro
     if lifecycle.can_start_sending(issue) is not None:
         return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT)
     settings = svc.settings
+    try:  # what the send would refuse only after this answered: the issue stays approved
+        run.preflight(settings)
+    except (SettingInvalid, InsecureSecretKey) as exc:
+        log.warning("send of %s not started: %s", issue.period, exc)
+        return _back(settings, issue, Language.CY, Notice.NOT_SENT_SETTINGS)
     commit(session)  # the send takes the write lock itself; this request must not hold it
     tasks.add_task(run.send_issue, svc.engine, settings, issue.id or 0, svc.transport_factory,
                    connections=settings.send_connections, actor=who.name)

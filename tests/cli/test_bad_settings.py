@@ -77,3 +77,23 @@ def test_unknown_variables_knows_every_setting() -> None:
     env = {"DIGEST_SMTP_HOST": "x", "digest_smtp_port": "25", "DIGEST_DEBUG": "1",
            "DIGEST_TEST_PG_URL": "x", "DIGEST_SMTP_HOTS": "x", "PATH": "/bin"}
     assert unknown_variables(env) == ["DIGEST_SMTP_HOTS"]
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("bounces+x@example.org", "must not contain '+'"),
+    ("b" * 38 + "@example.org", "at most 37 characters"),
+    ("bounces", "is not an email address"),
+    ("bounces@", "is not an email address"),
+])
+@pytest.mark.parametrize("flags", [[], ["--dry-run"], ["--test-to", "qa@example.org"]])
+def test_a_bounce_address_no_verp_sender_can_be_made_from_refuses_the_send_before_writing(
+        approved: None, workdir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, value: str, words: str, flags: list[str]) -> None:
+    monkeypatch.setenv("DIGEST_BOUNCE_ADDRESS", value)
+    code, out, err = digest(capsys, "issue", "send", "2026-09", *flags)
+    assert code == 78 and err.count("\n") == 1 and out == "", out + err
+    assert err.startswith("error: setting DIGEST_BOUNCE_ADDRESS: ") and words in err, err
+    monkeypatch.delenv("DIGEST_BOUNCE_ADDRESS")
+    after = status(capsys)
+    assert after["state"] == "approved" and after["counts"] == {}, after  # no outbox rows
+    assert not list((workdir / "var" / "outbox").glob("*.eml"))

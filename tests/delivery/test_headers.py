@@ -212,3 +212,63 @@ def test_notices_use_the_same_headers() -> None:
     [got] = mailparser([data])
     assert got["subject"] == subject and got["from"]["name"] == SENDERS[2]
     assert got["to"] == {"name": "", "address": "golygydd@example.org"}
+
+
+LOOKS_ENCODED = ["=?utf-8?q?admin?=", "=?utf-8?b?YWRtaW4=?=", "Bank =?utf-8?q?Admin?= Team",
+                 "Siân =?iso-8859-1?q?caf=E9?=", '"=?utf-8?q?x?="', "a=?b",
+                 "=?x?q?" + "y" * 30 + "?=",
+                 "=?UTF-8?Q?Gw=C3=AAn?= ap Rhys"]
+
+
+def test_a_name_that_looks_like_an_encoded_word_reads_back_literally() -> None:
+    for name in LOOKS_ENCODED:
+        data = build("Medi 2026", name, name)
+        msg = message_from_bytes(data, policy=default)
+        assert msg["To"].addresses[0].display_name == name
+        assert msg["From"].addresses[0].display_name == name
+        assert msg["To"].addresses[0].addr_spec == "gwenllian@example.org"
+        assert max(len(line) for line in header_lines(data)) <= 78
+
+
+def test_mailbox_never_writes_an_encoded_word_it_did_not_make() -> None:
+    field = headers.mailbox("From", "=?utf-8?q?admin?=", "digest@example.org")
+    assert field == b"From: =?utf-8?q?=3D=3Futf-8=3Fq=3Fadmin=3F=3D?= <digest@example.org>\r\n"
+    assert headers.mailbox("From", "Siân", "d@example.org").startswith(b"From: =?utf-8?q?Si")
+    assert headers.mailbox("To", "Rhys Price", "r@example.org") == \
+        b"To: Rhys Price <r@example.org>\r\n"  # plain atoms stay as they are
+
+
+def test_mailparser_reads_back_a_name_that_looks_encoded_literally() -> None:
+    messages = [build("Medi 2026", name, SENDERS[0]) for name in LOOKS_ENCODED]
+    for got, name in zip(mailparser(messages), LOOKS_ENCODED, strict=True):
+        assert got["to"] == {"name": name, "address": "gwenllian@example.org"}
+
+
+def personal(subscriber_id: int, **changes: str) -> bytes:
+    settings = Settings(_env_file=None, secret_key=SecretStr(TEST_SECRET_KEY)  # type: ignore[call-arg]
+                        ).model_copy(update=changes)
+    template = MessageTemplate(settings, 9, Variant(Language.CY, "Medi", "<p>Helo</p>", "Helo"),
+                               Tokens(settings))
+    return template.build(Recipient(subscriber_id, "g@example.org", "Gwen")).data
+
+
+@pytest.mark.parametrize("subscriber_id", [4, 40_000, 2**31 - 1])
+def test_list_unsubscribe_and_message_id_fold_rather_than_pass_78(subscriber_id: int) -> None:
+    data = personal(subscriber_id, sender_email="digest@ymchwil-gwaith-cymdeithasol.example.org")
+    assert max(len(line) for line in header_lines(data)) <= 78, data[:600]
+    msg = message_from_bytes(data, policy=default)
+    link = msg["List-Unsubscribe"].strip()  # Python keeps the folding space before a value
+    assert link.startswith("<https://digest.example.org/u/") and link.endswith(">")
+    assert f".{subscriber_id}@" in msg["Message-ID"]
+    token = link[len("<https://digest.example.org/u/"):-1]
+    assert token.encode() in data  # folded before the link, never inside it
+
+
+def test_a_link_too_long_for_any_line_stays_whole_on_a_line_of_its_own() -> None:
+    site = "https://digest.example.org/" + "a" * 60
+    data = personal(40_000, site_url=site)
+    [line] = [x for x in header_lines(data) if site.encode() in x]
+    assert line.startswith(b" <" + site.encode() + b"/u/") and line.endswith(b">")
+    assert message_from_bytes(data, policy=default)["List-Unsubscribe"].strip().startswith(
+        f"<{site}/u/")
+    assert headers.lone(b"List-Unsubscribe", b"<x>") == b"List-Unsubscribe: <x>\r\n"

@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 from digest.delivery import run, verp
 from digest.delivery.messages import MessageTemplate, Recipient
 from digest.delivery.transports import factory
-from digest.settings import Settings
-from digest.store.models import Delivery, Language, Subscriber
+from digest.settings import SettingInvalid, Settings
+from digest.store.models import Delivery, Issue, IssueState, Language, Subscriber
 from tests.factories import add_sample_content, add_subscribers, approved_issue
 from tests.smtp_server import SMTPServer
 
@@ -82,3 +82,21 @@ def test_an_unusable_bounce_address_is_refused_when_the_send_starts(
     cfg = settings.model_copy(update={"bounce_address": address})
     with pytest.raises(ValueError):
         MessageTemplate(cfg, 1, _Variant(), Tokens(cfg))
+
+
+@pytest.mark.parametrize("address", ["bounces+x@example.org", "not an address",
+                                     "b" * 38 + "@example.org"])
+def test_an_unusable_bounce_address_refuses_send_issue_before_anything_is_written(
+        engine: Engine, session: Session, db_settings: Settings, address: str) -> None:
+    """Settings made without validation (model_copy) are caught by the send's own check."""
+    add_sample_content(session)
+    add_subscribers(session, per_language=2)
+    issue = approved_issue(session, db_settings)
+    cfg = db_settings.model_copy(update={"bounce_address": address})
+    with pytest.raises(SettingInvalid, match=r"^setting DIGEST_BOUNCE_ADDRESS: "):
+        run.send_issue(engine, cfg, issue.id or 0, factory.transport_factory(cfg))
+    with pytest.raises(SettingInvalid):
+        run.preflight(cfg)
+    session.expire_all()
+    assert session.get(Issue, issue.id).state is IssueState.APPROVED  # type: ignore[union-attr]
+    assert session.exec(select(Delivery).where(Delivery.issue_id == issue.id)).all() == []

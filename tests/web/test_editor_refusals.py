@@ -1,0 +1,114 @@
+"""The editor's buttons refuse what the CLI refuses, with their own notice in Welsh and
+English, and change nothing: a replan to nothing new, approving an issue with no items,
+sending with a setting the send cannot use."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlmodel import Session, col, delete, select
+
+from digest.issue import lifecycle, service
+from digest.store.models import Delivery, Issue, IssueItem, IssueState, IssueVariant
+from tests.factories import AS_OF
+from tests.web.client import issue_id, login
+from tests.web.conftest import MakeWeb, Web
+
+
+def notice(web: Web, csrf: str, iid: int, action: str) -> str:
+    """Post an action; the notice code it redirects with."""
+    answer = web[0].post(f"/editor/issues/{iid}/{action}", data={"csrf": csrf})
+    assert answer.status_code == 303
+    return str(answer.headers["location"]).rpartition("notice=")[2]
+
+
+def frozen(session: Session, iid: int) -> tuple[object, ...]:
+    """The issue's state, items, variants and history."""
+    session.rollback()
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    items = session.exec(select(IssueItem.item_id).where(IssueItem.issue_id == iid)).all()
+    return (issue.state, sorted(items), issue.cutoff_at,
+            {k: v.html for k, v in service.variants(session, issue).items()},
+            [e.action for e in lifecycle.history(session, issue)])
+
+
+def test_a_replan_to_nothing_new_is_refused_with_its_notice(make_web: MakeWeb,
+                                                            session: Session) -> None:
+    with time_machine.travel(AS_OF + timedelta(hours=1), tick=False):  # in the issue's month
+        web = make_web(min_new_items=1000)
+        csrf, iid = login(web[0]), issue_id(session)
+        before = frozen(session, iid)
+        assert notice(web, csrf, iid, "replan") == "not-replanned-nothing-new"
+        assert frozen(session, iid) == before
+        page = f"/editor/issues/{iid}?notice=not-replanned-nothing-new"
+        assert "nothing new would be chosen as of now" in web[0].get(page + "&lang=en").text
+        assert "ni fyddai dim byd newydd yn cael ei ddewis nawr" in \
+            web[0].get(page + "&lang=cy").text.replace("&#39;", "'")
+
+
+def test_approving_an_issue_with_no_items_is_refused_with_its_notice(web: Web,
+                                                                    session: Session) -> None:
+    csrf, iid = login(web[0]), issue_id(session)
+    for item in session.exec(select(IssueItem).where(IssueItem.issue_id == iid)).all():
+        session.delete(item)
+    session.commit()
+    before = frozen(session, iid)
+    assert notice(web, csrf, iid, "approve") == "not-approved-empty"
+    assert frozen(session, iid) == before and before[0] is IssueState.DRAFT
+    page = f"/editor/issues/{iid}?notice=not-approved-empty"
+    assert "Not approved: the issue has no items." in web[0].get(page + "&lang=en").text
+    assert "does dim eitemau yn y rhifyn" in web[0].get(page + "&lang=cy").text
+
+
+@pytest.mark.parametrize("changes", [
+    {"dkim_selector": "s", "dkim_private_key_path": Path("/nowhere/dkim.pem")},
+    {"bounce_address": "bounces+x@example.org"},
+])
+def test_the_send_and_test_buttons_refuse_settings_the_send_would_refuse(
+        make_web: MakeWeb, session: Session, changes: dict[str, object]) -> None:
+    """The checks `digest issue send` makes before writing, made before queueing a send: the
+    issue stays approved, no outbox row is made, nothing reaches the relay."""
+    web = make_web(**changes)
+    csrf, iid = login(web[0]), issue_id(session)
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    lifecycle.approve(session, issue, "Siân")
+    session.commit()
+    before = frozen(session, iid)
+    assert notice(web, csrf, iid, "send") == "not-sent-settings"
+    tested = web[0].post(f"/editor/issues/{iid}/test", data={
+        "csrf": csrf, "address": "qa@example.org", "language": "en"}, headers={
+        "Accept-Language": "en"})
+    assert tested.status_code == 400 and "Not sent: a setting the send needs" in tested.text
+    assert frozen(session, iid) == before and before[0] is IssueState.APPROVED
+    assert session.exec(select(Delivery).where(Delivery.issue_id == iid)).all() == []
+    assert web[1].sent == []
+    page = f"/editor/issues/{iid}?notice=not-sent-settings"
+    assert "Nothing was changed." in web[0].get(page + "&lang=en").text
+    assert "Does dim wedi newid." in web[0].get(page + "&lang=cy").text
+
+
+def test_a_test_with_no_variant_chosen_or_stored_is_a_400_with_its_notice(
+        web: Web, session: Session) -> None:
+    client, transport, _ = web
+    csrf, iid = login(client), issue_id(session)
+    before = frozen(session, iid)
+    forms: list[dict[str, str]] = [{"language": ""}, {"language": "fr"}, {"language": "CY"}, {}]
+    for form in forms:
+        answer = client.post(f"/editor/issues/{iid}/test", data={
+            "csrf": csrf, "address": "qa@example.org", **form}, headers={"Accept-Language": "en"})
+        assert answer.status_code == 400, form
+        assert "Not sent: a test needs one of this issue&#39;s variants" in answer.text
+    session.rollback()  # a snapshot read before the requests cannot write on SQLite
+    session.exec(delete(IssueVariant).where(col(IssueVariant.issue_id) == iid))  # type: ignore[call-overload]
+    session.commit()
+    welsh = client.post(f"/editor/issues/{iid}/test?lang=cy", data={
+        "csrf": csrf, "address": "qa@example.org", "language": "cy"})
+    assert welsh.status_code == 400
+    assert "mae angen un o fersiynau" in welsh.text.replace("&#39;", "'")
+    assert transport.sent == []
+    assert frozen(session, iid)[-1] == before[-1]  # no test recorded in the history
