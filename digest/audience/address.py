@@ -56,3 +56,14 @@ def normalise_email(raw: str) -> str:
         if plain is not None and len(plain[1]) <= 64 and _domain_ok(plain[2]):
             return lowered
     return slow_normalise(stripped)
+
+
+def stored_form(typed: str) -> str:
+    """An address as the store keeps it, from any form a person may type it in: any case,
+    its domain in Unicode (`bücher.example`) or in IDNA (`xn--bcher-kva.example`). An address
+    that does not validate (a placeholder such as `erased-7@erased.invalid`) is only stripped
+    and lower-cased: a lookup by it finds what it names, or nobody."""
+    try:
+        return normalise_email(typed)
+    except ValueError:
+        return typed.strip().lower()

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
 from digest.audience import history, suppression
+from digest.audience.address import stored_form
 from digest.audience.keyed import Keyed
 from digest.delivery import outbox
 from digest.settings import Settings
@@ -56,9 +57,8 @@ class Erased:
 
 
 def find(session: Session, email: str) -> Subscriber:
-    """The subscriber with this address (any case), or NotFound."""
-    sub = session.exec(select(Subscriber).where(
-        Subscriber.email == email.strip().lower())).first()
+    """The subscriber with this address, typed in any form (address.stored_form), or NotFound."""
+    sub = session.exec(select(Subscriber).where(Subscriber.email == stored_form(email))).first()
     if sub is None:
         raise NotFound(f"no subscriber with the address {email.strip()}")
     return sub
@@ -143,7 +143,7 @@ def erase(session: Session, settings: Settings, subscriber_id: int, actor: str) 
 
 
 def suppressed_at(session: Session, settings: Settings, email: str) -> datetime | None:
-    """When the address was put on the suppression list, or None."""
+    """When the address (typed in any form) was put on the suppression list, or None."""
     entry = session.get(Suppression, Keyed(settings).address(email))
     return entry.created_at if entry else None
 

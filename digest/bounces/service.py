@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from digest.audience.address import stored_form
 from digest.bounces.events import Feedback
 from digest.bounces.parse import parse
 from digest.bounces.policy import GMAIL_COMPLAINT_LINE, Action, Decision, Policy
@@ -160,7 +161,7 @@ def match_feedback(session: Session, settings: Settings, feedback: Feedback) -> 
             return _of(session, MatchedBy.MESSAGE_ID, delivery)
     if feedback.recipient:
         sub = session.exec(select(Subscriber).where(
-            Subscriber.email == feedback.recipient.lower())).first()
+            Subscriber.email == stored_form(feedback.recipient))).first()
         if sub is not None:
             latest = session.exec(select(Delivery).where(
                 Delivery.subscriber_id == sub.id, Delivery.state == DeliveryState.SENT)

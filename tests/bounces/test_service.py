@@ -266,6 +266,18 @@ def test_an_authenticated_webhook_may_match_by_address(world: World) -> None:
         MatchedBy.RECIPIENT, FeedbackSource.POSTMARK, None)
 
 
+def test_a_report_may_name_an_idn_address_in_either_form(world: World) -> None:
+    sub = world.subscriber("anna@xn--bcher-kva.example")
+    latest = world.sent(sub, "2026-09")
+    feedback = Feedback(FeedbackKind.HARD, "postmark:5678", recipient="Anna@Bücher.example",
+                        status="5.1.1", diagnostic="smtp; 550 5.1.1 user unknown")
+    done = service.process_feedback(world.session, world.settings, feedback,
+                                    FeedbackSource.POSTMARK, now=T0)
+    world.session.commit()
+    assert done.new_state is SubscriberState.BOUNCED
+    assert done.delivery_id == latest.delivery.id
+
+
 def test_a_report_about_someone_not_on_the_list_is_unmatched(world: World) -> None:
     [done] = world.process(reports.dsn("bounces@example.org", "nobody@example.net", None))
     assert done.outcome is FeedbackOutcome.UNMATCHED and done.subscriber_id is None

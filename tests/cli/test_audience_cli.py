@@ -102,3 +102,22 @@ def test_reports_as_table_json_and_csv(tmp_path: Path, monkeypatch: pytest.Monke
     for command in ("issue", "year"):
         assert f"Example: digest report {command}" in runner.invoke(
             app, ["report", command, "--help"]).output
+
+
+def test_an_idn_address_is_found_in_either_form(imported: Path) -> None:
+    (imported / "idn.csv").write_text("email,name,language\nanna@bücher.example,Anna,en\n"
+                                      "bob@xn--bcher-kva.example,Bob,cy\n", encoding="utf-8")
+    assert runner.invoke(app, ["subscribers", "import", "idn.csv"]).exit_code == 0
+    for typed, stored in (("ANNA@XN--BCHER-KVA.EXAMPLE", "anna@xn--bcher-kva.example"),
+                          ("Bob@Bücher.example", "bob@xn--bcher-kva.example")):
+        shown = runner.invoke(app, ["subscribers", "show", typed])
+        assert shown.exit_code == 0, shown.output
+        assert shown.output.startswith(f"{stored} (#")
+        person = runner.invoke(app, ["subscribers", "export-person", typed])
+        assert person.exit_code == 0, person.output
+        assert json.loads(person.output)["subscriber"]["email"] == stored
+    erased = runner.invoke(app, ["subscribers", "erase", "anna@BÜCHER.example", "--yes"])
+    assert erased.exit_code == 0, erased.output
+    for typed in ("anna@bücher.example", "anna@xn--bcher-kva.example"):
+        gone = runner.invoke(app, ["subscribers", "show", typed])
+        assert gone.exit_code == 1 and f"{typed} was erased on " in gone.output, gone.output

@@ -137,6 +137,26 @@ def test_the_subscriber_page_and_its_actions_are_recorded_with_the_editor(
     assert client.get("/editor/subscribers/999999").status_code == 404
 
 
+def test_the_erase_confirmation_takes_either_form_of_an_idn_address(
+        web: Web, session: Session) -> None:
+    client, _, _ = web
+    csrf = login(client)
+    for stored, typed in (("anna@xn--bcher-kva.example", "Anna@BÜCHER.example"),
+                          ("bob@xn--bcher-kva.example", " BOB@XN--BCHER-KVA.EXAMPLE ")):
+        sub = Subscriber(email=stored, name="", language=Language.EN,
+                         state=SubscriberState.ACTIVE)
+        session.add(sub)
+        session.commit()
+        wrong = client.post(f"/editor/subscribers/{sub.id}/erase",
+                            data={"csrf": csrf, "confirm": "anna@bucher.example"})
+        assert "notice=not-erased" in wrong.headers["location"]
+        done = client.post(f"/editor/subscribers/{sub.id}/erase",
+                           data={"csrf": csrf, "confirm": typed})
+        assert "notice=erased" in done.headers["location"], typed
+        session.refresh(sub)
+        assert sub.state is SubscriberState.ERASED
+
+
 def test_report_pages_charts_and_csv(web: Web, engine: Engine, session: Session) -> None:
     client, transport, settings = web
     login(client)
