@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
-from digest.audience import history, suppression
+from digest.audience import history, self_service, suppression
 from digest.audience.address import stored_form
 from digest.audience.keyed import Keyed
 from digest.delivery import outbox
@@ -114,16 +114,18 @@ def export_person(session: Session, subscriber_id: int) -> dict[str, Any]:
 
 def erase(session: Session, settings: Settings, subscriber_id: int, actor: str) -> Erased:
     """Remove a subscriber's personal data, keep anonymous counts, suppress the address."""
-    sub = session.get(Subscriber, subscriber_id)
-    if sub is None or sub.state is SubscriberState.ERASED:
-        raise NotFound(f"no subscriber #{subscriber_id} to erase")
+    # Messages not yet on the wire are never sent; one on the wire cannot record its outcome
+    # (an outcome is only written to a row its run still holds, and `claimed_by` is emptied).
+    # The outbox rows before the subscriber's, the order a send's outcome writer locks them in.
+    outbox.stop_mail(session, subscriber_id, "erased")
+    try:  # locked: a second erasure side by side waits for this one, then finds nobody
+        sub = self_service.get(session, subscriber_id, lock=True)
+    except LookupError:
+        raise NotFound(f"no subscriber #{subscriber_id} to erase") from None
     suppression.add(session, Keyed(settings), sub.email)
     session.flush()
     tables = SQLModel.metadata.tables
     d = tables["delivery"]
-    # Messages not yet on the wire are never sent; one on the wire cannot record its outcome
-    # (an outcome is only written to a row its run still holds, and `claimed_by` is emptied).
-    outbox.stop_mail(session, subscriber_id, "erased")
     # Reports that matched nobody may still name the address.
     bounces = tables["bounce_event"]
     session.execute(sa.update(bounces).where(bounces.c.recipient == sub.email)

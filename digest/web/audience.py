@@ -154,7 +154,11 @@ def erase(request: Request, sid: RowId, who: Editor, svc: Svc, session: Db, csrf
         return _back(request, sid, "erased")
     if stored_form(confirm) != sub.email:
         return _back(request, sid, "not-erased")
-    gdpr.erase(session, svc.settings, sid, who.name)
+    try:
+        gdpr.erase(session, svc.settings, sid, who.name)
+    except gdpr.NotFound:  # erased meanwhile, by another request
+        session.rollback()
+        return _back(request, sid, "erased")
     session.commit()
     return _back(request, sid, "erased")
 
