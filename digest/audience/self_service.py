@@ -117,7 +117,10 @@ def request(session: Session, settings: Settings, tokens: Tokens, raw_email: str
     if wait is not None:
         return SignupResult(Signup.RATE_LIMITED, retry_after=wait)
     name = clean_name(name)
-    sub = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+    # Locked as `get(lock=True)` locks: a confirmation or unsubscribe beside it is waited for,
+    # so that the request's history line records the state that one committed.
+    sub = session.exec(select(Subscriber).where(Subscriber.email == email).with_for_update()
+                       .execution_options(populate_existing=True)).first()
     lang = page_language(language)
     t = translations(lang)
     site = settings.site_url.rstrip("/")

@@ -139,3 +139,16 @@ def test_two_erasures_side_by_side_erase_once(
         lambda s: gdpr.erase(s, db_settings, sid, "editor"))
     assert waited and isinstance(outcome, gdpr.NotFound), outcome
     assert [a for a, _ in _events(engine, sid)].count(SubscriberAction.ERASED) == 1
+
+
+def test_a_sign_up_waits_for_a_confirmation_and_finds_the_person_active(
+        engine: Engine, session: Session, db_settings: Settings) -> None:
+    sid = _person(session, db_settings, SubscriberState.PENDING)
+    waited, outcome = _while_held(
+        engine, lambda s: self_service.confirm(s, sid),
+        lambda s: self_service.request(s, db_settings, Tokens(db_settings), "NIA@example.org",
+                                       "Nia", Language.EN, "192.0.2.6", now_utc()),
+        before=lambda s: self_service.get(s, sid))
+    assert waited and outcome.outcome is self_service.Signup.ALREADY_ACTIVE, outcome
+    assert _state(engine, sid) is SubscriberState.ACTIVE
+    assert _events(engine, sid)[-1] == (SubscriberAction.CONFIRMED, SubscriberState.ACTIVE)
