@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 # Lower-case only: callers lower-case an ASCII address before matching.
@@ -67,3 +68,19 @@ def stored_form(typed: str) -> str:
         return normalise_email(typed)
     except ValueError:
         return typed.strip().lower()
+
+
+def stored_prefix(typed: str) -> str:
+    """The start of a stored address that a search text (the start of an address) stands
+    for: lower-cased, each label of its domain in IDNA, so that `anna@bücher` finds
+    `anna@xn--bcher-kva.example`. A label that is not IDNA (an unfinished one) stays as typed."""
+    local, at, domain = typed.strip().rpartition("@")
+    if not at or domain.isascii():
+        return typed.strip().lower()
+    labels = []
+    for label in domain.split("."):
+        try:
+            labels.append(idna.encode(label, uts46=True).decode("ascii") if label else label)
+        except idna.IDNAError:
+            labels.append(label.lower())
+    return f"{local.lower()}@{'.'.join(labels)}"

@@ -87,3 +87,15 @@ def test_the_stored_form_is_what_sign_up_and_import_store() -> None:
 def test_an_address_that_does_not_validate_is_only_stripped_and_lower_cased() -> None:
     assert address.stored_form(" Erased-7@Erased.Invalid ") == "erased-7@erased.invalid"
     assert address.stored_form("not an address") == "not an address"
+
+
+@pytest.mark.parametrize(("typed", "prefix"), [
+    ("Anna@Bücher", "anna@xn--bcher-kva"), ("anna@bücher.exa", "anna@xn--bcher-kva.exa"),
+    ("anna@BÜCHER.example", "anna@xn--bcher-kva.example"), ("Anna@", "anna@"),
+    ("anna@xn--bcher", "anna@xn--bcher"), ("ANNA", "anna"), ("a@b\u00fc.", "a@xn--b-eha."),
+    ("a@\u00fc\u200d", "a@\u00fc\u200d"),  # not IDNA (yet): left as typed
+])
+def test_a_search_text_is_the_start_of_an_address_as_stored(typed: str, prefix: str) -> None:
+    assert address.stored_prefix(typed) == prefix
+    if "." in prefix and prefix.rsplit(".", 1)[1] == "example":
+        assert address.stored_form(typed).startswith(prefix)
