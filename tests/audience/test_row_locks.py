@@ -1,7 +1,8 @@
 """PostgreSQL: a change that reads a subscriber and then writes takes the row's lock first
 (`self_service.get(..., lock=True)`), so it waits for another transaction that changed the
 row and decides on what that one committed: it never re-activates someone who has just
-unsubscribed or been erased, nor writes a history event with their state from before."""
+unsubscribed or been erased, nor writes a history event with their state from before. A
+bounce report decides on the state so committed, too."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from digest.audience import gdpr, self_service
+from digest.bounces import service as bounces
+from digest.bounces.events import Feedback
 from digest.settings import Settings
 from digest.store.models import (
+    FeedbackKind,
+    FeedbackSource,
     Language,
     Subscriber,
     SubscriberAction,
@@ -152,3 +157,25 @@ def test_a_sign_up_waits_for_a_confirmation_and_finds_the_person_active(
     assert waited and outcome.outcome is self_service.Signup.ALREADY_ACTIVE, outcome
     assert _state(engine, sid) is SubscriberState.ACTIVE
     assert _events(engine, sid)[-1] == (SubscriberAction.CONFIRMED, SubscriberState.ACTIVE)
+
+
+@pytest.mark.parametrize("leave", ["unsubscribe", "erase"])
+def test_a_bounce_report_waits_for_an_unsubscribe_or_erasure_and_decides_on_it(
+        engine: Engine, session: Session, db_settings: Settings, leave: str) -> None:
+    sid = _person(session, db_settings, SubscriberState.ACTIVE)
+    hold: Callable[[Session], Any] = {
+        "unsubscribe": lambda s: self_service.unsubscribe(s, sid),
+        "erase": lambda s: gdpr.erase(s, db_settings, sid, "cli")}[leave]
+    report = Feedback(FeedbackKind.HARD, "postmark:77", recipient="nia@example.org",
+                      status="5.1.1", diagnostic="smtp; 550 5.1.1 user unknown")
+    waited, outcome = _while_held(
+        engine, hold, lambda s: bounces.process_feedback(s, db_settings, report,
+                                                         FeedbackSource.POSTMARK))
+    assert waited and isinstance(outcome, bounces.Processed), outcome
+    if leave == "unsubscribe":  # matched by the address, as it was committed
+        assert outcome.new_state is None and "already unsubscribed" in outcome.detail
+        assert _state(engine, sid) is SubscriberState.UNSUBSCRIBED
+        assert _events(engine, sid)[-1][0] is SubscriberAction.UNSUBSCRIBED
+    else:
+        assert outcome.new_state is None and "the subscriber was erased" in outcome.detail
+        assert _state(engine, sid) is SubscriberState.ERASED

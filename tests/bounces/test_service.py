@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from digest.audience import csv_import
+from digest.audience import csv_import, gdpr, history
 from digest.bounces import service
 from digest.bounces.events import Feedback
 from digest.delivery import verp
@@ -26,6 +26,7 @@ from digest.store.models import (
     Language,
     MatchedBy,
     Subscriber,
+    SubscriberAction,
     SubscriberState,
 )
 from tests.bounces import reports
@@ -127,6 +128,26 @@ def test_hard_bounce_with_a_verp_tag_bounces_at_once_and_skips_unsent_mail(
     assert (event.kind, event.matched_by, event.status, event.issue_id) == (
         FeedbackKind.HARD, MatchedBy.VERP, "5.1.1", world.issues["2026-09"].id)
     assert event.raw is not None and b"Final-Recipient" in event.raw
+
+
+@pytest.mark.parametrize("kind", ["hard", "complaint"])
+def test_a_late_report_about_an_erased_subscriber_leaves_them_erased(
+        world: World, kind: str) -> None:
+    sub = world.subscriber("gwen@example.net")
+    sent = world.sent(sub)
+    gdpr.erase(world.session, world.settings, sub.id or 0, "cli")
+    world.session.commit()
+    raw = (reports.dsn(sent.sender, "gwen@example.net", None) if kind == "hard"
+           else reports.arf(sent.sender, "gwen@example.net", sent.message_id))
+    [done] = world.process(raw)
+    assert (done.new_state, done.subscriber_id) == (None, sub.id)
+    assert "erased" in done.detail
+    assert world.state(sub) is SubscriberState.ERASED
+    actions = [e.action for e in history.events_of(world.session, sub.id or 0)]
+    assert actions[-1] is SubscriberAction.ERASED
+    [event] = world.events()  # kept, without a word of theirs
+    assert (event.subscriber_id, event.recipient, event.diagnostic, event.raw) == (
+        sub.id, None, None, None)
 
 
 def test_the_same_report_twice_changes_nothing(world: World) -> None:
