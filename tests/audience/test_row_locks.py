@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.audience import gdpr, self_service
+from digest.audience import csv_import, gdpr, self_service
 from digest.bounces import service as bounces
 from digest.bounces.events import Feedback
 from digest.settings import Settings
@@ -179,3 +180,20 @@ def test_a_bounce_report_waits_for_an_unsubscribe_or_erasure_and_decides_on_it(
     else:
         assert outcome.new_state is None and "the subscriber was erased" in outcome.detail
         assert _state(engine, sid) is SubscriberState.ERASED
+
+
+def test_an_import_waits_for_an_unsubscribe_and_leaves_the_person_alone(
+        engine: Engine, session: Session, db_settings: Settings, tmp_path: Path) -> None:
+    sid = _person(session, db_settings, SubscriberState.ACTIVE)
+    path = tmp_path / "list.csv"
+    path.write_text("email,name,language\nnia@example.org,Nia Wyn,en\nnew@example.org,New,cy\n",
+                    encoding="utf-8")
+    waited, outcome = _while_held(engine, lambda s: self_service.unsubscribe(s, sid),
+                                  lambda s: csv_import.import_file(s, path))
+    assert waited and isinstance(outcome, csv_import.ImportReport), outcome
+    assert (outcome.added, outcome.updated, outcome.kept_inactive) == (1, 0, 1)
+    assert _events(engine, sid)[-1] == (SubscriberAction.UNSUBSCRIBED,
+                                        SubscriberState.UNSUBSCRIBED)
+    with Session(engine) as s:
+        nia = s.get(Subscriber, sid)
+        assert nia is not None and (nia.name, nia.language) == ("Nia", Language.CY)
