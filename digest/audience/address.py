@@ -84,3 +84,14 @@ def stored_prefix(typed: str) -> str:
         except idna.IDNAError:
             labels.append(label.lower())
     return f"{local.lower()}@{'.'.join(labels)}"
+
+
+def written_forms(stored: str) -> list[str]:
+    """A stored address and, when its domain is IDNA, the same address with the domain in
+    Unicode (lower-case): how a record written before `stored_form` existed may name it."""
+    local, _, domain = stored.rpartition("@")
+    try:
+        unicode = idna.decode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return [stored]
+    return [stored] if unicode == domain else [stored, f"{local}@{unicode}"]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
 from digest.audience import history, self_service, suppression
-from digest.audience.address import stored_form
+from digest.audience.address import stored_form, written_forms
 from digest.audience.keyed import Keyed
 from digest.delivery import outbox
 from digest.settings import Settings
@@ -105,7 +105,7 @@ def export_person(session: Session, subscriber_id: int) -> dict[str, Any]:
                 bounce_t.c.received_at, bounce_t.c.kind, bounce_t.c.source, bounce_t.c.outcome,
                 bounce_t.c.status, bounce_t.c.diagnostic, bounce_t.c.detail, bounce_t.c.raw)
                 .where(sa.or_(bounce_t.c.subscriber_id == subscriber_id,
-                              bounce_t.c.recipient == sub.email))
+                              bounce_t.c.recipient.in_(written_forms(sub.email))))
                 .order_by(bounce_t.c.received_at))],
         "not_held": "No open tracking of any kind; click counts (when enabled) are per issue, "
                     "item and language only and name nobody.",
@@ -128,7 +128,7 @@ def erase(session: Session, settings: Settings, subscriber_id: int, actor: str) 
     d = tables["delivery"]
     # Reports that matched nobody may still name the address.
     bounces = tables["bounce_event"]
-    session.execute(sa.update(bounces).where(bounces.c.recipient == sub.email)
+    session.execute(sa.update(bounces).where(bounces.c.recipient.in_(written_forms(sub.email)))
                     .values(recipient=None, diagnostic=None, detail=None, raw=None))
     for name, key, columns in PERSONAL:
         table = tables[name]

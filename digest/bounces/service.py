@@ -362,7 +362,9 @@ def _row(feedback: Feedback, source: FeedbackSource, raw: bytes | None, now: dat
         "outcome": decision.outcome, "matched_by": match.by,
         "subscriber_id": sub.id if sub else None, "new_state": new_state,
         "delivery_id": match.delivery_id, "issue_id": match.issue_id,
-        "recipient": None if erased else (feedback.recipient or "")[:320] or None,
+        # In the form the store keeps addresses in, so that an erasure finds it by the address.
+        "recipient": None if erased or not feedback.recipient
+        else stored_form(feedback.recipient)[:320] or None,
         "status": (feedback.status or "")[:16] or None,
         "diagnostic": None if erased else feedback.diagnostic,
         "detail": decision.detail[:300], "received_at": now,

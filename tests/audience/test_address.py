@@ -99,3 +99,11 @@ def test_a_search_text_is_the_start_of_an_address_as_stored(typed: str, prefix: 
     assert address.stored_prefix(typed) == prefix
     if "." in prefix and prefix.rsplit(".", 1)[1] == "example":
         assert address.stored_form(typed).startswith(prefix)
+
+
+def test_the_forms_an_older_record_may_name_a_stored_address_in() -> None:
+    assert address.written_forms("anna@xn--bcher-kva.example") == [
+        "anna@xn--bcher-kva.example", "anna@bücher.example"]
+    assert address.written_forms("a@example.org") == ["a@example.org"]
+    assert address.written_forms("erased-7@erased.invalid") == ["erased-7@erased.invalid"]
+    assert address.written_forms("a@xn--zz.de") == ["a@xn--zz.de"]  # not IDNA after all

@@ -299,6 +299,29 @@ def test_a_report_may_name_an_idn_address_in_either_form(world: World) -> None:
     assert done.delivery_id == latest.delivery.id
 
 
+def test_a_report_naming_an_idn_address_before_they_joined_is_theirs_to_see_and_erase(
+        world: World) -> None:
+    feedback = Feedback(FeedbackKind.HARD, "postmark:9012", recipient="Anna@Bücher.example",
+                        status="5.1.1", diagnostic="smtp; 550 5.1.1 <Anna@Bücher.example>")
+    done = service.process_feedback(world.session, world.settings, feedback,
+                                    FeedbackSource.POSTMARK, now=T0)
+    assert done.outcome is FeedbackOutcome.UNMATCHED
+    [event] = world.events()
+    assert event.recipient == "anna@xn--bcher-kva.example"  # as the store keeps addresses
+    sub = world.subscriber("anna@xn--bcher-kva.example")
+    world.session.commit()
+    # A report recorded before recipients were kept in that form names the Unicode one.
+    older = BounceEvent(event_id="postmark:older", kind=FeedbackKind.HARD,
+                        source=FeedbackSource.POSTMARK, outcome=FeedbackOutcome.UNMATCHED,
+                        recipient="anna@bücher.example", received_at=T0)
+    world.session.add(older)
+    world.session.commit()
+    assert len(gdpr.export_person(world.session, sub.id or 0)["bounce_reports"]) == 2
+    gdpr.erase(world.session, world.settings, sub.id or 0, "cli")
+    world.session.commit()
+    assert [(e.recipient, e.diagnostic) for e in world.events()] == [(None, None)] * 2
+
+
 def test_a_report_about_someone_not_on_the_list_is_unmatched(world: World) -> None:
     [done] = world.process(reports.dsn("bounces@example.org", "nobody@example.net", None))
     assert done.outcome is FeedbackOutcome.UNMATCHED and done.subscriber_id is None
