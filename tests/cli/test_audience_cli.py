@@ -121,3 +121,15 @@ def test_an_idn_address_is_found_in_either_form(imported: Path) -> None:
     for typed in ("anna@bücher.example", "anna@xn--bcher-kva.example"):
         gone = runner.invoke(app, ["subscribers", "show", typed])
         assert gone.exit_code == 1 and f"{typed} was erased on " in gone.output, gone.output
+
+
+def test_an_erasure_that_finds_the_person_erased_meanwhile_is_one_line(
+        imported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.audience import gdpr
+
+    def erased_meanwhile(*_: object) -> gdpr.Erased:
+        raise gdpr.NotFound("no subscriber #3 to erase")
+
+    monkeypatch.setattr(gdpr, "erase", erased_meanwhile)
+    done = runner.invoke(app, ["subscribers", "erase", "eleri.thomas@example.org", "--yes"])
+    assert (done.exit_code, done.output) == (1, "error: no subscriber #3 to erase\n")
