@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 # Lower-case only: callers lower-case an ASCII address before matching.
@@ -56,3 +57,41 @@ def normalise_email(raw: str) -> str:
         if plain is not None and len(plain[1]) <= 64 and _domain_ok(plain[2]):
             return lowered
     return slow_normalise(stripped)
+
+
+def stored_form(typed: str) -> str:
+    """An address as the store keeps it, from any form a person may type it in: any case,
+    its domain in Unicode (`bücher.example`) or in IDNA (`xn--bcher-kva.example`). An address
+    that does not validate (a placeholder such as `erased-7@erased.invalid`) is only stripped
+    and lower-cased: a lookup by it finds what it names, or nobody."""
+    try:
+        return normalise_email(typed)
+    except ValueError:
+        return typed.strip().lower()
+
+
+def stored_prefix(typed: str) -> str:
+    """The start of a stored address that a search text (the start of an address) stands
+    for: lower-cased, each label of its domain in IDNA, so that `anna@bücher` finds
+    `anna@xn--bcher-kva.example`. A label that is not IDNA (an unfinished one) stays as typed."""
+    local, at, domain = typed.strip().rpartition("@")
+    if not at or domain.isascii():
+        return typed.strip().lower()
+    labels = []
+    for label in domain.split("."):
+        try:
+            labels.append(idna.encode(label, uts46=True).decode("ascii") if label else label)
+        except idna.IDNAError:
+            labels.append(label.lower())
+    return f"{local.lower()}@{'.'.join(labels)}"
+
+
+def written_forms(stored: str) -> list[str]:
+    """A stored address and, when its domain is IDNA, the same address with the domain in
+    Unicode (lower-case): how a record written before `stored_form` existed may name it."""
+    local, _, domain = stored.rpartition("@")
+    try:
+        unicode = idna.decode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return [stored]
+    return [stored] if unicode == domain else [stored, f"{local}@{unicode}"]

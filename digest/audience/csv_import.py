@@ -95,12 +95,13 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
         for record in reader:
             line, done = done + 1, reader.line_num  # a quoted field may hold line breaks
             size = len(record)
-            if size > columns:
-                yield LineError(path, line, "line", "more fields than columns")
-                continue
             joined = "".join(record)
             if not joined or joined.isspace():
                 continue  # blank line
+            if size != columns:  # shifted by a comma too many or too few: nothing is trusted
+                yield LineError(path, line, "line" if size > columns else header[size],
+                                _field_count(size, header))
+                continue
             if UNSAFE.search(joined) is not None:
                 for column in KNOWN_COLUMNS:
                     at = header.index(column) if column in header else size
@@ -129,6 +130,16 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
     except csv.Error as exc:  # reading stops here; the file is refused all the same
         yield LineError(path, done + 1, "line", f"{exc} (an unclosed quote?)"
                         if "end of data" in str(exc) else str(exc))
+
+
+def _field_count(size: int, header: list[str]) -> str:
+    """Why a record with `size` fields does not fit the header."""
+    fields = f"{size} field{'s' if size != 1 else ''}"
+    if size > len(header):
+        return (f"more fields than columns ({fields}, the header has {len(header)}: "
+                f"{','.join(header)}); a value with a comma in it needs double quotes")
+    return (f"missing: fewer fields than columns ({fields}, the header has {len(header)}: "
+            f"{','.join(header)})")
 
 
 def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:

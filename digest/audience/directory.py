@@ -1,7 +1,8 @@
 """The subscribers list: search, filters, counts and pages, with indexed queries only.
 
 - a search matches a prefix of the address (the unique index on `email`, which is stored
-  lower-case) or of the name (the index on `lower(name)`), as a range the index can seek
+  lower-case with an IDN domain in IDNA, as a domain typed in Unicode is searched) or of
+  the name (the index on `lower(name)`), as a range the index can seek
   (`>= prefix AND < next`) plus a LIKE that makes the match exact under any collation;
 - state and language filters use the (state, language, id) and (language, id) indexes;
 - pages are keyset pages in id order (newest first): `before`/`after` an id, never OFFSET,
@@ -20,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest.audience.address import stored_prefix
 from digest.store.models import Language, Subscriber, SubscriberState, core_table
 
 S = core_table(Subscriber)
@@ -111,7 +113,8 @@ def conditions(f: Filter, dialect: str) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
     q = f.q.strip()
     if q:
-        by_email = _prefix(S.c.email, q.lower())  # stored lower-cased by Python
+        # Stored lower-cased by Python, with an IDN domain in IDNA (address.stored_form).
+        by_email = _prefix(S.c.email, stored_prefix(q) if "@" in q else q.lower())
         # The name is folded by the database's lower(): SQLite's folds ASCII letters only,
         # so there the search text is folded the same way (Ŵ finds Ŵ, ŵ finds ŵ).
         name_q = q.lower() if dialect == "postgresql" else _ascii_lower(q)

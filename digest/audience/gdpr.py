@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
-from digest.audience import history, suppression
+from digest.audience import history, self_service, suppression
+from digest.audience.address import stored_form, written_forms
 from digest.audience.keyed import Keyed
 from digest.delivery import outbox
 from digest.settings import Settings
@@ -56,9 +57,8 @@ class Erased:
 
 
 def find(session: Session, email: str) -> Subscriber:
-    """The subscriber with this address (any case), or NotFound."""
-    sub = session.exec(select(Subscriber).where(
-        Subscriber.email == email.strip().lower())).first()
+    """The subscriber with this address, typed in any form (address.stored_form), or NotFound."""
+    sub = session.exec(select(Subscriber).where(Subscriber.email == stored_form(email))).first()
     if sub is None:
         raise NotFound(f"no subscriber with the address {email.strip()}")
     return sub
@@ -105,7 +105,7 @@ def export_person(session: Session, subscriber_id: int) -> dict[str, Any]:
                 bounce_t.c.received_at, bounce_t.c.kind, bounce_t.c.source, bounce_t.c.outcome,
                 bounce_t.c.status, bounce_t.c.diagnostic, bounce_t.c.detail, bounce_t.c.raw)
                 .where(sa.or_(bounce_t.c.subscriber_id == subscriber_id,
-                              bounce_t.c.recipient == sub.email))
+                              bounce_t.c.recipient.in_(written_forms(sub.email))))
                 .order_by(bounce_t.c.received_at))],
         "not_held": "No open tracking of any kind; click counts (when enabled) are per issue, "
                     "item and language only and name nobody.",
@@ -114,19 +114,21 @@ def export_person(session: Session, subscriber_id: int) -> dict[str, Any]:
 
 def erase(session: Session, settings: Settings, subscriber_id: int, actor: str) -> Erased:
     """Remove a subscriber's personal data, keep anonymous counts, suppress the address."""
-    sub = session.get(Subscriber, subscriber_id)
-    if sub is None or sub.state is SubscriberState.ERASED:
-        raise NotFound(f"no subscriber #{subscriber_id} to erase")
+    # Messages not yet on the wire are never sent; one on the wire cannot record its outcome
+    # (an outcome is only written to a row its run still holds, and `claimed_by` is emptied).
+    # The outbox rows before the subscriber's, the order a send's outcome writer locks them in.
+    outbox.stop_mail(session, subscriber_id, "erased")
+    try:  # locked: a second erasure side by side waits for this one, then finds nobody
+        sub = self_service.get(session, subscriber_id, lock=True)
+    except LookupError:
+        raise NotFound(f"no subscriber #{subscriber_id} to erase") from None
     suppression.add(session, Keyed(settings), sub.email)
     session.flush()
     tables = SQLModel.metadata.tables
     d = tables["delivery"]
-    # Messages not yet on the wire are never sent; one on the wire cannot record its outcome
-    # (an outcome is only written to a row its run still holds, and `claimed_by` is emptied).
-    outbox.stop_mail(session, subscriber_id, "erased")
     # Reports that matched nobody may still name the address.
     bounces = tables["bounce_event"]
-    session.execute(sa.update(bounces).where(bounces.c.recipient == sub.email)
+    session.execute(sa.update(bounces).where(bounces.c.recipient.in_(written_forms(sub.email)))
                     .values(recipient=None, diagnostic=None, detail=None, raw=None))
     for name, key, columns in PERSONAL:
         table = tables[name]
@@ -143,7 +145,7 @@ def erase(session: Session, settings: Settings, subscriber_id: int, actor: str) 
 
 
 def suppressed_at(session: Session, settings: Settings, email: str) -> datetime | None:
-    """When the address was put on the suppression list, or None."""
+    """When the address (typed in any form) was put on the suppression list, or None."""
     entry = session.get(Suppression, Keyed(settings).address(email))
     return entry.created_at if entry else None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from digest.audience.address import stored_form
 from digest.settings import Settings
 
 SUPPRESSION = "digest.suppression.v1"
@@ -26,8 +27,9 @@ class Keyed:
                       for label in (SUPPRESSION, CLIENT_IP)}
 
     def address(self, email: str) -> str:
-        """The suppression-list hash of a normalised (stripped, lower-case) address."""
-        value = email.strip().lower().encode("utf-8")
+        """The suppression-list hash of an address, typed in any form: its stored form is
+        hashed (address.stored_form), so `a@bücher.example` is `a@xn--bcher-kva.example`."""
+        value = stored_form(email).encode("utf-8")
         return hmac.new(self._keys[SUPPRESSION], value, hashlib.sha256).hexdigest()
 
     def ip(self, address: str) -> str:

@@ -117,7 +117,10 @@ def request(session: Session, settings: Settings, tokens: Tokens, raw_email: str
     if wait is not None:
         return SignupResult(Signup.RATE_LIMITED, retry_after=wait)
     name = clean_name(name)
-    sub = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+    # Locked as `get(lock=True)` locks: a confirmation or unsubscribe beside it is waited for,
+    # so that the request's history line records the state that one committed.
+    sub = session.exec(select(Subscriber).where(Subscriber.email == email).with_for_update()
+                       .execution_options(populate_existing=True)).first()
     lang = page_language(language)
     t = translations(lang)
     site = settings.site_url.rstrip("/")
@@ -159,7 +162,7 @@ def confirm(session: Session, subscriber_id: int, signed: datetime | None = None
     before the person unsubscribed or bounced no longer re-activates them (it would undo
     their unsubscribe); it raises StaleConfirmation and changes nothing. Only a sign-up made
     since, with its own link, does."""
-    sub = get(session, subscriber_id)
+    sub = get(session, subscriber_id, lock=True)
     if sub.state is SubscriberState.ACTIVE:
         return sub
     left = history.last_left(session, subscriber_id) if signed is not None else None
@@ -173,9 +176,14 @@ def confirm(session: Session, subscriber_id: int, signed: datetime | None = None
     return sub
 
 
-def get(session: Session, subscriber_id: int) -> Subscriber:
-    """The subscriber a token names (an erased one is gone: its tokens name nobody)."""
-    sub = session.get(Subscriber, subscriber_id)
+def get(session: Session, subscriber_id: int, *, lock: bool = False) -> Subscriber:
+    """The subscriber a token names (an erased one is gone: its tokens name nobody); with
+    `lock`, read as committed now and kept from other writers until the caller commits."""
+    # A change reads with `lock`, so that one running beside another (an unsubscribe, an
+    # erasure) waits for it and decides on what it committed, instead of writing over it:
+    # PostgreSQL's FOR UPDATE. SQLite renders none: its write transaction is the lock.
+    sub = (session.get(Subscriber, subscriber_id, with_for_update=True, populate_existing=True)
+           if lock else session.get(Subscriber, subscriber_id))
     if sub is None or sub.state is SubscriberState.ERASED:
         raise LookupError("no such subscriber")
     return sub
@@ -185,7 +193,7 @@ def set_language(session: Session, subscriber_id: int, language: Language, *,
                  actor: str = history.SUBSCRIBER,
                  reason: ActionReason = ActionReason.LINK) -> Subscriber:
     """Change the language a subscriber receives."""
-    sub = get(session, subscriber_id)
+    sub = get(session, subscriber_id, lock=True)
     if sub.language is not language:
         sub.language, sub.updated_at = language, now_utc()
         history.record(session, sub, SubscriberAction.LANGUAGE_CHANGED, actor, reason=reason)
@@ -299,7 +307,7 @@ def _unsubscribe_in_one(session: Session, ids: list[int], at: datetime,
 
 def resubscribe(session: Session, subscriber_id: int) -> Subscriber:
     """Undo an unsubscribe from the subscriber's own preferences link."""
-    sub = get(session, subscriber_id)
+    sub = get(session, subscriber_id, lock=True)
     if sub.state is SubscriberState.UNSUBSCRIBED:
         sub.state, sub.updated_at = SubscriberState.ACTIVE, now_utc()
         history.record(session, sub, SubscriberAction.RESUBSCRIBED, history.SUBSCRIBER,

@@ -30,13 +30,15 @@ def is_suppressed(session: Session, keyed: Keyed, email: str) -> bool:
 
 def suppressed(session: Session, keyed: Keyed, emails: list[str]) -> set[str]:
     """Which of `emails` are on the list (in chunks: one query per thousand)."""
-    hashes = {keyed.address(e): e for e in emails}
+    hashes: dict[str, list[str]] = {}  # two forms of one address share a hash
+    for e in emails:
+        hashes.setdefault(keyed.address(e), []).append(e)
     keys = list(hashes)
     found: set[str] = set()
     for start in range(0, len(keys), 1000):
         found |= set(session.exec(select(Suppression.address_hash).where(
             col(Suppression.address_hash).in_(keys[start:start + 1000]))))
-    return {hashes[h] for h in found}
+    return {e for h in found for e in hashes[h]}
 
 
 def link_signup(session: Session, keyed: Keyed, email: str, subscriber_id: int) -> None:

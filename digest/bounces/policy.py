@@ -106,6 +106,9 @@ class Policy:
                    if matched_by is MatchedBy.MESSAGE_ID else "the address alone")
             return Decision(FeedbackOutcome.UNMATCHED, Action.NONE,
                             f"not trusted: matched by {why}; left for a person")
+        if state is SubscriberState.ERASED:  # their kept outbox rows still match a late report
+            return Decision(FeedbackOutcome.APPLIED, Action.NONE,
+                            f"{kind.value}: the subscriber was erased")
         if kind is FeedbackKind.COMPLAINT:
             if state is SubscriberState.UNSUBSCRIBED:
                 return Decision(FeedbackOutcome.APPLIED, Action.NONE,

@@ -13,7 +13,7 @@ latest sent delivery, for the per-issue counts). What a match may do is `policy.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from digest.audience.address import stored_form
 from digest.bounces.events import Feedback
 from digest.bounces.parse import parse
 from digest.bounces.policy import GMAIL_COMPLAINT_LINE, Action, Decision, Policy
@@ -99,6 +100,8 @@ def process_feedback(session: Session, settings: Settings, feedback: Feedback,
         return _processed(known, new=False)
     policy = Policy.from_settings(settings)
     match = match_feedback(session, settings, feedback)
+    if match.subscriber is not None:
+        match = replace(match, subscriber=_locked(session, match.subscriber.id or 0))
     sub = match.subscriber
     decision = policy.decide(feedback.kind, match.by, source, sub.state if sub else None)
     if decision.action is Action.COUNT_SOFT and sub is not None:
@@ -162,7 +165,7 @@ def match_feedback(session: Session, settings: Settings, feedback: Feedback) -> 
             return _of(session, MatchedBy.MESSAGE_ID, delivery)
     if feedback.recipient:
         sub = session.exec(select(Subscriber).where(
-            Subscriber.email == feedback.recipient.lower())).first()
+            Subscriber.email == stored_form(feedback.recipient))).first()
         if sub is not None:
             latest = session.exec(select(Delivery).where(
                 Delivery.subscriber_id == sub.id, Delivery.state == DeliveryState.SENT)
@@ -319,6 +322,17 @@ def issue_feedback(session: Session, issue_id: int) -> IssueFeedback:
         unsubscribed=changed.get(SubscriberState.UNSUBSCRIBED, 0))
 
 
+def _locked(session: Session, subscriber_id: int) -> Subscriber | None:
+    """The subscriber as committed now, locked until the commit (PostgreSQL; SQLite's write
+    transaction is the lock), so that the policy decides on the state an unsubscribe or
+    erasure beside it committed. Their open outbox rows are locked first: the order a send's
+    outcome writer and `subscriber_left` lock them in."""
+    session.execute(sa.select(D.c.id).where(D.c.subscriber_id == subscriber_id,
+                                            D.c.state.in_([s.value for s in outbox.OPEN_STATES]))
+                    .with_for_update())
+    return session.get(Subscriber, subscriber_id, with_for_update=True, populate_existing=True)
+
+
 def _of(session: Session, by: MatchedBy, delivery: Delivery) -> Match:
     return Match(by, session.get(Subscriber, delivery.subscriber_id), delivery.id,
                  delivery.issue_id)
@@ -343,15 +357,20 @@ def _row(feedback: Feedback, source: FeedbackSource, raw: bytes | None, now: dat
          match: Match, decision: Decision, new_state: SubscriberState | None
          ) -> dict[str, object]:
     sub = match.subscriber
+    # A report about an erased person keeps nothing of theirs (digest.audience.gdpr.PERSONAL).
+    erased = sub is not None and sub.state is SubscriberState.ERASED
     return {
         "event_id": stored_key(feedback.event_id), "kind": feedback.kind, "source": source,
         "outcome": decision.outcome, "matched_by": match.by,
         "subscriber_id": sub.id if sub else None, "new_state": new_state,
         "delivery_id": match.delivery_id, "issue_id": match.issue_id,
-        "recipient": (feedback.recipient or "")[:320] or None,
-        "status": (feedback.status or "")[:16] or None, "diagnostic": feedback.diagnostic,
+        # In the form the store keeps addresses in, so that an erasure finds it by the address.
+        "recipient": None if erased or not feedback.recipient
+        else stored_form(feedback.recipient)[:320] or None,
+        "status": (feedback.status or "")[:16] or None,
+        "diagnostic": None if erased else feedback.diagnostic,
         "detail": decision.detail[:300], "received_at": now,
-        "occurred_at": feedback.occurred_at, "raw": raw,
+        "occurred_at": feedback.occurred_at, "raw": None if erased else raw,
     }
 
 

@@ -76,7 +76,10 @@ def subscribers_erase(
         if not yes and not typer.confirm(
                 f"Erase {email.strip()} for good (address, name, history details)?"):
             raise fail("nothing erased")
-        done = gdpr.erase(session, settings, sid, actor)
+        try:
+            done = gdpr.erase(session, settings, sid, actor)
+        except gdpr.NotFound as exc:  # erased meanwhile, by another command or page
+            raise fail(str(exc)) from None
     out.print(f"erased subscriber #{done.subscriber_id}: address and name removed; "
               f"{done.deliveries_kept} delivery outcome(s) and {done.events_kept} history "
               "event(s) kept without personal data; the address is on the suppression list",

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlmodel import Session
 
 from digest.audience import directory, export, gdpr, history, self_service
+from digest.audience.address import stored_form
 from digest.audience.directory import Filter
 from digest.i18n import EDITOR_DOMAIN, N_
 from digest.store.models import ActionReason, Language, Subscriber, SubscriberState
@@ -151,9 +152,13 @@ def erase(request: Request, sid: RowId, who: Editor, svc: Svc, session: Db, csrf
     sub = _subscriber(session, sid)
     if sub.state is SubscriberState.ERASED:
         return _back(request, sid, "erased")
-    if confirm.strip().lower() != sub.email:
+    if stored_form(confirm) != sub.email:
         return _back(request, sid, "not-erased")
-    gdpr.erase(session, svc.settings, sid, who.name)
+    try:
+        gdpr.erase(session, svc.settings, sid, who.name)
+    except gdpr.NotFound:  # erased meanwhile, by another request
+        session.rollback()
+        return _back(request, sid, "erased")
     session.commit()
     return _back(request, sid, "erased")
 

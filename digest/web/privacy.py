@@ -56,7 +56,11 @@ def erase_mine(request: Request, token: str, svc: Svc, session: Db,
     if confirmed != "yes":
         return render(request, "privacy.html.j2", lang, sub=sub, token=None, action=token,
                       confirm=True)
-    gdpr.erase(session, svc.settings, sub.id or 0, "subscriber")
+    try:
+        gdpr.erase(session, svc.settings, sub.id or 0, "subscriber")
+    except gdpr.NotFound:  # erased meanwhile: its links name nobody
+        session.rollback()
+        raise HTTPException(404) from None
     session.commit()  # before the answer that says it is done
     return render(request, "message.html.j2", lang, title_key=N_("Your data has been erased"),
                   body_key=N_("We no longer hold your address or name, and you will receive "

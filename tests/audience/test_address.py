@@ -65,3 +65,45 @@ def test_the_fast_path_serves_plain_addresses(monkeypatch: pytest.MonkeyPatch) -
     assert calls == []
     assert address.normalise_email("a@b\u00fccher.de") == "a@xn--bcher-kva.de"
     assert calls == ["a@b\u00fccher.de"]
+
+
+@pytest.mark.parametrize("typed", [
+    "anna@xn--bcher-kva.example", "ANNA@XN--BCHER-KVA.EXAMPLE", "anna@bücher.example",
+    "Anna@BÜCHER.Example", " anna@bu\u0308cher.example\t",  # the ü decomposed (NFD)
+])
+def test_every_typed_form_of_an_address_is_its_stored_form(typed: str) -> None:
+    assert address.stored_form(typed) == "anna@xn--bcher-kva.example"
+
+
+def test_the_stored_form_is_what_sign_up_and_import_store() -> None:
+    for raw in CORPUS:
+        try:
+            stored = address.normalise_email(raw)
+        except ValueError:
+            continue
+        assert address.stored_form(stored) == stored == address.stored_form(raw.upper()), raw
+
+
+def test_an_address_that_does_not_validate_is_only_stripped_and_lower_cased() -> None:
+    assert address.stored_form(" Erased-7@Erased.Invalid ") == "erased-7@erased.invalid"
+    assert address.stored_form("not an address") == "not an address"
+
+
+@pytest.mark.parametrize(("typed", "prefix"), [
+    ("Anna@Bücher", "anna@xn--bcher-kva"), ("anna@bücher.exa", "anna@xn--bcher-kva.exa"),
+    ("anna@BÜCHER.example", "anna@xn--bcher-kva.example"), ("Anna@", "anna@"),
+    ("anna@xn--bcher", "anna@xn--bcher"), ("ANNA", "anna"), ("a@b\u00fc.", "a@xn--b-eha."),
+    ("a@\u00fc\u200d", "a@\u00fc\u200d"),  # not IDNA (yet): left as typed
+])
+def test_a_search_text_is_the_start_of_an_address_as_stored(typed: str, prefix: str) -> None:
+    assert address.stored_prefix(typed) == prefix
+    if "." in prefix and prefix.rsplit(".", 1)[1] == "example":
+        assert address.stored_form(typed).startswith(prefix)
+
+
+def test_the_forms_an_older_record_may_name_a_stored_address_in() -> None:
+    assert address.written_forms("anna@xn--bcher-kva.example") == [
+        "anna@xn--bcher-kva.example", "anna@bücher.example"]
+    assert address.written_forms("a@example.org") == ["a@example.org"]
+    assert address.written_forms("erased-7@erased.invalid") == ["erased-7@erased.invalid"]
+    assert address.written_forms("a@xn--zz.de") == ["a@xn--zz.de"]  # not IDNA after all

@@ -77,8 +77,12 @@ def test_every_bad_line_is_reported(tmp_path: Path) -> None:
     ("  ,Blank Address,cy", "email", "empty"),
     ("a@example.org,A,fr", "language", "'fr' is not one of cy, en, both"),
     ("a@example.org,A,", "language", "not one of"),
-    ("a@example.org,A", "language", "not one of"),
-    ("a@example.org,A,en,extra", "line", "more fields"),
+    ("a@example.org,A", "language", "missing: fewer fields than columns (2 fields, the "
+                                    "header has 3: email,name,language)"),
+    ("a@example.org", "name", "missing: fewer fields than columns (1 field,"),
+    ("a@example.org,A,en,extra", "line", "more fields than columns (4 fields, the header has "
+                                         "3: email,name,language); a value with a comma"),
+    ("a@example.org,A,en,", "line", "more fields than columns (4 fields"),
 ])
 def test_bad_line_names_line_and_field(tmp_path: Path, line: str, field: str,
                                        words: str) -> None:
@@ -268,3 +272,46 @@ def test_a_write_during_the_load_does_not_fail_the_import(tmp_path: Path) -> Non
         session.commit()
         assert len(people(session)) == 2_001
     engine.dispose()
+
+
+def test_a_short_line_is_refused_even_when_only_the_name_is_missing(
+        session: Session, tmp_path: Path) -> None:
+    """A line a comma short is shifted: its values may sit under the wrong columns."""
+    path = write(tmp_path, "email,language,name\nok@example.org,cy,OK\nshort@example.org,en\n")
+    with pytest.raises(ImportInvalid) as info:
+        import_file(session, path)
+    assert [str(e) for e in info.value.errors] == [
+        f"{path}:3: name: missing: fewer fields than columns (2 fields, the header has 3: "
+        "email,language,name)"]
+    session.commit()
+    assert people(session) == {}
+
+
+def test_bom_crlf_and_one_address_in_two_cases_and_forms(session: Session,
+                                                          tmp_path: Path) -> None:
+    text = ("\ufeffemail,name,language\r\nAnna@Bücher.example,Anna,cy\r\n"
+            "anna@XN--BCHER-KVA.example,Anna,cy\r\nBob@Example.org,\"Bob, Jr\",en\r\n"
+            "\r\nbob@example.org,\"Bob, Jr\",EN\r\n")
+    path = write(tmp_path, text.encode("utf-8"))
+    rows, notes, errors = read_csv(path)
+    assert (rows, errors) == ([Row(2, "anna@xn--bcher-kva.example", "Anna", Language.CY),
+                               Row(4, "bob@example.org", "Bob, Jr", Language.EN)], [])
+    assert notes == ["line 3: anna@xn--bcher-kva.example repeats line 2; ignored",
+                     "line 6: bob@example.org repeats line 4; ignored"]
+    report = import_file(session, path)
+    assert (report.added, report.duplicates) == (2, notes)
+    session.commit()
+    assert set(people(session)) == {"anna@xn--bcher-kva.example", "bob@example.org"}
+
+
+def test_one_address_in_two_forms_with_different_names_imports_nothing(
+        session: Session, tmp_path: Path) -> None:
+    path = write(tmp_path, "email,name,language\r\nanna@bücher.example,Anna,cy\r\n"
+                           "x@example.org,X,en\r\nANNA@xn--bcher-kva.example,Ann,cy\r\n")
+    with pytest.raises(ImportInvalid) as info:
+        import_file(session, path)
+    assert [str(e) for e in info.value.errors] == [
+        f"{path}:4: email: anna@xn--bcher-kva.example is already on line 2 with a different "
+        "name or language"]
+    session.commit()
+    assert people(session) == {}

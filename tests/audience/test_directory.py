@@ -54,6 +54,13 @@ def test_search_by_address_or_name_prefix(session: Session, db_settings: Setting
     assert emails(q="pct%") == ["pct%_x@example.org"]  # a literal %, not a wildcard
     assert emails(q="p%") == []
     assert emails(q="gwyn@") == ["gwyn@example.org"]  # an address: only addresses are searched
+    session.add(Subscriber(email="anna@xn--bcher-kva.example", name="Anna",
+                           language=Language.EN, state=SubscriberState.ACTIVE))
+    session.commit()
+    for typed in ("anna@bücher.example", "ANNA@BÜCHER", "anna@xn--bcher-kva.example", "anna@"):
+        assert emails(q=typed) == ["anna@xn--bcher-kva.example"], typed
+    session.delete(gdpr.find(session, "anna@bücher.example"))
+    session.commit()
     assert emails(q="example") == []
     assert emails(language=Language.BOTH) == ["sian.evans@example.org"]
     assert emails(state=SubscriberState.PENDING) == ["pct%_x@example.org"]

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.audience import csv_import, gdpr, history, self_service
+from digest.audience import csv_import, gdpr, history, self_service, suppression
 from digest.audience.keyed import Keyed
 from digest.delivery import outbox, run
 from digest.delivery.transports.base import Outcome, SendResult
@@ -170,3 +170,26 @@ def test_the_hash_is_keyed(db_settings: Settings) -> None:
     assert a.address("A@Example.org ") == a.address("a@example.org")
     assert a.address("a@example.org") != b.address("a@example.org")
     assert a.address("a@example.org") != a.ip("a@example.org")  # one key per purpose
+
+
+IDN_FORMS = ("anna@xn--bcher-kva.example", "ANNA@XN--BCHER-KVA.EXAMPLE", "anna@bücher.example",
+             "Anna@BÜCHER.example")
+
+
+@pytest.mark.parametrize("signed_up_as", ["anna@bücher.example", "Anna@XN--bcher-kva.example"])
+def test_a_person_is_found_and_erased_by_either_form_of_an_idn_address(
+        session: Session, db_settings: Settings, signed_up_as: str) -> None:
+    self_service.request(session, db_settings, Tokens(db_settings), signed_up_as, "Anna",
+                         Language.EN, "203.0.113.9", now_utc())
+    session.commit()
+    [anna] = {gdpr.find(session, typed).id for typed in IDN_FORMS}
+    assert gdpr.export_person(session, anna or 0)["subscriber"]["email"] == IDN_FORMS[0]
+    keyed = Keyed(db_settings)
+    gdpr.erase(session, db_settings, gdpr.find(session, "anna@BÜCHER.example").id or 0, "cli")
+    session.commit()
+    for typed in IDN_FORMS:
+        with pytest.raises(gdpr.NotFound):
+            gdpr.find(session, typed)
+        assert gdpr.suppressed_at(session, db_settings, typed) is not None, typed
+        assert suppression.is_suppressed(session, keyed, typed), typed
+    assert suppression.suppressed(session, keyed, list(IDN_FORMS)) == set(IDN_FORMS)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from digest.audience import csv_import
+from digest.audience import csv_import, gdpr, history
 from digest.bounces import service
 from digest.bounces.events import Feedback
 from digest.delivery import verp
@@ -26,6 +26,7 @@ from digest.store.models import (
     Language,
     MatchedBy,
     Subscriber,
+    SubscriberAction,
     SubscriberState,
 )
 from tests.bounces import reports
@@ -127,6 +128,26 @@ def test_hard_bounce_with_a_verp_tag_bounces_at_once_and_skips_unsent_mail(
     assert (event.kind, event.matched_by, event.status, event.issue_id) == (
         FeedbackKind.HARD, MatchedBy.VERP, "5.1.1", world.issues["2026-09"].id)
     assert event.raw is not None and b"Final-Recipient" in event.raw
+
+
+@pytest.mark.parametrize("kind", ["hard", "complaint"])
+def test_a_late_report_about_an_erased_subscriber_leaves_them_erased(
+        world: World, kind: str) -> None:
+    sub = world.subscriber("gwen@example.net")
+    sent = world.sent(sub)
+    gdpr.erase(world.session, world.settings, sub.id or 0, "cli")
+    world.session.commit()
+    raw = (reports.dsn(sent.sender, "gwen@example.net", None) if kind == "hard"
+           else reports.arf(sent.sender, "gwen@example.net", sent.message_id))
+    [done] = world.process(raw)
+    assert (done.new_state, done.subscriber_id) == (None, sub.id)
+    assert "erased" in done.detail
+    assert world.state(sub) is SubscriberState.ERASED
+    actions = [e.action for e in history.events_of(world.session, sub.id or 0)]
+    assert actions[-1] is SubscriberAction.ERASED
+    [event] = world.events()  # kept, without a word of theirs
+    assert (event.subscriber_id, event.recipient, event.diagnostic, event.raw) == (
+        sub.id, None, None, None)
 
 
 def test_the_same_report_twice_changes_nothing(world: World) -> None:
@@ -264,6 +285,41 @@ def test_an_authenticated_webhook_may_match_by_address(world: World) -> None:
     [event] = world.events()
     assert (event.matched_by, event.source, event.raw) == (
         MatchedBy.RECIPIENT, FeedbackSource.POSTMARK, None)
+
+
+def test_a_report_may_name_an_idn_address_in_either_form(world: World) -> None:
+    sub = world.subscriber("anna@xn--bcher-kva.example")
+    latest = world.sent(sub, "2026-09")
+    feedback = Feedback(FeedbackKind.HARD, "postmark:5678", recipient="Anna@Bücher.example",
+                        status="5.1.1", diagnostic="smtp; 550 5.1.1 user unknown")
+    done = service.process_feedback(world.session, world.settings, feedback,
+                                    FeedbackSource.POSTMARK, now=T0)
+    world.session.commit()
+    assert done.new_state is SubscriberState.BOUNCED
+    assert done.delivery_id == latest.delivery.id
+
+
+def test_a_report_naming_an_idn_address_before_they_joined_is_theirs_to_see_and_erase(
+        world: World) -> None:
+    feedback = Feedback(FeedbackKind.HARD, "postmark:9012", recipient="Anna@Bücher.example",
+                        status="5.1.1", diagnostic="smtp; 550 5.1.1 <Anna@Bücher.example>")
+    done = service.process_feedback(world.session, world.settings, feedback,
+                                    FeedbackSource.POSTMARK, now=T0)
+    assert done.outcome is FeedbackOutcome.UNMATCHED
+    [event] = world.events()
+    assert event.recipient == "anna@xn--bcher-kva.example"  # as the store keeps addresses
+    sub = world.subscriber("anna@xn--bcher-kva.example")
+    world.session.commit()
+    # A report recorded before recipients were kept in that form names the Unicode one.
+    older = BounceEvent(event_id="postmark:older", kind=FeedbackKind.HARD,
+                        source=FeedbackSource.POSTMARK, outcome=FeedbackOutcome.UNMATCHED,
+                        recipient="anna@bücher.example", received_at=T0)
+    world.session.add(older)
+    world.session.commit()
+    assert len(gdpr.export_person(world.session, sub.id or 0)["bounce_reports"]) == 2
+    gdpr.erase(world.session, world.settings, sub.id or 0, "cli")
+    world.session.commit()
+    assert [(e.recipient, e.diagnostic) for e in world.events()] == [(None, None)] * 2
 
 
 def test_a_report_about_someone_not_on_the_list_is_unmatched(world: World) -> None:

@@ -102,3 +102,34 @@ def test_reports_as_table_json_and_csv(tmp_path: Path, monkeypatch: pytest.Monke
     for command in ("issue", "year"):
         assert f"Example: digest report {command}" in runner.invoke(
             app, ["report", command, "--help"]).output
+
+
+def test_an_idn_address_is_found_in_either_form(imported: Path) -> None:
+    (imported / "idn.csv").write_text("email,name,language\nanna@bücher.example,Anna,en\n"
+                                      "bob@xn--bcher-kva.example,Bob,cy\n", encoding="utf-8")
+    assert runner.invoke(app, ["subscribers", "import", "idn.csv"]).exit_code == 0
+    for typed, stored in (("ANNA@XN--BCHER-KVA.EXAMPLE", "anna@xn--bcher-kva.example"),
+                          ("Bob@Bücher.example", "bob@xn--bcher-kva.example")):
+        shown = runner.invoke(app, ["subscribers", "show", typed])
+        assert shown.exit_code == 0, shown.output
+        assert shown.output.startswith(f"{stored} (#")
+        person = runner.invoke(app, ["subscribers", "export-person", typed])
+        assert person.exit_code == 0, person.output
+        assert json.loads(person.output)["subscriber"]["email"] == stored
+    erased = runner.invoke(app, ["subscribers", "erase", "anna@BÜCHER.example", "--yes"])
+    assert erased.exit_code == 0, erased.output
+    for typed in ("anna@bücher.example", "anna@xn--bcher-kva.example"):
+        gone = runner.invoke(app, ["subscribers", "show", typed])
+        assert gone.exit_code == 1 and f"{typed} was erased on " in gone.output, gone.output
+
+
+def test_an_erasure_that_finds_the_person_erased_meanwhile_is_one_line(
+        imported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.audience import gdpr
+
+    def erased_meanwhile(*_: object) -> gdpr.Erased:
+        raise gdpr.NotFound("no subscriber #3 to erase")
+
+    monkeypatch.setattr(gdpr, "erase", erased_meanwhile)
+    done = runner.invoke(app, ["subscribers", "erase", "eleri.thomas@example.org", "--yes"])
+    assert (done.exit_code, done.output) == (1, "error: no subscriber #3 to erase\n")

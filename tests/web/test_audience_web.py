@@ -8,6 +8,7 @@ import io
 import re
 from datetime import timedelta
 
+import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -135,6 +136,56 @@ def test_the_subscriber_page_and_its_actions_are_recorded_with_the_editor(
     assert client.post(f"/editor/subscribers/{sid}/language",
                        data={"csrf": csrf, "language": "cy"}).status_code == 404
     assert client.get("/editor/subscribers/999999").status_code == 404
+
+
+def test_the_erase_confirmation_takes_either_form_of_an_idn_address(
+        web: Web, session: Session) -> None:
+    client, _, _ = web
+    csrf = login(client)
+    for stored, typed in (("anna@xn--bcher-kva.example", "Anna@BÜCHER.example"),
+                          ("bob@xn--bcher-kva.example", " BOB@XN--BCHER-KVA.EXAMPLE ")):
+        sub = Subscriber(email=stored, name="", language=Language.EN,
+                         state=SubscriberState.ACTIVE)
+        session.add(sub)
+        session.commit()
+        wrong = client.post(f"/editor/subscribers/{sub.id}/erase",
+                            data={"csrf": csrf, "confirm": "anna@bucher.example"})
+        assert "notice=not-erased" in wrong.headers["location"]
+        done = client.post(f"/editor/subscribers/{sub.id}/erase",
+                           data={"csrf": csrf, "confirm": typed})
+        assert "notice=erased" in done.headers["location"], typed
+        session.refresh(sub)
+        assert sub.state is SubscriberState.ERASED
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_settings", ["postgresql"], indirect=True)
+def test_an_erasure_that_finds_the_person_erased_meanwhile_says_so(
+        web: Web, session: Session, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page read the person before another request erased them (PostgreSQL: the
+    erasure's locked read then finds nobody): the editor sees "erased", the person a 404."""
+    client, _, settings = web
+    csrf = login(client)
+    real = gdpr.erase
+
+    def erased_meanwhile(s: Session, st: Settings, sid: int, actor: str) -> gdpr.Erased:
+        with Session(engine) as other:
+            real(other, st, sid, "someone else")
+            other.commit()
+        return real(s, st, sid, actor)
+
+    monkeypatch.setattr(gdpr, "erase", erased_meanwhile)
+    sid = _sid(session)
+    done = client.post(f"/editor/subscribers/{sid}/erase", data={"csrf": csrf, "confirm": ELERI})
+    assert done.status_code == 303 and "notice=erased" in done.headers["location"]
+    other = _sid(session, "rhys.price@example.org")
+    _, action = _privacy_form(client, settings, other)
+    gone = client.post(f"/privacy/{action}/erase?lang=en", data={"confirmed": "yes"})
+    assert gone.status_code == 404
+    session.rollback()
+    for erased in (sid, other):
+        assert [e.actor for e in history.events_of(session, erased)
+                if e.action is SubscriberAction.ERASED] == ["someone else"]
 
 
 def test_report_pages_charts_and_csv(web: Web, engine: Engine, session: Session) -> None:
