@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from email import message_from_bytes
 from email.policy import default
 
@@ -141,8 +142,19 @@ def test_a_stop_finishes_in_flight_and_leaves_the_issue_resumable(
         smtp_server: SMTPServer) -> None:
     smtp_server.behaviour.delay = 0.2
     stop = threading.Event()
-    threading.Timer(0.3, stop.set).start()
+
+    def stop_after_the_first_message() -> None:
+        # Keyed to the server's first acceptance, not a clock, so a slow machine stops at the
+        # same point: the connections' other messages are then still in flight.
+        while not smtp_server.received and not stop.is_set():
+            time.sleep(0.002)
+        stop.set()
+
+    stopper = threading.Thread(target=stop_after_the_first_message)
+    stopper.start()
     first = send(engine, cfg, issue, stop=stop)
+    stop.set()
+    stopper.join()
     assert first.stopped and 0 < first.total_sent < 12
     rows = deliveries(session, issue)
     assert not [r for r in rows.values() if r.state is DeliveryState.SENDING]
