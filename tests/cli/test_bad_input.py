@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from digest.cli import MAX_PORT, MAX_WORKERS, app, main
+from digest.cli import MAX_PORT, MAX_WORKERS, app
 from digest.cli.bounces import MAX_LIMIT
 from digest.cli.common import bounded, recorded
 from digest.settings import MAX_CONNECTIONS, REPO_ROOT, Settings
 from digest.store.models.columns import ACTOR_LENGTH
 from digest.tokens import MAX_ID
+from tests.cli.console import digest
 from tests.conftest import TEST_SECRET_KEY
 
 HUGE = "99999999999999999999"  # past any C integer: the OverflowError of old
@@ -41,17 +42,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def database(workdir: Path) -> Path:
     return workdir / "fresh" / "digest.db"
-
-
-def digest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the console script; its exit code, stdout and stderr."""
-    try:
-        main(list(args))
-        code: object = 0
-    except SystemExit as done:
-        code = done.code
-    captured = capsys.readouterr()
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
 
 
 def usage_error(code: int, err: str) -> str:

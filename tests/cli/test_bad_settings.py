@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from digest.settings import unknown_variables
-from tests.cli.test_bad_input import approved, database, digest, status, usage_error, workdir
+from tests.cli.console import digest
+from tests.cli.test_bad_input import approved, database, status, usage_error, workdir
 
 __all__ = ["approved", "workdir"]  # the fixtures, used by name
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.cli import main
 from digest.settings import REPO_ROOT
+from tests.cli.console import digest
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -27,17 +27,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'digest.db'}")
     return tmp_path
-
-
-def digest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the console script; its exit code, stdout and stderr."""
-    try:
-        main(list(args))
-        code: object = 0
-    except SystemExit as done:
-        code = done.code
-    captured = capsys.readouterr()
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
 
 
 @pytest.fixture
