@@ -12,7 +12,7 @@ from email.policy import default
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.store.models import Subscriber, SubscriberState
+from digest.store.models import Issue, IssueState, Subscriber, SubscriberState
 from tests.web.client import SITE, issue_id, login, subscriber_tokens
 from tests.web.conftest import MakeWeb, Web
 
@@ -296,3 +296,46 @@ def test_a_form_no_browser_sends_from_our_pages_is_a_400_page(web: Web, session:
     session.rollback()  # a fresh snapshot
     ok = session.exec(select(Subscriber).where(Subscriber.email == "ok@example.org")).one()
     assert ok.name == "Gwŷn Jones"
+
+
+def test_a_form_is_judged_however_its_type_is_spelled_or_sent(web: Web,
+                                                             session: Session) -> None:
+    # Starlette parses a form whatever the case of its Content-Type, with spaces around it,
+    # from the first of two such headers, and as multipart/form-data too: the guard judged
+    # only the exact lower-case spelling (the last header), so `email=a&email=b` kept b and
+    # a Latin-1 name was stored as U+FFFD or mojibake, through every form of the site.
+    client, transport, settings = web
+    csrf = login(client)
+    _, prefs, _ = subscriber_tokens(session, settings, "rhys.price@example.org")
+    smuggled = b"email=one%40example.org&language=cy&email=two%40example.org&name=%E9"
+    for spelled in ("Application/X-WWW-Form-Urlencoded", " application/x-www-form-urlencoded",
+                    "APPLICATION/X-WWW-FORM-URLENCODED; charset=utf-8",
+                    "\tapplication/x-www-form-urlencoded"):
+        refused = client.post("/subscribe", content=smuggled,
+                              headers={"Content-Type": spelled, **ENGLISH})
+        assert refused.status_code == 400 and "<html" in refused.text, spelled
+    # Two Content-Type headers: the app reads the first.
+    refused = client.post("/subscribe", content=smuggled, headers=[
+        ("Content-Type", "application/x-www-form-urlencoded"), ("Content-Type", "text/plain")])
+    assert refused.status_code == 400
+    parts = [("email", "three@example.org"), ("email", "four@example.org"),
+             ("language", "cy"), ("name", "\xe9")]
+    multipart = client.post("/subscribe", files=[(k, (None, v)) for k, v in parts])
+    assert multipart.status_code == 400 and "<html" in multipart.text
+    language = client.post(f"/p/{prefs}", files={"action": (None, "language"),
+                                                 "language": (None, "en")})
+    assert language.status_code == 400
+    note = client.post(f"/editor/issues/{issue_id(session)}/cancel",
+                       files={"csrf": (None, csrf), "reason": (None, "by multipart")})
+    assert note.status_code == 400
+    assert transport.sent == []
+    for email in ("one@example.org", "two@example.org", "three@example.org",
+                  "four@example.org"):
+        assert state_of(session, email) is None
+    assert state_of(session, "rhys.price@example.org") is SubscriberState.ACTIVE
+    session.rollback()
+    assert session.exec(select(Issue.state)).one() is IssueState.DRAFT
+    # The spellings browsers use are answered as before.
+    fine = client.post("/subscribe", content=b"email=five%40example.org&language=cy",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert fine.status_code == 200
