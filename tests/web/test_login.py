@@ -84,3 +84,39 @@ def test_an_unknown_name_costs_the_same_work_as_a_known_one(
         assert try_login(client, name=name, password="wrong") == 401
         work[name] = list(calls)
     assert len(work["sian"]) == 1 and work["nobody"] == work["sian"] == work["a" * 200]
+
+
+@pytest.mark.parametrize(("lang", "expired", "wrong", "waits"), [
+    ("cy", "Roedd y ffurflen wedi dod i ben", "Enw neu gyfrinair anghywir.",
+     ["ymhen 10 munud.", "ymhen 1 funud."]),
+    ("en", "The form had expired", "Wrong name or password.",
+     ["in 10 minutes.", "in 1 minute."]),
+])
+def test_the_login_pages_refusals_are_said_in_the_pages_language(
+        make_web: MakeWeb, lang: str, expired: str, wrong: str, waits: list[str]) -> None:
+    # They were English on the Welsh page (the default): plain strings no catalog held, and
+    # the wait an f-string ("minute(s)").
+    from tests.web.client import form_csrf
+
+    clock = Clock()
+    client, _, _ = make_web(clock=clock)
+    as_lang = {"Accept-Language": lang}
+
+    def post(password: str, csrf: str | None = None) -> tuple[int, str]:
+        token = csrf or form_csrf(client.get("/editor/login", headers=as_lang).text)
+        got = client.post("/editor/login", headers=as_lang,
+                          data={"name": "sian", "password": password, "csrf": token})
+        assert f'<html lang="{lang}"' in got.text
+        return got.status_code, got.text
+
+    status, text = post(PASSWORD, csrf="not the form's")
+    assert status == 403 and expired in text
+    for _ in range(5):
+        status, text = post("wrong")
+        assert status == 401 and wrong in text
+    clock.advance(minutes=5)
+    status, text = post(PASSWORD)
+    assert status == 429 and waits[0] in text
+    clock.advance(minutes=9, seconds=30)
+    status, text = post(PASSWORD)
+    assert status == 429 and waits[1] in text
