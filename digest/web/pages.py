@@ -166,12 +166,16 @@ def parse_id(text: str) -> int:
 
 
 def client_address(request: Request) -> str:
-    """Who is asking, for throttles: the peer's address (an IPv6 client by its /64)."""
+    """Who is asking, for throttles: the peer's address (an IPv6 client by its /64; an IPv4
+    one that a dual-stack socket shows as `::ffff:a.b.c.d` by its IPv4 address)."""
     host = request.client.host if request.client else ""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return host
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        # Otherwise every IPv4 client of a server listening on `::` would be one: `::/64`.
+        return str(ip.ipv4_mapped)
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)

@@ -120,3 +120,35 @@ def test_the_login_pages_refusals_are_said_in_the_pages_language(
     clock.advance(minutes=9, seconds=30)
     status, text = post(PASSWORD)
     assert status == 429 and waits[1] in text
+
+
+def test_ipv4_clients_of_a_dual_stack_server_are_counted_apart(make_web: MakeWeb) -> None:
+    # A server listening on `::` sees IPv4 clients as `::ffff:a.b.c.d`; taken for IPv6, all
+    # of them were one /64 (`::/64`): one guesser locked every IPv4 editor out, and used up
+    # every IPv4 visitor's sign-ups.
+    clock = Clock()
+    guesser, _, _ = make_web(clock=clock, client=("::ffff:192.0.2.7", 40000))
+    assert [try_login(guesser, name=f"guess{i}", password="x") for i in range(6)] \
+        == [401] * 5 + [429]
+    editor, _, _ = make_web(clock=clock, client=("::ffff:198.51.100.20", 40000))
+    assert try_login(editor) == 303
+    same, _, _ = make_web(clock=clock, client=("192.0.2.7", 40001))  # the guesser, unmapped
+    assert try_login(same) == 429
+    neighbour, _, _ = make_web(clock=clock, client=("2001:db8:1:2::99", 40000))
+    v6, _, _ = make_web(clock=clock, client=("2001:db8:1:2::1", 40000))
+    assert [try_login(v6, name=f"guess{i}", password="x") for i in range(5)] == [401] * 5
+    assert try_login(neighbour) == 429  # IPv6 clients still by their /64
+
+
+def test_sign_ups_from_ipv4_clients_of_a_dual_stack_server_are_counted_apart(
+        make_web: MakeWeb) -> None:
+    first, _, settings = make_web(client=("::ffff:192.0.2.7", 40000))
+    limit = settings.signup_client_limit_per_hour
+    for i in range(limit):
+        assert first.post("/subscribe", data={"email": f"s{i}@example.org",
+                                              "language": "cy"}).status_code == 200
+    assert first.post("/subscribe", data={"email": "over@example.org",
+                                          "language": "cy"}).status_code == 429
+    other, _, _ = make_web(client=("::ffff:203.0.113.50", 40000))
+    assert other.post("/subscribe", data={"email": "other@example.org",
+                                          "language": "cy"}).status_code == 200
