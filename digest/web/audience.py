@@ -20,6 +20,7 @@ from digest.store.models import ActionReason, Language, Subscriber, SubscriberSt
 from digest.web import clicks, privacy, reports
 from digest.web.pages import (
     Db,
+    QueryId,
     ReadDb,
     Router,
     RowId,
@@ -69,8 +70,8 @@ def _filter(q: str, state: str, language: str) -> Filter:
 
 @pages.get("", response_class=HTMLResponse)
 def subscriber_list(request: Request, who: Editor, session: ReadDb, q: str = "",
-                    state: str = "", language: str = "", before: int | None = None,
-                    after: int | None = None) -> Response:
+                    state: str = "", language: str = "", before: QueryId = None,
+                    after: QueryId = None) -> Response:
     """Search, filters, counts per state and language, and one page of subscribers."""
     f = _filter(q, state, language)
     counts = directory.counts(session)

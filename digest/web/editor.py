@@ -98,9 +98,12 @@ def email_html(issue_id: str, language: Language, who: Editor, session: ReadDb) 
 @router.post("/issues/{issue_id}/check-links")
 def check_links(issue_id: str, who: Editor, svc: Svc, session: Db,
                 csrf: Csrf = "") -> Response:
-    """Request every link in the email and keep what answered, for the issue's page."""
+    """Request every link in the email and keep what answered, for the issue's page; refused
+    for an issue that is sending or sent (its page shows the checks as they were then)."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
+    if issue.state in checks.STARTED:  # its page shows the checks kept when sending started
+        return _back(svc.settings, issue, Language.CY, Notice.LINKS_NOT_CHECKED)
     found = checks.issue_checks(session, issue, now_utc(), svc.settings.site_url)
     urls = next(c.details for c in found if c.name == "links")
     checks.record_link_check(session, issue, checks.check_links(urls), now_utc())

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from fastapi import FastAPI
+from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,8 @@ from digest.web.errors import error_page
 from digest.web.logs import TOKEN_ROOTS
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM_TYPE = b"application/x-www-form-urlencoded"
+MULTIPART_TYPE = b"multipart/form-data"  # none of our forms sends one; no route takes a file
 ONE_CLICK = re.compile(r"/u/[^/]+")  # RFC 8058: posted by mail providers, cross-site, no cookie
 
 
@@ -147,6 +150,21 @@ def form_is_sound(body: bytes) -> bool:
     return True
 
 
+def media_type(headers: dict[str, str]) -> bytes:
+    """The request body's media type as Starlette reads it when it parses a form (its own
+    parser: any case, spaces around it), so the guard judges every body the app reads as one."""
+    return parse_options_header(headers.get("content-type", ""))[0]
+
+
+def first_values(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name, each with its first value: the one Starlette's
+    `request.headers[...]` gives the app (a second `Content-Type` must not be the one judged)."""
+    found: dict[str, str] = {}
+    for key, value in scope.get("headers", []):
+        found.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+    return found
+
+
 def carries_nul(scope: Scope) -> bool:
     """Whether the path or query holds a NUL byte: no id, token, period or search term of
     ours can, and PostgreSQL refuses one in text (so it would otherwise be a 500)."""
@@ -191,15 +209,14 @@ class Guard:
                 return
             await send(message)
 
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = first_values(scope)
         status = self._refusal(scope, headers)
         if status is not None:
             response = await self.refuse(scope, status)
             await response(scope, receive, send_with_headers)
             return
         limit = self.settings.max_form_bytes
-        form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+        form = media_type(headers) == FORM_TYPE
         seen = 0
 
         async def limited_receive() -> MutableMapping[str, Any]:
@@ -243,6 +260,8 @@ class Guard:
             return 400
         if int(length) > self.settings.max_form_bytes:
             return 413
+        if media_type(headers) == MULTIPART_TYPE:  # judged nowhere: bad bytes, fields twice
+            return 400
         if (scope.get("method") in UNSAFE_METHODS and not ONE_CLICK.fullmatch(scope["path"])
                 and cross_site(self.settings, headers)):
             return 403

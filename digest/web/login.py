@@ -9,7 +9,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from digest.audience import throttle
-from digest.i18n import EDITOR_DOMAIN
+from digest.i18n import EDITOR_DOMAIN, N_, translations
 from digest.store.db import session_scope
 from digest.store.models import ThrottleScope
 from digest.web import sessions
@@ -26,15 +26,27 @@ from digest.web.pages import (
 from digest.web.sessions import Editor
 
 router = Router(prefix="/editor")
-EN = "en"  # the editors' pages are in English
+EXPIRED = N_("The form had expired or was not ours. Please log in again.")
+WRONG = N_("Wrong name or password.")
 
 
 def _form(request: Request, svc: Svc, status: int = 200, error: str | None = None,
-          headers: dict[str, str] | None = None) -> Response:
+          headers: dict[str, str] | None = None, minutes: int | None = None) -> Response:
+    """The login page, with `error` (a catalog string) or, given `minutes`, the wait, said in
+    the page's language."""
     nonce, new = sessions.login_nonce(request)
-    response = render(request, "login.html.j2", choose_language(request), status=status,
-                      headers=headers, domain=EDITOR_DOMAIN,
-                      error=error, csrf=sessions.login_csrf(svc.settings, nonce))
+    lang = choose_language(request)
+    t = translations(lang, EDITOR_DOMAIN)
+    said = None
+    if minutes is not None:
+        said = t.ngettext("Too many failed logins. Try again in {n} minute.",
+                          "Too many failed logins. Try again in {n} minutes.",
+                          minutes).format(n=minutes)
+    elif error is not None:
+        said = t.gettext(error)
+    response = render(request, "login.html.j2", lang, status=status, headers=headers,
+                      domain=EDITOR_DOMAIN, error=said,
+                      csrf=sessions.login_csrf(svc.settings, nonce))
     if new:
         sessions.set_login_cookie(response, svc.settings, nonce)
     return response
@@ -56,8 +68,7 @@ def login(request: Request, svc: Svc, name: Annotated[str, Form()] = "",
     """
     settings = svc.settings
     if not sessions.login_csrf_ok(settings, request, csrf):
-        return _form(request, svc, status=403,
-                     error="The form had expired or was not ours. Please log in again.")
+        return _form(request, svc, status=403, error=EXPIRED)
     name = name.strip()[:MAX_NAME]
     per_account, per_client = login_limits(settings)
     now = svc.clock()
@@ -67,11 +78,10 @@ def login(request: Request, svc: Svc, name: Annotated[str, Form()] = "",
                                                  client_address(request)))], now)
         commit(session)
     if wait is not None:
-        minutes = math.ceil(wait / 60)
         return _form(request, svc, status=429, headers={"Retry-After": str(wait)},
-                     error=f"Too many failed logins. Try again in {minutes} minute(s).")
+                     minutes=math.ceil(wait / 60))
     if not check_login(settings, name, password):
-        return _form(request, svc, status=401, error="Wrong name or password.")
+        return _form(request, svc, status=401, error=WRONG)
     with session_scope(svc.engine, write=True) as session:
         throttle.forget(session, hits)
         throttle.clear(session, ThrottleScope.LOGIN_ACCOUNT, account_key(name))

@@ -26,6 +26,7 @@ class Notice(enum.StrEnum):
     NOT_SENT = "not-sent"
     NOT_SENT_SETTINGS = "not-sent-settings"
     LINKS_CHECKED = "links-checked"
+    LINKS_NOT_CHECKED = "links-not-checked"
     REASON_REFUSED = "reason-refused"
 
 
@@ -56,6 +57,8 @@ TEXTS: dict[Notice, str] = {
                                  "server's log, or the command digest issue send --dry-run, "
                                  "says which). Nothing was changed."),
     Notice.LINKS_CHECKED: N_("Links checked: what each one answered is under Checks."),
+    Notice.LINKS_NOT_CHECKED: N_("Links not checked: an issue that is sending or sent keeps "
+                                 "its checks as they were when sending started."),
     Notice.REASON_REFUSED: N_("Not done: the reason must be one line of 1 to 500 characters, "
                               "with no line breaks or hidden characters."),
 }

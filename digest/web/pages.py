@@ -4,6 +4,7 @@ language, page rendering, redirects to the site and the client's address."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,9 +12,10 @@ from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from babel import Locale, negotiate_locale
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
+from pydantic import BeforeValidator
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -25,9 +27,23 @@ from digest.store.db import session_scope
 from digest.tokens import MAX_ID, Tokens, row_id
 from digest.web.links import feed_links, language_url
 
-# A path parameter that is a row id or a position: bigger than a database integer column holds
-# is a 404 page (PostgreSQL would refuse the query: a 5xx).
-RowId = Annotated[int, Path(ge=0, le=MAX_ID)]
+_DIGITS = re.compile("0|[1-9][0-9]{0,9}")
+
+
+def digits(value: object) -> object:
+    """A number from a path or a query as our links write it: ASCII digits, no sign, space,
+    underscore, point or leading zero (pydantic's `int` takes all of those, and `1_0` is 10);
+    a FastAPI validator, so anything else is a 404 in a path and a 400 in a query."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("not a number in ASCII digits")
+    return value
+
+
+Number = Annotated[int, BeforeValidator(digits)]
+# A row id or a position, in a path or a query: bigger than a database integer column holds is
+# a 404 or 400 page (PostgreSQL would refuse the query, SQLite's driver overflow: a 5xx).
+RowId = Annotated[int, BeforeValidator(digits), Path(ge=0, le=MAX_ID)]
+QueryId = Annotated[int | None, BeforeValidator(digits), Query(ge=0, le=MAX_ID)]
 
 
 class Router(APIRouter):
@@ -150,12 +166,16 @@ def parse_id(text: str) -> int:
 
 
 def client_address(request: Request) -> str:
-    """Who is asking, for throttles: the peer's address (an IPv6 client by its /64)."""
+    """Who is asking, for throttles: the peer's address (an IPv6 client by its /64; an IPv4
+    one that a dual-stack socket shows as `::ffff:a.b.c.d` by its IPv4 address)."""
     host = request.client.host if request.client else ""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return host
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        # Otherwise every IPv4 client of a server listening on `::` would be one: `::/64`.
+        return str(ip.ipv4_mapped)
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)

@@ -125,7 +125,7 @@ def preferences(request: Request, token: str, svc: Svc, session: ReadDb) -> Resp
     sub = _subscriber(svc, session, Purpose.PREFERENCES, token)
     return render(request, "preferences.html.j2",
                   choose_language(request, page_language(sub.language)), sub=sub, token=token,
-                  saved=None, active=sub.state is SubscriberState.ACTIVE)
+                  saved=None, refused=None, active=sub.state is SubscriberState.ACTIVE)
 
 
 @router.post("/p/{token}", response_class=HTMLResponse)
@@ -148,8 +148,14 @@ def preferences_save(request: Request, token: str, svc: Svc, session: Db,
     commit(session)
     lang = page_language(sub.language) if action == "language" else choose_language(
         request, page_language(sub.language))
+    active = sub.state is SubscriberState.ACTIVE
+    if action == "resubscribe" and not active:  # bounced or never confirmed: left as it was
+        return render(request, "preferences.html.j2", lang, status=409, sub=sub, token=token,
+                      saved=None, active=False,
+                      refused=N_("Not subscribed again: only an address that unsubscribed can "
+                                 "subscribe again here. Nothing has been changed."))
     return render(request, "preferences.html.j2", lang, sub=sub, token=token, saved=saved,
-                  active=sub.state is SubscriberState.ACTIVE)
+                  refused=None, active=active)
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)

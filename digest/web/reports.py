@@ -16,7 +16,7 @@ from digest.i18n import BABEL_LOCALE, EDITOR_DOMAIN, N_, translations
 from digest.issue.service import IssueNotFound, get_issue
 from digest.store.models import Issue, IssueState, Subscriber, now_utc
 from digest.web.charts import Series, stacked_bars
-from digest.web.pages import ReadDb, Router, Svc, choose_language, render
+from digest.web.pages import Number, ReadDb, Router, Svc, choose_language, render
 from digest.web.sessions import Editor, EditorLogin
 
 router = Router(prefix="/editor/reports")
@@ -80,13 +80,13 @@ def issue_page(request: Request, period: str, who: Editor, svc: Svc,
 
 
 @router.get("/years/{year}.csv")
-def year_csv(year: int, who: Editor, svc: Svc, session: ReadDb) -> Response:
+def year_csv(year: Number, who: Editor, svc: Svc, session: ReadDb) -> Response:
     """The yearly report as CSV."""
     return _csv(reports.year_report(session, svc.settings, _year(year)), f"report-{year}.csv")
 
 
 @router.get("/years/{year}", response_class=HTMLResponse)
-def year_page(request: Request, year: int, who: Editor, svc: Svc,
+def year_page(request: Request, year: Number, who: Editor, svc: Svc,
               session: ReadDb) -> Response:
     """The yearly report (Welsh Language Standards) with its charts."""
     report = reports.year_report(session, svc.settings, _year(year))

@@ -112,3 +112,28 @@ def test_a_test_with_no_variant_chosen_or_stored_is_a_400_with_its_notice(
     assert "mae angen un o fersiynau" in welsh.text.replace("&#39;", "'")
     assert transport.sent == []
     assert frozen(session, iid)[-1] == before[-1]  # no test recorded in the history
+
+
+@pytest.mark.parametrize("state", [IssueState.SENDING, IssueState.SENT])
+def test_checking_the_links_of_a_started_issue_is_refused_with_its_notice(
+        web: Web, session: Session, monkeypatch: pytest.MonkeyPatch, state: IssueState) -> None:
+    # Its page hides the button and shows the checks kept when sending started; the route
+    # still requested every link, wrote the results into the sent issue, and said "Links
+    # checked: ... under Checks", where they never showed.
+    from digest.issue import checks
+
+    def requested(urls: list[str], timeout: float = 5.0) -> list[tuple[str, bool, str]]:
+        raise AssertionError("no link of a started issue is requested")
+
+    monkeypatch.setattr(checks, "check_links", requested)
+    csrf, iid = login(web[0]), issue_id(session)
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    issue.state = state
+    session.commit()
+    assert notice(web, csrf, iid, "check-links") == "links-not-checked"
+    session.rollback()
+    assert session.get(Issue, iid).link_check is None  # type: ignore[union-attr]
+    page = f"/editor/issues/{iid}?notice=links-not-checked"
+    assert "Links not checked" in web[0].get(page + "&lang=en").text
+    assert "Heb wirio" in web[0].get(page + "&lang=cy").text

@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes
 from email.policy import default
+from typing import get_args
 
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from digest.store.models import Subscriber, SubscriberState
+from digest.store.models import Issue, IssueState, Subscriber, SubscriberState
 from tests.web.client import SITE, issue_id, login, subscriber_tokens
 from tests.web.conftest import MakeWeb, Web
 
@@ -296,3 +299,97 @@ def test_a_form_no_browser_sends_from_our_pages_is_a_400_page(web: Web, session:
     session.rollback()  # a fresh snapshot
     ok = session.exec(select(Subscriber).where(Subscriber.email == "ok@example.org")).one()
     assert ok.name == "Gwŷn Jones"
+
+
+def test_a_form_is_judged_however_its_type_is_spelled_or_sent(web: Web,
+                                                             session: Session) -> None:
+    # Starlette parses a form whatever the case of its Content-Type, with spaces around it,
+    # from the first of two such headers, and as multipart/form-data too: the guard judged
+    # only the exact lower-case spelling (the last header), so `email=a&email=b` kept b and
+    # a Latin-1 name was stored as U+FFFD or mojibake, through every form of the site.
+    client, transport, settings = web
+    csrf = login(client)
+    _, prefs, _ = subscriber_tokens(session, settings, "rhys.price@example.org")
+    smuggled = b"email=one%40example.org&language=cy&email=two%40example.org&name=%E9"
+    for spelled in ("Application/X-WWW-Form-Urlencoded", " application/x-www-form-urlencoded",
+                    "APPLICATION/X-WWW-FORM-URLENCODED; charset=utf-8",
+                    "\tapplication/x-www-form-urlencoded"):
+        refused = client.post("/subscribe", content=smuggled,
+                              headers={"Content-Type": spelled, **ENGLISH})
+        assert refused.status_code == 400 and "<html" in refused.text, spelled
+    # Two Content-Type headers: the app reads the first.
+    refused = client.post("/subscribe", content=smuggled, headers=[
+        ("Content-Type", "application/x-www-form-urlencoded"), ("Content-Type", "text/plain")])
+    assert refused.status_code == 400
+    parts = [("email", "three@example.org"), ("email", "four@example.org"),
+             ("language", "cy"), ("name", "\xe9")]
+    multipart = client.post("/subscribe", files=[(k, (None, v)) for k, v in parts])
+    assert multipart.status_code == 400 and "<html" in multipart.text
+    language = client.post(f"/p/{prefs}", files={"action": (None, "language"),
+                                                 "language": (None, "en")})
+    assert language.status_code == 400
+    note = client.post(f"/editor/issues/{issue_id(session)}/cancel",
+                       files={"csrf": (None, csrf), "reason": (None, "by multipart")})
+    assert note.status_code == 400
+    assert transport.sent == []
+    for email in ("one@example.org", "two@example.org", "three@example.org",
+                  "four@example.org"):
+        assert state_of(session, email) is None
+    assert state_of(session, "rhys.price@example.org") is SubscriberState.ACTIVE
+    session.rollback()
+    assert session.exec(select(Issue.state)).one() is IssueState.DRAFT
+    # The spellings browsers use are answered as before.
+    fine = client.post("/subscribe", content=b"email=five%40example.org&language=cy",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert fine.status_code == 200
+
+
+def number_params(client: TestClient) -> set[tuple[str, str]]:
+    """(route, parameter) for every path or query parameter of the app that is a number."""
+    found = set()
+    for route in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
+        dependant = getattr(route, "dependant", None)
+        for field in (dependant.path_params + dependant.query_params) if dependant else []:
+            if int in (field.field_info.annotation, *get_args(field.field_info.annotation)):
+                found.add((route.path or "", field.name))
+    return found
+
+
+# Every number a route takes: a path that puts the spelling in it, and a good spelling.
+NUMBERS = {
+    ("/r/{period}/{position}/{lang}", "position"): ("GET", "/r/2026-09/{}/cy", "1"),
+    ("/editor/reports/years/{year}", "year"): ("GET", "/editor/reports/years/{}", "2026"),
+    ("/editor/reports/years/{year}.csv", "year"): ("GET", "/editor/reports/years/{}.csv",
+                                                   "2026"),
+    ("/editor/subscribers", "before"): ("GET", "/editor/subscribers?before={}", "5"),
+    ("/editor/subscribers", "after"): ("GET", "/editor/subscribers?after={}", "5"),
+    ("/editor/subscribers/{sid}", "sid"): ("GET", "/editor/subscribers/{}", "1"),
+    ("/editor/subscribers/{sid}/export.json", "sid"): ("GET",
+                                                      "/editor/subscribers/{}/export.json", "1"),
+    ("/editor/subscribers/{sid}/unsubscribe", "sid"): ("POST",
+                                                      "/editor/subscribers/{}/unsubscribe", "1"),
+    ("/editor/subscribers/{sid}/language", "sid"): ("POST", "/editor/subscribers/{}/language",
+                                                   "1"),
+    ("/editor/subscribers/{sid}/erase", "sid"): ("POST", "/editor/subscribers/{}/erase", "1"),
+}
+
+
+def test_a_number_in_a_path_or_query_is_written_in_ascii_digits(web: Web) -> None:
+    # pydantic's int took `+1`, ` 1`, `1.0`, `01` and `1_0` (which is 10) as numbers, so one
+    # subscriber's page or one item's click had many addresses; and a query's number over
+    # 2**63 was a 500 (SQLite's driver overflows; PostgreSQL refuses it).
+    client, _, _ = web
+    login(client)
+    assert number_params(client) == set(NUMBERS), "a number parameter without a line here"
+    for (_route, param), (method, path, good) in sorted(NUMBERS.items()):
+        in_query = "?" in path
+        for bad in ("+" + good, "%20" + good, good + "%20", good + ".0", "0" + good,
+                    good[:1] + "_" + good[1:] if len(good) > 1 else good + "_0",
+                    "%D9%A1", "-" + good, "9" * 20, "9" * 30, "2147483648"):
+            answer = client.request(method, path.format(bad), headers=ENGLISH)
+            assert answer.status_code == (400 if in_query else 404), (param, path, bad)
+            assert "<html" in answer.text
+        form = {"csrf": "not this session's", "language": "en"} if method == "POST" else None
+        answer = client.request(method, path.format(good), data=form)
+        # A POST with a wrong CSRF token reaches the route, and is refused there.
+        assert answer.status_code in ((403,) if form else (200, 302)), (param, path)

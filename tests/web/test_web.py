@@ -329,6 +329,35 @@ def test_preferences_change_language_unsubscribe_resubscribe(
     assert sub is not None and sub.state is SubscriberState.ACTIVE and sub.language is Language.CY
 
 
+@pytest.mark.parametrize(("state", "says"), [
+    (SubscriberState.BOUNCED, "mail to this address could not be delivered"),
+    (SubscriberState.PENDING, "the subscription was never confirmed"),
+])
+def test_subscribe_again_is_offered_and_answered_only_for_an_unsubscribe(
+        web: tuple[TestClient, MemoryTransport, Settings], session: Session,
+        state: SubscriberState, says: str) -> None:
+    # A bounced (or never confirmed) person's preferences page offered "Subscribe again", and
+    # its answer said "Welcome back: you will receive the next digest" while nothing changed.
+    client, _, settings = web
+    sid, prefs, _ = subscriber_tokens(session, settings, "rhys.price@example.org")
+    sub = session.get(Subscriber, sid)
+    assert sub is not None
+    sub.state = state
+    session.commit()
+    page = client.get(f"/p/{prefs}?lang=en")
+    assert page.status_code == 200 and says in page.text
+    assert 'value="resubscribe"' not in page.text and 'href="/subscribe?lang=en"' in page.text
+    welsh = client.get(f"/p/{prefs}?lang=cy").text
+    assert 'href="/subscribe?lang=cy"' in welsh and says not in welsh
+    asked = client.post(f"/p/{prefs}?lang=en", data={"action": "resubscribe"})
+    assert asked.status_code == 409 and "Not subscribed again" in asked.text
+    assert "Welcome back" not in asked.text and says in asked.text
+    session.rollback()
+    assert session.get(Subscriber, sid).state is state  # type: ignore[union-attr]
+    assert "Ni chafodd" in client.post(f"/p/{prefs}?lang=cy",
+                                       data={"action": "resubscribe"}).text
+
+
 def test_one_click_unsubscribe_rfc8058(web: tuple[TestClient, MemoryTransport, Settings],
                                        session: Session) -> None:
     client, _, settings = web
