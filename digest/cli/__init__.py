@@ -331,9 +331,13 @@ def editor_password(
 
     Example: digest editor-password sian
     """
-    from digest.web.auth import hash_password
+    from digest.web.auth import hash_password, name_problem, password_problem
 
+    if problem := name_problem(name):
+        raise fail(f"the name {problem}")
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if problem := password_problem(password):
+        raise fail(f"the password {problem}; nothing was printed")
     say(f"{name}:{hash_password(password)}")
 
 

@@ -27,6 +27,7 @@ from digest.web import (
     public,
     webhooks,
 )
+from digest.web.auth import accounts
 from digest.web.guard import DigestApp
 from digest.web.pages import Services
 
@@ -36,11 +37,13 @@ def create_app(settings: Settings, engine: Engine | None = None,
                clock: Callable[[], datetime] = now_utc) -> DigestApp:
     """The whole web app; the engine and transport default to the configured ones.
 
-    Raises InsecureSecretKey when DIGEST_SECRET_KEY is unset, a public demo value or weak.
+    Raises InsecureSecretKey when DIGEST_SECRET_KEY is unset, a public demo value or weak,
+    and SettingInvalid for an entry of DIGEST_EDITOR_ACCOUNTS that could never log in.
     """
     from digest.delivery.transports.factory import transport_factory as configured_transport
 
     tokens = Tokens(settings)  # first: it refuses a missing, public or weak key
+    accounts(settings)  # an entry that could never log in is SettingInvalid, before serving
     engine = engine or engine_from(settings)
     upgrade(engine)
     # No slash redirects: Starlette would build them from the request, not the site URL.
