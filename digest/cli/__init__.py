@@ -130,7 +130,7 @@ def content_sync(
 
     settings = load_settings()
     try:
-        items = files.load_dir(directory or settings.content_dir)
+        items = files.load_dir(directory or settings.content_dir, settings.tz)
         engine = engine_from(settings)
         upgrade(engine)
         with session_scope(engine, write=True) as session:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from digest.dates import year_problem
+from digest.dates import local_time_problem, year_problem
 from digest.settings import Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
@@ -128,6 +128,8 @@ def parse_as_of(value: str | None, settings: Settings) -> datetime:
                                  "2026-09-07T09:00", param_hint="--as-of") from None
     if (problem := year_problem(moment)) is not None:  # before any step leaves the calendar
         raise typer.BadParameter(f"{value!r}: {problem}", param_hint="--as-of")
+    if (problem := local_time_problem(moment, settings.tz)) is not None:
+        raise typer.BadParameter(problem, param_hint="--as-of")
     return files.to_utc(moment, settings.tz)
 
 

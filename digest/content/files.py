@@ -26,7 +26,7 @@ from digest.content.reading import (
     key_line,
     read_file,
 )
-from digest.dates import year_problem
+from digest.dates import local_time_problem, year_problem
 from digest.store.models import NewsKind
 
 __all__ = ["ContentError", "ContentInvalid", "ContentItem", "load_dir", "to_utc"]
@@ -34,6 +34,7 @@ MAX_LINE = 500  # characters of a one-line field (a title is a subject line, a l
 Text = Annotated[str, Field(min_length=1, max_length=MAX_LINE)]
 Line = Annotated[str, Field(max_length=MAX_LINE)]
 MAX_TEASER = 400  # characters: the teaser is the one line under each title
+EDITORIAL_TZ = ZoneInfo("Europe/London")  # DIGEST_TIMEZONE's default
 _NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
 
 
@@ -154,7 +155,20 @@ def _located(raw: RawFile, errs: list[Any]) -> list[ContentError]:
     return out
 
 
-def _build_item(slug: str, files: list[RawFile], errors: list[ContentError]) -> ContentItem | None:
+def _local_times(meta: ReviewMeta | SeminarMeta | NewsMeta, owner: dict[str, RawFile],
+                 tz: ZoneInfo) -> list[ContentError]:
+    """A located error for each date-time written in local time that names no one instant."""
+    out = []
+    for name in ("published", "starts_at", "ends_at"):
+        value = getattr(meta, name, None)
+        if isinstance(value, datetime) and (problem := local_time_problem(value, tz)):
+            src = owner[name]
+            out.append(ContentError(src.path, key_line(src, (name,)), name, problem))
+    return out
+
+
+def _build_item(slug: str, files: list[RawFile], errors: list[ContentError],
+                tz: ZoneInfo) -> ContentItem | None:
     neutral: dict[str, Any] = {}
     owner: dict[str, RawFile] = {}
     n_before = len(errors)
@@ -197,13 +211,15 @@ def _build_item(slug: str, files: list[RawFile], errors: list[ContentError]) -> 
         elif meta is not None and not isinstance(meta, SeminarMeta) and "location" in fields:
             errors.append(ContentError(raw.path, key_line(raw, ("location",)), "location",
                                        "unknown field (only seminars have a location)"))
+    if meta is not None:
+        errors.extend(_local_times(meta, owner, tz))
     if meta is None or len(errors) > n_before:
         return None
     if isinstance(meta, SeminarMeta) and meta.ends_at:
         src = owner["ends_at"]
         if (meta.ends_at.tzinfo is None) != (meta.starts_at.tzinfo is None):
             message = "give starts_at and ends_at alike: both local, or both with an offset"
-        elif meta.ends_at <= meta.starts_at:
+        elif to_utc(meta.ends_at, tz) <= to_utc(meta.starts_at, tz):  # instants, not clocks
             message = "must be after starts_at"
         else:
             message = ""
@@ -216,8 +232,9 @@ def _build_item(slug: str, files: list[RawFile], errors: list[ContentError]) -> 
                        (src.path, key_line(src, ("type",))))
 
 
-def load_dir(root: Path) -> list[ContentItem]:
-    """Read and validate every file under `root`; raise ContentInvalid listing all problems."""
+def load_dir(root: Path, tz: ZoneInfo = EDITORIAL_TZ) -> list[ContentItem]:
+    """Read and validate every file under `root`, local times in `tz` (DIGEST_TIMEZONE);
+    raise ContentInvalid listing all problems."""
     errors: list[ContentError] = []
     if not root.is_dir():
         raise ContentInvalid([ContentError(root, None, None, "content directory not found")])
@@ -238,7 +255,7 @@ def load_dir(root: Path) -> list[ContentItem]:
         if len({f.path.parent for f in files}) > 1:
             errors.append(_slug_taken(slug, files))
             continue
-        item = _build_item(slug, files, errors)
+        item = _build_item(slug, files, errors, tz)
         if item:
             items.append(item)
     if errors:

@@ -26,6 +26,16 @@ def test_an_as_of_outside_the_calendar_is_a_usage_error(
         assert not database(workdir).exists()
 
 
+@pytest.mark.parametrize(("as_of", "words"), [("2027-03-28T01:30", "does not exist"),
+                                              ("2026-10-25T01:15", "happens twice")])
+def test_an_as_of_the_clocks_skip_or_repeat_is_a_usage_error(
+        workdir: Path, capsys: pytest.CaptureFixture[str], as_of: str, words: str) -> None:
+    """A local time that is no one instant in Europe/London is not quietly moved an hour."""
+    line = usage_error(*digest(capsys, "issue", "plan", "--as-of", as_of)[::2])
+    assert "--as-of" in line and words in line and "Europe/London" in line, line
+    assert not database(workdir).exists()
+
+
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
         approved: None, workdir: Path, capsys: pytest.CaptureFixture[str],

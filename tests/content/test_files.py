@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.content.files import ContentError, ContentInvalid, load_dir
+from digest.content.files import ContentError, ContentInvalid, SeminarMeta, load_dir
 from digest.content.sync import SyncReport, upsert
 from digest.settings import Settings
 from digest.store.db import make_engine, upgrade
@@ -296,6 +298,47 @@ def test_seminar_ends_after_it_starts(tmp_path: Path, ends: str, words: str) -> 
     error = one_error(write(tmp_path, {"s.en.md": en, "s.cy.md": SEMINAR_CY}))
     assert (error.path.name, error.field, error.line) == ("s.en.md", "ends_at", 5)
     assert words in error.message
+
+
+@pytest.mark.parametrize(("field", "when", "words"), [
+    # The last Sunday of March: 01:00-02:00 never happens (zoneinfo moved it an hour, so a
+    # seminar 01:30-02:10 was stored ending 20 minutes before it started).
+    ("starts_at", "2027-03-28T01:30", "does not exist in Europe/London"),
+    ("published", "2027-03-28T01:59", "does not exist in Europe/London"),
+    # The last Sunday of October: 01:00-02:00 happens twice.
+    ("starts_at", "2026-10-25T01:30", "happens twice in Europe/London"),
+    ("ends_at", "2026-10-25T01:00", "happens twice in Europe/London"),
+])
+def test_a_local_time_the_clocks_skip_or_repeat_is_refused(
+        tmp_path: Path, field: str, when: str, words: str) -> None:
+    en = SEMINAR_EN.replace('starts_at: "2026-09-15T12:00"', 'starts_at: "2026-10-25T00:10"')
+    en = en.replace('ends_at: "2026-09-15T13:30"', 'ends_at: "2026-10-25T02:30"')
+    en = re.sub(rf"^{field}: .*$", f'{field}: "{when}"', en, flags=re.MULTILINE)
+    error = one_error(write(tmp_path, {"s.en.md": en, "s.cy.md": SEMINAR_CY}))
+    line = 1 + en.split("\n").index(f'{field}: "{when}"')
+    assert (error.path.name, error.field, error.line) == ("s.en.md", field, line)
+    assert words in error.message and when in error.message
+
+
+@pytest.mark.parametrize("when", ["2027-03-28T00:59", "2027-03-28T02:00", "2026-10-25T00:59",
+                                  "2026-10-25T02:00", "2026-10-25T01:30+01:00",
+                                  "2026-10-25T01:30+00:00"])
+def test_local_times_either_side_of_a_clock_change_load(tmp_path: Path, when: str) -> None:
+    en = SEMINAR_EN.replace('"2026-09-15T12:00"', f'"{when}"').replace(
+        'ends_at: "2026-09-15T13:30"\n', "")
+    [item] = load_dir(write(tmp_path, {"s.en.md": en, "s.cy.md": SEMINAR_CY}))
+    assert isinstance(item.meta, SeminarMeta)
+    assert item.meta.starts_at == datetime.fromisoformat(when)
+
+
+def test_local_times_are_those_of_the_given_time_zone(tmp_path: Path) -> None:
+    """New York's clocks went forward on 2027-03-14 at 02:00; London's had not yet."""
+    en = SEMINAR_EN.replace('"2026-09-15T12:00"', '"2027-03-14T02:30"').replace(
+        'ends_at: "2026-09-15T13:30"\n', "")
+    root = write(tmp_path, {"s.en.md": en, "s.cy.md": SEMINAR_CY})
+    assert len(load_dir(root, ZoneInfo("Europe/London"))) == 1
+    with pytest.raises(ContentInvalid, match="does not exist in America/New_York"):
+        load_dir(root, ZoneInfo("America/New_York"))
 
 
 def test_presenter_error_is_located(tmp_path: Path) -> None:
