@@ -240,9 +240,7 @@ def load_dir(root: Path, tz: ZoneInfo = EDITORIAL_TZ) -> list[ContentItem]:
         raise ContentInvalid([ContentError(root, None, None, "content directory not found")])
     groups: dict[str, list[RawFile]] = {}
     unread: set[str] = set()  # slugs with a file that could not be read: judged no further
-    for path in sorted(root.rglob("*.md")):
-        if path.name.lower() == "readme.md":
-            continue
+    for path in content_paths(root):
         raw = read_file(path, errors)
         if raw:
             groups.setdefault(raw.slug, []).append(raw)
@@ -261,6 +259,22 @@ def load_dir(root: Path, tz: ZoneInfo = EDITORIAL_TZ) -> list[ContentItem]:
     if errors:
         raise ContentInvalid(errors)
     return items
+
+
+def content_paths(root: Path) -> list[Path]:
+    """The paths under `root` that are content files or meant to be, sorted: every name ending
+    in `.md` in any case (`x.cy.MD` is reported, not quietly left out), but READMEs and
+    anything hidden (a name starting with `.`, or inside such a folder): the lock files and
+    copies editors and systems leave beside a file (`.#x.cy.md`, macOS `._x.cy.md`), `.git/`."""
+    found = []
+    for path in root.rglob("*"):
+        name = path.name.lower()
+        if not name.endswith(".md") or name == "readme.md":
+            continue
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        found.append(path)
+    return sorted(found)
 
 
 def _slug_taken(slug: str, files: list[RawFile]) -> ContentError:
