@@ -72,14 +72,18 @@ CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", 
 
 def cron_fields(text: str) -> dict[str, str]:
     """Parse `day=1st mon; hour=9; minute=0` into CronTrigger keyword arguments."""
-    fields = {}
+    fields: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, sep, value = part.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise ValueError(f"{part!r} is not field=value (e.g. day=1st mon)")
         if key.strip() not in CRON_FIELDS:
             raise ValueError(f"{key.strip()!r} is not a field (use {', '.join(CRON_FIELDS)})")
+        if key.strip() in fields:  # the last would quietly win, as a .env's typo would
+            raise ValueError(f"{key.strip()!r} is given twice")
         fields[key.strip()] = value.strip()
+    if not fields:  # APScheduler would fire every minute
+        raise ValueError("is empty: give the fields of a schedule (e.g. day=1st mon; hour=9)")
     return fields
 
 
@@ -255,11 +259,16 @@ def make_scheduler(runtime: Runtime) -> StepScheduler:
 def schedules(settings: Settings) -> tuple[CronTrigger, CronTrigger]:
     """The plan and send triggers; raises SettingInvalid naming a schedule that will not do."""
     built = []
+    now = datetime.now(settings.tz)
     for name in ("plan_schedule", "send_schedule"):
         try:
-            built.append(trigger(getattr(settings, name), settings))
+            trig = trigger(getattr(settings, name), settings)
         except ValueError as exc:
             raise SettingInvalid(name, str(exc).split("\n")[0]) from None
+        if trig.get_next_fire_time(None, now) is None:  # day=31; month=2, or a past year
+            raise SettingInvalid(name, f"never fires from now on ({trig}); the job would "
+                                 "stay paused for ever")
+        built.append(trig)
     return built[0], built[1]
 
 

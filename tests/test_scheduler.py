@@ -59,6 +59,11 @@ def test_crontab_weekday_trap_is_avoided(settings: Settings) -> None:
     assert ours.astimezone(LONDON).weekday() == 0
 
 
+def test_a_schedule_that_fires_only_in_a_later_year_is_accepted(settings: Settings) -> None:
+    plan, _ = scheduler.schedules(settings.model_copy(update={"plan_schedule": "year=2199"}))
+    assert "2199" in str(plan)
+
+
 def test_cron_fields_are_validated() -> None:
     assert scheduler.cron_fields("day=1st mon; hour=9") == {"day": "1st mon", "hour": "9"}
     with pytest.raises(ValueError, match="field=value"):
@@ -255,6 +260,15 @@ def test_a_database_failure_mid_send_is_one_logged_line(
     ("send_schedule", "hour=25", "higher than the maximum value (23)"),
     ("send_schedule", "day_of_week=funday", "funday"),
     ("send_schedule", "minute=*/0", "Increment must be higher than 0"),
+    # An empty value (`DIGEST_SEND_SCHEDULE=` in a .env) fired every minute.
+    ("send_schedule", "", "is empty"),
+    ("plan_schedule", " ; ", "is empty"),
+    # A field given twice: the last one quietly won.
+    ("plan_schedule", "day=1st mon; hour=9; hour=10", "'hour' is given twice"),
+    # A schedule with no fire time left was added as a paused job that never ran.
+    ("plan_schedule", "day=31; month=2", "never fires"),
+    ("plan_schedule", "day=30; month=feb; hour=9", "never fires"),
+    ("send_schedule", "year=2020", "never fires"),
 ])
 def test_a_schedule_apscheduler_refuses_names_its_setting(
         settings: Settings, setting: str, value: str, words: str) -> None:
