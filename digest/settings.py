@@ -26,6 +26,7 @@ HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY
 # DIGEST_ variables read by the tools around digest (the CLI's --debug, the test suite's
 # DIGEST_TEST_*), not settings: not reported as unknown.
 NOT_SETTINGS = frozenset({"DIGEST_DEBUG"})
+ENV_FILE = Path(".env")  # read from the current directory, as Settings' env_file
 POOL_SIZE = 15  # database connections a process keeps (DIGEST_DATABASE_POOL_SIZE)
 # Every number has an upper bound as well as a lower one: a duration or a count far past any
 # use overflows a timedelta, a C int or a database integer far from the setting that held it.
@@ -40,6 +41,10 @@ MAX_VERP_BASE_LOCAL = MAX_LOCAL_PART - VERP_SUFFIX  # DIGEST_BOUNCE_ADDRESS's lo
 
 class InsecureSecretKey(ValueError):
     """DIGEST_SECRET_KEY is missing, public or too weak to sign anything with."""
+
+
+class SettingsFileInvalid(ValueError):
+    """The `.env` file cannot be read (as the message, naming it, says)."""
 
 
 class SettingInvalid(ValueError):
@@ -110,6 +115,26 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
                   and k.upper() not in known and not k.upper().startswith("DIGEST_TEST_"))
 
 
+def env_file_variables(path: Path = ENV_FILE) -> dict[str, str]:
+    """The variables a `.env` file sets (none without one), for the typo check; raises
+    SettingsFileInvalid for a file Settings() cannot read (not UTF-8, unreadable), which
+    pydantic-settings reports only as a traceback."""
+    from io import StringIO
+
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise SettingsFileInvalid(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsFileInvalid(f"{path}: not valid UTF-8 ({exc.reason} at byte "
+                                  f"{exc.start + 1:,}); save it as UTF-8") from None
+    return {k: v or "" for k, v in dotenv_values(stream=StringIO(text)).items()}
+
+
 def generate_secret_key() -> str:
     """A new random key (48 bytes, URL-safe base64: 64 characters)."""
     return secrets.token_urlsafe(48)
@@ -119,7 +144,7 @@ class Settings(BaseSettings):
     """Everything configurable; built once at the edge (CLI, web) and passed down."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="DIGEST_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
     )
 
     # Store

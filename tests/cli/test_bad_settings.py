@@ -83,6 +83,38 @@ def test_a_digest_variable_that_is_no_setting_is_a_warning(
         "warning: DIGEST_DATABSE_URL is not a setting (a typo?); it is ignored"]
 
 
+def test_a_typo_in_the_env_file_is_a_warning_too(
+        workdir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .env is where settings are usually written, and where its typos went unreported."""
+    (workdir / ".env").write_text("# relay\nDIGEST_SMTP_HOTS_ENV=relay.example.org\n"
+                                  "export DIGEST_SEMINAR_WINDOW_WEKS=4\n"
+                                  "DIGEST_SMTP_HOST=relay.example.org\n"
+                                  "DIGEST_BOTH_PLACES=1\n", encoding="utf-8")
+    monkeypatch.setenv("DIGEST_BOTH_PLACES", "1")
+    code, _, err = digest(capsys, "issue", "list")
+    assert code == 0
+    assert err.splitlines() == [
+        "warning: DIGEST_BOTH_PLACES is not a setting (a typo?); it is ignored",
+        "warning: DIGEST_SEMINAR_WINDOW_WEKS in .env is not a setting (a typo?); it is ignored",
+        "warning: DIGEST_SMTP_HOTS_ENV in .env is not a setting (a typo?); it is ignored"]
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    ("DIGEST_SMTP_HOST=relay\n".encode("utf-16"), "not valid UTF-8 (invalid start byte at "
+                                                   "byte 1)"),
+    (b"DIGEST_POSTAL_ADDRESS=Caerdydd \xa9 2026\n", "not valid UTF-8"),
+], ids=["utf-16", "latin-1"])
+def test_an_env_file_that_is_not_utf8_is_one_line_and_exit_78(
+        workdir: Path, capsys: pytest.CaptureFixture[str], data: bytes, words: str) -> None:
+    """It was `internal error: UnicodeDecodeError` (exit 70) from pydantic-settings."""
+    (workdir / ".env").write_bytes(data)
+    code, out, err = digest(capsys, "issue", "list")
+    assert (code, out, err.count("\n")) == (78, "", 1), err
+    assert err.startswith("error: .env: ") and words in err and "save it as UTF-8" in err, err
+    assert not database(workdir).exists()
+
+
 def test_unknown_variables_knows_every_setting() -> None:
     env = {"DIGEST_SMTP_HOST": "x", "digest_smtp_port": "25", "DIGEST_DEBUG": "1",
            "DIGEST_TEST_PG_URL": "x", "DIGEST_SMTP_HOTS": "x", "PATH": "/bin"}
