@@ -27,6 +27,7 @@ HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY
 # DIGEST_TEST_*), not settings: not reported as unknown.
 NOT_SETTINGS = frozenset({"DIGEST_DEBUG"})
 ENV_FILE = Path(".env")  # read from the current directory, as Settings' env_file
+TEMPLATE_FOLDERS = ("email", "web", "feeds")  # DIGEST_TEMPLATES_DIR holds each
 POOL_SIZE = 15  # database connections a process keeps (DIGEST_DATABASE_POOL_SIZE)
 # Every number has an upper bound as well as a lower one: a duration or a count far past any
 # use overflows a timedelta, a C int or a database integer far from the setting that held it.
@@ -315,6 +316,36 @@ class Settings(BaseSettings):
             raise ValueError("must have no query, fragment or user name (like "
                              "https://digest.example.org)")
         return url
+
+    @field_validator("content_dir", "templates_dir", "var_dir", "smtp_ca_file",
+                     "bounce_imap_ca_file", "dkim_private_key_path", mode="before")
+    @classmethod
+    def _path_given(cls, value: object, info: ValidationInfo) -> object:
+        # Path("") is the current directory: an empty `DIGEST_VAR_DIR=` in a .env wrote the
+        # outbox into whatever directory the command ran in. Empty leaves an optional file
+        # unset, as it does the other optional settings; a folder must be named.
+        if not isinstance(value, str) or value.strip():
+            return value
+        if info.field_name in ("smtp_ca_file", "bounce_imap_ca_file", "dkim_private_key_path"):
+            return None
+        raise ValueError("must name a folder (unset it for the default)")
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _templates(cls, path: Path) -> Path:
+        # Checked here, not at the first render: a send or a plan fails at once, naming this.
+        missing = [part for part in TEMPLATE_FOLDERS if not (path / part).is_dir()]
+        if missing:
+            raise ValueError(f"{path} has no {', '.join(f'{m}/' for m in missing)} folder: "
+                             "use the repository's templates/ or a copy of it")
+        return path
+
+    @field_validator("var_dir")
+    @classmethod
+    def _var_folder(cls, path: Path) -> Path:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is not a folder")
+        return path
 
     @field_validator("timezone")
     @classmethod
