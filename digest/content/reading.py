@@ -17,6 +17,10 @@ from digest.text import IN_LINES
 
 FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
 MAX_BYTES = 1_000_000  # a review is a few KB
+# The front matter's fences: `---` alone on its line, but for spaces or tabs after it (which
+# no editor shows: a fence with them was "not closed").
+_OPEN = re.compile(r"---[ \t]*\n")
+_CLOSE = re.compile(r"\n---[ \t]*(?:\n|\Z)")
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 # A Markdown link or autolink to a scheme that runs or embeds instead of linking.
 _BAD_LINK = re.compile(r"(\]\(\s*<?|<)\s*(javascript|vbscript|data|file):", re.IGNORECASE)
@@ -137,15 +141,14 @@ def read_file(path: Path, errors: list[ContentError]) -> RawFile | None:
     text = text.replace("\r\n", "\n")
     if "\r" in text and "\n" not in text:  # a classic Mac file: CR is its only line break
         text = text.replace("\r", "\n")
-    if not text.startswith("---\n"):
+    if not (opening := _OPEN.match(text)):
         errors.append(ContentError(path, 1, None, "missing YAML front matter (start with ---)"))
         return None
-    head, sep, body = text[4:].partition("\n---\n")
-    if not sep:
-        head, sep, body = text[4:].partition("\n---")
-        if not sep or body.strip():
-            errors.append(ContentError(path, 1, None, "front matter is not closed by ---"))
-            return None
+    rest = "\n" + text[opening.end():]  # so that an empty front matter closes too
+    if not (closing := _CLOSE.search(rest)):
+        errors.append(ContentError(path, 1, None, "front matter is not closed by ---"))
+        return None
+    head, body = rest[1:closing.start()], rest[closing.end():]
     if (control := _first_control(path, text, head.count("\n") + 1)) is not None:
         errors.append(control)
         return None

@@ -259,6 +259,33 @@ def test_invalid_yaml_points_at_the_bad_line(tmp_path: Path) -> None:
     assert str(error).startswith(f"{tmp_path / 'a.en.md'}:4: ")
 
 
+@pytest.mark.parametrize("after", [" ", "\t", "  \t "])
+@pytest.mark.parametrize("fence", ["opening", "closing", "both"])
+def test_a_fence_with_blanks_after_it_is_a_fence(tmp_path: Path, fence: str,
+                                                 after: str) -> None:
+    """`--- ` (a space no editor shows) was "front matter is not closed by ---"."""
+    def fenced(text: str) -> str:
+        head, body = text.removeprefix("---\n").split("\n---\n", 1)
+        opening = "---" + (after if fence != "closing" else "")
+        closing = "---" + (after if fence != "opening" else "")
+        return f"{opening}\n{head}\n{closing}\n{body}"
+
+    plain = {i.slug: i for i in load_dir(write(tmp_path / "plain", GOOD))}
+    spaced = {i.slug: i for i in load_dir(write(tmp_path / "spaced", {
+        n: fenced(t) for n, t in GOOD.items() if isinstance(t, str)}))}
+    assert {s: (i.meta, i.translations) for s, i in spaced.items()} == {
+        s: (i.meta, i.translations) for s, i in plain.items()}
+    bad = fenced(REVIEW_EN.replace("reviewer: Dr Gwyn Jones", "reviewer: Dr: Gwyn Jones"))
+    assert one_error(write(tmp_path / "bad", {"a.en.md": bad})).line == 4
+    at_end = fenced(NEWS_CY).removesuffix("\n")  # the closing fence is the file's last line
+    assert len(load_dir(write(tmp_path / "end", {"n.en.md": NEWS_EN, "n.cy.md": at_end}))) == 1
+
+
+def test_a_fence_is_three_dashes_not_four(tmp_path: Path) -> None:
+    error = one_error(write(tmp_path, {"a.en.md": REVIEW_EN.replace("\n---\n##", "\n----\n##")}))
+    assert error.line == 1 and "not closed" in error.message
+
+
 @pytest.mark.parametrize(("name", "text", "field", "line", "words"), [
     ("a.fr.md", REVIEW_EN, "language", None, "'fr'"),
     ("Adoption Review.en.md", REVIEW_EN, "filename", None, "<slug>.cy.md"),
