@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,10 @@ def read_file(path: Path, errors: list[ContentError]) -> RawFile | None:
     text = _decode(path, errors)
     if text is None:
         return None
-    text = text.replace("\r\n", "\n")
+    # One spelling of each character (NFC): "ŵ" typed on a Mac or pasted from a PDF is often
+    # "w" and a combining circumflex (NFD), which looks the same but compares unequal (a
+    # neutral field "differed" from its identical-looking pair) and splits in some clients.
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n")
     if "\r" in text and "\n" not in text:  # a classic Mac file: CR is its only line break
         text = text.replace("\r", "\n")
     if not (opening := _OPEN.match(text)):

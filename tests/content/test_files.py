@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,13 @@ from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.content.files import ContentError, ContentInvalid, SeminarMeta, load_dir
+from digest.content.files import (
+    ContentError,
+    ContentInvalid,
+    ReviewMeta,
+    SeminarMeta,
+    load_dir,
+)
 from digest.content.sync import SyncReport, upsert
 from digest.settings import Settings
 from digest.store.db import make_engine, upgrade
@@ -300,6 +307,22 @@ def test_bad_file_is_reported(tmp_path: Path, name: str, text: str | bytes,
     error = one_error(write(tmp_path, {name: text}))
     assert (error.path, error.field, error.line) == (tmp_path / name, field, line)
     assert words in error.message
+
+
+def test_text_is_read_in_one_normal_form(tmp_path: Path) -> None:
+    """Welsh ŵ ŷ â typed as a letter and a combining mark (NFD, as macOS and PDFs give them)
+    are stored as the one character (NFC): a neutral field written in each form in the two
+    files of a pair was "differs from", though they looked the same."""
+    nfd = unicodedata.normalize("NFD", "Dr Siôn Ŵyn")
+    assert nfd != "Dr Siôn Ŵyn"
+    en = REVIEW_EN.replace("Dr Gwyn Jones", "Dr Siôn Ŵyn")
+    cy = REVIEW_CY.replace("---\ntitle", f"---\nreviewer: {nfd}\ntitle")
+    cy = unicodedata.normalize("NFD", cy)
+    [item] = load_dir(write(tmp_path, {"a.en.md": en, "a.cy.md": cy}))
+    assert isinstance(item.meta, ReviewMeta) and item.meta.reviewer == "Dr Siôn Ŵyn"
+    welsh = item.translations["cy"]
+    assert welsh.title == "Mabwysiadu a brodyr a chwiorydd ŵ ŷ"
+    assert welsh.body == "Corff Cymraeg: Ŵyn ac ŷd."
 
 
 def test_neutral_fields_disagreeing_across_the_pair(tmp_path: Path) -> None:
