@@ -22,7 +22,20 @@ from tests.factories import add_review
 BAD = ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>x</b>",
        "vbscript:msgbox(1)", "//evil.example/x", "https:no-host", "http://u:p@evil.example/",
        "https://exa mple.org", "file:///etc/passwd", "java\tscript:alert(1)"]
-GOOD = ["https://example.org/r?a=1&b=2", "http://example.org", "HTTPS://Example.org/Tŷ"]
+GOOD = ["https://example.org/r?a=1&b=2", "http://example.org", "HTTPS://Example.org/Tŷ",
+        "https://bücher.example/x", "https://xn--bcher-kva.example", "https://example.org./",
+        "https://[::1]:8443/", "https://127.0.0.1/", "https://under_score.example.org/",
+        "https://" + "a" * 63 + ".example/"]
+# Hosts no link reaches (a typo gives a link that goes nowhere, found only by a reader).
+BAD_HOSTS = ["https://example..org/", "https://./", "https://.example.org/",
+             "https://exa%20mple.org/", "https://ex!ample.org/", "https://" + "a" * 64 + ".org/"]
+
+
+@pytest.mark.parametrize("url", BAD_HOSTS)
+def test_a_link_whose_host_is_no_name_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="host"):
+        http_url(url)
+    assert safe_link(url) is None
 
 
 @pytest.mark.parametrize("url", BAD)
