@@ -18,6 +18,9 @@ from digest.text import IN_LINES
 
 FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
 MAX_BYTES = 1_000_000  # a review is a few KB
+# Longest first: UTF-32's little-endian mark starts with UTF-16's.
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 # The front matter's fences: `---` alone on its line, but for spaces or tabs after it (which
 # no editor shows: a fence with them was "not closed").
 _OPEN = re.compile(r"---[ \t]*\n")
@@ -95,6 +98,11 @@ def _decode(path: Path, errors: list[ContentError]) -> str | None:
         errors.append(ContentError(path, None, None, f"is {size:,} bytes; content files "
                                    f"are at most {MAX_BYTES:,}"))
         return None
+    for bom, name in _OTHER_BOMS:
+        if data.startswith(bom):  # Notepad's "Unicode": every other byte a NUL
+            errors.append(ContentError(path, 1, None, f"is {name} (it starts with its byte "
+                                       "order mark), not UTF-8: save it as UTF-8"))
+            return None
     try:
         return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError as exc:

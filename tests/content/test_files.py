@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -301,6 +302,12 @@ def test_a_fence_is_three_dashes_not_four(tmp_path: Path) -> None:
     ("a.en.md", REVIEW_EN.removeprefix("---\n"), None, 1, "front matter"),
     ("a.en.md", "---\n- just\n- a list\n---\n", None, 2, "mapping"),
     ("a.en.md", REVIEW_EN.encode("utf-8").replace(b"Gwyn", b"Gw\xfdn"), None, 4, "UTF-8"),
+    # Saved as "Unicode" (UTF-16, Windows Notepad's and Word's name for it): it was "not
+    # valid UTF-8 (invalid start byte at byte 1)", which does not say what to do.
+    ("a.en.md", REVIEW_EN.encode("utf-16"), None, 1, "is UTF-16 (it starts with its byte "
+                                                     "order mark), not UTF-8: save it as UTF-8"),
+    ("a.en.md", codecs.BOM_UTF16_BE + REVIEW_EN.encode("utf-16-be"), None, 1, "is UTF-16"),
+    ("a.en.md", REVIEW_EN.encode("utf-32"), None, 1, "is UTF-32"),
 ])
 def test_bad_file_is_reported(tmp_path: Path, name: str, text: str | bytes,
                               field: str | None, line: int | None, words: str) -> None:
