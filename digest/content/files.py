@@ -9,6 +9,7 @@ See docs/content.md.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -31,8 +32,23 @@ from digest.store.models import NewsKind
 
 __all__ = ["ContentError", "ContentInvalid", "ContentItem", "load_dir", "to_utc"]
 MAX_LINE = 500  # characters of a one-line field (a title is a subject line, a list entry)
-Text = Annotated[str, Field(min_length=1, max_length=MAX_LINE)]
-Line = Annotated[str, Field(max_length=MAX_LINE)]
+# Nothing to see: format characters (U+200B zero-width space, U+2060, U+FEFF), combining
+# marks with no letter to sit on, and spaces (str.strip leaves the zero-width ones).
+_UNSEEN = {"Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cc"}
+
+
+def _visible(value: str) -> str:
+    """`value` if it is empty or shows at least one character; a title of only a zero-width
+    space (pasted from a web page) would be an empty heading and link in the email."""
+    if value and all(unicodedata.category(c) in _UNSEEN for c in value):
+        first = ord(value[0])
+        raise ValueError(f"has nothing visible in it (only invisible characters, such as "
+                         f"U+{first:04X})")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=MAX_LINE), AfterValidator(_visible)]
+Line = Annotated[str, Field(max_length=MAX_LINE), AfterValidator(_visible)]
 MAX_TEASER = 400  # characters: the teaser is the one line under each title
 EDITORIAL_TZ = ZoneInfo("Europe/London")  # DIGEST_TIMEZONE's default
 _NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
@@ -117,7 +133,7 @@ class Translation(_Strict):
     """Per-language fields."""
 
     title: Text
-    teaser: Annotated[str, Field(min_length=1, max_length=MAX_TEASER)]
+    teaser: Annotated[str, Field(min_length=1, max_length=MAX_TEASER), AfterValidator(_visible)]
     location: Line | None = None
     body: str = ""
 

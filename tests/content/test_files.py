@@ -332,6 +332,35 @@ def test_text_is_read_in_one_normal_form(tmp_path: Path) -> None:
     assert welsh.body == "Corff Cymraeg: Ŵyn ac ŷd."
 
 
+@pytest.mark.parametrize(("name", "old", "new", "field", "line"), [
+    ("a.cy.md", "title: Mabwysiadu a brodyr a chwiorydd ŵ ŷ", 'title: "\\u200b"', "title", 2),
+    ("a.cy.md", "teaser: Roedd gan y rhan fwyaf frawd neu chwaer; gŵyl a ŷd.",
+     'teaser: "\\u2060\\ufeff \\u200b"', "teaser", 3),
+    ("a.en.md", "reviewer: Dr Gwyn Jones", 'reviewer: "\\u0302\\u0308"', "reviewer", 4),
+    ("a.en.md", "[Sarah Meakings, Amanda Coffey]", '[Sarah Meakings, "\\u200d"]',
+     "citation.authors.1", 6),
+    ("a.en.md", "  year: 2021", '  year: 2021\n  volume: "\\u200b"', "citation.volume", 8),
+])
+def test_a_field_with_nothing_visible_in_it_is_refused(
+        tmp_path: Path, name: str, old: str, new: str, field: str, line: int) -> None:
+    """A title of only a zero-width space (str.strip keeps it) was an empty heading and link."""
+    files = {"a.en.md": REVIEW_EN, "a.cy.md": REVIEW_CY}
+    assert old in files[name]
+    files[name] = files[name].replace(old, new)
+    errors = errors_of(write(tmp_path, files))
+    found = [e for e in errors if e.field == field]
+    assert len(found) == 1, errors
+    assert (found[0].path.name, found[0].line) == (name, line)
+    assert "nothing visible" in found[0].message
+
+
+def test_text_with_invisible_characters_among_visible_ones_loads(tmp_path: Path) -> None:
+    cy = REVIEW_CY.replace("title: Mabwysiadu a brodyr a chwiorydd ŵ ŷ",
+                           'title: "\\u200bMabwysiadu 🙂\\u200d"')
+    [item] = load_dir(write(tmp_path, {"a.en.md": REVIEW_EN, "a.cy.md": cy}))
+    assert item.translations["cy"].title == "\u200bMabwysiadu 🙂\u200d"
+
+
 def test_neutral_fields_disagreeing_across_the_pair(tmp_path: Path) -> None:
     cy = REVIEW_CY.replace("---\ntitle", "---\npublished: 2026-09-03\ntitle")
     error = one_error(write(tmp_path, {"a.en.md": REVIEW_EN, "a.cy.md": cy}))
