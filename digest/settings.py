@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import zlib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -14,15 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from digest.keys import KNOWN_DEMO_KEYS as KNOWN_DEMO_KEYS
+from digest.keys import InsecureSecretKey as InsecureSecretKey
+from digest.keys import generate_secret_key as generate_secret_key
+from digest.keys import secret_key_problem as secret_key_problem
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Keys that are (or were) public: in this repository's code, tests or documentation.
-KNOWN_DEMO_KEYS = frozenset({
-    "change-me-in-production-this-is-only-for-the-demo", "test-secret",
-    "bench-secret-not-for-production", "<long random string>",
-})
-MIN_KEY_CHARS = 43  # 32 random bytes as URL-safe base64 (`digest secret-key` prints 64)
-MIN_HEX_KEY_CHARS = 64  # 32 random bytes as hex
-HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY"
 # DIGEST_ variables read by the tools around digest (the CLI's --debug, the test suite's
 # DIGEST_TEST_*), not settings: not reported as unknown.
 NOT_SETTINGS = frozenset({"DIGEST_DEBUG"})
@@ -40,14 +35,6 @@ VERP_SUFFIX = 27  # "+" and the longest VERP tag (digest.delivery.verp.MAX_TAG, 
 MAX_VERP_BASE_LOCAL = MAX_LOCAL_PART - VERP_SUFFIX  # DIGEST_BOUNCE_ADDRESS's local part
 
 
-class InsecureSecretKey(ValueError):
-    """DIGEST_SECRET_KEY is missing, public or too weak to sign anything with."""
-
-
-class SettingsFileInvalid(ValueError):
-    """The `.env` file cannot be read (as the message, naming it, says)."""
-
-
 class SettingInvalid(ValueError):
     """A setting that loaded but cannot be used where it is needed (a schedule APScheduler
     refuses, a key file that cannot be read): the CLI says `setting DIGEST_<NAME>: ...`."""
@@ -55,23 +42,6 @@ class SettingInvalid(ValueError):
     def __init__(self, field: str, problem: str) -> None:
         self.field, self.problem = field, problem
         super().__init__(f"setting DIGEST_{field.upper()}: {problem}")
-
-
-def secret_key_problem(key: str | None) -> str | None:
-    """Why `key` must not sign tokens and sessions (one line), or None if it will do."""
-    if not key:
-        return f"DIGEST_SECRET_KEY is not set: {HOW_TO_MAKE_A_KEY}"
-    if key.strip() in KNOWN_DEMO_KEYS:
-        return f"DIGEST_SECRET_KEY is a demo value published in the repository: {HOW_TO_MAKE_A_KEY}"
-    hexadecimal = all(c in "0123456789abcdefABCDEF" for c in key)
-    needed = MIN_HEX_KEY_CHARS if hexadecimal else MIN_KEY_CHARS
-    # A repeated or patterned key compresses well; 32 random bytes in any text form do not.
-    patterned = len(set(key)) < 10 or len(zlib.compress(key.encode(), 9)) < len(key) * 0.6
-    if len(key) < needed or patterned:
-        return (f"DIGEST_SECRET_KEY is too weak: it needs at least 32 random bytes "
-                f"({MIN_KEY_CHARS} URL-safe or {MIN_HEX_KEY_CHARS} hex characters); "
-                f"{HOW_TO_MAKE_A_KEY}")
-    return None
 
 
 def address_problem(address: str) -> str | None:
@@ -114,31 +84,6 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     known = {f"DIGEST_{name.upper()}" for name in Settings.model_fields} | NOT_SETTINGS
     return sorted(k for k in environ if k.upper().startswith("DIGEST_")
                   and k.upper() not in known and not k.upper().startswith("DIGEST_TEST_"))
-
-
-def env_file_variables(path: Path = ENV_FILE) -> dict[str, str]:
-    """The variables a `.env` file sets (none without one), for the typo check; raises
-    SettingsFileInvalid for a file Settings() cannot read (not UTF-8, unreadable), which
-    pydantic-settings reports only as a traceback."""
-    from io import StringIO
-
-    from dotenv import dotenv_values
-
-    if not path.is_file():
-        return {}
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise SettingsFileInvalid(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SettingsFileInvalid(f"{path}: not valid UTF-8 ({exc.reason} at byte "
-                                  f"{exc.start + 1:,}); save it as UTF-8") from None
-    return {k: v or "" for k, v in dotenv_values(stream=StringIO(text)).items()}
-
-
-def generate_secret_key() -> str:
-    """A new random key (48 bytes, URL-safe base64: 64 characters)."""
-    return secrets.token_urlsafe(48)
 
 
 class Settings(BaseSettings):
@@ -321,30 +266,24 @@ class Settings(BaseSettings):
                      "bounce_imap_ca_file", "dkim_private_key_path", mode="before")
     @classmethod
     def _path_given(cls, value: object, info: ValidationInfo) -> object:
-        # Path("") is the current directory: an empty `DIGEST_VAR_DIR=` in a .env wrote the
-        # outbox into whatever directory the command ran in. Empty leaves an optional file
-        # unset, as it does the other optional settings; a folder must be named.
+        # Path("") is the current directory (`DIGEST_VAR_DIR=` wrote the outbox wherever the
+        # command ran): empty leaves an optional file unset, like the other optional settings.
         if not isinstance(value, str) or value.strip():
             return value
         if info.field_name in ("smtp_ca_file", "bounce_imap_ca_file", "dkim_private_key_path"):
             return None
         raise ValueError("must name a folder (unset it for the default)")
 
-    @field_validator("templates_dir")
+    @field_validator("templates_dir", "var_dir")
     @classmethod
-    def _templates(cls, path: Path) -> Path:
-        # Checked here, not at the first render: a send or a plan fails at once, naming this.
-        missing = [part for part in TEMPLATE_FOLDERS if not (path / part).is_dir()]
-        if missing:
-            raise ValueError(f"{path} has no {', '.join(f'{m}/' for m in missing)} folder: "
-                             "use the repository's templates/ or a copy of it")
-        return path
-
-    @field_validator("var_dir")
-    @classmethod
-    def _var_folder(cls, path: Path) -> Path:
+    def _folder(cls, path: Path, info: ValidationInfo) -> Path:
+        # Checked here, not at the first render or preview, which named no setting.
         if path.exists() and not path.is_dir():
             raise ValueError(f"{path} is not a folder")
+        missing = [f"{part}/" for part in TEMPLATE_FOLDERS if not (path / part).is_dir()]
+        if info.field_name == "templates_dir" and missing:
+            raise ValueError(f"{path} has no {', '.join(missing)} folder: use the "
+                             "repository's templates/ or a copy of it")
         return path
 
     @field_validator("timezone")

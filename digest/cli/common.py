@@ -11,14 +11,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from digest.cli.env_file import env_file_variables
 from digest.dates import local_time_problem, year_problem
-from digest.settings import (
-    ENV_FILE,
-    Settings,
-    env_file_variables,
-    secret_key_problem,
-    unknown_variables,
-)
+from digest.settings import ENV_FILE, Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
 from digest.text import UNSAFE

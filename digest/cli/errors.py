@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from digest.settings import InsecureSecretKey, SettingInvalid, Settings, SettingsFileInvalid
+from digest.cli.env_file import SettingsFileInvalid
+from digest.settings import InsecureSecretKey, SettingInvalid, Settings
 
 
 class Exit(enum.IntEnum):
