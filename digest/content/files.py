@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from digest.content.links import http_url
+from digest.content.links import checked_doi, http_url
 from digest.content.reading import (
     FILENAME,
     ContentError,
@@ -86,7 +86,7 @@ class Citation(_Strict):
     journal: Text
     volume: Line | None = None
     pages: Line | None = None
-    doi: Line | None = None
+    doi: Annotated[Line, AfterValidator(checked_doi)] | None = None
 
 
 class Presenter(_Strict):

@@ -5,7 +5,7 @@ site)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 MAX_LENGTH = 2000
 # A backslash too: browsers read it as a slash, so the host they go to is not the one seen here.
@@ -64,3 +64,27 @@ def safe_link(value: str | None) -> str | None:
         return http_url(value)
     except ValueError:
         return None
+
+
+# A DOI is `10.` and the registrant's number (which may have dots), a slash, then a suffix of
+# anything but spaces (old ones hold < > ; and #).
+_DOI = re.compile(r"10\.[0-9]+(?:\.[0-9]+)*/\S+")
+_DOI_AS_LINK = re.compile(r"(?i)(?:https?://(?:dx\.)?doi\.org/|doi:\s*)")
+
+
+def checked_doi(value: str) -> str:
+    """`value` (stripped) if it is a DOI written alone; ValueError says why not."""
+    text = value.strip()
+    if prefix := _DOI_AS_LINK.match(text):
+        raise ValueError(f"write the DOI alone, like 10.1093/bjsw/bcz133, without "
+                         f"{prefix[0].strip()!r}: the link is made from it")
+    if not _DOI.fullmatch(text):
+        raise ValueError("not a DOI: it starts with 10., the registrant's number and a "
+                         "slash, like 10.1093/bjsw/bcz133, with no spaces")
+    return text
+
+
+def doi_url(value: str) -> str:
+    """The doi.org link of a DOI, its characters that a URL would read otherwise (# ? % < >
+    and the like) percent-encoded, as the DOI Handbook asks."""
+    return "https://doi.org/" + quote(value, safe="/:;()[]._-~!$&'*+,=@")

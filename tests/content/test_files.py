@@ -361,6 +361,30 @@ def test_text_with_invisible_characters_among_visible_ones_loads(tmp_path: Path)
     assert item.translations["cy"].title == "\u200bMabwysiadu 🙂\u200d"
 
 
+@pytest.mark.parametrize(("written", "words"), [
+    # As a link, or with its prefix: the citation showed https://doi.org/https://doi.org/...
+    ("https://doi.org/10.1093/bjsw/bcaa001", "without 'https://doi.org/'"),
+    ("http://dx.doi.org/10.1093/bjsw/bcaa001", "without 'http://dx.doi.org/'"),
+    ("doi:10.1093/bjsw/bcaa001", "without 'doi:'"),
+    ("DOI: 10.1093/bjsw/bcaa001", "without 'DOI:'"),
+    ("10.1093 / bjsw / bcaa001", "not a DOI"),
+    ("bcaa001", "not a DOI"),
+    ("10.1093", "not a DOI"),
+])
+def test_a_doi_is_the_doi_alone(tmp_path: Path, written: str, words: str) -> None:
+    en = REVIEW_EN.replace("doi: 10.1093/bjsw/bcaa001", f'doi: "{written}"')
+    error = one_error(write(tmp_path, {"a.en.md": en, "a.cy.md": REVIEW_CY}))
+    assert (error.field, error.line) == ("citation.doi", 10) and words in error.message, error
+
+
+@pytest.mark.parametrize("written", ["10.1093/bjsw/bcaa001", "10.1000.10/abc",
+                                     "10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-0"])
+def test_dois_old_and_new_load(tmp_path: Path, written: str) -> None:
+    en = REVIEW_EN.replace("doi: 10.1093/bjsw/bcaa001", f'doi: "{written}"')
+    [item] = load_dir(write(tmp_path, {"a.en.md": en, "a.cy.md": REVIEW_CY}))
+    assert isinstance(item.meta, ReviewMeta) and item.meta.citation.doi == written
+
+
 def test_neutral_fields_disagreeing_across_the_pair(tmp_path: Path) -> None:
     cy = REVIEW_CY.replace("---\ntitle", "---\npublished: 2026-09-03\ntitle")
     error = one_error(write(tmp_path, {"a.en.md": REVIEW_EN, "a.cy.md": cy}))
