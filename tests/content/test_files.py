@@ -211,6 +211,27 @@ def test_sync_is_idempotent_and_reports_edits(session: Session, tmp_path: Path,
     assert counts(session) == (1, 2, 1)
 
 
+def test_a_sync_names_the_stored_items_whose_file_is_gone(
+        session: Session, tmp_path: Path, db_settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting a file does not withdraw its item (issues point at it) and planning can still
+    choose it: the sync used to say nothing about it at all."""
+    settings = db_settings
+    assert apply(session, write(tmp_path / "all", GOOD), settings).absent == []
+    fewer = {n: t for n, t in GOOD.items() if not n.startswith(("news/", "seminars/winter"))}
+    assert apply(session, write(tmp_path / "fewer", fewer), settings).absent == [
+        "toolkit", "winter"]
+    assert counts(session) == (1, 2, 1)  # still stored
+
+    monkeypatch.chdir(tmp_path)
+    env = {"DIGEST_DATABASE_URL": settings.database_url, "DIGEST_VAR_DIR": str(tmp_path / "var")}
+    result = CliRunner().invoke(app, ["content", "sync", str(tmp_path / "fewer")], env=env)
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert ("warning: 2 item(s) in the store have no file here: toolkit, winter; they stay "
+            "in the store and can still go in an issue") in flat, flat
+
+
 def test_english_only_item_loads_with_welsh_empty(session: Session, tmp_path: Path,
                                                   settings: Settings) -> None:
     apply(session, write(tmp_path, {"adoption.en.md": REVIEW_EN}), settings)
