@@ -157,6 +157,10 @@ class ContentItem:
     type_at: tuple[Path, int | None] | None = None  # where `type` is written: file, line
 
 
+_YAML_READ = {int: "a number", float: "a number", bool: "yes/no (true or false)",
+              date: "a date", datetime: "a date-time"}
+
+
 def _located(raw: RawFile, errs: list[Any]) -> list[ContentError]:
     """Pydantic error dicts as ContentErrors located in `raw`."""
     out = []
@@ -167,6 +171,11 @@ def _located(raw: RawFile, errs: list[Any]) -> list[ContentError]:
         msg = msg.removeprefix("Value error, ")  # ours (ValueError) read as they were raised
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif err["type"] == "string_type" and err["input"] is None:
+            msg = "is empty: write the text after the colon"  # `title:` with nothing after it
+        elif err["type"] == "string_type" and (read := _YAML_READ.get(type(err["input"]))):
+            # `volume: 12`, `title: 1984`, `location: yes`: YAML's value, not the text typed
+            msg = f"YAML reads this as {read}, not text: put it in quotes (\"...\")"
         out.append(ContentError(raw.path, key_line(raw, loc), name, msg))
     return out
 

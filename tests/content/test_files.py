@@ -406,6 +406,41 @@ def test_dois_old_and_new_load(tmp_path: Path, written: str) -> None:
     assert isinstance(item.meta, ReviewMeta) and item.meta.citation.doi == written
 
 
+@pytest.mark.parametrize(("name", "old", "new", "field", "line", "words"), [
+    # Each was "Input should be a valid string", which does not say what to do.
+    ("a.en.md", "  year: 2021", "  year: 2021\n  volume: 50", "citation.volume", 8,
+     "YAML reads this as a number, not text: put it in quotes"),
+    ("a.en.md", "  year: 2021", "  year: 2021\n  pages: 12.5", "citation.pages", 8,
+     "as a number"),
+    ("a.cy.md", "title: Mabwysiadu a brodyr a chwiorydd ŵ ŷ", "title: 1984", "title", 2,
+     "as a number"),
+    ("a.cy.md", "title: Mabwysiadu a brodyr a chwiorydd ŵ ŷ", "title: yes", "title", 2,
+     "as yes/no"),
+    ("a.cy.md", "title: Mabwysiadu a brodyr a chwiorydd ŵ ŷ", "title: 2026-09-01", "title", 2,
+     "as a date"),
+    ("a.en.md", "[Sarah Meakings, Amanda Coffey]", "[Sarah Meakings, 12]",
+     "citation.authors.1", 6, "as a number"),
+    ("a.cy.md", "title: Mabwysiadu a brodyr a chwiorydd ŵ ŷ", "title:", "title", 2,
+     "is empty"),
+])
+def test_a_value_yaml_reads_as_no_text_says_to_quote_it(
+        tmp_path: Path, name: str, old: str, new: str, field: str, line: int,
+        words: str) -> None:
+    files = {"a.en.md": REVIEW_EN, "a.cy.md": REVIEW_CY}
+    assert old in files[name]
+    files[name] = files[name].replace(old, new)
+    error = one_error(write(tmp_path, files))
+    assert (error.path.name, error.field, error.line) == (name, field, line), error
+    assert words in error.message, error
+
+
+def test_quoted_numbers_are_text(tmp_path: Path) -> None:
+    en = REVIEW_EN.replace("  year: 2021", '  year: 2021\n  volume: "50"\n  pages: "0123"')
+    [item] = load_dir(write(tmp_path, {"a.en.md": en, "a.cy.md": REVIEW_CY}))
+    assert isinstance(item.meta, ReviewMeta)
+    assert (item.meta.citation.volume, item.meta.citation.pages) == ("50", "0123")
+
+
 def test_neutral_fields_disagreeing_across_the_pair(tmp_path: Path) -> None:
     cy = REVIEW_CY.replace("---\ntitle", "---\npublished: 2026-09-03\ntitle")
     error = one_error(write(tmp_path, {"a.en.md": REVIEW_EN, "a.cy.md": cy}))
