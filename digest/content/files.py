@@ -265,7 +265,16 @@ def load_dir(root: Path, tz: ZoneInfo = EDITORIAL_TZ) -> list[ContentItem]:
         raise ContentInvalid([ContentError(root, None, None, "content directory not found")])
     groups: dict[str, list[RawFile]] = {}
     unread: set[str] = set()  # slugs with a file that could not be read: judged no further
+    inside = root.resolve()
     for path in content_paths(root):
+        if path.is_symlink() and path.exists() and not path.resolve().is_relative_to(inside):
+            # A link committed to the content repository could publish any file the sync
+            # can read (.env, the secret key) once it had front matter.
+            errors.append(ContentError(path, None, None, "is a link to a file outside the "
+                                       "content folder; copy the file in instead"))
+            if m := FILENAME.match(path.name):
+                unread.add(m["slug"])
+            continue
         raw = read_file(path, errors)
         if raw:
             groups.setdefault(raw.slug, []).append(raw)

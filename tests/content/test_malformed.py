@@ -233,3 +233,16 @@ def test_a_content_file_named_in_capitals_is_reported_not_left_out(tmp_path: Pat
     root = write(tmp_path, {**GOOD, "reviews/a.en.md": REVIEW_EN, name: REVIEW_CY})
     error = one_error(root)
     assert error.path == root / name and error.field in ("filename", "language"), error
+
+
+def test_a_link_to_a_file_outside_the_content_folder_is_refused(tmp_path: Path) -> None:
+    """It was followed: any readable file with front matter would have been published."""
+    secret = write(tmp_path / "elsewhere", {"secret.md": NEWS_EN})
+    root = write(tmp_path / "content", GOOD)
+    (root / "news" / "leak.en.md").symlink_to(secret / "secret.md")
+    (root / "news" / "alias.en.md").symlink_to(root / "news" / "toolkit.en.md")  # inside: fine
+    error = one_error(root)
+    assert error.path == root / "news" / "leak.en.md" and "outside the content folder" in \
+        error.message, error
+    (root / "news" / "leak.en.md").unlink()
+    assert "alias" in {i.slug for i in load_dir(root)}
