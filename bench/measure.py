@@ -72,7 +72,7 @@ def prepare_database(db_path: Path | str, n: int, settings: Settings) -> Prepare
     engine = make_engine(settings.database_url)
     upgrade(engine)
     with session_scope(engine) as session:
-        sync.upsert(session, files.load_dir(settings.content_dir), settings.tz)
+        sync.upsert(session, files.load_dir(settings.content_dir, settings.tz), settings.tz)
         outcome = service.plan(session, settings, AS_OF)
         if outcome.issue is None:
             raise RuntimeError(f"no issue planned: {outcome.message}")

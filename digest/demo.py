@@ -77,7 +77,7 @@ def prepare(engine: Engine, settings: Settings, as_of: datetime | None = None,
             ) -> tuple[list[files.ContentItem], service.PlanOutcome]:
     """Migrate, sync content/, import the example subscribers and plan the demo issue."""
     upgrade(engine)
-    items = files.load_dir(settings.content_dir)
+    items = files.load_dir(settings.content_dir, settings.tz)
     with session_scope(engine) as session:
         sync.upsert(session, items, settings.tz)
         csv_import.import_file(session, DEMO_SUBSCRIBERS, keyed=Keyed(settings))

@@ -39,6 +39,7 @@ from digest.delivery import run
 from digest.delivery.notices import notify_editors, preview_url
 from digest.delivery.transports.base import Transport
 from digest.issue import lifecycle, service
+from digest.issue.planner import end_of_month
 from digest.settings import SettingInvalid, Settings
 from digest.store.db import session_scope
 from digest.store.models import FeedbackSource, Issue, IssueAction, IssueState, now_utc
@@ -72,14 +73,18 @@ CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", 
 
 def cron_fields(text: str) -> dict[str, str]:
     """Parse `day=1st mon; hour=9; minute=0` into CronTrigger keyword arguments."""
-    fields = {}
+    fields: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, sep, value = part.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise ValueError(f"{part!r} is not field=value (e.g. day=1st mon)")
         if key.strip() not in CRON_FIELDS:
             raise ValueError(f"{key.strip()!r} is not a field (use {', '.join(CRON_FIELDS)})")
+        if key.strip() in fields:  # the last would quietly win, as a .env's typo would
+            raise ValueError(f"{key.strip()!r} is given twice")
         fields[key.strip()] = value.strip()
+    if not fields:  # APScheduler would fire every minute
+        raise ValueError("is empty: give the fields of a schedule (e.g. day=1st mon; hour=9)")
     return fields
 
 
@@ -88,10 +93,43 @@ def trigger(text: str, settings: Settings) -> CronTrigger:
     return CronTrigger(**cron_fields(text), timezone=settings.tz)  # type: ignore[arg-type]
 
 
+class _Firing(threading.local):
+    """The fire time the job running in this thread was due at (None outside a job)."""
+
+    due: datetime | None = None
+
+
+_firing = _Firing()
+
+
+class FireTimeExecutor(DebugExecutor):  # type: ignore[misc]
+    """APScheduler's DebugExecutor (jobs run in the calling thread, one at a time), telling
+    each job the fire time it runs for: after downtime that is not now (`plan_as_of`)."""
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        _firing.due = run_times[-1]  # coalesced: the latest of the missed fire times
+        try:
+            super()._do_submit_job(job, run_times)
+        finally:
+            _firing.due = None
+
+
+def plan_as_of(now: datetime, due: datetime | None, settings: Settings) -> datetime:
+    """The moment the plan job plans as of: now, but never past the end of the month its
+    fire was due in. A fire at 23:30 on the last day, missed and run after midnight, would
+    otherwise plan the next month (with this month's items) and leave this month without
+    an issue."""
+    if due is None:
+        return now
+    return min(now, end_of_month(due, settings.tz))
+
+
 def plan_job() -> None:
-    """Plan this month's issue if it has none; notify editors, or auto-approve (policy)."""
+    """Plan the issue of the month the fire was due in if it has none; notify editors, or
+    auto-approve (policy)."""
     rt = _rt()
-    settings, now = rt.settings, rt.clock()
+    settings = rt.settings
+    now = plan_as_of(rt.clock(), _firing.due, settings)
     with session_scope(rt.engine, write=True) as session:
         outcome = service.plan(session, settings, now, actor="scheduler", record_skip=True)
         issue = outcome.issue
@@ -242,7 +280,7 @@ def make_scheduler(runtime: Runtime) -> StepScheduler:
     scheduler = StepScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=runtime.engine,
                                                  tablename=JOBSTORE_TABLE)},
-        executors={"default": DebugExecutor()},
+        executors={"default": FireTimeExecutor()},
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": int(settings.misfire_grace_hours * 3600)},
         timezone=settings.tz,
@@ -255,11 +293,16 @@ def make_scheduler(runtime: Runtime) -> StepScheduler:
 def schedules(settings: Settings) -> tuple[CronTrigger, CronTrigger]:
     """The plan and send triggers; raises SettingInvalid naming a schedule that will not do."""
     built = []
+    now = datetime.now(settings.tz)
     for name in ("plan_schedule", "send_schedule"):
         try:
-            built.append(trigger(getattr(settings, name), settings))
+            trig = trigger(getattr(settings, name), settings)
         except ValueError as exc:
             raise SettingInvalid(name, str(exc).split("\n")[0]) from None
+        if trig.get_next_fire_time(None, now) is None:  # day=31; month=2, or a past year
+            raise SettingInvalid(name, f"never fires from now on ({trig}); the job would "
+                                 "stay paused for ever")
+        built.append(trig)
     return built[0], built[1]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import zlib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -14,18 +12,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from digest.keys import KNOWN_DEMO_KEYS as KNOWN_DEMO_KEYS
+from digest.keys import InsecureSecretKey as InsecureSecretKey
+from digest.keys import generate_secret_key as generate_secret_key
+from digest.keys import secret_key_problem as secret_key_problem
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Keys that are (or were) public: in this repository's code, tests or documentation.
-KNOWN_DEMO_KEYS = frozenset({
-    "change-me-in-production-this-is-only-for-the-demo", "test-secret",
-    "bench-secret-not-for-production", "<long random string>",
-})
-MIN_KEY_CHARS = 43  # 32 random bytes as URL-safe base64 (`digest secret-key` prints 64)
-MIN_HEX_KEY_CHARS = 64  # 32 random bytes as hex
-HOW_TO_MAKE_A_KEY = "make one with `digest secret-key` and set DIGEST_SECRET_KEY"
 # DIGEST_ variables read by the tools around digest (the CLI's --debug, the test suite's
 # DIGEST_TEST_*), not settings: not reported as unknown.
 NOT_SETTINGS = frozenset({"DIGEST_DEBUG"})
+ENV_FILE = Path(".env")  # read from the current directory, as Settings' env_file
+TEMPLATE_FOLDERS = ("email", "web", "feeds")  # DIGEST_TEMPLATES_DIR holds each
 POOL_SIZE = 15  # database connections a process keeps (DIGEST_DATABASE_POOL_SIZE)
 # Every number has an upper bound as well as a lower one: a duration or a count far past any
 # use overflows a timedelta, a C int or a database integer far from the setting that held it.
@@ -38,10 +35,6 @@ VERP_SUFFIX = 27  # "+" and the longest VERP tag (digest.delivery.verp.MAX_TAG, 
 MAX_VERP_BASE_LOCAL = MAX_LOCAL_PART - VERP_SUFFIX  # DIGEST_BOUNCE_ADDRESS's local part
 
 
-class InsecureSecretKey(ValueError):
-    """DIGEST_SECRET_KEY is missing, public or too weak to sign anything with."""
-
-
 class SettingInvalid(ValueError):
     """A setting that loaded but cannot be used where it is needed (a schedule APScheduler
     refuses, a key file that cannot be read): the CLI says `setting DIGEST_<NAME>: ...`."""
@@ -49,23 +42,6 @@ class SettingInvalid(ValueError):
     def __init__(self, field: str, problem: str) -> None:
         self.field, self.problem = field, problem
         super().__init__(f"setting DIGEST_{field.upper()}: {problem}")
-
-
-def secret_key_problem(key: str | None) -> str | None:
-    """Why `key` must not sign tokens and sessions (one line), or None if it will do."""
-    if not key:
-        return f"DIGEST_SECRET_KEY is not set: {HOW_TO_MAKE_A_KEY}"
-    if key.strip() in KNOWN_DEMO_KEYS:
-        return f"DIGEST_SECRET_KEY is a demo value published in the repository: {HOW_TO_MAKE_A_KEY}"
-    hexadecimal = all(c in "0123456789abcdefABCDEF" for c in key)
-    needed = MIN_HEX_KEY_CHARS if hexadecimal else MIN_KEY_CHARS
-    # A repeated or patterned key compresses well; 32 random bytes in any text form do not.
-    patterned = len(set(key)) < 10 or len(zlib.compress(key.encode(), 9)) < len(key) * 0.6
-    if len(key) < needed or patterned:
-        return (f"DIGEST_SECRET_KEY is too weak: it needs at least 32 random bytes "
-                f"({MIN_KEY_CHARS} URL-safe or {MIN_HEX_KEY_CHARS} hex characters); "
-                f"{HOW_TO_MAKE_A_KEY}")
-    return None
 
 
 def address_problem(address: str) -> str | None:
@@ -110,16 +86,11 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
                   and k.upper() not in known and not k.upper().startswith("DIGEST_TEST_"))
 
 
-def generate_secret_key() -> str:
-    """A new random key (48 bytes, URL-safe base64: 64 characters)."""
-    return secrets.token_urlsafe(48)
-
-
 class Settings(BaseSettings):
     """Everything configurable; built once at the edge (CLI, web) and passed down."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="DIGEST_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
     )
 
     # Store
@@ -290,6 +261,30 @@ class Settings(BaseSettings):
             raise ValueError("must have no query, fragment or user name (like "
                              "https://digest.example.org)")
         return url
+
+    @field_validator("content_dir", "templates_dir", "var_dir", "smtp_ca_file",
+                     "bounce_imap_ca_file", "dkim_private_key_path", mode="before")
+    @classmethod
+    def _path_given(cls, value: object, info: ValidationInfo) -> object:
+        # Path("") is the current directory (`DIGEST_VAR_DIR=` wrote the outbox wherever the
+        # command ran): empty leaves an optional file unset, like the other optional settings.
+        if not isinstance(value, str) or value.strip():
+            return value
+        if info.field_name in ("smtp_ca_file", "bounce_imap_ca_file", "dkim_private_key_path"):
+            return None
+        raise ValueError("must name a folder (unset it for the default)")
+
+    @field_validator("templates_dir", "var_dir")
+    @classmethod
+    def _folder(cls, path: Path, info: ValidationInfo) -> Path:
+        # Checked here, not at the first render or preview, which named no setting.
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is not a folder")
+        missing = [f"{part}/" for part in TEMPLATE_FOLDERS if not (path / part).is_dir()]
+        if info.field_name == "templates_dir" and missing:
+            raise ValueError(f"{path} has no {', '.join(missing)} folder: use the "
+                             "repository's templates/ or a copy of it")
+        return path
 
     @field_validator("timezone")
     @classmethod

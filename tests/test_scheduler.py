@@ -24,7 +24,14 @@ from digest.delivery.transports.base import Outcome, SendResult
 from digest.delivery.transports.memory import MemoryTransport
 from digest.issue import lifecycle
 from digest.settings import Settings
-from digest.store.models import Issue, IssueAction, IssueEvent, IssueState, Subscriber
+from digest.store.models import (
+    Issue,
+    IssueAction,
+    IssueEvent,
+    IssueItem,
+    IssueState,
+    Subscriber,
+)
 from tests.factories import add_review, add_subscribers
 
 LONDON = ZoneInfo("Europe/London")
@@ -57,6 +64,11 @@ def test_crontab_weekday_trap_is_avoided(settings: Settings) -> None:
     assert fire is not None and fire.astimezone(LONDON).weekday() == 1  # a Tuesday!
     ours = scheduler.next_fire_times(settings.plan_schedule, settings, START, 1)[0]
     assert ours.astimezone(LONDON).weekday() == 0
+
+
+def test_a_schedule_that_fires_only_in_a_later_year_is_accepted(settings: Settings) -> None:
+    plan, _ = scheduler.schedules(settings.model_copy(update={"plan_schedule": "year=2199"}))
+    assert "2199" in str(plan)
 
 
 def test_cron_fields_are_validated() -> None:
@@ -179,6 +191,58 @@ def test_auto_policy_sends_without_an_editor(engine: Engine, session: Session,
     assert not [m for m in transport.sent if m.recipient == "editor@example.org"]
 
 
+def test_a_month_end_plan_missed_until_after_midnight_plans_the_month_it_was_due_in(
+        engine: Engine, session: Session, db_settings: Settings) -> None:
+    """Due at 23:30 on 31 July, run at 00:10 on 1 August (the machine was down): it planned
+    "2027-08" with July's review, July had no issue, and August's own plan job then found
+    its month taken and planned nothing."""
+    july = add_review(session, "july", datetime(2027, 7, 15, 12, tzinfo=UTC))
+    august = add_review(session, "august", datetime(2027, 8, 15, 12, tzinfo=UTC))
+    session.commit()
+    ids = {july.id: "july", august.id: "august"}
+    settings = db_settings.model_copy(update={"plan_schedule": "day=last; hour=23; minute=30"})
+    transport = MemoryTransport()
+
+    def start() -> scheduler.StepScheduler:
+        return scheduler.make_scheduler(scheduler.Runtime(settings, engine, lambda: transport))
+
+    with time_machine.travel(datetime(2027, 7, 20, tzinfo=UTC), tick=False) as clock:
+        sched = start()
+        assert dict((i, t) for i, _, t in scheduler.jobs(sched))["plan"] == datetime(
+            2027, 7, 31, 22, 30, tzinfo=UTC)  # 23:30 BST
+        sched.shutdown()
+        clock.move_to(datetime(2027, 7, 31, 23, 10, tzinfo=UTC))  # 00:10 BST on 1 August
+        sched = start()
+        sched.run_pending()
+        clock.move_to(datetime(2027, 8, 31, 22, 30, tzinfo=UTC))  # August's, on time
+        sched.run_pending()
+        sched.shutdown()
+    session.rollback()
+    issues = {i.period: i for i in session.exec(select(Issue))}
+    assert sorted(issues) == ["2027-07", "2027-08"]
+    carried = {p: sorted(ids[row.item_id] for row in session.exec(
+        select(IssueItem).where(IssueItem.issue_id == i.id))) for p, i in issues.items()}
+    assert carried == {"2027-07": ["july"], "2027-08": ["august"]}
+    # As of the last moment of July (the latest it could be and still be July's).
+    assert issues["2027-07"].cutoff_at.astimezone(LONDON) == datetime(
+        2027, 7, 31, 23, 59, 59, 999999, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize(("due", "now", "as_of"), [
+    # on time, or late within its month: as of now (the June restart of the year test)
+    (datetime(2027, 6, 7, 8, tzinfo=UTC), datetime(2027, 6, 7, 8, tzinfo=UTC), None),
+    (datetime(2027, 6, 7, 8, tzinfo=UTC), datetime(2027, 6, 7, 13, tzinfo=UTC), None),
+    # late into the next month: the end of its own, in local time (GMT in December)
+    (datetime(2026, 12, 31, 23, 30, tzinfo=UTC), datetime(2027, 1, 2, 9, tzinfo=UTC),
+     datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    # outside a job (`issue plan`, a test calling plan_job): now
+    (None, datetime(2027, 1, 2, 9, tzinfo=UTC), None),
+])
+def test_plan_as_of_is_now_but_never_past_the_month_due(
+        settings: Settings, due: datetime | None, now: datetime, as_of: datetime | None) -> None:
+    assert scheduler.plan_as_of(now, due, settings) == (as_of or now)
+
+
 def test_restarting_does_not_reset_a_missed_fire(engine: Engine, year: Settings) -> None:
     transport = MemoryTransport()
     with time_machine.travel(datetime(2027, 1, 1, tzinfo=UTC), tick=False) as clock:
@@ -255,6 +319,15 @@ def test_a_database_failure_mid_send_is_one_logged_line(
     ("send_schedule", "hour=25", "higher than the maximum value (23)"),
     ("send_schedule", "day_of_week=funday", "funday"),
     ("send_schedule", "minute=*/0", "Increment must be higher than 0"),
+    # An empty value (`DIGEST_SEND_SCHEDULE=` in a .env) fired every minute.
+    ("send_schedule", "", "is empty"),
+    ("plan_schedule", " ; ", "is empty"),
+    # A field given twice: the last one quietly won.
+    ("plan_schedule", "day=1st mon; hour=9; hour=10", "'hour' is given twice"),
+    # A schedule with no fire time left was added as a paused job that never ran.
+    ("plan_schedule", "day=31; month=2", "never fires"),
+    ("plan_schedule", "day=30; month=feb; hour=9", "never fires"),
+    ("send_schedule", "year=2020", "never fires"),
 ])
 def test_a_schedule_apscheduler_refuses_names_its_setting(
         settings: Settings, setting: str, value: str, words: str) -> None:

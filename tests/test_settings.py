@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -98,6 +99,50 @@ def test_an_unknown_time_zone_is_refused_at_load(zone: str) -> None:
 def test_known_time_zones_are_kept() -> None:
     assert bare(timezone="Europe/London").tz.key == "Europe/London"
     assert bare(timezone="UTC").tz.key == "UTC"
+
+
+PATHS = sorted(name for name, info in Settings.model_fields.items()
+               if "Path" in str(info.annotation))
+FOLDERS = ["content_dir", "templates_dir", "var_dir"]
+
+
+def test_every_path_setting_is_covered() -> None:
+    assert sorted({*FOLDERS, "smtp_ca_file", "bounce_imap_ca_file",
+                   "dkim_private_key_path"}) == PATHS
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+@pytest.mark.parametrize("name", FOLDERS)
+def test_an_empty_folder_setting_is_refused_not_taken_as_the_current_one(
+        name: str, value: str) -> None:
+    """`DIGEST_VAR_DIR=` in a .env was Path(""), the current directory: the outbox and the
+    previews went wherever the command ran."""
+    with pytest.raises(ValidationError, match="must name a folder"):
+        bare(**{name: value})
+
+
+@pytest.mark.parametrize("value", ["", " "])
+@pytest.mark.parametrize("name", sorted(set(PATHS) - set(FOLDERS)))
+def test_an_empty_optional_file_setting_is_unset(name: str, value: str) -> None:
+    """Path("") was truthy: an empty DIGEST_SMTP_CA_FILE= was loaded as the CA file `.`."""
+    assert getattr(bare(**{name: value}), name) is None
+
+
+def test_a_templates_folder_without_the_templates_is_refused_at_load(tmp_path: Path) -> None:
+    """It failed at the first render (`'email.mjml.j2' not found`), naming no setting."""
+    (tmp_path / "email").mkdir()
+    with pytest.raises(ValidationError, match="has no web/, feeds/ folder"):
+        bare(templates_dir=tmp_path)
+    for part in ("web", "feeds"):
+        (tmp_path / part).mkdir()
+    assert bare(templates_dir=tmp_path).templates_dir == tmp_path
+
+
+def test_a_var_dir_that_is_a_file_is_refused_at_load(tmp_path: Path) -> None:
+    (tmp_path / "var").write_text("x")
+    with pytest.raises(ValidationError, match="is not a folder"):
+        bare(var_dir=tmp_path / "var")
+    assert bare(var_dir=tmp_path / "new").var_dir == tmp_path / "new"  # made when needed
 
 
 NUMBERS = sorted(name for name, info in Settings.model_fields.items()

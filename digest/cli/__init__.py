@@ -130,7 +130,7 @@ def content_sync(
 
     settings = load_settings()
     try:
-        items = files.load_dir(directory or settings.content_dir)
+        items = files.load_dir(directory or settings.content_dir, settings.tz)
         engine = engine_from(settings)
         upgrade(engine)
         with session_scope(engine, write=True) as session:
@@ -143,6 +143,10 @@ def content_sync(
         say(f"retyped {change}")
     say(f"{len(items)} item(s): {report.total(report.created)} created, "
         f"{report.total(report.updated)} updated, {report.total(report.unchanged)} unchanged")
+    if report.absent:
+        shown = ", ".join(report.absent[:10]) + (", ..." if len(report.absent) > 10 else "")
+        warn(f"warning: {len(report.absent)} item(s) in the store have no file here: {shown}; "
+             "they stay in the store and can still go in an issue (docs/content.md)")
 
 
 @subs_app.command("import")

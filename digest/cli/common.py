@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from digest.dates import year_problem
-from digest.settings import Settings, secret_key_problem, unknown_variables
+from digest.cli.env_file import env_file_variables
+from digest.dates import local_time_problem, year_problem
+from digest.settings import ENV_FILE, Settings, secret_key_problem, unknown_variables
 from digest.store.db import engine_from, upgrade
 from digest.store.models import now_utc
 from digest.text import UNSAFE
@@ -49,13 +50,15 @@ def warn(text: str) -> None:
 
 
 def load_settings() -> Settings:
-    """The settings, from the environment and .env; a `DIGEST_*` variable that names no
-    setting (a typo, whose setting keeps its default) is a warning, once per command."""
+    """The settings, from the environment and .env; a `DIGEST_*` variable in either that
+    names no setting (a typo, whose setting keeps its default) is a warning, once per command."""
+    in_file = env_file_variables()
     settings = Settings()
-    for name in unknown_variables(os.environ):
+    for name in unknown_variables({**in_file, **os.environ}):
         if name not in warned:
             warned.add(name)
-            warn(f"warning: {name} is not a setting (a typo?); it is ignored")
+            where = f" in {ENV_FILE}" if name in in_file and name not in os.environ else ""
+            warn(f"warning: {name}{where} is not a setting (a typo?); it is ignored")
     loaded[:] = [settings]
     return settings
 
@@ -128,6 +131,8 @@ def parse_as_of(value: str | None, settings: Settings) -> datetime:
                                  "2026-09-07T09:00", param_hint="--as-of") from None
     if (problem := year_problem(moment)) is not None:  # before any step leaves the calendar
         raise typer.BadParameter(f"{value!r}: {problem}", param_hint="--as-of")
+    if (problem := local_time_problem(moment, settings.tz)) is not None:
+        raise typer.BadParameter(problem, param_hint="--as-of")
     return files.to_utc(moment, settings.tz)
 
 

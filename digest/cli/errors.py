@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from digest.cli.env_file import SettingsFileInvalid
 from digest.settings import InsecureSecretKey, SettingInvalid, Settings
 
 
@@ -62,7 +63,7 @@ def describe(exc: BaseException, settings: Settings | None) -> tuple[str, Exit]:
             got = f" (got {e['input']!r})" if isinstance(e.get("input"), str | int) else ""
             lines.append(f"setting {name}: {e['msg']}{got}")
         return "; ".join(lines), Exit.CONFIG
-    if isinstance(exc, InsecureSecretKey | SettingInvalid):  # loaded, but unusable here
+    if isinstance(exc, InsecureSecretKey | SettingInvalid | SettingsFileInvalid):  # unusable
         return str(exc), Exit.CONFIG
     if isinstance(exc, sa.exc.ArgumentError | sa.exc.NoSuchModuleError):
         return f"setting DIGEST_DATABASE_URL: {first_line(exc)}", Exit.CONFIG

@@ -9,6 +9,7 @@ See docs/content.md.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from digest.content.links import http_url
+from digest.content.links import checked_doi, http_url
 from digest.content.reading import (
     FILENAME,
     ContentError,
@@ -26,14 +27,30 @@ from digest.content.reading import (
     key_line,
     read_file,
 )
-from digest.dates import year_problem
+from digest.dates import local_time_problem, year_problem
 from digest.store.models import NewsKind
 
 __all__ = ["ContentError", "ContentInvalid", "ContentItem", "load_dir", "to_utc"]
 MAX_LINE = 500  # characters of a one-line field (a title is a subject line, a list entry)
-Text = Annotated[str, Field(min_length=1, max_length=MAX_LINE)]
-Line = Annotated[str, Field(max_length=MAX_LINE)]
+# Nothing to see: format characters (U+200B zero-width space, U+2060, U+FEFF), combining
+# marks with no letter to sit on, and spaces (str.strip leaves the zero-width ones).
+_UNSEEN = {"Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cc"}
+
+
+def _visible(value: str) -> str:
+    """`value` if it is empty or shows at least one character; a title of only a zero-width
+    space (pasted from a web page) would be an empty heading and link in the email."""
+    if value and all(unicodedata.category(c) in _UNSEEN for c in value):
+        first = ord(value[0])
+        raise ValueError(f"has nothing visible in it (only invisible characters, such as "
+                         f"U+{first:04X})")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=MAX_LINE), AfterValidator(_visible)]
+Line = Annotated[str, Field(max_length=MAX_LINE), AfterValidator(_visible)]
 MAX_TEASER = 400  # characters: the teaser is the one line under each title
+EDITORIAL_TZ = ZoneInfo("Europe/London")  # DIGEST_TIMEZONE's default
 _NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
 
 
@@ -69,7 +86,7 @@ class Citation(_Strict):
     journal: Text
     volume: Line | None = None
     pages: Line | None = None
-    doi: Line | None = None
+    doi: Annotated[Line, AfterValidator(checked_doi)] | None = None
 
 
 class Presenter(_Strict):
@@ -116,7 +133,7 @@ class Translation(_Strict):
     """Per-language fields."""
 
     title: Text
-    teaser: Annotated[str, Field(min_length=1, max_length=MAX_TEASER)]
+    teaser: Annotated[str, Field(min_length=1, max_length=MAX_TEASER), AfterValidator(_visible)]
     location: Line | None = None
     body: str = ""
 
@@ -140,6 +157,10 @@ class ContentItem:
     type_at: tuple[Path, int | None] | None = None  # where `type` is written: file, line
 
 
+_YAML_READ = {int: "a number", float: "a number", bool: "yes/no (true or false)",
+              date: "a date", datetime: "a date-time"}
+
+
 def _located(raw: RawFile, errs: list[Any]) -> list[ContentError]:
     """Pydantic error dicts as ContentErrors located in `raw`."""
     out = []
@@ -150,11 +171,29 @@ def _located(raw: RawFile, errs: list[Any]) -> list[ContentError]:
         msg = msg.removeprefix("Value error, ")  # ours (ValueError) read as they were raised
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif err["type"] == "string_type" and err["input"] is None:
+            msg = "is empty: write the text after the colon"  # `title:` with nothing after it
+        elif err["type"] == "string_type" and (read := _YAML_READ.get(type(err["input"]))):
+            # `volume: 12`, `title: 1984`, `location: yes`: YAML's value, not the text typed
+            msg = f"YAML reads this as {read}, not text: put it in quotes (\"...\")"
         out.append(ContentError(raw.path, key_line(raw, loc), name, msg))
     return out
 
 
-def _build_item(slug: str, files: list[RawFile], errors: list[ContentError]) -> ContentItem | None:
+def _local_times(meta: ReviewMeta | SeminarMeta | NewsMeta, owner: dict[str, RawFile],
+                 tz: ZoneInfo) -> list[ContentError]:
+    """A located error for each date-time written in local time that names no one instant."""
+    out = []
+    for name in ("published", "starts_at", "ends_at"):
+        value = getattr(meta, name, None)
+        if isinstance(value, datetime) and (problem := local_time_problem(value, tz)):
+            src = owner[name]
+            out.append(ContentError(src.path, key_line(src, (name,)), name, problem))
+    return out
+
+
+def _build_item(slug: str, files: list[RawFile], errors: list[ContentError],
+                tz: ZoneInfo) -> ContentItem | None:
     neutral: dict[str, Any] = {}
     owner: dict[str, RawFile] = {}
     n_before = len(errors)
@@ -197,13 +236,15 @@ def _build_item(slug: str, files: list[RawFile], errors: list[ContentError]) -> 
         elif meta is not None and not isinstance(meta, SeminarMeta) and "location" in fields:
             errors.append(ContentError(raw.path, key_line(raw, ("location",)), "location",
                                        "unknown field (only seminars have a location)"))
+    if meta is not None:
+        errors.extend(_local_times(meta, owner, tz))
     if meta is None or len(errors) > n_before:
         return None
     if isinstance(meta, SeminarMeta) and meta.ends_at:
         src = owner["ends_at"]
         if (meta.ends_at.tzinfo is None) != (meta.starts_at.tzinfo is None):
             message = "give starts_at and ends_at alike: both local, or both with an offset"
-        elif meta.ends_at <= meta.starts_at:
+        elif to_utc(meta.ends_at, tz) <= to_utc(meta.starts_at, tz):  # instants, not clocks
             message = "must be after starts_at"
         else:
             message = ""
@@ -216,15 +257,23 @@ def _build_item(slug: str, files: list[RawFile], errors: list[ContentError]) -> 
                        (src.path, key_line(src, ("type",))))
 
 
-def load_dir(root: Path) -> list[ContentItem]:
-    """Read and validate every file under `root`; raise ContentInvalid listing all problems."""
+def load_dir(root: Path, tz: ZoneInfo = EDITORIAL_TZ) -> list[ContentItem]:
+    """Read and validate every file under `root`, local times in `tz` (DIGEST_TIMEZONE);
+    raise ContentInvalid listing all problems."""
     errors: list[ContentError] = []
     if not root.is_dir():
         raise ContentInvalid([ContentError(root, None, None, "content directory not found")])
     groups: dict[str, list[RawFile]] = {}
     unread: set[str] = set()  # slugs with a file that could not be read: judged no further
-    for path in sorted(root.rglob("*.md")):
-        if path.name.lower() == "readme.md":
+    inside = root.resolve()
+    for path in content_paths(root):
+        if path.is_symlink() and path.exists() and not path.resolve().is_relative_to(inside):
+            # A link committed to the content repository could publish any file the sync
+            # can read (.env, the secret key) once it had front matter.
+            errors.append(ContentError(path, None, None, "is a link to a file outside the "
+                                       "content folder; copy the file in instead"))
+            if m := FILENAME.match(path.name):
+                unread.add(m["slug"])
             continue
         raw = read_file(path, errors)
         if raw:
@@ -238,12 +287,28 @@ def load_dir(root: Path) -> list[ContentItem]:
         if len({f.path.parent for f in files}) > 1:
             errors.append(_slug_taken(slug, files))
             continue
-        item = _build_item(slug, files, errors)
+        item = _build_item(slug, files, errors, tz)
         if item:
             items.append(item)
     if errors:
         raise ContentInvalid(errors)
     return items
+
+
+def content_paths(root: Path) -> list[Path]:
+    """The paths under `root` that are content files or meant to be, sorted: every name ending
+    in `.md` in any case (`x.cy.MD` is reported, not quietly left out), but READMEs and
+    anything hidden (a name starting with `.`, or inside such a folder): the lock files and
+    copies editors and systems leave beside a file (`.#x.cy.md`, macOS `._x.cy.md`), `.git/`."""
+    found = []
+    for path in root.rglob("*"):
+        name = path.name.lower()
+        if not name.endswith(".md") or name == "readme.md":
+            continue
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        found.append(path)
+    return sorted(found)
 
 
 def _slug_taken(slug: str, files: list[RawFile]) -> ContentError:

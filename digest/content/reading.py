@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,13 @@ from digest.text import IN_LINES
 
 FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
 MAX_BYTES = 1_000_000  # a review is a few KB
+# Longest first: UTF-32's little-endian mark starts with UTF-16's.
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+# The front matter's fences: `---` alone on its line, but for spaces or tabs after it (which
+# no editor shows: a fence with them was "not closed").
+_OPEN = re.compile(r"---[ \t]*\n")
+_CLOSE = re.compile(r"\n---[ \t]*(?:\n|\Z)")
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 # A Markdown link or autolink to a scheme that runs or embeds instead of linking.
 _BAD_LINK = re.compile(r"(\]\(\s*<?|<)\s*(javascript|vbscript|data|file):", re.IGNORECASE)
@@ -90,6 +98,11 @@ def _decode(path: Path, errors: list[ContentError]) -> str | None:
         errors.append(ContentError(path, None, None, f"is {size:,} bytes; content files "
                                    f"are at most {MAX_BYTES:,}"))
         return None
+    for bom, name in _OTHER_BOMS:
+        if data.startswith(bom):  # Notepad's "Unicode": every other byte a NUL
+            errors.append(ContentError(path, 1, None, f"is {name} (it starts with its byte "
+                                       "order mark), not UTF-8: save it as UTF-8"))
+            return None
     try:
         return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -134,18 +147,20 @@ def read_file(path: Path, errors: list[ContentError]) -> RawFile | None:
     text = _decode(path, errors)
     if text is None:
         return None
-    text = text.replace("\r\n", "\n")
+    # One spelling of each character (NFC): "ŵ" typed on a Mac or pasted from a PDF is often
+    # "w" and a combining circumflex (NFD), which looks the same but compares unequal (a
+    # neutral field "differed" from its identical-looking pair) and splits in some clients.
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n")
     if "\r" in text and "\n" not in text:  # a classic Mac file: CR is its only line break
         text = text.replace("\r", "\n")
-    if not text.startswith("---\n"):
+    if not (opening := _OPEN.match(text)):
         errors.append(ContentError(path, 1, None, "missing YAML front matter (start with ---)"))
         return None
-    head, sep, body = text[4:].partition("\n---\n")
-    if not sep:
-        head, sep, body = text[4:].partition("\n---")
-        if not sep or body.strip():
-            errors.append(ContentError(path, 1, None, "front matter is not closed by ---"))
-            return None
+    rest = "\n" + text[opening.end():]  # so that an empty front matter closes too
+    if not (closing := _CLOSE.search(rest)):
+        errors.append(ContentError(path, 1, None, "front matter is not closed by ---"))
+        return None
+    head, body = rest[1:closing.start()], rest[closing.end():]
     if (control := _first_control(path, text, head.count("\n") + 1)) is not None:
         errors.append(control)
         return None

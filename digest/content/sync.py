@@ -72,6 +72,7 @@ class SyncReport:
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
     retyped: list[str] = field(default_factory=list)  # "slug: review -> seminar"
+    absent: list[str] = field(default_factory=list)  # stored slugs with no file this time
 
     def total(self, which: dict[str, int]) -> int:
         """Sum of one of the counters."""
@@ -136,4 +137,15 @@ def upsert(session: Session, items: list[ContentItem], tz: ZoneInfo) -> SyncRepo
         else:
             report.unchanged[kind] = report.unchanged.get(kind, 0) + 1
     session.flush()
+    report.absent = _absent(session, {item.slug for item in items})
     return report
+
+
+def _absent(session: Session, present: set[str]) -> list[str]:
+    """The stored items whose slug has no file among `present`, sorted: a deleted file leaves
+    its item in the store (issues point at it), where planning can still choose it."""
+    found: list[str] = []
+    for table in CONTENT_MODELS.values():
+        slugs = session.execute(sa.select(core_table(table).c.slug)).scalars()
+        found.extend(slug for slug in slugs if slug not in present)
+    return sorted(found)

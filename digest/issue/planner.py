@@ -58,6 +58,15 @@ def period_of(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m")
 
 
+def end_of_month(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The last instant (a microsecond before midnight local) of the month `moment` is in,
+    in `tz`, as UTC."""
+    local = moment.astimezone(tz)
+    year, month = (local.year, local.month + 1) if local.month < 12 else (local.year + 1, 1)
+    start = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
+    return start - timedelta(microseconds=1)
+
+
 def one_month_before(moment: datetime, tz: ZoneInfo) -> datetime:
     """The same local wall-clock time one calendar month earlier (day clamped), in UTC."""
     local = moment.astimezone(tz)

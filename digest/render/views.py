@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from digest.content.links import safe_link
+from digest.content.links import doi_url, safe_link
 from digest.i18n import event_time
 from digest.store.models import Language, News, Review, Seminar
 
@@ -142,7 +142,7 @@ def citation(review: Review, *, full: bool = False, with_doi: bool = True) -> st
     where = review.journal + (f", {review.volume}" if review.volume else "") + (
         f", pp. {review.pages}" if review.pages else "")
     text = f"{_sentence(head)} {_sentence(review.article_title)} {_sentence(where)}"
-    return text + (f" https://doi.org/{review.doi}" if review.doi and with_doi else "")
+    return text + (f" {doi_url(review.doi)}" if review.doi and with_doi else "")
 
 
 def review_view(row: Review) -> ReviewView:

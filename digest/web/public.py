@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from digest.audience import self_service
 from digest.audience.self_service import Signup, page_language
+from digest.content.links import doi_url
 from digest.i18n import N_, long_date
 from digest.render.views import citation, localised, review_view
 from digest.store.models import (
@@ -202,7 +203,7 @@ def review_page(slug: str, request: Request, svc: Svc, session: ReadDb) -> Respo
     return render(request, "review.html.j2", lang, review=review_view(row), body_lang=body.lang,
                   body=Markup(MARKDOWN.render(body.value)),  # markdown-it escapes the text
                   published=published, reference=citation(row, full=True, with_doi=False),
-                  doi=row.doi)
+                  doi=doi_url(row.doi) if row.doi else None)
 
 
 def _subscriber(svc: Services, session: Session, purpose: Purpose, token: str

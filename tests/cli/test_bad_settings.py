@@ -27,6 +27,16 @@ def test_an_as_of_outside_the_calendar_is_a_usage_error(
         assert not database(workdir).exists()
 
 
+@pytest.mark.parametrize(("as_of", "words"), [("2027-03-28T01:30", "does not exist"),
+                                              ("2026-10-25T01:15", "happens twice")])
+def test_an_as_of_the_clocks_skip_or_repeat_is_a_usage_error(
+        workdir: Path, capsys: pytest.CaptureFixture[str], as_of: str, words: str) -> None:
+    """A local time that is no one instant in Europe/London is not quietly moved an hour."""
+    line = usage_error(*digest(capsys, "issue", "plan", "--as-of", as_of)[::2])
+    assert "--as-of" in line and words in line and "Europe/London" in line, line
+    assert not database(workdir).exists()
+
+
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
         approved: None, workdir: Path, capsys: pytest.CaptureFixture[str],
@@ -49,6 +59,8 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     ("DIGEST_SEMINAR_WINDOW_WEEKS", "999999999", "less than or equal to 520"),
     ("DIGEST_DATABASE_URL", "postgresql://u@127.0.0.1:abc/db", "port must be a number"),
     ("DIGEST_SITE_URL", "https://x.org:99999/", "port must be a number"),
+    ("DIGEST_VAR_DIR", "", "must name a folder"),
+    ("DIGEST_TEMPLATES_DIR", "/", "has no email/, web/, feeds/ folder"),
     # loaded, but refused by APScheduler when the scheduler builds its triggers
     ("DIGEST_PLAN_SCHEDULE", "day=32", "higher than the maximum value (31)"),
     ("DIGEST_PLAN_SCHEDULE", "fortnight=1", "'fortnight' is not a field"),
@@ -72,6 +84,38 @@ def test_a_digest_variable_that_is_no_setting_is_a_warning(
     assert code == 0
     assert err.splitlines() == [
         "warning: DIGEST_DATABSE_URL is not a setting (a typo?); it is ignored"]
+
+
+def test_a_typo_in_the_env_file_is_a_warning_too(
+        workdir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .env is where settings are usually written, and where its typos went unreported."""
+    (workdir / ".env").write_text("# relay\nDIGEST_SMTP_HOTS_ENV=relay.example.org\n"
+                                  "export DIGEST_SEMINAR_WINDOW_WEKS=4\n"
+                                  "DIGEST_SMTP_HOST=relay.example.org\n"
+                                  "DIGEST_BOTH_PLACES=1\n", encoding="utf-8")
+    monkeypatch.setenv("DIGEST_BOTH_PLACES", "1")
+    code, _, err = digest(capsys, "issue", "list")
+    assert code == 0
+    assert err.splitlines() == [
+        "warning: DIGEST_BOTH_PLACES is not a setting (a typo?); it is ignored",
+        "warning: DIGEST_SEMINAR_WINDOW_WEKS in .env is not a setting (a typo?); it is ignored",
+        "warning: DIGEST_SMTP_HOTS_ENV in .env is not a setting (a typo?); it is ignored"]
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    ("DIGEST_SMTP_HOST=relay\n".encode("utf-16"), "not valid UTF-8 (invalid start byte at "
+                                                   "byte 1)"),
+    (b"DIGEST_POSTAL_ADDRESS=Caerdydd \xa9 2026\n", "not valid UTF-8"),
+], ids=["utf-16", "latin-1"])
+def test_an_env_file_that_is_not_utf8_is_one_line_and_exit_78(
+        workdir: Path, capsys: pytest.CaptureFixture[str], data: bytes, words: str) -> None:
+    """It was `internal error: UnicodeDecodeError` (exit 70) from pydantic-settings."""
+    (workdir / ".env").write_bytes(data)
+    code, out, err = digest(capsys, "issue", "list")
+    assert (code, out, err.count("\n")) == (78, "", 1), err
+    assert err.startswith("error: .env: ") and words in err and "save it as UTF-8" in err, err
+    assert not database(workdir).exists()
 
 
 def test_unknown_variables_knows_every_setting() -> None:

@@ -211,3 +211,38 @@ def test_nothing_is_applied_when_one_file_of_many_is_malformed(
         upsert(session, load_dir(write(tmp_path / "v2", edited)), db_settings.tz)
     session.rollback()
     assert counts(session) == before
+
+
+def test_what_editors_and_systems_leave_beside_the_files_is_not_content(tmp_path: Path) -> None:
+    """Emacs's lock file (a dangling symlink) while the file is open, macOS's `._` copies on a
+    shared drive, a `.git` folder, a README in any case: the sync reads past them."""
+    root = write(tmp_path, {**GOOD, "reviews/._adoption.cy.md": b"\x00\x05\x16\x07",
+                            ".git/x/adoption.en.md": NEWS_EN, ".drafts/new.en.md": "half done",
+                            "reviews/.hidden.en.md": "", "README.MD": "x",
+                            "news/Readme.md": "x"})
+    (root / "reviews" / ".#adoption.cy.md").symlink_to("editor@host.4242:1700000000")
+    assert sorted(i.slug for i in load_dir(root)) == ["adoption", "care-leavers", "toolkit",
+                                                       "winter"]
+
+
+@pytest.mark.parametrize("name", ["reviews/a.cy.MD", "reviews/a.cy.Md", "reviews/a.CY.md"])
+def test_a_content_file_named_in_capitals_is_reported_not_left_out(tmp_path: Path,
+                                                                    name: str) -> None:
+    """`a.cy.MD` was not read at all: the item went out English-only and the sync said 0
+    problems."""
+    root = write(tmp_path, {**GOOD, "reviews/a.en.md": REVIEW_EN, name: REVIEW_CY})
+    error = one_error(root)
+    assert error.path == root / name and error.field in ("filename", "language"), error
+
+
+def test_a_link_to_a_file_outside_the_content_folder_is_refused(tmp_path: Path) -> None:
+    """It was followed: any readable file with front matter would have been published."""
+    secret = write(tmp_path / "elsewhere", {"secret.md": NEWS_EN})
+    root = write(tmp_path / "content", GOOD)
+    (root / "news" / "leak.en.md").symlink_to(secret / "secret.md")
+    (root / "news" / "alias.en.md").symlink_to(root / "news" / "toolkit.en.md")  # inside: fine
+    error = one_error(root)
+    assert error.path == root / "news" / "leak.en.md" and "outside the content folder" in \
+        error.message, error
+    (root / "news" / "leak.en.md").unlink()
+    assert "alias" in {i.slug for i in load_dir(root)}
