@@ -147,6 +147,9 @@ def render(request: Request, template: str, lang: str, status: int = 200,
         public=domain == DOMAIN, switch=lambda code: language_url(request, code),
         feeds=feed_links(site, lang), **context)
     response = HTMLResponse(html, status_code=status, headers=headers)
+    # The language comes from ?lang, the lang cookie or Accept-Language: a cache between us
+    # and the reader must not hand one reader's language to another.
+    response.headers.setdefault("vary", "Accept-Language, Cookie")
     if request.query_params.get("lang") in LANGS:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", httponly=True,
                             secure=svc.settings.https)

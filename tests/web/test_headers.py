@@ -161,6 +161,12 @@ def check(response: Response, route: str) -> None:
         assert csp.get("style-src") == "'self'" and "unsafe" not in h["content-security-policy"]
     if route.startswith("/editor") or route in TOKEN_ROUTES:
         assert h.get("cache-control") == "no-store", where
+    html = h.get("content-type", "").startswith("text/html")
+    if response.status_code == 200 and html and route != EMAIL_FRAME:
+        # A page's language is negotiated (the framed email's is in its path): a shared cache
+        # must key on what chose it.
+        vary = {v.strip().lower() for v in h.get("vary", "").split(",")}
+        assert {"accept-language", "cookie"} <= vary, where
 
 
 def routes_of(client: TestClient) -> set[tuple[str, str]]:
