@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from digest.settings import InsecureSecretKey, SettingInvalid, Settings
+from digest.store.db import UnknownRevision
 
 
 class Exit(enum.IntEnum):
@@ -66,6 +67,8 @@ def describe(exc: BaseException, settings: Settings | None) -> tuple[str, Exit]:
         return str(exc), Exit.CONFIG
     if isinstance(exc, sa.exc.ArgumentError | sa.exc.NoSuchModuleError):
         return f"setting DIGEST_DATABASE_URL: {first_line(exc)}", Exit.CONFIG
+    if isinstance(exc, UnknownRevision):  # the database is fine, but not for this version
+        return f"{database_name(settings)}: {exc}", Exit.CONFIG
     if isinstance(exc, sa.exc.DBAPIError):
         return f"{database_name(settings)}: {first_line(exc)}", Exit.DATABASE
     if isinstance(exc, OSError):

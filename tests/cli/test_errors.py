@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from digest.cli import main
 from digest.cli.errors import Exit, describe
 from digest.settings import REPO_ROOT, Settings
+from digest.store.db import HEAD
 from tests.conftest import TEST_SECRET_KEY
 from tests.smtp_server import free_port
 
@@ -76,6 +77,23 @@ def test_a_database_url_that_cannot_be_used(workdir: Path, capsys: pytest.Captur
     monkeypatch.setenv("DIGEST_DATABASE_URL", url)
     code, _, err = digest(capsys, "db", "upgrade")
     assert code == 78 and one_line(err).startswith("error: setting DIGEST_DATABASE_URL: ")
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["issue", "list"],
+                                     ["subscribers", "export"], ["scheduler", "jobs"]])
+def test_a_database_migrated_by_a_newer_version_is_one_line(
+        workdir: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    assert digest(capsys, "db", "upgrade")[0] == 0
+    with sqlite3.connect(workdir / "var" / "digest.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    code, out, err = digest(capsys, *command)
+    assert code == Exit.CONFIG and out == ""
+    assert one_line(err) == (
+        f"error: database sqlite:///var/digest.db: schema revision '0099' is not one this "
+        f"version of digest knows (its newest is '{HEAD}'): a newer digest migrated it. Run "
+        "that version, or point DIGEST_DATABASE_URL at another database; nothing was changed")
+    with sqlite3.connect(workdir / "var" / "digest.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]
 
 
 def test_a_missing_csv_is_named_not_a_bad_line(workdir: Path,

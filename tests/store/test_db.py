@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from digest.store.db import HEAD, MIGRATIONS, current_revision, make_engine, upgrade
+from digest.store.db import (
+    HEAD,
+    MIGRATIONS,
+    UnknownRevision,
+    current_revision,
+    make_engine,
+    upgrade,
+)
 from digest.store.models import Language, Subscriber, SubscriberState
 
 
@@ -47,6 +54,32 @@ def test_upgrade_runs_alembic_only_below_head(engine: Engine,
     assert current_revision(engine) == "0003"  # what Alembic wrote, read without it
     upgrade(engine)
     assert calls == ["head"] and current_revision(engine) == HEAD
+
+
+@pytest.mark.parametrize("revision", ["0099", "ffffffffffff"])
+def test_a_schema_from_a_newer_version_is_refused_and_left_alone(engine: Engine,
+                                                                 revision: str) -> None:
+    """Alembic's own answer was a CommandError (an internal error, exit 70); the database,
+    migrated by a newer digest, must be neither downgraded nor half migrated."""
+    def schema() -> dict[str, list[str]]:
+        inspector = sa.inspect(engine)
+        return {t: [c["name"] for c in inspector.get_columns(t)]
+                for t in inspector.get_table_names()}
+
+    before = schema()
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    try:
+        with pytest.raises(UnknownRevision) as refused:
+            upgrade(engine)
+        assert refused.value.revision == revision
+        assert f"'{revision}'" in str(refused.value) and f"'{HEAD}'" in str(refused.value)
+        with pytest.raises(UnknownRevision):
+            upgrade(engine, HEAD)  # an explicit target is no way round it
+        assert current_revision(engine) == revision and schema() == before
+    finally:  # the PostgreSQL database is shared by the session's tests
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": HEAD})
 
 
 def test_revision_of_a_new_database_is_none(tmp_path) -> None:  # type: ignore[no-untyped-def]
