@@ -32,6 +32,7 @@ from digest.cli.common import (
     require_secret_key,
     say,
     store,
+    tolerant_streams,
     warn,
     warned,
 )
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             logging.getLogger(name).propagate = False
     loaded.clear()
     warned.clear()
+    tolerant_streams()
     try:
         app(args=argv, prog_name="digest")
     except Exception as exc:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,28 @@ def say(text: str) -> None:
 def warn(text: str) -> None:
     """Print a data-carrying line to stderr: escaped, no markup."""
     err.print(printable(text), markup=False, highlight=False)
+
+
+def tolerant_streams() -> None:
+    """Make stdout and stderr write what their encoding lacks as escapes (`Si\\xe2n`) instead
+    of raising: a terminal in ASCII or Latin-1 (which has no ŵ or ŷ) gets every line whole."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def write_data(chunks: Iterable[str]) -> None:
+    """Write CSV or JSON to stdout as UTF-8 whatever the locale's encoding, as a file gets
+    it: escaping a character there would change the data, not just show it differently."""
+    sys.stdout.flush()  # what was printed before stays before
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a stream with no bytes below it (some test harnesses)
+        sys.stdout.writelines(chunks)
+        return
+    for chunk in chunks:
+        binary.write(chunk.encode("utf-8", "surrogateescape"))
+    binary.flush()
 
 
 def load_settings() -> Settings:

@@ -25,6 +25,7 @@ from digest.cli.common import (
     say,
     store,
     warn,
+    write_data,
 )
 from digest.settings import MAX_CONNECTIONS, SettingInvalid, Settings
 from digest.store.db import session_scope
@@ -251,12 +252,12 @@ def issue_status(
               "next_retry_at": work.next_retry_at.isoformat() if work.next_retry_at else None,
               "in_flight_elsewhere": work.in_flight}
     if as_json:
-        print(json.dumps({"issue": row.period, "state": row.state.value,
-                          "counts": {k: dict(v) for k, v in state.counts.items()},
-                          "errors": [{"email": e, "state": st, "error": msg}
-                                     for e, st, msg in state.errors],
-                          "resume": resume, "feedback": feedback_json(feedback)},
-                         ensure_ascii=False, indent=2))
+        payload = {"issue": row.period, "state": row.state.value,
+                   "counts": {k: dict(v) for k, v in state.counts.items()},
+                   "errors": [{"email": e, "state": st, "error": msg}
+                              for e, st, msg in state.errors],
+                   "resume": resume, "feedback": feedback_json(feedback)}
+        write_data([json.dumps(payload, ensure_ascii=False, indent=2), "\n"])
         return
     table = Table(title=f"issue {row.period}: {row.state.value}")
     table.add_column("state")
