@@ -25,8 +25,26 @@ if TYPE_CHECKING:  # the services are imported by the functions that call them
 
     from digest.store.models import Issue
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+
+class _Console(Console):
+    """rich's console, except that a reader going away (`| head -1`, a `tee` that died) makes
+    it quiet instead of exiting 1 on the spot: the command, a send included, carries on to its
+    own end and exit code, and a send is not cut short by its progress lines."""
+
+    def on_broken_pipe(self) -> None:
+        """Write nothing more, here or at exit (its stream now points at /dev/null)."""
+        self.quiet = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())  # rich's own dup2s stdout's, even for stderr
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # a stream without a descriptor
+            pass
+
+
+out = _Console(soft_wrap=True)
+err = _Console(stderr=True, soft_wrap=True)
 # The settings the command loaded, if any: an error line names their database (errors.py).
 loaded: list[Settings] = []
 warned: set[str] = set()  # the unknown DIGEST_* variables this command has warned of

@@ -79,3 +79,16 @@ def test_csv_and_json_are_utf8_whatever_the_locale(demo_dir: Path) -> None:
         json.loads(done.stdout.decode("utf-8"))
     csv = digest(demo_dir, encoding, "report", "year", "2026", "--csv")
     assert csv.returncode == 0 and csv.stdout.startswith(b"table,key,cy,en,both,total")
+
+
+def test_a_reader_that_goes_away_is_no_error_for_a_listing(demo_dir: Path) -> None:
+    """`digest issue show 2026-09 | head -0`: rich exited 1 (a refusal, by the exit codes),
+    saying nothing; the listing ends quietly, as its own exit code says."""
+    env = process_env({"DIGEST_SECRET_KEY": TEST_SECRET_KEY})
+    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "issue", "show", "2026-09"],
+                            cwd=demo_dir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""

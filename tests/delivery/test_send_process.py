@@ -148,3 +148,26 @@ def test_sigterm_finishes_in_flight_and_exits_resumable(
     resumed = start_send(env, tmp_path)
     assert resumed.wait(timeout=120) == 0
     assert set(smtp_server.handler.per_recipient().values()) == {1}
+
+
+@pytest.mark.parametrize("db_settings", ["sqlite"], indirect=True)
+def test_a_reader_that_goes_away_does_not_cut_the_send_short(
+        engine: Engine, db_settings: Settings, planned: Issue, smtp_server: SMTPServer,
+        tmp_path: Path) -> None:
+    """`digest issue send ... | head -1`, or a `tee` that died: the progress line after the
+    pipe closed made rich exit 1 in the middle of the send (its rows given back, the issue
+    left sending, nothing said). The send goes on to its end and its own exit code."""
+    smtp_server.behaviour.delay = 0.02  # 600 messages over 4 connections: about 3 s
+    env = env_for(db_settings, smtp_server, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "issue", "send", "2026-09"],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"sent ")
+    proc.stdout.close()  # the reader is gone; the next progress line meets a closed pipe
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert proc.stderr.read() == b""
+    assert len(smtp_server.handler.per_recipient()) == 600
+    assert outbox_states(engine) == {DeliveryState.SENT.value: 600}
+    with Session(engine) as session:
+        assert session.get(Issue, planned.id).state is IssueState.SENT  # type: ignore[union-attr]
