@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # the delivery modules are imported by the functions that use
     from digest.delivery import run
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def issue_send(
     issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
     dry_run: Annotated[bool, typer.Option(
@@ -78,8 +81,11 @@ def issue_send(
                     "would go there and the outbox would be marked sent. Unset it, or pass "
                     "--allow-redirect for a staging run.")
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    for sig in _STOP_SIGNALS:
+        # A hangup (the terminal or ssh session gone) stops cleanly too, unless it is ignored
+        # (`nohup`): the claims go back at once instead of after the lease, and no duplicates.
+        if sig != signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, lambda *_: stop.set())
     try:
         with _progress(engine, settings, issue) as on_progress:
             report = run.send_issue(
