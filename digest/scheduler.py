@@ -149,6 +149,11 @@ def send_job() -> None:
         if report.relay_error and report.left.total:
             _relay_failed(issue_id, period, report)
             continue
+        if report.internal_error:
+            log.error("send job: %s: sent %d, then stopped: internal error in the transport: "
+                      "%s; %d left", period, report.total_sent, report.internal_error,
+                      report.left.total)
+            continue
         log.info("send job: %s: sent %d, %d failed, %d left", period, report.total_sent,
                  report.failed, report.left.total)
 

@@ -121,6 +121,9 @@ def _report(settings: Settings, report: run.SendReport) -> None:
                    errors.Exit.TEMPFAIL)
     if report.relay_error:
         warn(f"warning: {report.relay_error} (other connections finished the work)")
+    if report.internal_error:  # a bug stopped the run, not a signal: say so, not "stopped"
+        raise fail(f"internal error in the transport: {report.internal_error}; the run "
+                   f"stopped, {report.left.total} left, {resume}", errors.Exit.INTERNAL)
     if report.stopped:
         say(f"stopped; {resume}")
         raise typer.Exit(errors.Exit.STOPPED)
