@@ -48,6 +48,7 @@ err = _Console(stderr=True, soft_wrap=True)
 # The settings the command loaded, if any: an error line names their database (errors.py).
 loaded: list[Settings] = []
 warned: set[str] = set()  # the unknown DIGEST_* variables this command has warned of
+debugging: list[bool] = []  # set by --debug: show tracebacks, not one line
 
 
 def printable(text: str) -> str:

@@ -15,6 +15,7 @@ import typer
 
 from digest.cli import errors
 from digest.cli.common import (
+    debugging,
     fail,
     find_issue,
     int_option,
@@ -121,9 +122,12 @@ def _report(settings: Settings, report: run.SendReport) -> None:
                    errors.Exit.TEMPFAIL)
     if report.relay_error:
         warn(f"warning: {report.relay_error} (other connections finished the work)")
-    if report.internal_error:  # a bug stopped the run, not a signal: say so, not "stopped"
-        raise fail(f"internal error in the transport: {report.internal_error}; the run "
-                   f"stopped, {report.left.total} left, {resume}", errors.Exit.INTERNAL)
+    if (bug := report.internal_error) is not None:  # not a signal: say so, not "stopped"
+        if any(debugging):
+            raise bug
+        raise fail(f"internal error in the transport: {bug.__class__.__name__}: "
+                   f"{errors.first_line(bug)}; the run stopped, {report.left.total} left, "
+                   f"{resume} (run again with --debug for the traceback)", errors.Exit.INTERNAL)
     if report.stopped:
         say(f"stopped; {resume}")
         raise typer.Exit(errors.Exit.STOPPED)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import logging
 import re
 import threading
 import uuid
@@ -66,8 +65,6 @@ CONNECT_TRIES = 3  # a worker gives up on a relay it cannot reach after this man
 CONNECT_PAUSE = 0.5  # ...pausing this long before the second, twice as long before the third
 
 
-log = logging.getLogger(__name__)
-
 @dataclass
 class SendReport:
     """What one send run did."""
@@ -80,7 +77,8 @@ class SendReport:
     stopped: bool = False
     already_sent: bool = False  # the issue was sent before this run: nothing was done
     relay_error: str | None = None  # the relay could not be reached: why, in one line
-    internal_error: str | None = None  # a transport raised (a bug) and stopped the run
+    # A transport raised (a bug) and stopped the run: the first such exception.
+    internal_error: Exception | None = field(default=None, compare=False)
     left: outbox.OpenWork = field(default_factory=outbox.OpenWork)
 
     @property
@@ -318,10 +316,8 @@ class _Run:
         try:
             return call(*args)
         except Exception as exc:
-            log.exception("the transport failed")  # the traceback, for whoever reads the log
             with self.lock:
-                self.report.internal_error = (self.report.internal_error
-                                              or f"{exc.__class__.__name__}: {exc}")
+                self.report.internal_error = self.report.internal_error or exc
             self.stop.set()
             return SendResult(Outcome.TEMPORARY, f"internal error: {exc!r}")
 

@@ -149,4 +149,6 @@ def test_a_transport_that_raises_is_an_internal_error_not_a_stop(
     assert "stopped; resume" not in result.output
     assert result.stderr == ("error: internal error in the transport: RuntimeError: adapter "
                              "bug; the run stopped, 35 left, resume with: digest issue send "
-                             "2026-09\n")
+                             "2026-09 (run again with --debug for the traceback)\n")
+    debug = runner.invoke(app, ["--debug", "issue", "send", "2026-09", "--no-wait-retries"])
+    assert isinstance(debug.exception, RuntimeError) and str(debug.exception) == "adapter bug"
