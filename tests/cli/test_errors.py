@@ -144,8 +144,24 @@ def test_a_read_only_sqlite_database_is_one_line(tmp_path: Path) -> None:
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
     settings = Settings(_env_file=None, database_url=f"sqlite:///{path}")  # type: ignore[call-arg]
     line, code = describe(refused.value, settings)
-    assert (line, code) == (f"database sqlite:///{path}: attempt to write a readonly database",
-                            Exit.DATABASE)
+    assert (line, code) == (
+        f"database sqlite:///{path}: attempt to write a readonly database (SQLite writes "
+        "digest.db, and digest.db-wal and digest.db-shm beside it: this user needs write "
+        f"access to them and to the folder {tmp_path})", Exit.DATABASE)
+
+
+def test_a_sqlite_database_in_a_folder_it_cannot_open_names_the_folder(tmp_path: Path) -> None:
+    """The folder the database should be in is a file: SQLite says only "unable to open
+    database file" (and for a folder this user may not write in, "readonly database")."""
+    (tmp_path / "var").write_bytes(b"")
+    path = tmp_path / "var" / "digest.db"
+    with pytest.raises(sa.exc.OperationalError) as refused:
+        sa.create_engine(f"sqlite:///{path}").connect()
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{path}")  # type: ignore[call-arg]
+    line, code = describe(refused.value, settings)
+    assert code == Exit.DATABASE and line.startswith(
+        f"database sqlite:///{path}: unable to open database file (SQLite writes digest.db, ")
+    assert line.endswith(f"to the folder {tmp_path / 'var'})")
 
 
 def test_a_bug_is_one_line_that_points_at_debug() -> None:
