@@ -187,6 +187,11 @@ def send_job() -> None:
         if report.relay_error and report.left.total:
             _relay_failed(issue_id, period, report)
             continue
+        if (bug := report.internal_error) is not None:
+            log.error("send job: %s: sent %d, then stopped: internal error in the transport: "
+                      "%s: %s; %d left", period, report.total_sent, bug.__class__.__name__, bug,
+                      report.left.total, exc_info=bug)
+            continue
         log.info("send job: %s: sent %d, %d failed, %d left", period, report.total_sent,
                  report.failed, report.left.total)
 

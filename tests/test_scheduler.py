@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from digest import scheduler
-from digest.delivery.transports.base import Outcome, SendResult
+from digest.delivery.transports.base import Outcome, Outgoing, SendResult
 from digest.delivery.transports.memory import MemoryTransport
 from digest.issue import lifecycle
 from digest.settings import Settings
@@ -281,6 +281,36 @@ def test_a_relay_that_cannot_be_reached_is_logged_and_told_to_the_editors(
                if m.recipient == "editor@example.org"]
     assert len(notices) == 1 and "send failed" in notices[0]["Subject"]
     assert isinstance(notices[0], EmailMessage) and line in notices[0].get_content()
+    session.rollback()
+    assert session.exec(select(Issue)).one().state is IssueState.SENDING  # resumable
+
+
+def test_a_transport_that_raises_is_logged_as_an_error_with_its_traceback(
+        engine: Engine, session: Session, year: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It was logged at INFO as an ordinary run ("sent 0, 0 failed, 3 left")."""
+    session.rollback()
+    subscribers = {s.email for s in session.exec(select(Subscriber))}
+
+    class Broken(MemoryTransport):
+        def send(self, message: Outgoing) -> SendResult:
+            if message.recipient in subscribers:
+                raise RuntimeError("adapter bug")
+            return super().send(message)
+
+    transport = Broken()
+    auto = year.model_copy(update={"policy": "auto"})
+    with caplog.at_level(logging.INFO, logger="digest.scheduler"), \
+            time_machine.travel(datetime(2027, 1, 4, 9, tzinfo=UTC), tick=False) as clock:
+        sched = scheduler.make_scheduler(scheduler.Runtime(auto, engine, lambda: transport))
+        sched.run_pending()
+        clock.move_to(datetime(2027, 1, 5, 10, tzinfo=UTC))
+        sched.run_pending()
+        sched.shutdown()
+    [record] = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert record.getMessage() == ("send job: 2027-01: sent 0, then stopped: internal error in "
+                                   "the transport: RuntimeError: adapter bug; 3 left")
     session.rollback()
     assert session.exec(select(Issue)).one().state is IssueState.SENDING  # resumable
 

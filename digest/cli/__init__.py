@@ -22,6 +22,7 @@ from digest.cli import audience as audience_cli
 from digest.cli import errors
 from digest.cli.bounces import bounces_app
 from digest.cli.common import (
+    debugging,
     fail,
     int_option,
     load_settings,
@@ -32,6 +33,7 @@ from digest.cli.common import (
     require_secret_key,
     say,
     store,
+    tolerant_streams,
     warn,
     warned,
 )
@@ -65,7 +67,6 @@ app.add_typer(report_app, name="report")
 sched_app = typer.Typer(help="The monthly schedule (APScheduler).\n\n"
                         "Example: digest scheduler --once")
 app.add_typer(sched_app, name="scheduler")
-_debug: list[bool] = []  # set by the --debug option
 
 
 @app.callback()
@@ -78,7 +79,7 @@ def root(
 
     Example: digest issue plan --as-of 2026-09-07
     """
-    _debug[:] = [debug]
+    debugging[:] = [debug]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,10 +97,11 @@ def main(argv: list[str] | None = None) -> None:
             logging.getLogger(name).propagate = False
     loaded.clear()
     warned.clear()
+    tolerant_streams()
     try:
         app(args=argv, prog_name="digest")
     except Exception as exc:
-        if debug or any(_debug):
+        if debug or any(debugging):
             raise
         line, code = errors.describe(exc, loaded[0] if loaded else None)
         fail(line)

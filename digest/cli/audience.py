@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlmodel import Session
 
-from digest.cli.common import fail, out, recorded, say, store
+from digest.cli.common import fail, out, recorded, say, store, write_data
 from digest.settings import Settings
 from digest.store.db import session_scope
 from digest.store.models import Language, SubscriberState
@@ -33,7 +32,7 @@ def subscribers_export(
     _, engine = store()
     lines = export.stream_csv(engine, Filter(state=state, language=language))
     if file is None:
-        sys.stdout.writelines(lines)
+        write_data(lines)
         return
     try:
         with file.open("w", encoding="utf-8", newline="") as fh:
@@ -55,7 +54,7 @@ def subscribers_export_person(
     settings, engine = store()
     with session_scope(engine) as session:
         data = gdpr.export_person(session, _find(session, settings, email))
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    write_data([json.dumps(data, ensure_ascii=False, indent=2), "\n"])
 
 
 def subscribers_erase(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +26,30 @@ if TYPE_CHECKING:  # the services are imported by the functions that call them
 
     from digest.store.models import Issue
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+
+class _Console(Console):
+    """rich's console, except that a reader going away (`| head -1`, a `tee` that died) makes
+    it quiet instead of exiting 1 on the spot: the command, a send included, carries on to its
+    own end and exit code, and a send is not cut short by its progress lines."""
+
+    def on_broken_pipe(self) -> None:
+        """Write nothing more, here or at exit (its stream now points at /dev/null)."""
+        self.quiet = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())  # rich's own dup2s stdout's, even for stderr
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # a stream without a descriptor
+            pass
+
+
+out = _Console(soft_wrap=True)
+err = _Console(stderr=True, soft_wrap=True)
 # The settings the command loaded, if any: an error line names their database (errors.py).
 loaded: list[Settings] = []
 warned: set[str] = set()  # the unknown DIGEST_* variables this command has warned of
+debugging: list[bool] = []  # set by --debug: show tracebacks, not one line
 
 
 def printable(text: str) -> str:
@@ -47,6 +67,28 @@ def say(text: str) -> None:
 def warn(text: str) -> None:
     """Print a data-carrying line to stderr: escaped, no markup."""
     err.print(printable(text), markup=False, highlight=False)
+
+
+def tolerant_streams() -> None:
+    """Make stdout and stderr write what their encoding lacks as escapes (`Si\\xe2n`) instead
+    of raising: a terminal in ASCII or Latin-1 (which has no ŵ or ŷ) gets every line whole."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def write_data(chunks: Iterable[str]) -> None:
+    """Write CSV or JSON to stdout as UTF-8 whatever the locale's encoding, as a file gets
+    it: escaping a character there would change the data, not just show it differently."""
+    sys.stdout.flush()  # what was printed before stays before
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a stream with no bytes below it (some test harnesses)
+        sys.stdout.writelines(chunks)
+        return
+    for chunk in chunks:
+        binary.write(chunk.encode("utf-8", "surrogateescape"))
+    binary.flush()
 
 
 def load_settings() -> Settings:

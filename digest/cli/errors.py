@@ -7,6 +7,7 @@ naming the setting, file or server; `--debug` or DIGEST_DEBUG=1 shows the traceb
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from digest.cli.env_file import SettingsFileInvalid
 from digest.settings import InsecureSecretKey, SettingInvalid, Settings
+from digest.store.db import UnknownRevision
 
 
 class Exit(enum.IntEnum):
@@ -54,6 +56,23 @@ def first_line(exc: BaseException) -> str:
     return origin.__class__.__name__
 
 
+def _sqlite_hint(settings: Settings | None, line: str) -> str:
+    """Where SQLite must be able to write, after its words for not being able to."""
+    if settings is None or not any(words in line for words in (
+            "readonly database", "unable to open database file")):
+        return ""
+    try:
+        url = make_url(settings.database_url)
+    except sa.exc.ArgumentError:
+        return ""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return ""
+    path = Path(url.database)
+    # WAL mode: the -wal and -shm files beside the database are created and written too.
+    return (f" (SQLite writes {path.name}, and {path.name}-wal and {path.name}-shm beside it: "
+            f"this user needs write access to them and to the folder {path.parent})")
+
+
 def describe(exc: BaseException, settings: Settings | None) -> tuple[str, Exit]:
     """One line saying what went wrong and what to look at, and the exit code."""
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
@@ -67,8 +86,11 @@ def describe(exc: BaseException, settings: Settings | None) -> tuple[str, Exit]:
         return str(exc), Exit.CONFIG
     if isinstance(exc, sa.exc.ArgumentError | sa.exc.NoSuchModuleError):
         return f"setting DIGEST_DATABASE_URL: {first_line(exc)}", Exit.CONFIG
+    if isinstance(exc, UnknownRevision):  # the database is fine, but not for this version
+        return f"{database_name(settings)}: {exc}", Exit.CONFIG
     if isinstance(exc, sa.exc.DBAPIError):
-        return f"{database_name(settings)}: {first_line(exc)}", Exit.DATABASE
+        line = first_line(exc)
+        return f"{database_name(settings)}: {line}{_sqlite_hint(settings, line)}", Exit.DATABASE
     if isinstance(exc, OSError):
         what = exc.strerror or first_line(exc)
         if exc.filename is not None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digest.cli.common import fail, find_issue, int_argument, out, store
+from digest.cli.common import fail, find_issue, int_argument, out, store, write_data
 from digest.store.db import session_scope
 
 if TYPE_CHECKING:  # loaded by the commands: other commands need not pay for it
@@ -28,10 +27,10 @@ def _print(report: Report, as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
         raise fail("choose one of --json and --csv")
     if as_json:
-        print(reports.to_json(report))
+        write_data([reports.to_json(report), "\n"])
         return
     if as_csv:
-        sys.stdout.write(reports.to_csv(report))
+        write_data([reports.to_csv(report)])
         return
     out.print(f"{report.kind} report {report.subject}", highlight=False)
     for key, value in report.facts.items():

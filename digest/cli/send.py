@@ -15,6 +15,7 @@ import typer
 
 from digest.cli import errors
 from digest.cli.common import (
+    debugging,
     fail,
     find_issue,
     int_option,
@@ -25,6 +26,7 @@ from digest.cli.common import (
     say,
     store,
     warn,
+    write_data,
 )
 from digest.settings import MAX_CONNECTIONS, SettingInvalid, Settings
 from digest.store.db import session_scope
@@ -34,6 +36,9 @@ if TYPE_CHECKING:  # the delivery modules are imported by the functions that use
     from sqlalchemy.engine import Engine
 
     from digest.delivery import run
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def issue_send(
@@ -77,8 +82,11 @@ def issue_send(
                     "would go there and the outbox would be marked sent. Unset it, or pass "
                     "--allow-redirect for a staging run.")
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    for sig in _STOP_SIGNALS:
+        # A hangup (the terminal or ssh session gone) stops cleanly too, unless it is ignored
+        # (`nohup`): the claims go back at once instead of after the lease, and no duplicates.
+        if sig != signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, lambda *_: stop.set())
     try:
         with _progress(engine, settings, issue) as on_progress:
             report = run.send_issue(
@@ -114,6 +122,12 @@ def _report(settings: Settings, report: run.SendReport) -> None:
                    errors.Exit.TEMPFAIL)
     if report.relay_error:
         warn(f"warning: {report.relay_error} (other connections finished the work)")
+    if (bug := report.internal_error) is not None:  # not a signal: say so, not "stopped"
+        if any(debugging):
+            raise bug
+        raise fail(f"internal error in the transport: {bug.__class__.__name__}: "
+                   f"{errors.first_line(bug)}; the run stopped, {report.left.total} left, "
+                   f"{resume} (run again with --debug for the traceback)", errors.Exit.INTERNAL)
     if report.stopped:
         say(f"stopped; {resume}")
         raise typer.Exit(errors.Exit.STOPPED)
@@ -251,12 +265,12 @@ def issue_status(
               "next_retry_at": work.next_retry_at.isoformat() if work.next_retry_at else None,
               "in_flight_elsewhere": work.in_flight}
     if as_json:
-        print(json.dumps({"issue": row.period, "state": row.state.value,
-                          "counts": {k: dict(v) for k, v in state.counts.items()},
-                          "errors": [{"email": e, "state": st, "error": msg}
-                                     for e, st, msg in state.errors],
-                          "resume": resume, "feedback": feedback_json(feedback)},
-                         ensure_ascii=False, indent=2))
+        payload = {"issue": row.period, "state": row.state.value,
+                   "counts": {k: dict(v) for k, v in state.counts.items()},
+                   "errors": [{"email": e, "state": st, "error": msg}
+                              for e, st, msg in state.errors],
+                   "resume": resume, "feedback": feedback_json(feedback)}
+        write_data([json.dumps(payload, ensure_ascii=False, indent=2), "\n"])
         return
     table = Table(title=f"issue {row.period}: {row.state.value}")
     table.add_column("state")

@@ -77,6 +77,7 @@ class SendReport:
     stopped: bool = False
     already_sent: bool = False  # the issue was sent before this run: nothing was done
     relay_error: str | None = None  # the relay could not be reached: why, in one line
+    internal_error: Exception | None = None  # a transport raised (a bug): the run stopped
     left: outbox.OpenWork = field(default_factory=outbox.OpenWork)
 
     @property
@@ -314,6 +315,7 @@ class _Run:
         try:
             return call(*args)
         except Exception as exc:
+            self.report.internal_error = self.report.internal_error or exc  # (either will do)
             self.stop.set()
             return SendResult(Outcome.TEMPORARY, f"internal error: {exc!r}")
 

@@ -110,13 +110,31 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+class UnknownRevision(Exception):
+    """The database is at a schema revision these migrations do not have (a newer digest's)."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(
+            f"schema revision {revision!r} is not one this version of digest knows (its "
+            f"newest is {HEAD!r}): a newer digest migrated it. Run that version, or point "
+            "DIGEST_DATABASE_URL at another database; nothing was changed")
+        self.revision = revision
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision` (idempotent)."""
-    if revision == "head" and current_revision(engine) == HEAD:
+    """Bring the schema up to `revision` (idempotent); UnknownRevision, before anything is
+    written, for a database at a revision these migrations do not have."""
+    current = current_revision(engine)
+    if revision == "head" and current == HEAD:
         return
     from alembic import command
+    from alembic.script import ScriptDirectory
 
-    command.upgrade(alembic_config(engine), revision)
+    config = alembic_config(engine)
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if current is not None and current not in known:  # never "upgrade" a newer schema
+        raise UnknownRevision(current)
+    command.upgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

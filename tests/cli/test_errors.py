@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from digest.cli import main
 from digest.cli.errors import Exit, describe
 from digest.settings import REPO_ROOT, Settings
+from digest.store.db import HEAD
 from tests.conftest import TEST_SECRET_KEY
 from tests.smtp_server import free_port
 
@@ -78,6 +79,23 @@ def test_a_database_url_that_cannot_be_used(workdir: Path, capsys: pytest.Captur
     assert code == 78 and one_line(err).startswith("error: setting DIGEST_DATABASE_URL: ")
 
 
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["issue", "list"],
+                                     ["subscribers", "export"], ["scheduler", "jobs"]])
+def test_a_database_migrated_by_a_newer_version_is_one_line(
+        workdir: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    assert digest(capsys, "db", "upgrade")[0] == 0
+    with sqlite3.connect(workdir / "var" / "digest.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    code, out, err = digest(capsys, *command)
+    assert code == Exit.CONFIG and out == ""
+    assert one_line(err) == (
+        f"error: database sqlite:///var/digest.db: schema revision '0099' is not one this "
+        f"version of digest knows (its newest is '{HEAD}'): a newer digest migrated it. Run "
+        "that version, or point DIGEST_DATABASE_URL at another database; nothing was changed")
+    with sqlite3.connect(workdir / "var" / "digest.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]
+
+
 def test_a_missing_csv_is_named_not_a_bad_line(workdir: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = digest(capsys, "subscribers", "import", "missing.csv")
@@ -126,8 +144,24 @@ def test_a_read_only_sqlite_database_is_one_line(tmp_path: Path) -> None:
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
     settings = Settings(_env_file=None, database_url=f"sqlite:///{path}")  # type: ignore[call-arg]
     line, code = describe(refused.value, settings)
-    assert (line, code) == (f"database sqlite:///{path}: attempt to write a readonly database",
-                            Exit.DATABASE)
+    assert (line, code) == (
+        f"database sqlite:///{path}: attempt to write a readonly database (SQLite writes "
+        "digest.db, and digest.db-wal and digest.db-shm beside it: this user needs write "
+        f"access to them and to the folder {tmp_path})", Exit.DATABASE)
+
+
+def test_a_sqlite_database_in_a_folder_it_cannot_open_names_the_folder(tmp_path: Path) -> None:
+    """The folder the database should be in is a file: SQLite says only "unable to open
+    database file" (and for a folder this user may not write in, "readonly database")."""
+    (tmp_path / "var").write_bytes(b"")
+    path = tmp_path / "var" / "digest.db"
+    with pytest.raises(sa.exc.OperationalError) as refused:
+        sa.create_engine(f"sqlite:///{path}").connect()
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{path}")  # type: ignore[call-arg]
+    line, code = describe(refused.value, settings)
+    assert code == Exit.DATABASE and line.startswith(
+        f"database sqlite:///{path}: unable to open database file (SQLite writes digest.db, ")
+    assert line.endswith(f"to the folder {tmp_path / 'var'})")
 
 
 def test_a_bug_is_one_line_that_points_at_debug() -> None:

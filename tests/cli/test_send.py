@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from digest.cli import app
+from digest.delivery.transports.base import Outgoing, SendResult
 from digest.settings import REPO_ROOT
 from tests.conftest import TEST_SECRET_KEY
 from tests.smtp_server import SMTPServer, free_port
@@ -127,3 +128,27 @@ def test_test_to_refuses_what_is_not_an_address(ops: SMTPServer, address: str) -
     assert result.exit_code == 2 and "--test-to" in result.output
     assert "\r\nBcc" not in result.output
     assert ops.received == []
+
+
+def test_a_transport_that_raises_is_an_internal_error_not_a_stop(
+        ops: SMTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in an adapter stopped the run and the command said "stopped; resume with ...",
+    exit 130, the answer to a Ctrl-C nobody pressed. It is an internal error (exit 70) that
+    names the exception, and the rest stays resumable."""
+    from digest.delivery.transports import factory
+    from digest.delivery.transports.memory import MemoryTransport
+
+    class Broken(MemoryTransport):
+        def send(self, message: Outgoing) -> SendResult:
+            raise RuntimeError("adapter bug")
+
+    approve()
+    monkeypatch.setattr(factory, "transport_factory", lambda settings: Broken)
+    result = runner.invoke(app, ["issue", "send", "2026-09", "--no-wait-retries"])
+    assert result.exit_code == 70, result.output
+    assert "stopped; resume" not in result.output
+    assert result.stderr == ("error: internal error in the transport: RuntimeError: adapter "
+                             "bug; the run stopped, 35 left, resume with: digest issue send "
+                             "2026-09 (run again with --debug for the traceback)\n")
+    debug = runner.invoke(app, ["--debug", "issue", "send", "2026-09", "--no-wait-retries"])
+    assert isinstance(debug.exception, RuntimeError) and str(debug.exception) == "adapter bug"

@@ -132,6 +132,32 @@ def test_file_transport_writes_one_eml_per_message(
     assert files[0].name == first["Message-ID"].strip("<>").split("@")[0] + ".eml"
 
 
+def test_an_outbox_folder_that_cannot_be_written_is_the_relay_down(
+        engine: Engine, session: Session, db_settings: Settings, issue: Issue,
+        tmp_path: Path) -> None:
+    """The folder gone (a file in its place; a full disk or its permissions likewise): it was
+    a "transport bug", a retry counted against the first recipient and a run that ended as
+    if stopped by Ctrl-C (exit 130). It is the relay being unreachable: no attempt counted,
+    every row handed back, and the reason naming the folder."""
+    out = tmp_path / "outbox"
+    transport = FileTransport(out)
+    out.rmdir()
+    out.write_bytes(b"")  # even root cannot write a file inside a file
+    report = run.send_issue(engine, db_settings, issue.id or 0, lambda: transport)
+    assert report.relay_error == f"outbox folder {out} could not be written (Not a directory)"
+    assert report.total_sent == 0 and report.retry == 0 and not report.stopped
+    assert report.left.total == report.left.pending == 9
+    assert {(r.state, r.attempts, r.last_error) for r in rows(session, issue)} == {
+        (DeliveryState.PENDING, 0, None)}
+    assert state_of(session, issue) is IssueState.SENDING  # resumable
+    assert list(tmp_path.glob("*.tmp")) == []
+    out.unlink()
+    resumed = run.send_issue(engine, db_settings, issue.id or 0,
+                             lambda: FileTransport(out))
+    assert resumed.total_sent == 9 and resumed.relay_error is None
+    assert len(list(out.glob("*.eml"))) == 9
+
+
 def test_cancelled_issue_cannot_be_sent(engine: Engine, session: Session,
                                         db_settings: Settings, issue: Issue) -> None:
     issue.state = IssueState.CANCELLED

@@ -148,3 +148,60 @@ def test_sigterm_finishes_in_flight_and_exits_resumable(
     resumed = start_send(env, tmp_path)
     assert resumed.wait(timeout=120) == 0
     assert set(smtp_server.handler.per_recipient().values()) == {1}
+
+
+@pytest.mark.parametrize("db_settings", ["sqlite"], indirect=True)
+def test_a_reader_that_goes_away_does_not_cut_the_send_short(
+        engine: Engine, db_settings: Settings, planned: Issue, smtp_server: SMTPServer,
+        tmp_path: Path) -> None:
+    """`digest issue send ... | head -1`, or a `tee` that died: the progress line after the
+    pipe closed made rich exit 1 in the middle of the send (its rows given back, the issue
+    left sending, nothing said). The send goes on to its end and its own exit code."""
+    smtp_server.behaviour.delay = 0.02  # 600 messages over 4 connections: about 3 s
+    env = env_for(db_settings, smtp_server, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "issue", "send", "2026-09"],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"sent ")
+    proc.stdout.close()  # the reader is gone; the next progress line meets a closed pipe
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert proc.stderr.read() == b""
+    assert len(smtp_server.handler.per_recipient()) == 600
+    assert outbox_states(engine) == {DeliveryState.SENT.value: 600}
+    with Session(engine) as session:
+        assert session.get(Issue, planned.id).state is IssueState.SENT  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("db_settings", ["sqlite"], indirect=True)
+def test_a_hangup_stops_cleanly_unless_it_is_ignored(
+        engine: Engine, db_settings: Settings, planned: Issue, smtp_server: SMTPServer,
+        tmp_path: Path) -> None:
+    """The terminal or ssh session going away (SIGHUP) killed the send on the spot: its claimed
+    rows stayed `sending` for the lease ("in flight in another sender"), each connection's
+    message on the wire a possible duplicate. It stops as SIGTERM does; under `nohup`, which
+    ignores the hangup, the send goes on."""
+    smtp_server.behaviour.delay = 0.01
+    env = env_for(db_settings, smtp_server, tmp_path)
+    proc = start_send(env, tmp_path)
+    wait_for_messages(smtp_server, 50, proc)
+    proc.send_signal(signal.SIGHUP)
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130, output
+    assert "resume with: digest issue send 2026-09" in output
+    states = outbox_states(engine)
+    assert DeliveryState.SENDING.value not in states  # nothing left claimed
+    assert states[DeliveryState.SENT.value] == len(smtp_server.received) < 600
+
+    def ignore_hangups() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup does before exec
+
+    nohup = subprocess.Popen([sys.executable, "-m", "digest.cli", "issue", "send", "2026-09"],
+                             env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, preexec_fn=ignore_hangups)
+    wait_for_messages(smtp_server, len(smtp_server.received) + 50, nohup)
+    nohup.send_signal(signal.SIGHUP)
+    output = nohup.communicate(timeout=120)[0].decode()
+    assert nohup.returncode == 0, output
+    assert outbox_states(engine) == {DeliveryState.SENT.value: 600}
+    assert set(smtp_server.handler.per_recipient().values()) == {1}

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from digest.store.db import HEAD, MIGRATIONS, current_revision, make_engine, upgrade
+from digest.store.db import (
+    HEAD,
+    MIGRATIONS,
+    UnknownRevision,
+    current_revision,
+    make_engine,
+    upgrade,
+)
 from digest.store.models import Language, Subscriber, SubscriberState
 
 
@@ -47,6 +54,32 @@ def test_upgrade_runs_alembic_only_below_head(engine: Engine,
     assert current_revision(engine) == "0003"  # what Alembic wrote, read without it
     upgrade(engine)
     assert calls == ["head"] and current_revision(engine) == HEAD
+
+
+@pytest.mark.parametrize("revision", ["0099", "ffffffffffff"])
+def test_a_schema_from_a_newer_version_is_refused_and_left_alone(engine: Engine,
+                                                                 revision: str) -> None:
+    """Alembic's own answer was a CommandError (an internal error, exit 70); the database,
+    migrated by a newer digest, must be neither downgraded nor half migrated."""
+    def schema() -> dict[str, list[str]]:
+        inspector = sa.inspect(engine)
+        return {t: [c["name"] for c in inspector.get_columns(t)]
+                for t in inspector.get_table_names()}
+
+    before = schema()
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    try:
+        with pytest.raises(UnknownRevision) as refused:
+            upgrade(engine)
+        assert refused.value.revision == revision
+        assert f"'{revision}'" in str(refused.value) and f"'{HEAD}'" in str(refused.value)
+        with pytest.raises(UnknownRevision):
+            upgrade(engine, HEAD)  # an explicit target is no way round it
+        assert current_revision(engine) == revision and schema() == before
+    finally:  # the PostgreSQL database is shared by the session's tests
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": HEAD})
 
 
 def test_revision_of_a_new_database_is_none(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -145,3 +178,42 @@ def test_the_pool_size_comes_from_the_settings(db_settings) -> None:  # type: ig
     engine = engine_from(db_settings.model_copy(update={"database_pool_size": 7}))
     assert engine.pool.size() == 7  # type: ignore[attr-defined]
     engine.dispose()
+
+
+
+@pytest.mark.postgres
+def test_processes_migrating_one_postgresql_database_together_all_succeed() -> None:
+    """A scheduler and a web server started together after a deploy: both created the same
+    tables, and one failed ("duplicate key value violates unique constraint
+    pg_type_typname_nsp_index", exit 69). They take turns; the others find the schema new.
+    Processes, not threads: Alembic's context is one per process."""
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.conftest import PG_ADMIN_URL, PG_HOWTO, TEST_SECRET_KEY, process_env, skip_or_fail
+
+    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    name = f"digest_race_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError:
+        admin.dispose()
+        skip_or_fail(PG_HOWTO)
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(
+        hide_password=False)
+    env = process_env({"DIGEST_DATABASE_URL": url, "DIGEST_SECRET_KEY": TEST_SECRET_KEY})
+    try:
+        procs = [subprocess.Popen([sys.executable, "-m", "digest.cli", "db", "upgrade"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for _ in range(3)]
+        outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        engine = make_engine(url)
+        assert current_revision(engine) == HEAD
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -21,11 +22,19 @@ class FileTransport(OneStep):
         return self.root / f"{local}.eml"
 
     def send(self, message: Outgoing) -> SendResult:
-        """Write the file; accepted once it is on disk under its final name."""
+        """Write the file; accepted once it is on disk under its final name. A folder that
+        cannot be written (permissions, a full disk, gone) is this relay being unreachable:
+        no attempt against the recipient, and the run stops resumable, saying which folder."""
         path = self.path_for(message.message_id)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(message.data)
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(message.data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a half-written file is no message
+                tmp.unlink(missing_ok=True)
+            return SendResult(Outcome.TEMPORARY, f"outbox folder {self.root} could not be "
+                              f"written ({exc.strerror or exc})", unreachable=True)
         return SendResult(Outcome.ACCEPTED, f"250 written {path.name}")
 
     def close(self) -> None:

@@ -66,6 +66,14 @@ class MessageRateLimiter:
             time.sleep(slot - now)
 
 
+class NotOffered(smtplib.SMTPException):
+    """The relay does not offer an extension a setting asks for (smtplib's own error named
+    neither: "SMTPNotSupportedError: STARTTLS extension not supported by server.")."""
+
+    def __init__(self, extension: str, setting: str) -> None:
+        super().__init__(f"does not offer {extension}, which {setting} asks for")
+
+
 class SMTPTransport:
     """Sends through the configured relay on one connection, reopened when needed."""
 
@@ -93,9 +101,13 @@ class SMTPTransport:
         smtp.ehlo()
         if s.smtp_security == "starttls":
             assert context is not None
+            if not smtp.has_extn("starttls"):
+                raise NotOffered("STARTTLS", "DIGEST_SMTP_SECURITY=starttls")
             smtp.starttls(context=context)
             smtp.ehlo()
         if s.smtp_username:
+            if not smtp.has_extn("auth"):
+                raise NotOffered("AUTH", "DIGEST_SMTP_USERNAME")
             password = s.smtp_password.get_secret_value() if s.smtp_password else ""
             smtp.login(s.smtp_username, password)
         self._pipelining = smtp.has_extn("pipelining")
@@ -337,6 +349,8 @@ def _describe(exc: BaseException) -> str:
 
 def _connect_failure(exc: BaseException, timeout: float) -> str:
     """Why a connection to the relay failed, as the end of 'relay HOST:PORT ...'."""
+    if isinstance(exc, NotOffered):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return f"refused the login: {_describe(exc)}"
     if isinstance(exc, smtplib.SMTPConnectError):

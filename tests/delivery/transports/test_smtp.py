@@ -296,6 +296,26 @@ def test_starttls_and_auth(settings: Settings, certificate: tuple[Path, Path], p
         assert password not in result.reply and server.received == []
 
 
+@pytest.mark.parametrize(("setting", "expected"), [
+    ({"smtp_security": "starttls"}, "does not offer STARTTLS, which "
+     "DIGEST_SMTP_SECURITY=starttls asks for"),
+    ({"smtp_username": "digest", "smtp_password": SecretStr("s3cret!")},
+     "does not offer AUTH, which DIGEST_SMTP_USERNAME asks for")])
+def test_an_extension_the_relay_does_not_offer_is_named_with_its_setting(
+        settings: Settings, setting: dict[str, Any], expected: str) -> None:
+    """It was "could not be used: SMTPNotSupportedError: STARTTLS extension not supported by
+    server.": a class name, and no word of the setting that asked for it."""
+    server = SMTPServer(auth_require_tls=True).start()  # no TLS: no STARTTLS, no AUTH offered
+    try:
+        cfg = settings.model_copy(update={**server.smtp_settings(), **setting})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    assert result.outcome is Outcome.TEMPORARY and result.unreachable
+    assert result.reply == f"relay {server.host}:{server.port} {expected}"
+    assert server.received == [] and "s3cret" not in result.reply
+
+
 def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
