@@ -6,6 +6,7 @@ DIGEST_TEST_STRICT=1 (set by .ci/run) it fails instead, so CI never silently ski
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -61,26 +62,35 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated to head."""
+@contextlib.contextmanager
+def empty_pg_database(prefix: str = "digest_test") -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards (skipped or failed,
+    per DIGEST_TEST_STRICT, when the server is not there)."""
     admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError:
         admin.dispose()
         skip_or_fail(PG_HOWTO)
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(
-        hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head."""
+    with empty_pg_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -189,22 +189,11 @@ def test_processes_migrating_one_postgresql_database_together_all_succeed() -> N
     Processes, not threads: Alembic's context is one per process."""
     import subprocess
     import sys
-    import uuid
 
-    from tests.conftest import PG_ADMIN_URL, PG_HOWTO, TEST_SECRET_KEY, process_env, skip_or_fail
+    from tests.conftest import TEST_SECRET_KEY, empty_pg_database, process_env
 
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"digest_race_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError:
-        admin.dispose()
-        skip_or_fail(PG_HOWTO)
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(
-        hide_password=False)
-    env = process_env({"DIGEST_DATABASE_URL": url, "DIGEST_SECRET_KEY": TEST_SECRET_KEY})
-    try:
+    with empty_pg_database("digest_race") as url:
+        env = process_env({"DIGEST_DATABASE_URL": url, "DIGEST_SECRET_KEY": TEST_SECRET_KEY})
         procs = [subprocess.Popen([sys.executable, "-m", "digest.cli", "db", "upgrade"],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                  for _ in range(3)]
@@ -213,7 +202,3 @@ def test_processes_migrating_one_postgresql_database_together_all_succeed() -> N
         engine = make_engine(url)
         assert current_revision(engine) == HEAD
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
