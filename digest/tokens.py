@@ -14,7 +14,8 @@ from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 from digest.settings import Settings
 
 MAX_ID = 2**31 - 1  # the largest id a database integer column holds
-_ID = re.compile("[1-9][0-9]{0,9}")
+# A number as our links and tokens write it: ASCII digits, no sign, space, "_" or leading zero.
+ASCII_NUMBER = re.compile("0|[1-9][0-9]{0,9}")
 
 
 class Purpose(enum.StrEnum):
@@ -88,7 +89,7 @@ class Tokens:
 def row_id(text: str) -> int | None:
     """`text` as a row id (1..MAX_ID in ASCII digits), or None: `int()` would also take `+5`,
     ` 5`, `5_0`, other scripts' digits ("¹", "١") and ids no integer column holds."""
-    if not _ID.fullmatch(text) or int(text) > MAX_ID:
+    if not ASCII_NUMBER.fullmatch(text) or not 1 <= int(text) <= MAX_ID:
         return None
     return int(text)
 

@@ -4,7 +4,6 @@ language, page rendering, redirects to the site and the client's address."""
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,17 +23,15 @@ from digest.delivery.transports.base import Transport
 from digest.i18n import DOMAIN, LANGS, translations
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.tokens import MAX_ID, Tokens, row_id
+from digest.tokens import ASCII_NUMBER, MAX_ID, Tokens, row_id
 from digest.web.links import feed_links, language_url
-
-_DIGITS = re.compile("0|[1-9][0-9]{0,9}")
 
 
 def digits(value: object) -> object:
     """A number from a path or a query as our links write it: ASCII digits, no sign, space,
     underscore, point or leading zero (pydantic's `int` takes all of those, and `1_0` is 10);
     a FastAPI validator, so anything else is a 404 in a path and a 400 in a query."""
-    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+    if isinstance(value, str) and not ASCII_NUMBER.fullmatch(value):
         raise ValueError("not a number in ASCII digits")
     return value
 
