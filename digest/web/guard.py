@@ -104,16 +104,43 @@ def host_allowed(settings: Settings, host_header: str) -> bool:
     return False
 
 
-def cross_site(settings: Settings, headers: dict[str, str]) -> bool:
+def serialized_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL as a browser serializes its Origin: lower
+    case, no default port, no trailing dot; None for anything else (a path, user info, a
+    bad port, another scheme)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    if (parts.scheme not in ("http", "https") or not host or parts.username is not None
+            or parts.password is not None or parts.path not in ("", "/") or parts.query
+            or parts.fragment):
+        return None
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def cross_site(settings: Settings, headers: dict[str, str], scheme: str = "http") -> bool:
     """Whether a browser says this request comes from another site (Fetch metadata, then
-    Origin; a missing header is not proof of anything, so it passes)."""
+    Origin; a missing header is not proof of anything, so it passes).
+
+    An Origin is ours only when its scheme, host and port are all the site's (DIGEST_SITE_URL)
+    or this request's own (`scheme` and the Host header, which the guard has already
+    checked): `http://` beside an `https://` site, or another port of the same host, is
+    another origin, which a page on it could use to post to us.
+    """
     fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None:
         return fetch_site not in ("same-origin", "none")
     origin = headers.get("origin")
     if origin is None or origin == "null":  # "null": also our own forms under no-referrer
         return False
-    return not host_allowed(settings, urlsplit(origin).netloc)
+    ours = {serialized_origin(settings.site_origin),
+            serialized_origin(f"{scheme}://{headers.get('host', '')}")}
+    seen = serialized_origin(origin)
+    return seen is None or seen not in ours
 
 
 class BadForm(HTTPException):
@@ -263,7 +290,7 @@ class Guard:
         if media_type(headers) == MULTIPART_TYPE:  # judged nowhere: bad bytes, fields twice
             return 400
         if (scope.get("method") in UNSAFE_METHODS and not ONE_CLICK.fullmatch(scope["path"])
-                and cross_site(self.settings, headers)):
+                and cross_site(self.settings, headers, str(scope.get("scheme", "http")))):
             return 403
         return None
 

@@ -187,6 +187,38 @@ def test_the_login_form_needs_its_own_csrf_cookie(web: Web) -> None:
     assert "digest_login=" in done.headers.get("set-cookie", "")  # spent: deleted at login
 
 
+def test_an_origin_is_ours_only_with_the_sites_scheme_host_and_port(
+        web: Web, session: Session) -> None:
+    client, _, settings = web
+    sid, prefs, _ = subscriber_tokens(session, settings, "eleri.thomas@example.org")
+    others = ("http://digest.example.org", "https://digest.example.org:8443",
+              "http://digest.example.org:443", "https://digest.example.org.evil.example",
+              "https://user@digest.example.org", "https://digest.example.org/path",
+              "ftp://digest.example.org", "https://digest.example.org:99999", "digest.example.org",
+              "https://evil.example", "")
+    for origin in others:  # no Fetch metadata (an older browser): the Origin decides
+        refused = client.post(f"/p/{prefs}", data={"action": "unsubscribe"},
+                              headers={"Origin": origin})
+        assert refused.status_code == 403, origin
+    session.rollback()
+    assert session.execute(sa.text("SELECT state FROM subscriber WHERE id = :i"),
+                           {"i": sid}).scalar() == "active"
+    for origin in (SITE, "https://digest.example.org:443", "https://DIGEST.example.org"):
+        kept = client.post(f"/p/{prefs}", data={"action": "language", "language": "cy"},
+                           headers={"Origin": origin})
+        assert kept.status_code == 200, origin
+
+
+def test_serialized_origin_reads_only_an_http_origin() -> None:
+    from digest.web.guard import serialized_origin
+
+    assert serialized_origin("https://Digest.Example.org.:443") == "https://digest.example.org"
+    assert serialized_origin("http://h.example:8080/") == "http://h.example:8080"
+    for bad in ("javascript://h.example", "https://", "https://h.example:x",
+                "https://a:b@h.example", "https://h.example?q", "https://h.example#f"):
+        assert serialized_origin(bad) is None, bad
+
+
 def test_cross_site_writes_are_refused_except_the_one_click_unsubscribe(
         web: Web, session: Session) -> None:
     client, _, settings = web
