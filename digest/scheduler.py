@@ -82,6 +82,11 @@ def cron_fields(text: str) -> dict[str, str]:
             raise ValueError(f"{key.strip()!r} is not a field (use {', '.join(CRON_FIELDS)})")
         if key.strip() in fields:  # the last would quietly win, as a .env's typo would
             raise ValueError(f"{key.strip()!r} is given twice")
+        if not value.isascii() or not value.isprintable():
+            # APScheduler reads its numbers with `\d` and int(), which take any script's
+            # digits (`hour=٩` is 9): a value no cron syntax spells is refused here.
+            raise ValueError(f"{key.strip()}={value.strip()!r}: use ASCII digits and names "
+                             "(e.g. hour=9)")
         fields[key.strip()] = value.strip()
     if not fields:  # APScheduler would fire every minute
         raise ValueError("is empty: give the fields of a schedule (e.g. day=1st mon; hour=9)")

@@ -358,6 +358,12 @@ def test_a_database_failure_mid_send_is_one_logged_line(
     ("plan_schedule", "day=31; month=2", "never fires"),
     ("plan_schedule", "day=30; month=feb; hour=9", "never fires"),
     ("send_schedule", "year=2020", "never fires"),
+    # Another script's digits: APScheduler read `hour=٩` as 9 and `minute=０` as 0.
+    ("send_schedule", "hour=\u0669", "use ASCII digits"),
+    ("plan_schedule", "day=1st mon; hour=9; minute=\uff10", "use ASCII digits"),
+    ("plan_schedule", "day=\u0661st mon", "use ASCII digits"),
+    ("send_schedule", "hour=9\u200b", "use ASCII digits"),
+    ("send_schedule", "hour=9\tminute=0", "use ASCII digits"),
 ])
 def test_a_schedule_apscheduler_refuses_names_its_setting(
         settings: Settings, setting: str, value: str, words: str) -> None:
