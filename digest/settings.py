@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +34,11 @@ MAX_CONNECTIONS = 64  # SMTP connections (worker threads) one send may open
 MAX_LOCAL_PART = 64  # RFC 5321 4.5.3.1.1
 VERP_SUFFIX = 27  # "+" and the longest VERP tag (digest.delivery.verp.MAX_TAG, a test checks)
 MAX_VERP_BASE_LOCAL = MAX_LOCAL_PART - VERP_SUFFIX  # DIGEST_BOUNCE_ADDRESS's local part
+# A number as a setting may spell it: ASCII digits with an optional sign, decimals and (for a
+# float) exponent. Python's int() and float() would also take `1_0` (10) and other scripts'
+# digits, which no one means in a .env file.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class SettingInvalid(ValueError):
@@ -206,6 +212,21 @@ class Settings(BaseSettings):
     webhook_mailgun_tolerance: float = Field(default=300, gt=0, le=DAY_SECONDS * 7)
     webhook_sendgrid_public_key: str | None = None
     webhook_sendgrid_tolerance: float = Field(default=3600, gt=0, le=DAY_SECONDS * 7)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # Only text is judged (a number passed in code is already one); pydantic then
+        # applies each field's own type and bounds.
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        kind = cls.model_fields[info.field_name].annotation
+        types = get_args(kind) or (kind,)  # `int | None` is (int, NoneType)
+        pattern = _FLOAT if float in types else _INTEGER if int in types else None
+        if pattern is not None and value.strip() and not pattern.fullmatch(value.strip()):
+            what = "a number" if pattern is _FLOAT else "a whole number"
+            raise ValueError(f"must be {what} in ASCII digits (e.g. 10)")
+        return value
 
     @field_validator("sender_name", "sender_email", "reply_to", "list_id", "site_url",
                      "envelope_from", "redirect_all_to", "bounce_address")

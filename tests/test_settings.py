@@ -169,6 +169,25 @@ def test_a_huge_or_negative_number_is_refused_naming_its_setting(name: str) -> N
         assert [e["loc"] for e in info.value.errors()] == [(name,)]
 
 
+@pytest.mark.parametrize("name", NUMBERS)
+def test_a_number_in_the_environment_must_be_ascii_digits(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """int() and float() also read `1_0` as 10 and other scripts' digits (`٣`, `３`)."""
+    info = Settings.model_fields[name]
+    whole = "float" not in str(info.annotation)
+    for value in ("1_0", "\u0663", "\uff13", "0x10", "1 0", "3\u200b", "ten"):
+        monkeypatch.setenv(f"DIGEST_{name.upper()}", value)
+        with pytest.raises(ValidationError) as refused:
+            Settings(_env_file=None)  # type: ignore[call-arg]
+        assert [e["loc"] for e in refused.value.errors()] == [(name,)], value
+        assert "in ASCII digits" in refused.value.errors()[0]["msg"], value
+    kept = info.default if info.default is not None else 3
+    for spelled in (f"{kept}", f" {kept} ", f"+{kept}"):
+        monkeypatch.setenv(f"DIGEST_{name.upper()}", spelled)
+        got = getattr(Settings(_env_file=None), name)  # type: ignore[call-arg]
+        assert got == kept and isinstance(got, int if whole else float), spelled
+
+
 @pytest.mark.parametrize(("name", "value", "words"), [
     ("sender_email", "nope", "must have an @-sign"),
     ("sender_email", "digest@", "after the @-sign"),

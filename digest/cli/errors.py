@@ -80,7 +80,8 @@ def describe(exc: BaseException, settings: Settings | None) -> tuple[str, Exit]:
         for e in exc.errors():
             name = env_name(e["loc"][0]) if e["loc"] else "settings"
             got = f" (got {e['input']!r})" if isinstance(e.get("input"), str | int) else ""
-            lines.append(f"setting {name}: {e['msg']}{got}")
+            msg = e["msg"].removeprefix("Value error, ")  # our own ValueError, as raised
+            lines.append(f"setting {name}: {msg}{got}")
         return "; ".join(lines), Exit.CONFIG
     if isinstance(exc, InsecureSecretKey | SettingInvalid | SettingsFileInvalid):  # unusable
         return str(exc), Exit.CONFIG

@@ -49,8 +49,8 @@ def test_a_bad_setting_names_the_variable(workdir: Path, capsys: pytest.CaptureF
     monkeypatch.setenv("DIGEST_SMTP_PORT", "abc")
     code, _, err = digest(capsys, "issue", "list")
     assert code == Exit.CONFIG and Exit.CONFIG.value == 78
-    assert one_line(err) == ("error: setting DIGEST_SMTP_PORT: Input should be a valid integer, "
-                             "unable to parse string as an integer (got 'abc')")
+    assert one_line(err) == ("error: setting DIGEST_SMTP_PORT: must be a whole number in ASCII "
+                             "digits (e.g. 10) (got 'abc')")
 
 
 def test_a_bad_setting_in_dot_env_too(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
