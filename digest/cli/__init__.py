@@ -145,10 +145,15 @@ def content_sync(
         say(f"retyped {change}")
     say(f"{len(items)} item(s): {report.total(report.created)} created, "
         f"{report.total(report.updated)} updated, {report.total(report.unchanged)} unchanged")
+    for slug in report.withdrawn:
+        say(f"withdrawn {slug}: no longer chosen for an issue, listed or shown")
+    for slug in report.restored:
+        say(f"restored {slug}: no longer withdrawn")
     if report.absent:
         shown = ", ".join(report.absent[:10]) + (", ..." if len(report.absent) > 10 else "")
         warn(f"warning: {len(report.absent)} item(s) in the store have no file here: {shown}; "
-             "they stay in the store and can still go in an issue (docs/content.md)")
+             "they stay in the store and can still go in an issue; to withdraw one, keep its "
+             "file with `withdrawn: true` (docs/content.md)")
 
 
 @subs_app.command("import")

@@ -98,6 +98,7 @@ class Presenter(_Strict):
 
 class _Neutral(_Strict):
     published: When  # a bare date is midnight (one type, so errors name just `published`)
+    withdrawn: bool = False  # kept in the store for the issues that carry it, shown nowhere new
 
 
 class ReviewMeta(_Neutral):

@@ -73,6 +73,8 @@ class SyncReport:
     unchanged: dict[str, int] = field(default_factory=dict)
     retyped: list[str] = field(default_factory=list)  # "slug: review -> seminar"
     absent: list[str] = field(default_factory=list)  # stored slugs with no file this time
+    withdrawn: list[str] = field(default_factory=list)  # slugs this sync withdrew
+    restored: list[str] = field(default_factory=list)  # slugs withdrawn before, back now
 
     def total(self, which: dict[str, int]) -> int:
         """Sum of one of the counters."""
@@ -120,14 +122,23 @@ def upsert(session: Session, items: list[ContentItem], tz: ZoneInfo) -> SyncRepo
     for table, row_id in doomed:
         session.execute(sa.delete(table).where(core_table(table).c.id == row_id))
     session.flush()
+    now = now_utc()
     for item in items:
         table, values = row_values(item, tz)
         kind = str(table.__tablename__)
         row = session.exec(select(table).where(table.slug == values["slug"])).first()  # type: ignore[attr-defined]
         if row is None:
+            values["withdrawn_at"] = now if item.meta.withdrawn else None
             session.add(table(**values))
+            if item.meta.withdrawn:
+                report.withdrawn.append(item.slug)
             report.created[kind] = report.created.get(kind, 0) + 1
             continue
+        # The moment of withdrawal is kept while the file still says so.
+        was = row.withdrawn_at  # type: ignore[attr-defined]
+        values["withdrawn_at"] = (was or now) if item.meta.withdrawn else None
+        if (was is None) != (values["withdrawn_at"] is None):
+            (report.withdrawn if was is None else report.restored).append(item.slug)
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if changed:
             for k, v in changed.items():

@@ -14,13 +14,23 @@ from datetime import datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest.issue.lifecycle import history, translation_gaps
 from digest.issue.links import counted_targets
 from digest.issue.service import variants
 from digest.render import MAX_HTML_BYTES
-from digest.store.models import Issue, IssueAction, IssueItem, IssueState, ItemKind, Seminar
+from digest.store.models import (
+    CONTENT_MODELS,
+    Issue,
+    IssueAction,
+    IssueItem,
+    IssueState,
+    ItemKind,
+    Seminar,
+    core_table,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -108,8 +118,24 @@ def issue_checks(session: Session, issue: Issue, at: datetime, site: str) -> lis
                      [f"{s.slug} starts {s.starts_at:%Y-%m-%d %H:%M} UTC, before the send time"
                       for s in past],
                      [{"slug": s.slug, "starts": s.starts_at.isoformat()} for s in past]))
+    out.append(_withdrawn_check(session, issue))
     out.append(_links_check(sorted(links), issue.link_check))
     return out
+
+
+def _withdrawn_check(session: Session, issue: Issue) -> Check:
+    """The issue's items whose file now says `withdrawn: true` (a replan drops them)."""
+    found = []
+    frozen = core_table(IssueItem).c
+    for kind, model in CONTENT_MODELS.items():
+        rows = core_table(model).c
+        found += [(kind.value, slug) for slug in session.execute(
+            sa.select(rows.slug).join(core_table(IssueItem), frozen.item_id == rows.id)
+            .where(frozen.issue_id == issue.id, frozen.kind == kind.value,
+                   rows.withdrawn_at.is_not(None)).order_by(rows.slug)).scalars()]
+    return Check("withdrawn", not found,
+                 [f"{kind} {slug} is withdrawn; replan to drop it" for kind, slug in found],
+                 [{"kind": kind, "slug": slug} for kind, slug in found])
 
 
 def _links_check(urls: list[str], last: dict[str, Any] | None) -> Check:

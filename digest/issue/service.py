@@ -39,6 +39,7 @@ from digest.store.models import (
     News,
     Review,
     Seminar,
+    core_table,
 )
 
 if TYPE_CHECKING:  # a send of stored variants renders nothing: no Jinja2 or MJML
@@ -70,13 +71,15 @@ def rules_from(settings: Settings) -> PlanRules:
 
 
 def _candidates(session: Session) -> list[Candidate]:
-    """Every item as a light tuple (no ORM objects)."""
-    out = [Candidate(ItemKind.REVIEW, i, p) for i, p in
-           session.execute(sa.select(Review.id, Review.published_at))]  # type: ignore[call-overload]
-    out += [Candidate(ItemKind.NEWS, i, p) for i, p in
-            session.execute(sa.select(News.id, News.published_at))]  # type: ignore[call-overload]
+    """Every item not withdrawn, as a light tuple (no ORM objects)."""
+    review, news, seminar = core_table(Review).c, core_table(News).c, core_table(Seminar).c
+    out = [Candidate(ItemKind.REVIEW, i, p) for i, p in session.execute(
+        sa.select(review.id, review.published_at).where(review.withdrawn_at.is_(None)))]
+    out += [Candidate(ItemKind.NEWS, i, p) for i, p in session.execute(
+        sa.select(news.id, news.published_at).where(news.withdrawn_at.is_(None)))]
     out += [Candidate(ItemKind.SEMINAR, i, p, s) for i, p, s in session.execute(
-        sa.select(Seminar.id, Seminar.published_at, Seminar.starts_at))]  # type: ignore[call-overload]
+        sa.select(seminar.id, seminar.published_at, seminar.starts_at)
+        .where(seminar.withdrawn_at.is_(None)))]
     return out
 
 

@@ -27,6 +27,7 @@ PAGES: dict[int, tuple[str, str]] = {
     404: (N_("Page not found"), N_("There is nothing at this address: the link may be "
                                    "incomplete, or what it pointed to has gone.")),
     405: (N_("Not allowed"), N_("This address does not accept that kind of request.")),
+    410: (N_("Withdrawn"), N_("This item has been withdrawn and is no longer published.")),
     413: (N_("Too large"), N_("What was sent is larger than this site accepts.")),
     429: (N_("Please wait"), N_("Too many requests. Please try again later.")),
     500: (N_("Something went wrong"), N_("The site could not answer. Nothing has been "

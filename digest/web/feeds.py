@@ -106,7 +106,8 @@ def reviews_feed(session: Session, settings: Settings, lang: str) -> Feed:
     """The published reviews in `lang`, newest first, each in full (the review page's text)."""
     site = settings.site_url.rstrip("/")
     t = translations(lang)
-    rows = session.exec(select(Review).where(col(Review.published_at) <= now_utc())
+    rows = session.exec(select(Review).where(col(Review.published_at) <= now_utc(),
+                                             col(Review.withdrawn_at).is_(None))
                         .order_by(col(Review.published_at).desc()).limit(MAX_ENTRIES)).all()
     entries = []
     for row in rows:

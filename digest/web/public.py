@@ -197,6 +197,8 @@ def review_page(slug: str, request: Request, svc: Svc, session: ReadDb) -> Respo
     row = session.exec(select(Review).where(Review.slug == slug)).first()
     if row is None or row.published_at > svc.clock():
         raise HTTPException(404)
+    if row.withdrawn_at is not None:
+        raise HTTPException(410)  # Gone: it was published, and links to it are out there
     lang = choose_language(request)
     body = localised(row.body_cy, row.body_en, lang)
     published = long_date(row.published_at.astimezone(svc.settings.tz).date(), lang)

@@ -48,7 +48,8 @@ def test_issue_checks_on_the_demo_issue(session: Session, settings: Settings) ->
     session.commit()
     issue = session.exec(select(Issue)).one()
     found = {c.name: c for c in checks.issue_checks(session, issue, AS_OF, settings.site_url)}
-    assert list(found) == ["translations", "size", "alt text", "seminars", "links"]
+    assert list(found) == ["translations", "size", "alt text", "seminars", "withdrawn",
+                           "links"]
     assert all(c.ok for name, c in found.items() if name != "links"), found
     assert found["links"].ok is None  # "not checked yet", until an editor asks
     assert [d.split(":")[0] for d in found["size"].details] == ["both", "cy", "en"]

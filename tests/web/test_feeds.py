@@ -3,6 +3,7 @@ reviews, linked from the pages."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,22 @@ def test_the_reviews_feed_has_the_published_reviews_newest_first(
     assert adoption.author == "Dr David Wilkins"
     assert "Ar ba gwestiwn y mae" in adoption.content[0].value  # the whole review
     assert "Sarah Meakings" in adoption.content[0].value
+
+
+def test_a_withdrawn_review_leaves_its_feed_and_its_page_is_gone(
+        feeds: TestClient, session: Session) -> None:
+    slug = "adoption-sibling-relationships"
+    assert feeds.get(f"/reviews/{slug}").status_code == 200
+    review = session.exec(select(Review).where(Review.slug == slug)).one()
+    review.withdrawn_at = now_utc()
+    session.add(review)
+    session.commit()
+    for lang, title in (("cy", "Wedi'i thynnu'n ôl"), ("en", "Withdrawn")):
+        gone = feeds.get(f"/reviews/{slug}?lang={lang}")
+        assert gone.status_code == 410 and title in html.unescape(gone.text)
+        parsed = read(feeds, lang, "reviews", "atom")
+        assert parsed.entries and slug not in str(parsed.entries)
+    assert read(feeds, "en", "issues", "atom").entries  # the sent issue keeps its archive
 
 
 def test_unknown_feeds_are_not_found(feeds: TestClient) -> None:

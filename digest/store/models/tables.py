@@ -51,6 +51,7 @@ class Review(ContentRow, table=True):
     pages: str | None = None
     doi: str | None = None
     url: str | None = None
+    withdrawn_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
 
 
@@ -65,6 +66,7 @@ class Seminar(ContentRow, table=True):
     url: str | None = None
     location_cy: str | None = None
     location_en: str | None = None
+    withdrawn_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
 
 
@@ -75,6 +77,7 @@ class News(ContentRow, table=True):
     published_at: datetime = Field(sa_column=utc_col(index=True))
     author: str | None = None
     url: str | None = None
+    withdrawn_at: datetime | None = Field(default=None, sa_column=utc_col(nullable=True))
     updated_at: datetime = Field(default_factory=now_utc, sa_column=utc_col())
 
 
