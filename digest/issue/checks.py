@@ -14,22 +14,19 @@ from datetime import datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from digest.issue.lifecycle import history, translation_gaps
+from digest.issue.lifecycle import history, translation_gaps, withdrawn_items
 from digest.issue.links import counted_targets
 from digest.issue.service import variants
 from digest.render import MAX_HTML_BYTES
 from digest.store.models import (
-    CONTENT_MODELS,
     Issue,
     IssueAction,
     IssueItem,
     IssueState,
     ItemKind,
     Seminar,
-    core_table,
 )
 
 if TYPE_CHECKING:
@@ -125,17 +122,10 @@ def issue_checks(session: Session, issue: Issue, at: datetime, site: str) -> lis
 
 def _withdrawn_check(session: Session, issue: Issue) -> Check:
     """The issue's items whose file now says `withdrawn: true` (a replan drops them)."""
-    found = []
-    frozen = core_table(IssueItem).c
-    for kind, model in CONTENT_MODELS.items():
-        rows = core_table(model).c
-        found += [(kind.value, slug) for slug in session.execute(
-            sa.select(rows.slug).join(core_table(IssueItem), frozen.item_id == rows.id)
-            .where(frozen.issue_id == issue.id, frozen.kind == kind.value,
-                   rows.withdrawn_at.is_not(None)).order_by(rows.slug)).scalars()]
+    found = withdrawn_items(session, issue)
     return Check("withdrawn", not found,
-                 [f"{kind} {slug} is withdrawn; replan to drop it" for kind, slug in found],
-                 [{"kind": kind, "slug": slug} for kind, slug in found])
+                 [f"{kind.value} {slug} is withdrawn; replan to drop it" for kind, slug in found],
+                 [{"kind": kind.value, "slug": slug} for kind, slug in found])
 
 
 def _links_check(urls: list[str], last: dict[str, Any] | None) -> Check:

@@ -55,6 +55,10 @@ class EmptyIssue(TransitionError):
     """Approval refused: the issue has no items (there is nothing to send)."""
 
 
+class WithdrawnItems(TransitionError):
+    """Approval refused: the draft carries items whose files now say `withdrawn: true`."""
+
+
 class TranslationCheckFailed(ValueError):
     """Approval refused: something the email shows lacks Welsh or English text."""
 
@@ -206,6 +210,19 @@ def translation_gaps(session: Session, issue: Issue) -> list[Gap]:
             for lang in ("cy", "en") if not item.text(name, lang)]
 
 
+def withdrawn_items(session: Session, issue: Issue) -> list[tuple[ItemKind, str]]:
+    """The (kind, slug) of each item the issue carries that has since been withdrawn."""
+    found: list[tuple[ItemKind, str]] = []
+    frozen = core_table(IssueItem).c
+    for kind, model in CONTENT_MODELS.items():
+        rows = core_table(model).c
+        found += [(kind, slug) for slug in session.execute(
+            sa.select(rows.slug).join(core_table(IssueItem), frozen.item_id == rows.id)
+            .where(frozen.issue_id == issue.id, frozen.kind == kind.value,
+                   rows.withdrawn_at.is_not(None)).order_by(rows.slug)).scalars()]
+    return found
+
+
 def check_translations(session: Session, issue: Issue) -> list[str]:
     """Everything the email shows that lacks Welsh or English text, one line per gap."""
     return [gap.line() for gap in translation_gaps(session, issue)]
@@ -213,13 +230,17 @@ def check_translations(session: Session, issue: Issue) -> list[str]:
 
 def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | None = None,
             ) -> list[str]:
-    """Approve a draft that has items; refused while the translation check fails unless forced
-    with a reason."""
+    """Approve a draft that has items, none of them withdrawn; refused while the translation
+    check fails unless forced with a reason."""
     require_transition(issue, IssueState.APPROVED)  # before the check: its state is the reason
     if session.exec(select(IssueItem.item_id).where(IssueItem.issue_id == issue.id)
                     ).first() is None:
         raise EmptyIssue(f"issue {issue.period} has no items; nothing to approve (replan it "
                          "when there is something new, or cancel it)")
+    if withdrawn := withdrawn_items(session, issue):  # never forced: it is not to be sent
+        named = ", ".join(f"{kind.value} {slug}" for kind, slug in withdrawn)
+        raise WithdrawnItems(f"issue {issue.period} carries withdrawn item(s): {named}; replan "
+                             "it to drop them")
     problems = check_translations(session, issue)
     if problems and not force_reason:
         raise TranslationCheckFailed(problems)

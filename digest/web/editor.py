@@ -170,6 +170,7 @@ def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
         lambda: lifecycle.approve(session, issue, who.name, force_reason=given),
         Notice.APPROVED, [(lifecycle.TranslationCheckFailed, Notice.NOT_APPROVED_TRANSLATIONS),
                           (lifecycle.EmptyIssue, Notice.NOT_APPROVED_EMPTY),
+                          (lifecycle.WithdrawnItems, Notice.NOT_APPROVED_WITHDRAWN),
                           (lifecycle.TransitionError, Notice.NOT_APPROVED)])
 
 

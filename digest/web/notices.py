@@ -17,6 +17,7 @@ class Notice(enum.StrEnum):
     NOT_APPROVED_TRANSLATIONS = "not-approved-translations"
     NOT_APPROVED = "not-approved"
     NOT_APPROVED_EMPTY = "not-approved-empty"
+    NOT_APPROVED_WITHDRAWN = "not-approved-withdrawn"
     CANCELLED = "cancelled"
     NOT_CANCELLED = "not-cancelled"
     REPLANNED = "replanned"
@@ -43,6 +44,8 @@ TEXTS: dict[Notice, str] = {
     Notice.NOT_APPROVED: N_("Not approved: only a draft can be approved."),
     Notice.NOT_APPROVED_EMPTY: N_("Not approved: the issue has no items. Replan it when there is "
                                   "something new, or cancel it."),
+    Notice.NOT_APPROVED_WITHDRAWN: N_("Not approved: the issue carries a withdrawn item (see "
+                                      "Checks). Replan it to drop it."),
     Notice.CANCELLED: N_("Cancelled."),
     Notice.NOT_CANCELLED: N_("Not cancelled: only a draft or an approved issue can be "
                              "cancelled."),

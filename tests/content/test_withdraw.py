@@ -10,12 +10,13 @@ import pytest
 from sqlmodel import Session, col, select
 
 from digest.content.files import ContentInvalid, load_dir
-from digest.issue import checks, service
+from digest.issue import checks, lifecycle, service
 from digest.settings import Settings
-from digest.store.models import IssueItem, ItemKind, Review
-from tests.content.test_files import GOOD, REVIEW_EN, apply, write
+from digest.store.models import IssueItem, IssueState, ItemKind, Review
+from tests.content.test_files import GOOD, REVIEW_CY, REVIEW_EN, apply, write
 
-ITEMS = GOOD | {"reviews/second.en.md": REVIEW_EN}  # two new reviews for September
+ITEMS = GOOD | {"reviews/second.en.md": REVIEW_EN,  # two new reviews for September
+                "reviews/second.cy.md": REVIEW_CY}
 WITHDRAWN = ITEMS | {"reviews/adoption.en.md": REVIEW_EN.replace(
     "type: review\n", "type: review\nwithdrawn: true\n")}
 
@@ -92,3 +93,23 @@ def test_a_draft_carrying_an_item_withdrawn_later_fails_a_check_until_replanned(
     service.replan(session, db_settings, service.get_issue(session, issue_id),
                    as_of(db_settings), actor="test")
     assert planned_reviews(session, issue_id) == ["second"] and verdict().ok is True
+
+
+def test_a_draft_carrying_a_withdrawn_item_is_not_approved_even_with_a_reason(
+        session: Session, tmp_path: Path, db_settings: Settings) -> None:
+    apply(session, write(tmp_path / "a", ITEMS), db_settings)
+    planned = service.plan(session, db_settings, as_of(db_settings)).issue
+    assert planned is not None and planned.id is not None
+    issue_id = planned.id
+    session.commit()
+    apply(session, write(tmp_path / "b", WITHDRAWN), db_settings)
+    for reason in (None, "the editor insists"):
+        with pytest.raises(lifecycle.WithdrawnItems, match=r"withdrawn item.*review adoption"):
+            lifecycle.approve(session, service.get_issue(session, issue_id), "sian",
+                              force_reason=reason)
+        session.rollback()
+        assert service.get_issue(session, issue_id).state is IssueState.DRAFT
+    service.replan(session, db_settings, service.get_issue(session, issue_id),
+                   as_of(db_settings), actor="test")
+    lifecycle.approve(session, service.get_issue(session, issue_id), "sian")
+    assert service.get_issue(session, issue_id).state is IssueState.APPROVED

@@ -12,7 +12,16 @@ import time_machine
 from sqlmodel import Session, col, delete, select
 
 from digest.issue import lifecycle, service
-from digest.store.models import Delivery, Issue, IssueItem, IssueState, IssueVariant
+from digest.store.models import (
+    Delivery,
+    Issue,
+    IssueItem,
+    IssueState,
+    IssueVariant,
+    ItemKind,
+    Review,
+    now_utc,
+)
 from tests.factories import AS_OF
 from tests.web.client import issue_id, login
 from tests.web.conftest import MakeWeb, Web
@@ -62,6 +71,29 @@ def test_approving_an_issue_with_no_items_is_refused_with_its_notice(web: Web,
     page = f"/editor/issues/{iid}?notice=not-approved-empty"
     assert "Not approved: the issue has no items." in web[0].get(page + "&lang=en").text
     assert "does dim eitemau yn y rhifyn" in web[0].get(page + "&lang=cy").text
+
+
+def test_approving_an_issue_carrying_a_withdrawn_item_is_refused_with_its_notice(
+        web: Web, session: Session) -> None:
+    csrf, iid = login(web[0]), issue_id(session)
+    first = session.exec(select(IssueItem).where(IssueItem.issue_id == iid,
+                                                 IssueItem.kind == ItemKind.REVIEW)).first()
+    assert first is not None
+    review = session.get(Review, first.item_id)
+    assert review is not None
+    review.withdrawn_at = now_utc()
+    session.add(review)
+    session.commit()
+    before = frozen(session, iid)
+    assert notice(web, csrf, iid, "approve") == "not-approved-withdrawn"
+    assert frozen(session, iid) == before and before[0] is IssueState.DRAFT
+    page = f"/editor/issues/{iid}?notice=not-approved-withdrawn"
+    english = web[0].get(page + "&lang=en").text
+    assert "Not approved: the issue carries a withdrawn item" in english
+    assert f"{review.slug} is withdrawn: replan to drop it" in english  # under Checks
+    welsh = web[0].get(page + "&lang=cy").text.replace("&#39;", "'")
+    assert "mae eitem a dynnwyd yn ôl yn y rhifyn" in welsh
+    assert f"{review.slug}: wedi'i thynnu'n ôl" in welsh
 
 
 @pytest.mark.parametrize("changes", [
