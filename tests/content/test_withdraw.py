@@ -36,6 +36,15 @@ def planned_reviews(session: Session, issue_id: int) -> list[str]:
         IssueItem.issue_id == issue_id, IssueItem.kind == ItemKind.REVIEW)).all())
 
 
+def draft_of_both_reviews(session: Session, tmp_path: Path, settings: Settings) -> int:
+    """Sync the items (none withdrawn) and plan September's draft, committed: its id."""
+    apply(session, write(tmp_path / "a", ITEMS), settings)
+    planned = service.plan(session, settings, as_of(settings)).issue
+    assert planned is not None and planned.id is not None
+    session.commit()
+    return planned.id
+
+
 def test_the_flag_withdraws_and_its_removal_restores(session: Session, tmp_path: Path,
                                                      db_settings: Settings) -> None:
     first = apply(session, write(tmp_path / "a", WITHDRAWN), db_settings)
@@ -73,10 +82,7 @@ def test_planning_skips_a_withdrawn_item(session: Session, tmp_path: Path,
 
 def test_a_draft_carrying_an_item_withdrawn_later_fails_a_check_until_replanned(
         session: Session, tmp_path: Path, db_settings: Settings) -> None:
-    apply(session, write(tmp_path / "a", ITEMS), db_settings)
-    planned = service.plan(session, db_settings, as_of(db_settings)).issue
-    assert planned is not None and planned.id is not None
-    issue_id = planned.id
+    issue_id = draft_of_both_reviews(session, tmp_path, db_settings)
     assert planned_reviews(session, issue_id) == ["adoption", "second"]
     site = db_settings.site_url
 
@@ -97,11 +103,7 @@ def test_a_draft_carrying_an_item_withdrawn_later_fails_a_check_until_replanned(
 
 def test_a_draft_carrying_a_withdrawn_item_is_not_approved_even_with_a_reason(
         session: Session, tmp_path: Path, db_settings: Settings) -> None:
-    apply(session, write(tmp_path / "a", ITEMS), db_settings)
-    planned = service.plan(session, db_settings, as_of(db_settings)).issue
-    assert planned is not None and planned.id is not None
-    issue_id = planned.id
-    session.commit()
+    issue_id = draft_of_both_reviews(session, tmp_path, db_settings)
     apply(session, write(tmp_path / "b", WITHDRAWN), db_settings)
     for reason in (None, "the editor insists"):
         with pytest.raises(lifecycle.WithdrawnItems, match=r"withdrawn item.*review adoption"):
