@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
+from digest.cli import app
 from digest.content.files import ContentInvalid, load_dir
 from digest.issue import checks, lifecycle, service
 from digest.settings import Settings
@@ -115,3 +117,19 @@ def test_a_draft_carrying_a_withdrawn_item_is_not_approved_even_with_a_reason(
                    as_of(db_settings), actor="test")
     lifecycle.approve(session, service.get_issue(session, issue_id), "sian")
     assert service.get_issue(session, issue_id).state is IssueState.APPROVED
+
+
+def test_the_sync_command_names_what_it_withdrew_and_restored(
+        tmp_path: Path, db_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"DIGEST_DATABASE_URL": db_settings.database_url,
+           "DIGEST_VAR_DIR": str(tmp_path / "var")}
+    said = []
+    for name, files in (("a", WITHDRAWN), ("b", ITEMS)):
+        result = CliRunner().invoke(app, ["content", "sync", str(write(tmp_path / name, files))],
+                                    env=env)
+        assert result.exit_code == 0, result.output
+        said.append(" ".join(result.output.split()))
+    assert "withdrawn adoption: no longer chosen for an issue, listed or shown" in said[0]
+    assert "restored adoption: no longer withdrawn" in said[1] and "withdrawn" not in \
+        said[1].replace("no longer withdrawn", "")
