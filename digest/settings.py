@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_ca_file: Path | None = None  # CA bundle for a relay with a private certificate
     smtp_timeout: float = Field(default=30, gt=0, le=3600)
+    smtp_greeting_timeout: float = Field(default=10, gt=0, le=3600)  # no greeting by then: an
+    # implicit-TLS port spoken to in plain text? (at most smtp_timeout)
     smtp_connections: int = Field(default=4, ge=1, le=MAX_CONNECTIONS)
     smtp_messages_per_connection: int = Field(default=1000, ge=1, le=COUNT_MAX)
     smtp_rate_limit: float = Field(default=0, ge=0, le=COUNT_MAX)  # messages/second overall;

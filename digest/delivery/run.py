@@ -43,6 +43,7 @@ from digest.delivery.messages import MessageTemplate, Recipient, envelope_parts
 from digest.delivery.outbox import Attempt, Claimed, RetryPolicy
 from digest.delivery.outcomes import OutcomeWriter, Pending
 from digest.delivery.transports.base import (
+    Misfit,
     Outcome,
     Outgoing,
     SendResult,
@@ -257,7 +258,7 @@ class _Run:
                     rows.appendleft(row)  # not an attempt: nothing reached a relay
                     upcoming = None
                     tries += 1
-                    if tries >= CONNECT_TRIES:
+                    if tries >= CONNECT_TRIES or isinstance(result, Misfit):
                         self._give_up(result.reply, rows)
                         rows.clear()
                         return
