@@ -110,10 +110,11 @@ def _report(settings: Settings, report: run.SendReport) -> None:
     if report.already_sent:
         say(f"issue {period} was sent already; nothing to do")
         return
-    sent = ", ".join(f"{n} {lang}" for lang, n in sorted(report.sent.items())) or "none"
+    sent = ", ".join(f"{n} {lang}" for lang, n in sorted(report.sent.items()) if n) or "none"
+    failures = _nonzero((report.retry, "temporary failure", "temporary failures"),
+                        (report.failed, "permanent", "permanent"))
     say(f"issue {period}: {report.created} new outbox row(s); sent {sent}; "
-        f"{report.retry} temporary failure(s), {report.failed} permanent; "
-        f"{report.left.total} left")
+        + (f"{failures}; " if failures else "") + f"{report.left.total} left")
     if settings.transport == "file":
         say(f"files in {settings.outbox_dir.resolve()}")
     resume = f"resume with: digest issue send {period}"
@@ -131,6 +132,17 @@ def _report(settings: Settings, report: run.SendReport) -> None:
     if report.stopped:
         say(f"stopped; {resume}")
         raise typer.Exit(errors.Exit.STOPPED)
+
+
+def _nonzero(*counts: tuple[int, str, str]) -> str:
+    """The counts that are not zero, each with its word (singular, plural), comma-separated:
+    a line about a send says "failed 0, retrying 0" about nothing."""
+    return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
+
+
+def _problems(report: run.SendReport) -> str:
+    """What went wrong so far, for a progress line: empty while nothing has."""
+    return _nonzero((report.failed, "failed", "failed"), (report.retry, "retrying", "retrying"))
 
 
 def _addresses(raw: list[str]) -> list[str]:
@@ -193,14 +205,14 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         )
 
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"),
+                   TextColumn("{task.fields[problems]}"), TextColumn("{task.fields[rate]}"),
                    TimeRemainingColumn())
         with Progress(*columns, console=out) as bar:
-            task = bar.add_task("sending", total=total, failed=0, rate="")
+            task = bar.add_task("sending", total=total, problems="", rate="")
 
             def update(r: run.SendReport) -> None:
                 rate = r.total_sent / max(time.monotonic() - started, 1e-6)
-                bar.update(task, completed=r.total_sent + r.failed, failed=r.failed,
+                bar.update(task, completed=r.total_sent + r.failed, problems=_problems(r),
                            rate=f"{rate:,.0f} msg/s")
 
             yield update
@@ -211,11 +223,16 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         now = time.monotonic()
         if now - last[0] >= 2.0:
             last[0] = now
-            rate = r.total_sent / max(now - started, 1e-6)
-            say(f"sent {r.total_sent}/{total}, failed {r.failed}, retrying {r.retry}, "
-                f"{rate:,.0f} msg/s")
+            say(progress_line(r, total, now - started))
 
     yield log_line
+
+
+def progress_line(report: run.SendReport, total: int, seconds: float) -> str:
+    """`sent 120/35000, 2 failed, 1 retrying, 26 msg/s`: the counts that are zero left out."""
+    problems = _problems(report)
+    return (f"sent {report.total_sent}/{total}, " + (f"{problems}, " if problems else "")
+            + f"{report.total_sent / max(seconds, 1e-6):,.0f} msg/s")
 
 
 def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
