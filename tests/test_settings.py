@@ -154,7 +154,7 @@ def test_every_number_has_a_lower_and_an_upper_bound() -> None:
     integer where it is used, far from the setting: each is refused at load instead."""
     from annotated_types import Ge, Gt, Le
 
-    assert len(NUMBERS) == 34  # every int and float setting (a new one is checked too)
+    assert len(NUMBERS) == 35  # every int and float setting (a new one is checked too)
     for name in NUMBERS:
         metadata = Settings.model_fields[name].metadata
         assert any(isinstance(m, Le) for m in metadata), f"{name} has no upper bound"
