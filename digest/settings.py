@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -69,6 +71,47 @@ def bounce_address_problem(address: str) -> str | None:
         return (f"the local part must be at most {MAX_VERP_BASE_LOCAL} characters: VERP adds "
                 f"'+TAG' ({VERP_SUFFIX} characters) and a local part is at most {MAX_LOCAL_PART}")
     return None
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label
+_HOST_AND_PORT = re.compile(r"([^:\[\]]+|\[[^\]]*\]):[0-9]*")
+
+
+def host_problem(host: str, *, literal: bool = True, like: str = "smtp.example.org") -> str | None:
+    """Why `host` is not a host name in ASCII (or, with `literal`, an IP address), or None."""
+    if not host:
+        return f"must name a host, like {like}"
+    if "://" in host or "/" in host:
+        return f"the host name alone, not an address with a scheme or path (like {like})"
+    if _HOST_AND_PORT.fullmatch(host):
+        return "the host name alone: the port is a setting of its own"
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
+    if literal and inner is not None and _ip(inner):
+        return f"write it without the brackets: {inner}"
+    if literal and _ip(host):
+        return None
+    if any(c.isspace() for c in host):
+        return f"must not contain spaces (like {like})"
+    if not host.isascii():
+        import idna
+
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            return f"not a host name ({exc})"
+        return f"write it as {ascii_host}"
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return f"not a host name: letters, digits and hyphens between dots (like {like})"
+    return None
+
+
+def _ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _port_ok(parts: SplitResult) -> bool:
@@ -247,6 +290,15 @@ class Settings(BaseSettings):
         if value is not None and (problem := bounce_address_problem(value)) is not None:
             raise ValueError(problem)
         return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _relay_host(cls, host: str) -> str:
+        # A space, a port or a scheme in it was "could not be found" at the first message; a
+        # bad international name an internal error (UnicodeError) in the middle of a send.
+        if (problem := host_problem(host)) is not None:
+            raise ValueError(problem)
+        return host
 
     @field_validator("site_url")
     @classmethod

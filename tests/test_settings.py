@@ -228,3 +228,27 @@ def test_the_bounce_address_setting_takes_exactly_the_verp_bases_a_send_can_use(
         with pytest.raises(ValidationError, match="bounce_address"):
             Settings(_env_file=None, bounce_address=address)  # type: ignore[call-arg]
     assert VERP_SUFFIX == verp.MAX_TAG + 1
+
+
+@pytest.mark.parametrize(("host", "words"), [
+    ("mail example.org", "must not contain spaces"),
+    ("", "must name a host"),
+    ("a..b", "not a host name"),  # it was an internal error (UnicodeError) at the first message
+    ("smtp.example.org:587", "the port is a setting of its own"),
+    ("127.0.0.1:25", "the port is a setting of its own"),
+    ("smtp://mail.example.org", "not an address with a scheme"),
+    ("[::1]", "write it without the brackets: ::1"),
+    ("mäil.example.org", "write it as xn--mil-qla.example.org"),
+    ("-bad.example.org", "not a host name"),
+])
+def test_a_relay_host_that_is_no_host_name_is_refused_at_load(host: str, words: str) -> None:
+    """Each was "could not be found" (or an internal error) once a send had begun."""
+    with pytest.raises(ValidationError) as info:
+        bare(smtp_host=host)
+    assert info.value.errors()[0]["loc"] == ("smtp_host",) and words in str(info.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "smtp.example.org",
+                                  "smtp.example.org.", "xn--mil-qla.example.org", "mx_1.lan"])
+def test_relay_hosts_are_kept(host: str) -> None:
+    assert bare(smtp_host=host).smtp_host == host
