@@ -206,8 +206,10 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "tls"] = "none"
-    smtp_username: str | None = None
+    # The password before the user name: the check that they come together is the user name's,
+    # so that its refusal, which shows the value it got, never shows the password.
     smtp_password: SecretStr | None = None
+    smtp_username: str | None = Field(default=None, validate_default=True)
     smtp_ca_file: Path | None = None  # CA bundle for a relay with a private certificate
     smtp_timeout: float = Field(default=30, gt=0, le=3600)
     smtp_greeting_timeout: float = Field(default=10, gt=0, le=3600)  # no greeting by then: an
@@ -299,6 +301,31 @@ class Settings(BaseSettings):
         if (problem := host_problem(host)) is not None:
             raise ValueError(problem)
         return host
+
+    @field_validator("smtp_username", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # DIGEST_SMTP_USERNAME= is no user name: unset, like an empty optional file setting.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_password", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value else value
+
+    @field_validator("smtp_username")
+    @classmethod
+    def _credentials(cls, user: str | None, info: ValidationInfo) -> str | None:
+        # Either alone was silently no AUTH (a password without a user name) or an AUTH with
+        # an empty password. Runs when unset too (validate_default).
+        password = info.data.get("smtp_password")
+        if user is None and password is not None:
+            raise ValueError("unset, but DIGEST_SMTP_PASSWORD is set: AUTH needs both (unset "
+                             "the password to send without AUTH)")
+        if user is not None and password is None:
+            raise ValueError("is set but DIGEST_SMTP_PASSWORD is not: AUTH needs both (unset "
+                             "the user name to send without AUTH)")
+        return user
 
     @field_validator("site_url")
     @classmethod

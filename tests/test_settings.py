@@ -252,3 +252,19 @@ def test_a_relay_host_that_is_no_host_name_is_refused_at_load(host: str, words: 
                                   "smtp.example.org.", "xn--mil-qla.example.org", "mx_1.lan"])
 def test_relay_hosts_are_kept(host: str) -> None:
     assert bare(smtp_host=host).smtp_host == host
+
+
+def test_a_user_name_and_a_password_come_together_and_the_refusal_never_shows_the_password(
+        ) -> None:
+    """A password alone was silently no AUTH; a user name alone an AUTH with no password."""
+    with pytest.raises(ValidationError) as alone:
+        bare(smtp_password="s3cret-pass")
+    assert alone.value.errors()[0]["loc"] == ("smtp_username",)
+    assert "DIGEST_SMTP_PASSWORD is set" in str(alone.value)
+    assert "s3cret-pass" not in str(alone.value)
+    for password in (None, ""):
+        with pytest.raises(ValidationError, match="DIGEST_SMTP_PASSWORD is not"):
+            bare(smtp_username="digest", smtp_password=password)
+    assert bare(smtp_username="", smtp_password="").smtp_username is None  # both empty: unset
+    both = bare(smtp_username="digest", smtp_password="s3cret-pass")
+    assert both.smtp_password is not None and both.smtp_username == "digest"

@@ -143,3 +143,12 @@ def test_a_bounce_address_no_verp_sender_can_be_made_from_refuses_the_send_befor
     after = status(capsys)
     assert after["state"] == "approved" and after["counts"] == {}, after  # no outbox rows
     assert not list((workdir / "var" / "outbox").glob("*.eml"))
+
+
+def test_a_password_without_a_user_name_is_one_line_that_never_shows_it(
+        workdir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret-pass")
+    code, _, err = digest(capsys, "scheduler", "jobs")
+    assert code == 78 and err.count("\n") == 1, err
+    assert err.startswith("error: setting DIGEST_SMTP_USERNAME: ") and "s3cret" not in err
