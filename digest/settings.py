@@ -327,6 +327,23 @@ class Settings(BaseSettings):
                              "the user name to send without AUTH)")
         return user
 
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, path: Path | None) -> Path | None:
+        # Found at the first connection before, as "TLS failed during connect
+        # (NO_CERTIFICATE_OR_CRL_FOUND)" or "connect failed (No such file or directory)".
+        if path is None:
+            return None
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except ssl.SSLError as exc:
+            raise ValueError(f"{path} holds no PEM certificate ({exc.reason or exc})") from None
+        except OSError as exc:
+            raise ValueError(f"{path}: {exc.strerror or exc}") from None
+        return path
+
     @field_validator("site_url")
     @classmethod
     def _web_address(cls, url: str) -> str:

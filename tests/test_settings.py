@@ -268,3 +268,19 @@ def test_a_user_name_and_a_password_come_together_and_the_refusal_never_shows_th
     assert bare(smtp_username="", smtp_password="").smtp_username is None  # both empty: unset
     both = bare(smtp_username="digest", smtp_password="s3cret-pass")
     assert both.smtp_password is not None and both.smtp_username == "digest"
+
+
+def test_a_ca_file_must_hold_a_certificate(tmp_path: Path,
+                                           certificate: tuple[Path, Path]) -> None:
+    """It was "TLS failed during connect (NO_CERTIFICATE_OR_CRL_FOUND)" or "connect failed
+    (No such file or directory)" at the first connection, naming neither file nor setting."""
+    text = tmp_path / "notes.txt"
+    text.write_text("not a certificate\n")
+    for path, words in [(text, "holds no PEM certificate"), (certificate[1], "holds no PEM"),
+                        (tmp_path / "gone.pem", "No such file or directory"),
+                        (tmp_path, "Is a directory")]:
+        with pytest.raises(ValidationError) as info:
+            bare(smtp_ca_file=path)
+        assert info.value.errors()[0]["loc"] == ("smtp_ca_file",)
+        assert str(path) in str(info.value) and words in str(info.value)
+    assert bare(smtp_ca_file=certificate[0]).smtp_ca_file == certificate[0]

@@ -61,6 +61,7 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     ("DIGEST_SITE_URL", "https://x.org:99999/", "port must be a number"),
     ("DIGEST_VAR_DIR", "", "must name a folder"),
     ("DIGEST_SMTP_HOST", "smtp.example.org:587", "the port is a setting of its own"),
+    ("DIGEST_SMTP_CA_FILE", "/nonexistent/ca.pem", "No such file or directory"),
     ("DIGEST_TEMPLATES_DIR", "/", "has no email/, web/, feeds/ folder"),
     # loaded, but refused by APScheduler when the scheduler builds its triggers
     ("DIGEST_PLAN_SCHEDULE", "day=32", "higher than the maximum value (31)"),
