@@ -74,6 +74,7 @@ def bounce_address_problem(address: str) -> str | None:
 
 
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label
+_SUB_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # RFC 6376 3.1
 _HOST_AND_PORT = re.compile(r"([^:\[\]]+|\[[^\]]*\]):[0-9]*")
 
 
@@ -225,7 +226,7 @@ class Settings(BaseSettings):
     # Delivery: DKIM (optional)
     dkim_selector: str | None = None
     dkim_domain: str | None = None
-    dkim_private_key_path: Path | None = None
+    dkim_private_key_path: Path | None = Field(default=None, validate_default=True)
 
     # Bounces and complaints (see README "Bounces and complaints", docs/webhooks.md)
     bounce_address: str | None = None  # VERP base: MAIL FROM becomes bounces+TAG@domain
@@ -302,7 +303,7 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return host
 
-    @field_validator("smtp_username", mode="before")
+    @field_validator("smtp_username", "dkim_selector", "dkim_domain", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # DIGEST_SMTP_USERNAME= is no user name: unset, like an empty optional file setting.
@@ -342,6 +343,41 @@ class Settings(BaseSettings):
             raise ValueError(f"{path} holds no PEM certificate ({exc.reason or exc})") from None
         except OSError as exc:
             raise ValueError(f"{path}: {exc.strerror or exc}") from None
+        return path
+
+    @field_validator("dkim_selector")
+    @classmethod
+    def _selector(cls, selector: str | None) -> str | None:
+        # `s=` of every signature and a DNS name (SELECTOR._domainkey.DOMAIN): a space, a
+        # semicolon or a non-ASCII letter made signatures no receiver can check, silently.
+        if selector is not None and not all(_SUB_DOMAIN.fullmatch(label)
+                                            for label in selector.split(".")):
+            raise ValueError("ASCII letters, digits and hyphens, dots between labels (like "
+                             "digest2026)")
+        return selector
+
+    @field_validator("dkim_domain")
+    @classmethod
+    def _signing_domain(cls, domain: str | None) -> str | None:
+        if domain is not None and (problem := host_problem(domain, literal=False,
+                                                           like="example.org")) is not None:
+            raise ValueError(problem)
+        return domain
+
+    @field_validator("dkim_private_key_path")
+    @classmethod
+    def _dkim_complete(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        # Half a DKIM configuration signed nothing, and said nothing. Runs when unset too.
+        if not {"dkim_selector", "dkim_domain"} <= info.data.keys():
+            return path  # one of them is refused already
+        selector, domain = info.data["dkim_selector"], info.data["dkim_domain"]
+        if path is not None and selector is None:
+            raise ValueError("is set but DIGEST_DKIM_SELECTOR is not: DKIM signing needs "
+                             "both (unset the key to send unsigned)")
+        if path is None and (selector is not None or domain is not None):
+            which = "DIGEST_DKIM_SELECTOR" if selector is not None else "DIGEST_DKIM_DOMAIN"
+            raise ValueError(f"unset, but {which} is set: DKIM signing needs the selector and "
+                             "the key file (unset both to send unsigned)")
         return path
 
     @field_validator("site_url")

@@ -284,3 +284,32 @@ def test_a_ca_file_must_hold_a_certificate(tmp_path: Path,
         assert info.value.errors()[0]["loc"] == ("smtp_ca_file",)
         assert str(path) in str(info.value) and words in str(info.value)
     assert bare(smtp_ca_file=certificate[0]).smtp_ca_file == certificate[0]
+
+
+@pytest.mark.parametrize(("values", "field", "words"), [
+    ({"dkim_selector": "sel ect"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_selector": "sél"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_selector": "s;x=1"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_selector": "s..t"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_domain": "exa mple.org"}, "dkim_domain", "must not contain spaces"),
+    ({"dkim_domain": "exämple.org"}, "dkim_domain", "write it as xn--exmple-cua.org"),
+    ({"dkim_domain": "127.0.0.1:25"}, "dkim_domain", "the host name alone"),
+    ({"dkim_selector": None}, "dkim_private_key_path", "DIGEST_DKIM_SELECTOR is not"),
+    ({"dkim_private_key_path": None}, "dkim_private_key_path", "DIGEST_DKIM_SELECTOR is set"),
+    ({"dkim_private_key_path": None, "dkim_selector": None}, "dkim_private_key_path",
+     "DIGEST_DKIM_DOMAIN is set"),
+])
+def test_dkim_settings_that_cannot_sign_are_refused_at_load(
+        values: dict[str, object], field: str, words: str) -> None:
+    """Each signed with garbage, or did not sign at all, and said nothing."""
+    complete = {"dkim_selector": "digest2026", "dkim_domain": "example.org",
+                "dkim_private_key_path": Path("/etc/digest/dkim.pem")}
+    with pytest.raises(ValidationError) as info:
+        bare(**{**complete, **values})
+    assert info.value.errors()[0]["loc"] == (field,) and words in str(info.value)
+
+
+def test_whole_dkim_settings_are_kept() -> None:
+    kept = bare(dkim_selector="digest-2026.a", dkim_private_key_path=Path("/k.pem"))
+    assert kept.dkim_selector == "digest-2026.a" and kept.dkim_domain is None
+    assert bare(dkim_selector="", dkim_domain=" ").dkim_selector is None  # empty: unset

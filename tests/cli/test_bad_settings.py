@@ -47,6 +47,7 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     assert code == 78 and "Traceback" not in err, err
     assert err.startswith("error: setting DIGEST_DKIM_PRIVATE_KEY_PATH: ") and "nowhere.pem" in err
     monkeypatch.delenv("DIGEST_DKIM_SELECTOR")
+    monkeypatch.delenv("DIGEST_DKIM_PRIVATE_KEY_PATH")  # (half a DKIM setting is refused)
     after = status(capsys)
     assert after["state"] == "approved" and after["counts"] == {}, after  # no outbox rows
 
@@ -62,6 +63,7 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     ("DIGEST_VAR_DIR", "", "must name a folder"),
     ("DIGEST_SMTP_HOST", "smtp.example.org:587", "the port is a setting of its own"),
     ("DIGEST_SMTP_CA_FILE", "/nonexistent/ca.pem", "No such file or directory"),
+    ("DIGEST_DKIM_SELECTOR", "a b", "ASCII letters, digits and hyphens"),
     ("DIGEST_TEMPLATES_DIR", "/", "has no email/, web/, feeds/ folder"),
     # loaded, but refused by APScheduler when the scheduler builds its triggers
     ("DIGEST_PLAN_SCHEDULE", "day=32", "higher than the maximum value (31)"),
