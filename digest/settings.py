@@ -75,6 +75,8 @@ def bounce_address_problem(address: str) -> str | None:
 
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label
 _SUB_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # RFC 6376 3.1
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"  # RFC 5322 3.2.3
+_LIST_ID = re.compile(rf"{_ATEXT}(\.{_ATEXT})+")  # RFC 2919 2: label "." namespace
 _HOST_AND_PORT = re.compile(r"([^:\[\]]+|\[[^\]]*\]):[0-9]*")
 
 
@@ -302,6 +304,18 @@ class Settings(BaseSettings):
         if (problem := host_problem(host)) is not None:
             raise ValueError(problem)
         return host
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str) -> str:
+        # `List-Id: <VALUE>` in every message (RFC 2919): a non-ASCII one stopped a send with
+        # an internal error (UnicodeEncodeError), brackets were doubled.
+        if value.startswith("<") and value.endswith(">"):
+            raise ValueError(f"write it without the angle brackets: {value[1:-1]}")
+        if not _LIST_ID.fullmatch(value):
+            raise ValueError("ASCII letters, digits and dots, with at least one dot (like "
+                             "digest.example.org)")
+        return value
 
     @field_validator("smtp_username", "dkim_selector", "dkim_domain", mode="before")
     @classmethod

@@ -313,3 +313,14 @@ def test_whole_dkim_settings_are_kept() -> None:
     kept = bare(dkim_selector="digest-2026.a", dkim_private_key_path=Path("/k.pem"))
     assert kept.dkim_selector == "digest-2026.a" and kept.dkim_domain is None
     assert bare(dkim_selector="", dkim_domain=" ").dkim_selector is None  # empty: unset
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("<digest.example.org>", "without the angle brackets: digest.example.org"),
+    ("dïgest.example.org", "ASCII letters"),  # it was an internal error at the first message
+    ("digest", "at least one dot"), ("a@b.org", "ASCII letters"), ("a..b", "ASCII letters"),
+])
+def test_a_list_id_that_is_no_list_id_is_refused_at_load(value: str, words: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        bare(list_id=value)
+    assert info.value.errors()[0]["loc"] == ("list_id",) and words in str(info.value)

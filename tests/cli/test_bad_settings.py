@@ -64,6 +64,7 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     ("DIGEST_SMTP_HOST", "smtp.example.org:587", "the port is a setting of its own"),
     ("DIGEST_SMTP_CA_FILE", "/nonexistent/ca.pem", "No such file or directory"),
     ("DIGEST_DKIM_SELECTOR", "a b", "ASCII letters, digits and hyphens"),
+    ("DIGEST_LIST_ID", "<digest.example.org>", "without the angle brackets"),
     ("DIGEST_TEMPLATES_DIR", "/", "has no email/, web/, feeds/ folder"),
     # loaded, but refused by APScheduler when the scheduler builds its triggers
     ("DIGEST_PLAN_SCHEDULE", "day=32", "higher than the maximum value (31)"),
