@@ -21,6 +21,7 @@ threads was most of the send's system time.
 
 from __future__ import annotations
 
+import base64
 import logging
 import smtplib
 import socket
@@ -74,8 +75,8 @@ class NotOffered(smtplib.SMTPException):
     """The relay does not offer an extension a setting asks for (smtplib's own error named
     neither: "SMTPNotSupportedError: STARTTLS extension not supported by server.")."""
 
-    def __init__(self, extension: str, setting: str) -> None:
-        super().__init__(f"does not offer {extension}, which {setting} asks for")
+    def __init__(self, extension: str, setting: str, hint: str = "") -> None:
+        super().__init__(f"does not offer {extension}, which {setting} asks for{hint}")
 
 
 class NoGreeting(smtplib.SMTPException):
@@ -168,9 +169,12 @@ class SMTPTransport:
             smtp.ehlo()
         if s.smtp_username:
             if not smtp.has_extn("auth"):
-                raise NotOffered("AUTH", "DIGEST_SMTP_USERNAME")
+                after = s.smtp_security == "none" and smtp.has_extn("starttls")
+                raise NotOffered("AUTH", "DIGEST_SMTP_USERNAME", (
+                    " (it offers STARTTLS, and many relays offer AUTH only after it: "
+                    "DIGEST_SMTP_SECURITY=starttls)") if after else "")
             password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-            smtp.login(s.smtp_username, password)
+            _login(smtp, s.smtp_username, password)
         self._pipelining = smtp.has_extn("pipelining")
         self._sent_on_connection = 0
         assert smtp.sock is not None
@@ -393,6 +397,21 @@ class _Replies:
         if not chunk:
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
         self._buffer += chunk
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH as smtplib does it, or, for a user name or password beyond ASCII (which smtplib
+    cannot encode: UnicodeEncodeError), AUTH PLAIN with both in UTF-8 (RFC 4616)."""
+    if user.isascii() and password.isascii():
+        smtp.login(user, password)
+        return
+    if "PLAIN" not in smtp.esmtp_features.get("auth", "").upper().split():
+        raise NotOffered("AUTH PLAIN", "a DIGEST_SMTP_USERNAME or DIGEST_SMTP_PASSWORD beyond "
+                         "ASCII", f" (it offers AUTH {smtp.esmtp_features.get('auth', '')})")
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+    code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _envelope(message: Outgoing) -> bytes:

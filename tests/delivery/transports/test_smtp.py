@@ -377,3 +377,50 @@ def test_the_greeting_timeout_leaves_the_rest_of_the_session_the_usual_timeout(
     transport = SMTPTransport(cfg)
     assert transport.send(message("a@example.org")).outcome is Outcome.ACCEPTED
     transport.close()
+
+
+def check_welsh_login(server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+    ok = (auth_data.login, auth_data.password) == ("dŵr".encode(), "cyfrinair-ŵy".encode())
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.parametrize(("password", "accepted"), [("cyfrinair-ŵy", True), ("anghywir-ŷ", False)])
+def test_a_user_name_and_password_beyond_ascii_log_in_with_utf8_plain(
+        settings: Settings, certificate: tuple[Path, Path], password: str,
+        accepted: bool) -> None:
+    """smtplib encodes AUTH in ASCII: it raised UnicodeEncodeError out of the transport, and
+    the send stopped as an internal error (exit 70)."""
+    server = tls_server(certificate, require_starttls=True, authenticator=check_welsh_login,
+                        auth_require_tls=True)
+    try:
+        cfg = settings.model_copy(update={
+            **server.smtp_settings(), "smtp_security": "starttls",
+            "smtp_ca_file": certificate[0], "smtp_username": "dŵr",
+            "smtp_password": SecretStr(password)})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    if accepted:
+        assert result.outcome is Outcome.ACCEPTED and len(server.received) == 1
+    else:
+        assert result.unreachable and result.reply.startswith(
+            f"relay {server.host}:{server.port} refused the login: 535")
+        assert password not in result.reply and server.received == []
+
+
+def test_auth_offered_only_after_starttls_says_so(settings: Settings,
+                                                  certificate: tuple[Path, Path]) -> None:
+    """It said only "does not offer AUTH": true of plain text, not of the relay."""
+    server = tls_server(certificate, authenticator=check_login, auth_require_tls=True)
+    try:
+        cfg = settings.model_copy(update={
+            **server.smtp_settings(), "smtp_username": "digest",
+            "smtp_password": SecretStr("s3cret!")})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    assert result.unreachable and result.reply == (
+        f"relay {server.host}:{server.port} does not offer AUTH, which DIGEST_SMTP_USERNAME "
+        "asks for (it offers STARTTLS, and many relays offer AUTH only after it: "
+        "DIGEST_SMTP_SECURITY=starttls)")
