@@ -77,6 +77,12 @@ def issue_send(
     if addresses:
         _send_tests(settings, engine, issue_id, addresses)
         return
+    if allow_redirect and not settings.redirect_all_to:
+        # The option says "this is a staging run": without the redirect it would be the real
+        # send to everyone (a mistyped DIGEST_REDIRECT_ALL_TO is only a warning).
+        raise fail("--allow-redirect asks for a staging run, but DIGEST_REDIRECT_ALL_TO is "
+                   "not set: every subscriber would be mailed. Set it, or leave out "
+                   "--allow-redirect for the real send; nothing was sent.")
     if settings.redirect_all_to and not allow_redirect:
         raise fail(f"DIGEST_REDIRECT_ALL_TO={settings.redirect_all_to} is set: every message "
                     "would go there and the outbox would be marked sent. Unset it, or pass "

@@ -176,3 +176,16 @@ def test_a_transport_that_raises_is_an_internal_error_not_a_stop(
                              "2026-09 (run again with --debug for the traceback)\n")
     debug = runner.invoke(app, ["--debug", "issue", "send", "2026-09", "--no-wait-retries"])
     assert isinstance(debug.exception, RuntimeError) and str(debug.exception) == "adapter bug"
+
+
+def test_allow_redirect_without_a_redirect_is_refused_before_anything_is_sent(
+        ops: SMTPServer) -> None:
+    """It ran the real send to every subscriber: the option meant to mark a staging run."""
+    approve()
+    refused = runner.invoke(app, ["issue", "send", "2026-09", "--allow-redirect"])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: --allow-redirect asks for a staging run, but "
+                                     "DIGEST_REDIRECT_ALL_TO is not set")
+    assert ops.received == []
+    status = json.loads(runner.invoke(app, ["issue", "status", "2026-09", "--json"]).output)
+    assert status["state"] == "approved" and status["counts"] == {}
