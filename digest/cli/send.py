@@ -157,14 +157,19 @@ def _addresses(raw: list[str]) -> list[str]:
         return []
     from digest.audience.csv_import import normalise_email
 
-    checked = []
+    checked: dict[str, str] = {}  # one test per address, however often it is given
     for address in raw:
+        if "," in address or ";" in address:
+            raise typer.BadParameter(f"{printable(address)!r}: one address per --test-to "
+                                     "(repeat it: --test-to a@example.org --test-to "
+                                     "b@example.org)", param_hint="--test-to")
         try:
-            checked.append(normalise_email(address))
+            normal = normalise_email(address)
         except ValueError as exc:
             raise typer.BadParameter(f"{printable(address)!r}: {exc}",
                                      param_hint="--test-to") from None
-    return checked
+        checked.setdefault(normal.lower(), normal)
+    return list(checked.values())
 
 
 def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: list[str]) -> None:

@@ -178,6 +178,20 @@ def test_a_transport_that_raises_is_an_internal_error_not_a_stop(
     assert isinstance(debug.exception, RuntimeError) and str(debug.exception) == "adapter bug"
 
 
+def test_test_to_sends_once_per_address_and_asks_for_one_address_per_option(
+        ops: SMTPServer) -> None:
+    """The same address given twice (in any case) got every variant twice; a comma-separated
+    list was "The part after the @-sign contains invalid characters: ',', '@'"."""
+    listed = runner.invoke(app, ["issue", "send", "2026-09", "--test-to",
+                                 "a@example.org,b@example.org"])
+    assert listed.exit_code == 2 and "one address per --test-to" in listed.output
+    assert ops.received == []
+    twice = runner.invoke(app, ["issue", "send", "2026-09", "--test-to", "editor@example.org",
+                                "--test-to", "Editor@Example.org"])
+    assert twice.exit_code == 0, twice.output
+    assert [r.rcpt for r in ops.received] == ["editor@example.org"] * 3
+
+
 def test_allow_redirect_without_a_redirect_is_refused_before_anything_is_sent(
         ops: SMTPServer) -> None:
     """It ran the real send to every subscriber: the option meant to mark a staging run."""
