@@ -362,7 +362,8 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
                languages: list[Language] | None = None
                ) -> list[tuple[str, str, str, Outcome]]:
     """Send each variant (or those in `languages`) to each address, marked as a test:
-    (address, language, the relay's reply, outcome) each; the outbox is not touched.
+    (address, language, the relay's reply, outcome) each; the outbox is not touched. A relay
+    that cannot be reached ends it there: the last result says why, the others are not tried.
     Raises ValueError before anything is sent for an address that cannot be a plain one (it
     becomes the To:; a line break or NUL would write headers of its own), and NoVariant when
     the issue has none of the variants asked for (a skipped period has none)."""
@@ -389,6 +390,9 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
             message = template.build(Recipient(0, address, ""), message_id=test_id)
             result = transport.send(finisher.finish(message))
             results.append((address, language.value, result.reply, result.outcome))
+            if result.unreachable:  # each other test would wait for the same relay again
+                transport.close()
+                return results
     transport.close()
     return results
 

@@ -19,7 +19,7 @@ from digest.delivery import run
 from digest.delivery.transports.base import Outgoing, SendResult
 from digest.settings import REPO_ROOT
 from tests.conftest import TEST_SECRET_KEY
-from tests.smtp_server import SMTPServer, free_port
+from tests.smtp_server import SMTPServer, free_port, server_context
 
 runner = CliRunner()
 
@@ -203,3 +203,23 @@ def test_allow_redirect_without_a_redirect_is_refused_before_anything_is_sent(
     assert ops.received == []
     status = json.loads(runner.invoke(app, ["issue", "status", "2026-09", "--json"]).output)
     assert status["state"] == "approved" and status["counts"] == {}
+
+
+def test_test_to_stops_at_a_relay_it_cannot_reach(
+        ops: SMTPServer, monkeypatch: pytest.MonkeyPatch,
+        certificate: tuple[Path, Path]) -> None:
+    """Plain text to an implicit-TLS port: each of the three tests waited for the greeting
+    again, and printed the same error."""
+    tls = SMTPServer(ssl_context=server_context(certificate)).start()
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(tls.port))
+    monkeypatch.setenv("DIGEST_SMTP_GREETING_TIMEOUT", "0.3")
+    try:
+        result = runner.invoke(app, ["issue", "send", "2026-09", "--test-to",
+                                     "editor@example.org", "--test-to", "other@example.org"])
+    finally:
+        tls.stop()
+    assert result.exit_code == 75
+    assert result.stdout == (f"test both -> editor@example.org: relay 127.0.0.1:{tls.port} "
+                             "sent no SMTP greeting within 0.3 s but answers TLS: it is an "
+                             "implicit-TLS port, set DIGEST_SMTP_SECURITY=tls\n")
+    assert result.stderr == "error: not every test was accepted; try again later\n"
