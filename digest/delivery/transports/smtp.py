@@ -440,7 +440,23 @@ def _connect_failure(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "closed the connection before it was ready"
     return (socket_failure(exc, during="connect", timeout=timeout)
-            or f"could not be used: {_describe(exc)}")
+            or f"could not be used: {_describe(exc)}") + _certificate_hint(exc)
+
+
+# OpenSSL's verify codes: the certificate is another host's, or from a CA nobody named.
+_NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
+_UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})  # self-signed, no local issuer, ...
+
+
+def _certificate_hint(exc: BaseException) -> str:
+    """Which setting a refused certificate points at, if any."""
+    if not isinstance(exc, ssl.SSLCertVerificationError):
+        return ""
+    if exc.verify_code in _NAME_MISMATCH:
+        return ": DIGEST_SMTP_HOST must be a name the relay's certificate holds"
+    if exc.verify_code in _UNKNOWN_ISSUER:
+        return ": for a private CA, name its certificate in DIGEST_SMTP_CA_FILE"
+    return ""
 
 
 def _misfit(exc: BaseException, host: str, port: int, security: str,

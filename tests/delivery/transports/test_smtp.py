@@ -297,6 +297,8 @@ def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> Non
         refused = SMTPTransport(untrusted).send(message("b@example.org"))
         assert refused.outcome is Outcome.TEMPORARY and refused.unreachable
         assert "certificate verify failed (" in refused.reply
+        assert refused.reply.endswith(": for a private CA, name its certificate in "
+                                      "DIGEST_SMTP_CA_FILE")
     finally:
         server.stop()
     assert [r.rcpt for r in server.received] == ["a@example.org"]
@@ -424,3 +426,20 @@ def test_auth_offered_only_after_starttls_says_so(settings: Settings,
         f"relay {server.host}:{server.port} does not offer AUTH, which DIGEST_SMTP_USERNAME "
         "asks for (it offers STARTTLS, and many relays offer AUTH only after it: "
         "DIGEST_SMTP_SECURITY=starttls)")
+
+
+def test_a_certificate_for_another_name_names_the_host_setting(
+        settings: Settings, certificate: tuple[Path, Path]) -> None:
+    """It ended at OpenSSL's words ("IP address mismatch, ..."), naming no setting."""
+    server = SMTPServer(ssl_context=server_context(certificate)).start()
+    try:
+        cfg = settings.model_copy(update={**server.smtp_settings(), "smtp_host": "localhost",
+                                          "smtp_security": "tls",
+                                          "smtp_ca_file": certificate[0]})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    assert result.unreachable and result.reply.startswith(
+        f"relay localhost:{server.port} certificate verify failed (")
+    assert result.reply.endswith(": DIGEST_SMTP_HOST must be a name the relay's certificate "
+                                 "holds")
