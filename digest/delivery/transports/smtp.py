@@ -175,6 +175,11 @@ class SMTPTransport:
                     "DIGEST_SMTP_SECURITY=starttls)") if after else "")
             password = s.smtp_password.get_secret_value() if s.smtp_password else ""
             _login(smtp, s.smtp_username, password)
+        # One round trip per connection (not per message): a relay that hangs up once it has
+        # answered EHLO (or AUTH) is unreachable here, not a failure of the first message on it.
+        code, reply = smtp.noop()
+        if code == 421:
+            raise smtplib.SMTPResponseException(code, reply)
         self._pipelining = smtp.has_extn("pipelining")
         self._sent_on_connection = 0
         assert smtp.sock is not None

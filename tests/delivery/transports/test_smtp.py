@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from email import message_from_bytes
 from email.policy import default
@@ -443,3 +444,33 @@ def test_a_certificate_for_another_name_names_the_host_setting(
         f"relay localhost:{server.port} certificate verify failed (")
     assert result.reply.endswith(": DIGEST_SMTP_HOST must be a name the relay's certificate "
                                  "holds")
+
+
+@pytest.mark.parametrize("last_words", [b"", b"421 4.7.0 go away\r\n"])
+def test_a_relay_that_hangs_up_after_ehlo_is_unreachable_not_the_message(
+        settings: Settings, last_words: bytes) -> None:
+    """It was a temporary failure of the message ("connection: SMTPServerDisconnected"),
+    counted against each subscriber in turn while the relay refused them all."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(b"220 hello\r\n")
+                conn.recv(1024)
+                conn.sendall(b"250-relay\r\n250 PIPELINING\r\n")
+                conn.recv(1024)
+                conn.sendall(last_words)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    cfg = settings.model_copy(update={"transport": "smtp", "smtp_port": port,
+                                      "smtp_timeout": 5})
+    result = SMTPTransport(cfg).send(message("a@example.org"))
+    thread.join(5)
+    assert result.unreachable and result.outcome is Outcome.TEMPORARY
+    assert result.reply == (f"relay 127.0.0.1:{port} answered 421 4.7.0 go away" if last_words
+                            else f"relay 127.0.0.1:{port} closed the connection before it was "
+                            "ready")
