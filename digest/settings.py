@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -75,6 +76,50 @@ def bounce_address_problem(address: str) -> str | None:
         return (f"the local part must be at most {MAX_VERP_BASE_LOCAL} characters: VERP adds "
                 f"'+TAG' ({VERP_SUFFIX} characters) and a local part is at most {MAX_LOCAL_PART}")
     return None
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # a host name's label
+_SUB_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # RFC 6376 3.1
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"  # RFC 5322 3.2.3
+_LIST_ID = re.compile(rf"{_ATEXT}(\.{_ATEXT})+")  # RFC 2919 2: label "." namespace
+_HOST_AND_PORT = re.compile(r"([^:\[\]]+|\[[^\]]*\]):[0-9]*")
+
+
+def host_problem(host: str, *, literal: bool = True, like: str = "smtp.example.org") -> str | None:
+    """Why `host` is not a host name in ASCII (or, with `literal`, an IP address), or None."""
+    if not host:
+        return f"must name a host, like {like}"
+    if "://" in host or "/" in host:
+        return f"the host name alone, not an address with a scheme or path (like {like})"
+    if _HOST_AND_PORT.fullmatch(host):
+        return "the host name alone: the port is a setting of its own"
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
+    if literal and inner is not None and _ip(inner):
+        return f"write it without the brackets: {inner}"
+    if literal and _ip(host):
+        return None
+    if any(c.isspace() for c in host):
+        return f"must not contain spaces (like {like})"
+    if not host.isascii():
+        import idna
+
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            return f"not a host name ({exc})"
+        return f"write it as {ascii_host}"
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return f"not a host name: letters, digits and hyphens between dots (like {like})"
+    return None
+
+
+def _ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _port_ok(parts: SplitResult) -> bool:
@@ -169,10 +214,14 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "tls"] = "none"
-    smtp_username: str | None = None
+    # The password before the user name: the check that they come together is the user name's,
+    # so that its refusal, which shows the value it got, never shows the password.
     smtp_password: SecretStr | None = None
+    smtp_username: str | None = Field(default=None, validate_default=True)
     smtp_ca_file: Path | None = None  # CA bundle for a relay with a private certificate
     smtp_timeout: float = Field(default=30, gt=0, le=3600)
+    smtp_greeting_timeout: float = Field(default=10, gt=0, le=3600)  # no greeting by then: an
+    # implicit-TLS port spoken to in plain text? (at most smtp_timeout)
     smtp_connections: int = Field(default=4, ge=1, le=MAX_CONNECTIONS)
     smtp_messages_per_connection: int = Field(default=1000, ge=1, le=COUNT_MAX)
     smtp_rate_limit: float = Field(default=0, ge=0, le=COUNT_MAX)  # messages/second overall;
@@ -184,7 +233,7 @@ class Settings(BaseSettings):
     # Delivery: DKIM (optional)
     dkim_selector: str | None = None
     dkim_domain: str | None = None
-    dkim_private_key_path: Path | None = None
+    dkim_private_key_path: Path | None = Field(default=None, validate_default=True)
 
     # Bounces and complaints (see README "Bounces and complaints", docs/webhooks.md)
     bounce_address: str | None = None  # VERP base: MAIL FROM becomes bounces+TAG@domain
@@ -266,6 +315,104 @@ class Settings(BaseSettings):
         if value is not None and (problem := bounce_address_problem(value)) is not None:
             raise ValueError(problem)
         return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _relay_host(cls, host: str) -> str:
+        # A space, a port or a scheme in it was "could not be found" at the first message; a
+        # bad international name an internal error (UnicodeError) in the middle of a send.
+        if (problem := host_problem(host)) is not None:
+            raise ValueError(problem)
+        return host
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str) -> str:
+        # `List-Id: <VALUE>` in every message (RFC 2919): a non-ASCII one stopped a send with
+        # an internal error (UnicodeEncodeError), brackets were doubled.
+        if value.startswith("<") and value.endswith(">"):
+            raise ValueError(f"write it without the angle brackets: {value[1:-1]}")
+        if not _LIST_ID.fullmatch(value):
+            raise ValueError("ASCII letters, digits and dots, with at least one dot (like "
+                             "digest.example.org)")
+        return value
+
+    @field_validator("smtp_username", "dkim_selector", "dkim_domain", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # DIGEST_SMTP_USERNAME= is no user name: unset, like an empty optional file setting.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_password", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value else value
+
+    @field_validator("smtp_username")
+    @classmethod
+    def _credentials(cls, user: str | None, info: ValidationInfo) -> str | None:
+        # Either alone was silently no AUTH (a password without a user name) or an AUTH with
+        # an empty password. Runs when unset too (validate_default).
+        password = info.data.get("smtp_password")
+        if user is None and password is not None:
+            raise ValueError("unset, but DIGEST_SMTP_PASSWORD is set: AUTH needs both (unset "
+                             "the password to send without AUTH)")
+        if user is not None and password is None:
+            raise ValueError("is set but DIGEST_SMTP_PASSWORD is not: AUTH needs both (unset "
+                             "the user name to send without AUTH)")
+        return user
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, path: Path | None) -> Path | None:
+        # Found at the first connection before, as "TLS failed during connect
+        # (NO_CERTIFICATE_OR_CRL_FOUND)" or "connect failed (No such file or directory)".
+        if path is None:
+            return None
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except ssl.SSLError as exc:
+            raise ValueError(f"{path} holds no PEM certificate ({exc.reason or exc})") from None
+        except OSError as exc:
+            raise ValueError(f"{path}: {exc.strerror or exc}") from None
+        return path
+
+    @field_validator("dkim_selector")
+    @classmethod
+    def _selector(cls, selector: str | None) -> str | None:
+        # `s=` of every signature and a DNS name (SELECTOR._domainkey.DOMAIN): a space, a
+        # semicolon or a non-ASCII letter made signatures no receiver can check, silently.
+        if selector is not None and not all(_SUB_DOMAIN.fullmatch(label)
+                                            for label in selector.split(".")):
+            raise ValueError("ASCII letters, digits and hyphens, dots between labels (like "
+                             "digest2026)")
+        return selector
+
+    @field_validator("dkim_domain")
+    @classmethod
+    def _signing_domain(cls, domain: str | None) -> str | None:
+        if domain is not None and (problem := host_problem(domain, literal=False,
+                                                           like="example.org")) is not None:
+            raise ValueError(problem)
+        return domain
+
+    @field_validator("dkim_private_key_path")
+    @classmethod
+    def _dkim_complete(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        # Half a DKIM configuration signed nothing, and said nothing. Runs when unset too.
+        if not {"dkim_selector", "dkim_domain"} <= info.data.keys():
+            return path  # one of them is refused already
+        selector, domain = info.data["dkim_selector"], info.data["dkim_domain"]
+        if path is not None and selector is None:
+            raise ValueError("is set but DIGEST_DKIM_SELECTOR is not: DKIM signing needs "
+                             "both (unset the key to send unsigned)")
+        if path is None and (selector is not None or domain is not None):
+            which = "DIGEST_DKIM_SELECTOR" if selector is not None else "DIGEST_DKIM_DOMAIN"
+            raise ValueError(f"unset, but {which} is set: DKIM signing needs the selector and "
+                             "the key file (unset both to send unsigned)")
+        return path
 
     @field_validator("site_url")
     @classmethod

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -89,6 +91,13 @@ class RecordingHandler:
         """How many messages each address received."""
         with self.lock:
             return Counter(r.rcpt for r in self.received)
+
+
+def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    """A server-side TLS context for the (certificate, key) files."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
 
 
 def free_port() -> int:

@@ -154,7 +154,7 @@ def test_every_number_has_a_lower_and_an_upper_bound() -> None:
     integer where it is used, far from the setting: each is refused at load instead."""
     from annotated_types import Ge, Gt, Le
 
-    assert len(NUMBERS) == 34  # every int and float setting (a new one is checked too)
+    assert len(NUMBERS) == 35  # every int and float setting (a new one is checked too)
     for name in NUMBERS:
         metadata = Settings.model_fields[name].metadata
         assert any(isinstance(m, Le) for m in metadata), f"{name} has no upper bound"
@@ -247,3 +247,99 @@ def test_the_bounce_address_setting_takes_exactly_the_verp_bases_a_send_can_use(
         with pytest.raises(ValidationError, match="bounce_address"):
             Settings(_env_file=None, bounce_address=address)  # type: ignore[call-arg]
     assert VERP_SUFFIX == verp.MAX_TAG + 1
+
+
+@pytest.mark.parametrize(("host", "words"), [
+    ("mail example.org", "must not contain spaces"),
+    ("", "must name a host"),
+    ("a..b", "not a host name"),  # it was an internal error (UnicodeError) at the first message
+    ("smtp.example.org:587", "the port is a setting of its own"),
+    ("127.0.0.1:25", "the port is a setting of its own"),
+    ("smtp://mail.example.org", "not an address with a scheme"),
+    ("[::1]", "write it without the brackets: ::1"),
+    ("mäil.example.org", "write it as xn--mil-qla.example.org"),
+    ("-bad.example.org", "not a host name"),
+])
+def test_a_relay_host_that_is_no_host_name_is_refused_at_load(host: str, words: str) -> None:
+    """Each was "could not be found" (or an internal error) once a send had begun."""
+    with pytest.raises(ValidationError) as info:
+        bare(smtp_host=host)
+    assert info.value.errors()[0]["loc"] == ("smtp_host",) and words in str(info.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "smtp.example.org",
+                                  "smtp.example.org.", "xn--mil-qla.example.org", "mx_1.lan"])
+def test_relay_hosts_are_kept(host: str) -> None:
+    assert bare(smtp_host=host).smtp_host == host
+
+
+def test_a_user_name_and_a_password_come_together_and_the_refusal_never_shows_the_password(
+        ) -> None:
+    """A password alone was silently no AUTH; a user name alone an AUTH with no password."""
+    with pytest.raises(ValidationError) as alone:
+        bare(smtp_password="s3cret-pass")
+    assert alone.value.errors()[0]["loc"] == ("smtp_username",)
+    assert "DIGEST_SMTP_PASSWORD is set" in str(alone.value)
+    assert "s3cret-pass" not in str(alone.value)
+    for password in (None, ""):
+        with pytest.raises(ValidationError, match="DIGEST_SMTP_PASSWORD is not"):
+            bare(smtp_username="digest", smtp_password=password)
+    assert bare(smtp_username="", smtp_password="").smtp_username is None  # both empty: unset
+    both = bare(smtp_username="digest", smtp_password="s3cret-pass")
+    assert both.smtp_password is not None and both.smtp_username == "digest"
+
+
+def test_a_ca_file_must_hold_a_certificate(tmp_path: Path,
+                                           certificate: tuple[Path, Path]) -> None:
+    """It was "TLS failed during connect (NO_CERTIFICATE_OR_CRL_FOUND)" or "connect failed
+    (No such file or directory)" at the first connection, naming neither file nor setting."""
+    text = tmp_path / "notes.txt"
+    text.write_text("not a certificate\n")
+    for path, words in [(text, "holds no PEM certificate"), (certificate[1], "holds no PEM"),
+                        (tmp_path / "gone.pem", "No such file or directory"),
+                        (tmp_path, "Is a directory")]:
+        with pytest.raises(ValidationError) as info:
+            bare(smtp_ca_file=path)
+        assert info.value.errors()[0]["loc"] == ("smtp_ca_file",)
+        assert str(path) in str(info.value) and words in str(info.value)
+    assert bare(smtp_ca_file=certificate[0]).smtp_ca_file == certificate[0]
+
+
+@pytest.mark.parametrize(("values", "field", "words"), [
+    ({"dkim_selector": "sel ect"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_selector": "sél"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_selector": "s;x=1"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_selector": "s..t"}, "dkim_selector", "ASCII letters, digits and hyphens"),
+    ({"dkim_domain": "exa mple.org"}, "dkim_domain", "must not contain spaces"),
+    ({"dkim_domain": "exämple.org"}, "dkim_domain", "write it as xn--exmple-cua.org"),
+    ({"dkim_domain": "127.0.0.1:25"}, "dkim_domain", "the host name alone"),
+    ({"dkim_selector": None}, "dkim_private_key_path", "DIGEST_DKIM_SELECTOR is not"),
+    ({"dkim_private_key_path": None}, "dkim_private_key_path", "DIGEST_DKIM_SELECTOR is set"),
+    ({"dkim_private_key_path": None, "dkim_selector": None}, "dkim_private_key_path",
+     "DIGEST_DKIM_DOMAIN is set"),
+])
+def test_dkim_settings_that_cannot_sign_are_refused_at_load(
+        values: dict[str, object], field: str, words: str) -> None:
+    """Each signed with garbage, or did not sign at all, and said nothing."""
+    complete = {"dkim_selector": "digest2026", "dkim_domain": "example.org",
+                "dkim_private_key_path": Path("/etc/digest/dkim.pem")}
+    with pytest.raises(ValidationError) as info:
+        bare(**{**complete, **values})
+    assert info.value.errors()[0]["loc"] == (field,) and words in str(info.value)
+
+
+def test_whole_dkim_settings_are_kept() -> None:
+    kept = bare(dkim_selector="digest-2026.a", dkim_private_key_path=Path("/k.pem"))
+    assert kept.dkim_selector == "digest-2026.a" and kept.dkim_domain is None
+    assert bare(dkim_selector="", dkim_domain=" ").dkim_selector is None  # empty: unset
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("<digest.example.org>", "without the angle brackets: digest.example.org"),
+    ("dïgest.example.org", "ASCII letters"),  # it was an internal error at the first message
+    ("digest", "at least one dot"), ("a@b.org", "ASCII letters"), ("a..b", "ASCII letters"),
+])
+def test_a_list_id_that_is_no_list_id_is_refused_at_load(value: str, words: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        bare(list_id=value)
+    assert info.value.errors()[0]["loc"] == ("list_id",) and words in str(info.value)

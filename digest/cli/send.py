@@ -77,6 +77,12 @@ def issue_send(
     if addresses:
         _send_tests(settings, engine, issue_id, addresses)
         return
+    if allow_redirect and not settings.redirect_all_to:
+        # The option says "this is a staging run": without the redirect it would be the real
+        # send to everyone (a mistyped DIGEST_REDIRECT_ALL_TO is only a warning).
+        raise fail("--allow-redirect asks for a staging run, but DIGEST_REDIRECT_ALL_TO is "
+                   "not set: every subscriber would be mailed. Set it, or leave out "
+                   "--allow-redirect for the real send; nothing was sent.")
     if settings.redirect_all_to and not allow_redirect:
         raise fail(f"DIGEST_REDIRECT_ALL_TO={settings.redirect_all_to} is set: every message "
                     "would go there and the outbox would be marked sent. Unset it, or pass "
@@ -110,10 +116,11 @@ def _report(settings: Settings, report: run.SendReport) -> None:
     if report.already_sent:
         say(f"issue {period} was sent already; nothing to do")
         return
-    sent = ", ".join(f"{n} {lang}" for lang, n in sorted(report.sent.items())) or "none"
+    sent = ", ".join(f"{n} {lang}" for lang, n in sorted(report.sent.items()) if n) or "none"
+    failures = _nonzero((report.retry, "temporary failure", "temporary failures"),
+                        (report.failed, "permanent", "permanent"))
     say(f"issue {period}: {report.created} new outbox row(s); sent {sent}; "
-        f"{report.retry} temporary failure(s), {report.failed} permanent; "
-        f"{report.left.total} left")
+        + (f"{failures}; " if failures else "") + f"{report.left.total} left")
     if settings.transport == "file":
         say(f"files in {settings.outbox_dir.resolve()}")
     resume = f"resume with: digest issue send {period}"
@@ -133,20 +140,36 @@ def _report(settings: Settings, report: run.SendReport) -> None:
         raise typer.Exit(errors.Exit.STOPPED)
 
 
+def _nonzero(*counts: tuple[int, str, str]) -> str:
+    """The counts that are not zero, each with its word (singular, plural), comma-separated:
+    a line about a send says "failed 0, retrying 0" about nothing."""
+    return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
+
+
+def _problems(report: run.SendReport) -> str:
+    """What went wrong so far, for a progress line: empty while nothing has."""
+    return _nonzero((report.failed, "failed", "failed"), (report.retry, "retrying", "retrying"))
+
+
 def _addresses(raw: list[str]) -> list[str]:
     """The --test-to addresses, checked like an import's; a bad one is a usage error."""
     if not raw:  # a real send: it need not load the CSV importer
         return []
     from digest.audience.csv_import import normalise_email
 
-    checked = []
+    checked: dict[str, str] = {}  # one test per address, however often it is given
     for address in raw:
+        if "," in address or ";" in address:
+            raise typer.BadParameter(f"{printable(address)!r}: one address per --test-to "
+                                     "(repeat it: --test-to a@example.org --test-to "
+                                     "b@example.org)", param_hint="--test-to")
         try:
-            checked.append(normalise_email(address))
+            normal = normalise_email(address)
         except ValueError as exc:
             raise typer.BadParameter(f"{printable(address)!r}: {exc}",
                                      param_hint="--test-to") from None
-    return checked
+        checked.setdefault(normal.lower(), normal)
+    return list(checked.values())
 
 
 def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: list[str]) -> None:
@@ -193,14 +216,14 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         )
 
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"),
+                   TextColumn("{task.fields[problems]}"), TextColumn("{task.fields[rate]}"),
                    TimeRemainingColumn())
         with Progress(*columns, console=out) as bar:
-            task = bar.add_task("sending", total=total, failed=0, rate="")
+            task = bar.add_task("sending", total=total, problems="", rate="")
 
             def update(r: run.SendReport) -> None:
                 rate = r.total_sent / max(time.monotonic() - started, 1e-6)
-                bar.update(task, completed=r.total_sent + r.failed, failed=r.failed,
+                bar.update(task, completed=r.total_sent + r.failed, problems=_problems(r),
                            rate=f"{rate:,.0f} msg/s")
 
             yield update
@@ -211,11 +234,16 @@ def _progress(engine: Engine, settings: Settings, issue: str) -> Iterator[
         now = time.monotonic()
         if now - last[0] >= 2.0:
             last[0] = now
-            rate = r.total_sent / max(now - started, 1e-6)
-            say(f"sent {r.total_sent}/{total}, failed {r.failed}, retrying {r.retry}, "
-                f"{rate:,.0f} msg/s")
+            say(progress_line(r, total, now - started))
 
     yield log_line
+
+
+def progress_line(report: run.SendReport, total: int, seconds: float) -> str:
+    """`sent 120/35000, 2 failed, 1 retrying, 26 msg/s`: the counts that are zero left out."""
+    problems = _problems(report)
+    return (f"sent {report.total_sent}/{total}, " + (f"{problems}, " if problems else "")
+            + f"{report.total_sent / max(seconds, 1e-6):,.0f} msg/s")
 
 
 def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from digest.delivery.transports.base import Outgoing
 from digest.settings import SettingInvalid, Settings
 
+MIN_KEY_BITS = 1024  # RFC 8301 3.2: verifiers must not accept smaller RSA keys
 # Headers DKIM covers (RFC 8058 asks for the List-Unsubscribe pair to be signed).
 SIGNED_HEADERS = [b"From", b"To", b"Subject", b"Date", b"Message-ID", b"List-Unsubscribe",
                   b"List-Unsubscribe-Post", b"MIME-Version", b"Content-Type"]
@@ -57,8 +58,12 @@ def _private_key(path: Path) -> bytes:
     except OSError as exc:
         raise SettingInvalid("dkim_private_key_path", f"{path}: {exc.strerror or exc}") from None
     try:
-        parse_pem_private_key(data)
-    except (UnparsableKeyError, ValueError, IndexError, TypeError):
+        bits = int(parse_pem_private_key(data)["modulus"]).bit_length()
+    except (UnparsableKeyError, ValueError, IndexError, TypeError, KeyError):
         raise SettingInvalid("dkim_private_key_path",
                              f"{path}: not a PEM RSA private key") from None
+    if bits < MIN_KEY_BITS:  # it signed, and receivers ignored every signature
+        raise SettingInvalid("dkim_private_key_path",
+                             f"{path}: a {bits}-bit key; receivers ignore signatures made "
+                             f"with fewer than {MIN_KEY_BITS} bits (RFC 8301): use 2048")
     return data

@@ -43,6 +43,7 @@ from digest.delivery.messages import MessageTemplate, Recipient, envelope_parts
 from digest.delivery.outbox import Attempt, Claimed, RetryPolicy
 from digest.delivery.outcomes import OutcomeWriter, Pending
 from digest.delivery.transports.base import (
+    Misfit,
     Outcome,
     Outgoing,
     SendResult,
@@ -257,7 +258,7 @@ class _Run:
                     rows.appendleft(row)  # not an attempt: nothing reached a relay
                     upcoming = None
                     tries += 1
-                    if tries >= CONNECT_TRIES:
+                    if tries >= CONNECT_TRIES or isinstance(result, Misfit):
                         self._give_up(result.reply, rows)
                         rows.clear()
                         return
@@ -361,7 +362,8 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
                languages: list[Language] | None = None
                ) -> list[tuple[str, str, str, Outcome]]:
     """Send each variant (or those in `languages`) to each address, marked as a test:
-    (address, language, the relay's reply, outcome) each; the outbox is not touched.
+    (address, language, the relay's reply, outcome) each; the outbox is not touched. A relay
+    that cannot be reached ends it there: the last result says why, the others are not tried.
     Raises ValueError before anything is sent for an address that cannot be a plain one (it
     becomes the To:; a line break or NUL would write headers of its own), and NoVariant when
     the issue has none of the variants asked for (a skipped period has none)."""
@@ -388,6 +390,9 @@ def send_tests(settings: Settings, engine: Engine, issue_id: int,
             message = template.build(Recipient(0, address, ""), message_id=test_id)
             result = transport.send(finisher.finish(message))
             results.append((address, language.value, result.reply, result.outcome))
+            if result.unreachable:  # each other test would wait for the same relay again
+                transport.close()
+                return results
     transport.close()
     return results
 

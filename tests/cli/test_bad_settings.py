@@ -47,6 +47,7 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     assert code == 78 and "Traceback" not in err, err
     assert err.startswith("error: setting DIGEST_DKIM_PRIVATE_KEY_PATH: ") and "nowhere.pem" in err
     monkeypatch.delenv("DIGEST_DKIM_SELECTOR")
+    monkeypatch.delenv("DIGEST_DKIM_PRIVATE_KEY_PATH")  # (half a DKIM setting is refused)
     after = status(capsys)
     assert after["state"] == "approved" and after["counts"] == {}, after  # no outbox rows
 
@@ -60,6 +61,10 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     ("DIGEST_DATABASE_URL", "postgresql://u@127.0.0.1:abc/db", "port must be a number"),
     ("DIGEST_SITE_URL", "https://x.org:99999/", "port must be a number"),
     ("DIGEST_VAR_DIR", "", "must name a folder"),
+    ("DIGEST_SMTP_HOST", "smtp.example.org:587", "the port is a setting of its own"),
+    ("DIGEST_SMTP_CA_FILE", "/nonexistent/ca.pem", "No such file or directory"),
+    ("DIGEST_DKIM_SELECTOR", "a b", "ASCII letters, digits and hyphens"),
+    ("DIGEST_LIST_ID", "<digest.example.org>", "without the angle brackets"),
     ("DIGEST_TEMPLATES_DIR", "/", "has no email/, web/, feeds/ folder"),
     # loaded, but refused by APScheduler when the scheduler builds its triggers
     ("DIGEST_PLAN_SCHEDULE", "day=32", "higher than the maximum value (31)"),
@@ -142,3 +147,12 @@ def test_a_bounce_address_no_verp_sender_can_be_made_from_refuses_the_send_befor
     after = status(capsys)
     assert after["state"] == "approved" and after["counts"] == {}, after  # no outbox rows
     assert not list((workdir / "var" / "outbox").glob("*.eml"))
+
+
+def test_a_password_without_a_user_name_is_one_line_that_never_shows_it(
+        workdir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret-pass")
+    code, _, err = digest(capsys, "scheduler", "jobs")
+    assert code == 78 and err.count("\n") == 1, err
+    assert err.startswith("error: setting DIGEST_SMTP_USERNAME: ") and "s3cret" not in err

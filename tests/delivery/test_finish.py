@@ -105,3 +105,33 @@ def test_a_pkcs8_key_signs_and_a_bad_key_is_a_setting_error(
         with pytest.raises(SettingInvalid) as info:
             Finisher(signing)
         assert info.value.field == "dkim_private_key_path" and str(path) in str(info.value)
+
+
+def test_a_key_too_short_for_receivers_or_of_another_type_is_refused(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 512-bit RSA key signed every message, and RFC 8301's receivers ignored each
+    signature; an Ed25519 key is one line too (dkimpy's RSA signing cannot use it)."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from digest.delivery import finish
+    from digest.settings import SettingInvalid
+
+    rsa_key = tmp_path / "rsa.pem"
+    rsa_key.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                        .private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption()))
+    edwards = tmp_path / "ed25519.pem"
+    edwards.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    with pytest.raises(SettingInvalid, match="not a PEM RSA private key"):
+        Finisher(settings.model_copy(update={"dkim_selector": "s",
+                                             "dkim_private_key_path": edwards}))
+    monkeypatch.setattr(finish, "MIN_KEY_BITS", 4096)  # cryptography makes none under 1024
+    with pytest.raises(SettingInvalid) as info:
+        Finisher(settings.model_copy(update={"dkim_selector": "s",
+                                             "dkim_private_key_path": rsa_key}))
+    assert str(info.value) == (f"setting DIGEST_DKIM_PRIVATE_KEY_PATH: {rsa_key}: a 2048-bit "
+                               "key; receivers ignore signatures made with fewer than 4096 "
+                               "bits (RFC 8301): use 2048")

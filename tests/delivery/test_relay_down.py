@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -14,6 +16,7 @@ from digest.delivery import run
 from digest.delivery.transports import factory
 from digest.delivery.transports.base import Outcome, SendResult
 from digest.delivery.transports.memory import MemoryTransport
+from digest.delivery.transports.smtp import SMTPTransport
 from digest.settings import Settings
 from digest.store.models import (
     Delivery,
@@ -25,7 +28,7 @@ from digest.store.models import (
     SubscriberState,
 )
 from tests.factories import add_sample_content, add_subscribers, approved_issue
-from tests.smtp_server import SMTPServer, free_port
+from tests.smtp_server import SMTPServer, free_port, server_context
 
 
 @pytest.fixture
@@ -121,4 +124,32 @@ def test_a_stop_while_waiting_for_the_relay_is_a_stop_not_a_relay_failure(
     report = run.send_issue(engine, down, issue.id or 0, factory.transport_factory(down),
                             connections=2, stop=stop)
     assert report.stopped and report.relay_error is None
+    assert {(r.state, r.attempts) for r in rows(session, issue)} == {(DeliveryState.PENDING, 0)}
+
+
+def test_a_security_setting_that_does_not_fit_the_port_stops_at_the_first_try(
+        engine: Engine, session: Session, db_settings: Settings, issue: Issue,
+        certificate: tuple[Path, Path]) -> None:
+    """Plain text to an implicit-TLS port: it was tried three times per connection (each
+    waiting the whole DIGEST_SMTP_TIMEOUT for a greeting); trying again cannot help."""
+    server = SMTPServer(ssl_context=server_context(certificate)).start()
+    tries: list[int] = []
+
+    class Counted(SMTPTransport):
+        def _connect(self) -> smtplib.SMTP:
+            tries.append(1)
+            return super()._connect()
+
+    cfg = db_settings.model_copy(update={**server.smtp_settings(),
+                                         "smtp_greeting_timeout": 0.3})
+    try:
+        report = run.send_issue(engine, cfg, issue.id or 0, lambda: Counted(cfg),
+                                connections=2, wait_for_retries=True)
+    finally:
+        server.stop()
+    assert report.relay_error == (f"relay 127.0.0.1:{server.port} sent no SMTP greeting "
+                                  "within 0.3 s but answers TLS: it is an implicit-TLS port, "
+                                  "set DIGEST_SMTP_SECURITY=tls")
+    assert 1 <= len(tries) <= 2  # at most one per connection (it was three each)
+    assert report.left.pending == report.left.total == 60
     assert {(r.state, r.attempts) for r in rows(session, issue)} == {(DeliveryState.PENDING, 0)}

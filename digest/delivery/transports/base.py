@@ -51,6 +51,11 @@ class SendResult:
     unreachable: bool = False
 
 
+class Misfit(SendResult):
+    """An unreachable relay that showed a setting does not fit it (plain text spoken to an
+    implicit-TLS port...): the same on every try, so a send stops at the first."""
+
+
 class Transport(Protocol):
     """Hands messages to a relay, in one step (`send`) or in two (`stage`, then `complete`).
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-import ssl
+import socket
+import threading
 import time
-from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -13,16 +12,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from digest.delivery.transports.base import Outcome, Outgoing, SendResult, dot_stuff
+from digest.delivery.transports.base import Misfit, Outcome, Outgoing, SendResult, dot_stuff
 from digest.delivery.transports.smtp import MessageRateLimiter, SMTPTransport, classify
 from digest.settings import Settings
-from tests.smtp_server import SMTPServer
+from tests.smtp_server import SMTPServer, server_context
 
 
 def message(rcpt: str, body: str = "Helo\r\n.leading dot\r\n") -> Outgoing:
@@ -241,28 +236,6 @@ def test_classify() -> None:
     assert classify(-1, "odd").outcome is Outcome.TEMPORARY
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (the client trusts it via smtp_ca_file)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
-                ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 def check_login(server: Any, session: Any, envelope: Any, mechanism: str,
                 auth_data: Any) -> AuthResult:
     ok = (auth_data.login, auth_data.password) == (b"digest", b"s3cret!")
@@ -270,9 +243,7 @@ def check_login(server: Any, session: Any, envelope: Any, mechanism: str,
 
 
 def tls_server(certificate: tuple[Path, Path], **options: Any) -> SMTPServer:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
-    return SMTPServer(**{"tls_context": context, **options}).start()
+    return SMTPServer(**{"tls_context": server_context(certificate), **options}).start()
 
 
 @pytest.mark.parametrize(("password", "accepted"), [("s3cret!", True), ("wrong-pass", False)])
@@ -317,9 +288,7 @@ def test_an_extension_the_relay_does_not_offer_is_named_with_its_setting(
 
 
 def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
-    server = SMTPServer(ssl_context=context).start()
+    server = SMTPServer(ssl_context=server_context(certificate)).start()
     try:
         cfg = settings.model_copy(update={**server.smtp_settings(), "smtp_security": "tls",
                                           "smtp_ca_file": certificate[0]})
@@ -329,6 +298,179 @@ def test_implicit_tls(settings: Settings, certificate: tuple[Path, Path]) -> Non
         refused = SMTPTransport(untrusted).send(message("b@example.org"))
         assert refused.outcome is Outcome.TEMPORARY and refused.unreachable
         assert "certificate verify failed (" in refused.reply
+        assert refused.reply.endswith(": for a private CA, name its certificate in "
+                                      "DIGEST_SMTP_CA_FILE")
     finally:
         server.stop()
     assert [r.rcpt for r in server.received] == ["a@example.org"]
+
+
+def silent_listener() -> tuple[socket.socket, int]:
+    """A port that accepts connections and never says a word (neither SMTP nor TLS)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.listen(8)  # the kernel completes the handshakes: nobody needs to accept()
+    return listener, listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("security", ["none", "starttls"])
+def test_plain_text_to_an_implicit_tls_port_is_named_with_the_setting_that_fits(
+        settings: Settings, certificate: tuple[Path, Path], security: str) -> None:
+    """It waited the whole DIGEST_SMTP_TIMEOUT for a greeting, then said "closed the
+    connection before it was ready", and was tried twice more."""
+    server = SMTPServer(ssl_context=server_context(certificate)).start()
+    try:
+        cfg = settings.model_copy(update={**server.smtp_settings(), "smtp_timeout": 30,
+                                          "smtp_security": security,
+                                          "smtp_greeting_timeout": 0.5,
+                                          "smtp_ca_file": certificate[0]})
+        started = time.monotonic()
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    assert isinstance(result, Misfit) and result.unreachable
+    assert result.reply == (f"relay 127.0.0.1:{server.port} sent no SMTP greeting within "
+                            "0.5 s but answers TLS: it is an implicit-TLS port, set "
+                            "DIGEST_SMTP_SECURITY=tls")
+    assert took < 10  # the greeting's timeout, not the 30 s one (a generous bound)
+    assert server.received == []
+
+
+@pytest.mark.parametrize("offers_starttls", [True, False])
+def test_tls_to_a_plain_port_is_named_with_the_setting_that_fits(
+        settings: Settings, certificate: tuple[Path, Path], offers_starttls: bool) -> None:
+    """It was "TLS failed during connect (WRONG_VERSION_NUMBER)": OpenSSL's words, no
+    setting."""
+    server = tls_server(certificate) if offers_starttls else SMTPServer().start()
+    try:
+        cfg = settings.model_copy(update={**server.smtp_settings(), "smtp_security": "tls",
+                                          "smtp_ca_file": certificate[0]})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    assert isinstance(result, Misfit) and result.unreachable
+    plain = (f"relay 127.0.0.1:{server.port} answered the TLS hello in plain SMTP: it is a "
+             "plain port, not an implicit-TLS one")
+    assert result.reply == (
+        f"{plain}: set DIGEST_SMTP_SECURITY=starttls (it offers STARTTLS), or use the "
+        "relay's implicit-TLS port (usually 465)" if offers_starttls else
+        f"{plain}, and offers no STARTTLS: use the relay's implicit-TLS port (usually 465), "
+        "or DIGEST_SMTP_SECURITY=none (unencrypted)")
+    assert server.received == []
+
+
+def test_a_relay_that_never_greets_is_a_retry_with_the_greeting_timeout_named(
+        settings: Settings) -> None:
+    """Neither SMTP nor TLS: maybe only slow, so it is no misfit (the run tries again)."""
+    listener, port = silent_listener()
+    with listener:
+        cfg = settings.model_copy(update={"transport": "smtp", "smtp_port": port,
+                                          "smtp_greeting_timeout": 0.3})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    assert result.unreachable and not isinstance(result, Misfit)
+    assert result.reply == (f"relay 127.0.0.1:{port} sent no SMTP greeting within 0.3 s: is "
+                            "it an implicit-TLS port (DIGEST_SMTP_SECURITY=tls)? A slow relay "
+                            "needs a longer DIGEST_SMTP_GREETING_TIMEOUT")
+
+
+def test_the_greeting_timeout_leaves_the_rest_of_the_session_the_usual_timeout(
+        smtp_settings: Settings, smtp_server: SMTPServer) -> None:
+    smtp_server.behaviour.delay = 0.6  # before the reply to the final dot: over the greeting's
+    cfg = smtp_settings.model_copy(update={"smtp_greeting_timeout": 0.2})
+    transport = SMTPTransport(cfg)
+    assert transport.send(message("a@example.org")).outcome is Outcome.ACCEPTED
+    transport.close()
+
+
+def check_welsh_login(server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+    ok = (auth_data.login, auth_data.password) == ("dŵr".encode(), "cyfrinair-ŵy".encode())
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.parametrize(("password", "accepted"), [("cyfrinair-ŵy", True), ("anghywir-ŷ", False)])
+def test_a_user_name_and_password_beyond_ascii_log_in_with_utf8_plain(
+        settings: Settings, certificate: tuple[Path, Path], password: str,
+        accepted: bool) -> None:
+    """smtplib encodes AUTH in ASCII: it raised UnicodeEncodeError out of the transport, and
+    the send stopped as an internal error (exit 70)."""
+    server = tls_server(certificate, require_starttls=True, authenticator=check_welsh_login,
+                        auth_require_tls=True)
+    try:
+        cfg = settings.model_copy(update={
+            **server.smtp_settings(), "smtp_security": "starttls",
+            "smtp_ca_file": certificate[0], "smtp_username": "dŵr",
+            "smtp_password": SecretStr(password)})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    if accepted:
+        assert result.outcome is Outcome.ACCEPTED and len(server.received) == 1
+    else:
+        assert result.unreachable and result.reply.startswith(
+            f"relay {server.host}:{server.port} refused the login: 535")
+        assert password not in result.reply and server.received == []
+
+
+def test_auth_offered_only_after_starttls_says_so(settings: Settings,
+                                                  certificate: tuple[Path, Path]) -> None:
+    """It said only "does not offer AUTH": true of plain text, not of the relay."""
+    server = tls_server(certificate, authenticator=check_login, auth_require_tls=True)
+    try:
+        cfg = settings.model_copy(update={
+            **server.smtp_settings(), "smtp_username": "digest",
+            "smtp_password": SecretStr("s3cret!")})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    assert result.unreachable and result.reply == (
+        f"relay {server.host}:{server.port} does not offer AUTH, which DIGEST_SMTP_USERNAME "
+        "asks for (it offers STARTTLS, and many relays offer AUTH only after it: "
+        "DIGEST_SMTP_SECURITY=starttls)")
+
+
+def test_a_certificate_for_another_name_names_the_host_setting(
+        settings: Settings, certificate: tuple[Path, Path]) -> None:
+    """It ended at OpenSSL's words ("IP address mismatch, ..."), naming no setting."""
+    server = SMTPServer(ssl_context=server_context(certificate)).start()
+    try:
+        cfg = settings.model_copy(update={**server.smtp_settings(), "smtp_host": "localhost",
+                                          "smtp_security": "tls",
+                                          "smtp_ca_file": certificate[0]})
+        result = SMTPTransport(cfg).send(message("a@example.org"))
+    finally:
+        server.stop()
+    assert result.unreachable and result.reply.startswith(
+        f"relay localhost:{server.port} certificate verify failed (")
+    assert result.reply.endswith(": DIGEST_SMTP_HOST must be a name the relay's certificate "
+                                 "holds")
+
+
+@pytest.mark.parametrize("last_words", [b"", b"421 4.7.0 go away\r\n"])
+def test_a_relay_that_hangs_up_after_ehlo_is_unreachable_not_the_message(
+        settings: Settings, last_words: bytes) -> None:
+    """It was a temporary failure of the message ("connection: SMTPServerDisconnected"),
+    counted against each subscriber in turn while the relay refused them all."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(b"220 hello\r\n")
+                conn.recv(1024)
+                conn.sendall(b"250-relay\r\n250 PIPELINING\r\n")
+                conn.recv(1024)
+                conn.sendall(last_words)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    cfg = settings.model_copy(update={"transport": "smtp", "smtp_port": port,
+                                      "smtp_timeout": 5})
+    result = SMTPTransport(cfg).send(message("a@example.org"))
+    thread.join(5)
+    assert result.unreachable and result.outcome is Outcome.TEMPORARY
+    assert result.reply == (f"relay 127.0.0.1:{port} answered 421 4.7.0 go away" if last_words
+                            else f"relay 127.0.0.1:{port} closed the connection before it was "
+                            "ready")
