@@ -88,7 +88,7 @@ def prepare(engine: Engine, settings: Settings, as_of: datetime | None = None,
 
 def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
     """Migrate, sync content, import example subscribers, plan, preview and send to files."""
-    engine = engine_from(settings)
+    engine = engine_from(settings, create=True)
     summary = DemoSummary(outbox=settings.outbox_dir, database=settings.database_url)
     items, outcome = prepare(engine, settings, as_of)
     for item in items:

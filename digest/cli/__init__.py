@@ -111,11 +111,11 @@ app.add_typer(bounces_app, name="bounces")
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply database migrations.
+    """Create the database if it is not there (a SQLite file), and apply its migrations.
 
     Example: digest db upgrade
     """
-    settings, engine = store()
+    settings, engine = store(create=True)
     say(f"{errors.database_name(settings)} at revision {current_revision(engine)}")
 
 
