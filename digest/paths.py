@@ -34,19 +34,26 @@ class UnusableFile(OSError):
         return f"{self.filename}: {self.strerror}"
 
 
+class MissingFile(UnusableFile, FileNotFoundError):
+    """No file there (or a link to nothing): a FileNotFoundError too, for callers that
+    treat a missing file apart."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(path, problem, errno.ENOENT)
+
+
 def kind(mode: int) -> str:
     """What a file that is neither regular nor a folder is: "a FIFO (named pipe)"."""
     return next((name for test, name in _NOT_FILES if test(mode)), "a special file")
 
 
-def _missing(path: Path) -> UnusableFile:
+def _missing(path: Path) -> MissingFile:
     """Why `path`, which stat() cannot find, is missing: a dangling link says where to."""
     try:
         target = os.readlink(path)
     except OSError:
-        return UnusableFile(path, "no such file or folder", errno.ENOENT)
-    return UnusableFile(path, f"is a symbolic link to {target}, which does not exist",
-                        errno.ENOENT)
+        return MissingFile(path, "no such file or folder")
+    return MissingFile(path, f"is a symbolic link to {target}, which does not exist")
 
 
 def _stat(path: Path) -> os.stat_result:

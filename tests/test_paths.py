@@ -66,8 +66,9 @@ def test_missing_and_dangling(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"")
     assert problem(tmp_path / "f" / "x") == \
         "no such file or folder (a part of the path is a file)"
-    with pytest.raises(paths.UnusableFile) as refused:
+    with pytest.raises(FileNotFoundError) as refused:  # a MissingFile is one, for callers
         paths.check_folder(tmp_path / "link")
+    assert isinstance(refused.value, paths.UnusableFile)
     assert refused.value.errno == errno.ENOENT
 
 

@@ -161,9 +161,11 @@ def subscribers_import(
 
     Example: digest subscribers import subscribers/example.csv
     """
+    from digest import paths
     from digest.audience import csv_import
     from digest.audience.keyed import Keyed
 
+    paths.check_file(file)  # a FIFO, a device or a folder: one line, before the database
     settings, engine = store()
     try:
         with session_scope(engine) as session:

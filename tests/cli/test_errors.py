@@ -100,7 +100,7 @@ def test_a_database_migrated_by_a_newer_version_is_one_line(
 def test_a_missing_csv_is_named_not_a_bad_line(workdir: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = digest(capsys, "subscribers", "import", "missing.csv")
-    assert code == 1 and one_line(err) == "error: missing.csv: No such file or directory"
+    assert code == 1 and one_line(err) == "error: missing.csv: no such file or folder"
     assert "line" not in err
 
 
