@@ -17,6 +17,7 @@ from digest.content import files, sync
 from digest.delivery import outbox, run
 from digest.delivery.transports.file import FileTransport
 from digest.issue import lifecycle, service
+from digest.paths import UnusableFile, read_regular
 from digest.settings import (
     REPO_ROOT,
     InsecureSecretKey,
@@ -30,6 +31,7 @@ from digest.store.models import DeliveryState, IssueState, Language
 # First Monday of September 2026, 09:00 in Cardiff: the seed content is fresh then.
 DEMO_AS_OF = "2026-09-07T09:00"
 DEMO_SUBSCRIBERS = REPO_ROOT / "subscribers" / "example.csv"
+MAX_KEY_FILE = 4096  # bytes of var/secret-key read at most (a key is 64 characters)
 
 
 @dataclass
@@ -57,12 +59,15 @@ def with_demo_key(settings: Settings) -> Settings:
     if settings.secret_key and not secret_key_problem(settings.secret_key.get_secret_value()):
         return settings
     path = key_file(settings)
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling link is reported below, not written through
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(generate_secret_key() + "\n")
-    key = path.read_text(encoding="ascii").strip()
+    try:  # a FIFO there would block, a device never end: one line naming it
+        key = read_regular(path, max_bytes=MAX_KEY_FILE).decode("ascii", "replace").strip()
+    except UnusableFile as exc:
+        raise InsecureSecretKey(str(exc)) from None
     if (problem := secret_key_problem(key)) is not None:
         raise InsecureSecretKey(f"{path}: {problem}")
     return settings.model_copy(update={"secret_key": SecretStr(key)})
@@ -88,7 +93,7 @@ def prepare(engine: Engine, settings: Settings, as_of: datetime | None = None,
 
 def run_demo(settings: Settings, as_of: datetime) -> DemoSummary:
     """Migrate, sync content, import example subscribers, plan, preview and send to files."""
-    engine = engine_from(settings)
+    engine = engine_from(settings, create=True)
     summary = DemoSummary(outbox=settings.outbox_dir, database=settings.database_url)
     items, outcome = prepare(engine, settings, as_of)
     for item in items:

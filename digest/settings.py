@@ -18,6 +18,7 @@ from digest.keys import KNOWN_DEMO_KEYS as KNOWN_DEMO_KEYS
 from digest.keys import InsecureSecretKey as InsecureSecretKey
 from digest.keys import generate_secret_key as generate_secret_key
 from digest.keys import secret_key_problem as secret_key_problem
+from digest.paths import check_file, read_regular
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # DIGEST_ variables read by the tools around digest (the CLI's --debug, the test suite's
@@ -49,6 +50,20 @@ class SettingInvalid(ValueError):
     def __init__(self, field: str, problem: str) -> None:
         self.field, self.problem = field, problem
         super().__init__(f"setting DIGEST_{field.upper()}: {problem}")
+
+
+def setting_file(field: str, path: Path, *, max_bytes: int | None = None,
+                 read: bool = True) -> bytes:
+    """The bytes of the file a setting names (b"" unless `read`); SettingInvalid, naming the
+    setting and the path, for anything but a regular file this process may read (a FIFO, a
+    device, a folder, a dangling link: digest.paths) or one over `max_bytes`."""
+    try:
+        if not read:
+            check_file(path, max_bytes=max_bytes)
+            return b""
+        return read_regular(path, max_bytes=max_bytes)
+    except OSError as exc:
+        raise SettingInvalid(field, f"{path}: {exc.strerror or exc}") from None
 
 
 def address_problem(address: str) -> str | None:

@@ -82,7 +82,7 @@ def demo_settings(workdir: Path) -> Settings:
 
 def build_demo_issue(settings: Settings) -> dict[str, str]:
     """Plan the demo issue the way `digest demo` does; its stored HTML by language."""
-    engine = engine_from(settings)
+    engine = engine_from(settings, create=True)
     _, outcome = demo.prepare(engine, settings)
     if outcome.issue is None:
         raise SystemExit(f"no demo issue: {outcome.message}")

@@ -55,6 +55,14 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def new_database(path: Path) -> Path:
+    """An empty SQLite database at `path` (an empty file, as SQLite takes one), not yet
+    migrated: only `digest db upgrade` and the demo create a database that is not there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings isolated from the developer's environment and .env, writing under tmp_path."""

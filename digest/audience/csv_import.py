@@ -1,12 +1,15 @@
 """Subscriber import from CSV (`email,name,language`): validate, normalise, all or nothing.
 
 Every bad line is reported as `file:line: field: what`, and a file with any bad line imports
-nothing (unless the good lines are asked for). A file that cannot be read raises OSError.
+nothing (unless the good lines are asked for). A path that is not a regular file this
+process may read (a FIFO, a device, a folder, a dangling link) raises paths.UnusableFile, an
+OSError naming it, before anything is read; one that cannot be read raises OSError.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -17,6 +20,7 @@ from digest.audience.address import normalise_email
 from digest.audience.csv_lines import ImportInvalid, ImportReport, LineError, Row, repeated
 from digest.audience.keyed import Keyed
 from digest.audience.spreadsheet import uncell
+from digest.paths import open_regular
 from digest.store.models import Language
 from digest.text import UNSAFE, unsafe_character
 
@@ -42,7 +46,7 @@ def parse_language(raw: str) -> Language:
 
 def _bad_byte(path: Path, exc: UnicodeDecodeError) -> LineError:
     """The first line of `path` that is not UTF-8 (read again only when decoding failed)."""
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         for number, data in enumerate(handle, 1):
             try:
                 data.decode("utf-8")
@@ -64,7 +68,7 @@ def parse(path: Path) -> Iterator[Row | LineError]:
 
 
 def _parse(path: Path) -> Iterator[Row | LineError]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline="") as handle:
         yield from _records(path, handle)
 
 

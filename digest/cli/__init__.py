@@ -111,11 +111,11 @@ app.add_typer(bounces_app, name="bounces")
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply database migrations.
+    """Create the database if it is not there (a SQLite file), and apply its migrations.
 
     Example: digest db upgrade
     """
-    settings, engine = store()
+    settings, engine = store(create=True)
     say(f"{errors.database_name(settings)} at revision {current_revision(engine)}")
 
 
@@ -166,9 +166,11 @@ def subscribers_import(
 
     Example: digest subscribers import subscribers/example.csv
     """
+    from digest import paths
     from digest.audience import csv_import
     from digest.audience.keyed import Keyed
 
+    paths.check_file(file)  # a FIFO, a device or a folder: one line, before the database
     settings, engine = store()
     try:
         with session_scope(engine) as session:

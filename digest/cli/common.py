@@ -178,11 +178,13 @@ def parse_as_of(value: str | None, settings: Settings) -> datetime:
     return files.to_utc(moment, settings.tz)
 
 
-def store(settings: Settings | None = None) -> tuple[Settings, Engine]:
+def store(settings: Settings | None = None, *, create: bool = False,
+          ) -> tuple[Settings, Engine]:
     """Settings (`settings`, or loaded), and an engine on a database migrated to the latest
-    schema: every command that opens the database goes through here."""
+    schema: every command that opens the database goes through here. The database must be
+    there (a mistyped path is refused, not created) unless `create` (`digest db upgrade`)."""
     settings = settings or load_settings()
-    engine = engine_from(settings)
+    engine = engine_from(settings, create=create)
     upgrade(engine)
     return settings, engine
 

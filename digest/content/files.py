@@ -28,6 +28,7 @@ from digest.content.reading import (
     read_file,
 )
 from digest.dates import local_time_problem, year_problem
+from digest.paths import UnusableFile, check_folder
 from digest.store.models import NewsKind
 
 __all__ = ["ContentError", "ContentInvalid", "ContentItem", "load_dir", "to_utc"]
@@ -262,8 +263,10 @@ def load_dir(root: Path, tz: ZoneInfo = EDITORIAL_TZ) -> list[ContentItem]:
     """Read and validate every file under `root`, local times in `tz` (DIGEST_TIMEZONE);
     raise ContentInvalid listing all problems."""
     errors: list[ContentError] = []
-    if not root.is_dir():
-        raise ContentInvalid([ContentError(root, None, None, "content directory not found")])
+    try:
+        check_folder(root)
+    except UnusableFile as exc:
+        raise ContentInvalid([ContentError(root, None, None, str(exc.strerror))]) from None
     groups: dict[str, list[RawFile]] = {}
     unread: set[str] = set()  # slugs with a file that could not be read: judged no further
     inside = root.resolve()

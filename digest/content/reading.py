@@ -14,6 +14,7 @@ import yaml
 
 from digest.content import front_matter
 from digest.i18n import LANGS
+from digest.paths import UnusableFile, read_regular
 from digest.text import IN_LINES
 
 FILENAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[A-Za-z_-]+)\.md$")
@@ -83,20 +84,15 @@ def key_line(raw: RawFile, loc: tuple[Any, ...]) -> int | None:
 
 
 def _decode(path: Path, errors: list[ContentError]) -> str | None:
-    """The file's text: a regular file, small enough, UTF-8 (a BOM is tolerated)."""
-    if not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file"
-        errors.append(ContentError(path, None, None, f"is {kind}, not a content file"))
-        return None
+    """The file's text: a regular file (not a FIFO, a device, a folder: digest.paths), at
+    most MAX_BYTES (refused before it is read), UTF-8 (a BOM is tolerated)."""
     try:
-        size = path.stat().st_size
-        data = path.read_bytes() if size <= MAX_BYTES else b""
+        data = read_regular(path, max_bytes=MAX_BYTES)
+    except UnusableFile as exc:
+        errors.append(ContentError(path, None, None, str(exc.strerror)))
+        return None
     except OSError as exc:
         errors.append(ContentError(path, None, None, f"cannot be read: {exc.strerror or exc}"))
-        return None
-    if size > MAX_BYTES:
-        errors.append(ContentError(path, None, None, f"is {size:,} bytes; content files "
-                                   f"are at most {MAX_BYTES:,}"))
         return None
     for bom, name in _OTHER_BOMS:
         if data.startswith(bom):  # Notepad's "Unicode": every other byte a NUL

@@ -8,7 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from digest.delivery.transports.base import Outgoing
-from digest.settings import SettingInvalid, Settings
+from digest.settings import SettingInvalid, Settings, setting_file
+
+MAX_KEY_BYTES = 1024 * 1024  # a PEM RSA key is a few KB (16,384 bits: about 13 KB)
 
 MIN_KEY_BITS = 1024  # RFC 8301 3.2: verifiers must not accept smaller RSA keys
 # Headers DKIM covers (RFC 8058 asks for the List-Unsubscribe pair to be signed).
@@ -53,10 +55,7 @@ def _private_key(path: Path) -> bytes:
     that cannot be used, found before a send writes anything (not at its first message)."""
     from dkim.crypto import UnparsableKeyError, parse_pem_private_key
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SettingInvalid("dkim_private_key_path", f"{path}: {exc.strerror or exc}") from None
+    data = setting_file("dkim_private_key_path", path, max_bytes=MAX_KEY_BYTES)
     try:
         bits = int(parse_pem_private_key(data)["modulus"]).bit_length()
     except (UnparsableKeyError, ValueError, IndexError, TypeError, KeyError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -13,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from digest.settings import POOL_SIZE, Settings
+from digest import paths
+from digest.settings import POOL_SIZE, SettingInvalid, Settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -26,7 +29,8 @@ HEAD = "0011"
 
 
 def make_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on."""
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys on. Nothing is
+    checked or created here: `engine_from` refuses a SQLite file that is not there."""
     parsed = make_url(url)
     # A fixed pool: at most `pool_size` connections at once, each kept open once made. With
     # overflow, the connections past the kept ones are closed as they come back, so a web
@@ -34,9 +38,7 @@ def make_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
     # server process for) a connection per request. Over the limit, a thread waits its turn.
     pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": 0}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        else:
+        if not parsed.database or parsed.database == ":memory:":
             pool = {}  # an in-memory database has one connection per thread, no queue
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **pool)
 
@@ -139,14 +141,89 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None if never migrated (Alembic's
-    version table, read with plain SQL: the migrations are linear, one row)."""
+    version table, read with plain SQL: the migrations are linear, one row). NoDatabase
+    for a PostgreSQL database the server does not have."""
     try:
-        with engine.connect() as conn:
+        conn = engine.connect()
+    except sa.exc.OperationalError as exc:
+        raise _missing_on_server(engine, exc) or exc from exc
+    with conn:
+        try:
             return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    except sa.exc.DBAPIError:  # no such table
+        except sa.exc.DBAPIError:  # no such table
+            return None
+
+
+class NoDatabase(SettingInvalid):
+    """DIGEST_DATABASE_URL names no database, or a file that is not one: one line naming
+    the path or the server, exit 78 (EX_CONFIG); nothing is created."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("database_url", problem)
+
+
+CREATE_HINT = "create it with `digest db upgrade`"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None: another database, memory, or a `file:` URI)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or parsed.database.startswith("file:") \
+            or parsed.query.get("uri") in ("true", "1"):
         return None
+    return Path(parsed.database)
 
 
-def engine_from(settings: Settings) -> Engine:
-    """The engine for the configured database."""
+def require_database(url: str, *, create: bool = False) -> None:
+    """Raise NoDatabase unless a SQLite URL names an SQLite file this process may read
+    (or, with `create`, nothing yet: its folders are made). An empty file is an empty
+    database, as SQLite takes it. Other databases are checked when they are connected to."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    shown = Path(os.path.abspath(path))
+    try:
+        paths.check_file(path)
+    except paths.UnusableFile as exc:
+        if exc.errno == errno.ENOENT and not os.path.islink(path):
+            if not create:
+                raise NoDatabase(f"no database at {shown} ({CREATE_HINT})") from None
+            try:
+                shown.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as made:
+                raise NoDatabase(f"cannot create the folder {shown.parent} for {shown.name}: "
+                                 f"{(made.strerror or str(made)).lower()}") from None
+            return
+        if exc.errno in (errno.EISDIR, errno.EINVAL):  # a folder, a FIFO, a device
+            what = str(exc.strerror).partition(", not ")[0]
+            raise NoDatabase(f"{shown} {what}, not an SQLite database file") from None
+        raise NoDatabase(f"{shown}: {exc.strerror}") from None
+    with paths.open_regular(path) as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if head and head != SQLITE_HEADER:
+        raise NoDatabase(f"{shown} is not an SQLite database (it does not start with "
+                         "SQLite's header)")
+
+
+def _missing_on_server(engine: Engine, exc: sa.exc.OperationalError) -> NoDatabase | None:
+    """NoDatabase when PostgreSQL says the database does not exist (it gives no SQLSTATE
+    before a connection is made: its words are matched)."""
+    url = engine.url
+    if url.get_backend_name() != "postgresql" or not url.database:
+        return None
+    if f'database "{url.database}" does not exist' not in str(exc.orig or exc):
+        return None
+    server = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return NoDatabase(f'no database "{url.database}" on the PostgreSQL server {server} '
+                      f"(create it there, e.g. `createdb {url.database}`, then run "
+                      "`digest db upgrade`)")
+
+
+def engine_from(settings: Settings, *, create: bool = False) -> Engine:
+    """The engine for the configured database, which must be there (NoDatabase otherwise)
+    unless `create` (`digest db upgrade`, the demo): then a SQLite file and its folders are
+    made on first use."""
+    require_database(settings.database_url, create=create)
     return make_engine(settings.database_url, settings.database_pool_size)

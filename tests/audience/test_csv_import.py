@@ -16,7 +16,7 @@ from digest.settings import REPO_ROOT
 from digest.store.db import make_engine, upgrade
 from digest.store.models import Language, Subscriber, SubscriberState, now_utc
 from tests.conftest import DATA as TEST_DATA
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, new_database
 
 DATA = TEST_DATA / "subscribers"
 GOOD = DATA / "good.csv"  # BOM, odd header case, spaces, a blank line, a repeat, an empty row
@@ -193,7 +193,7 @@ def test_example_list_imports_cleanly(session: Session) -> None:
 
 def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    url = f"sqlite:///{new_database(tmp_path / 'cli.db')}"
     env = {"DIGEST_DATABASE_URL": url, "DIGEST_VAR_DIR": str(tmp_path / "var"),
            "DIGEST_SECRET_KEY": TEST_SECRET_KEY}  # imports hash addresses (suppression list)
     engine = make_engine(url)

@@ -24,6 +24,7 @@ def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key in [k for k in __import__("os").environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)  # imports hash addresses with it
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     done = runner.invoke(app, ["subscribers", "import",
                                str(REPO_ROOT / "subscribers" / "example.csv")])
     assert done.exit_code == 0, done.output

@@ -23,25 +23,31 @@ from digest.settings import MAX_CONNECTIONS, REPO_ROOT, Settings
 from digest.store.models.columns import ACTOR_LENGTH
 from digest.tokens import MAX_ID
 from tests.cli.console import digest
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, new_database
 
 HUGE = "99999999999999999999"  # past any C integer: the OverflowError of old
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty current directory, a fresh (unmigrated) SQLite database, a good key."""
+    """An empty current directory, a fresh (unmigrated, empty) SQLite database, a good key."""
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh' / 'digest.db'}")
-    (tmp_path / "fresh").mkdir()
+    new_database(tmp_path / "fresh" / "digest.db")
     return tmp_path
 
 
 def database(workdir: Path) -> Path:
     return workdir / "fresh" / "digest.db"
+
+
+def untouched(workdir: Path) -> bool:
+    """Nothing was written to the database (it is still the empty file it was made as)."""
+    db = database(workdir)
+    return db.stat().st_size == 0 and not db.with_name(db.name + "-wal").exists()
 
 
 def usage_error(code: int, err: str) -> str:
@@ -96,7 +102,7 @@ def test_a_number_out_of_range_is_a_usage_error_naming_it_and_the_value(
     line = usage_error(code, err)
     assert line.startswith(f"Error: Invalid value for {name}: {value} is not in the range ")
     assert out == ""
-    assert not database(workdir).exists()  # refused before anything was opened
+    assert untouched(workdir)  # refused before anything was opened
 
 
 @pytest.mark.parametrize("value", ["x", "1.5", "1e3", "1_000", "", "0x10", "\u0663"])
@@ -107,7 +113,7 @@ def test_what_is_not_a_whole_number_is_a_usage_error(
         value: str) -> None:
     code, _, err = digest(capsys, *command, value)
     assert "is not a whole number" in usage_error(code, err)
-    assert not database(workdir).exists()
+    assert untouched(workdir)
 
 
 def test_a_number_too_long_for_python_is_still_one_short_line() -> None:
@@ -183,13 +189,15 @@ def test_a_limit_and_a_record_in_range_work(workdir: Path,
     ["report", "issue", "2026-09"], ["issue", "list"], ["bounces", "list"]])
 def test_a_fresh_database_is_migrated_by_every_command(
         workdir: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    """A database that is there but empty (an empty file) is migrated, as `db upgrade` would;
+    one that is not there is refused (tests/cli/test_no_database.py)."""
     code, out, err = digest(capsys, *command)
     assert "no such table" not in err and "Traceback" not in err
     if command[1] in ("list",):
         assert code == 0, err
     else:
         assert (code, err) == (1, "error: no issue '2026-09'\n"), out
-    assert database(workdir).exists()
+    assert database(workdir).stat().st_size > 0
     assert digest(capsys, "db", "upgrade")[0] == 0
 
 
@@ -197,7 +205,7 @@ def test_a_bad_as_of_to_replan_changes_nothing(workdir: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = digest(capsys, "issue", "replan", "2026-09", "--as-of", "soon")
     assert "--as-of" in usage_error(code, err)
-    assert not database(workdir).exists()
+    assert untouched(workdir)
 
 
 @pytest.mark.parametrize(("host", "says"), [
@@ -213,7 +221,7 @@ def test_a_bad_host_is_one_line_naming_it(workdir: Path, capsys: pytest.CaptureF
     line = usage_error(code, err)
     assert line.startswith("Error: Invalid value for --host: ") and says in line
     assert "uvicorn" not in err.lower() and out == ""
-    assert not database(workdir).exists()
+    assert untouched(workdir)
 
 
 def test_a_port_in_use_is_one_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,7 +231,7 @@ def test_a_port_in_use_is_one_line(workdir: Path, capsys: pytest.CaptureFixture[
         port = taken.getsockname()[1]
         code, _, err = digest(capsys, "serve", "--port", str(port))
     assert code == 1 and err.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
-    assert len(err.splitlines()) == 1 and not database(workdir).exists()
+    assert len(err.splitlines()) == 1 and untouched(workdir)
 
 
 def test_uvicorn_failing_to_start_ends_with_an_error_line(
@@ -264,7 +272,7 @@ def test_a_blank_long_or_hidden_name_or_reason_is_refused_before_anything_opens(
         says: str) -> None:
     code, out, err = digest(capsys, *command, value)
     assert says in usage_error(code, err)
-    assert out == "" and not database(workdir).exists()
+    assert out == "" and untouched(workdir)
 
 
 def test_a_name_at_the_column_limit_is_kept_trimmed() -> None:

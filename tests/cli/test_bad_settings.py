@@ -9,7 +9,7 @@ import pytest
 
 from digest.settings import unknown_variables
 from tests.cli.console import digest
-from tests.cli.test_bad_input import approved, database, status, usage_error, workdir
+from tests.cli.test_bad_input import approved, status, untouched, usage_error, workdir
 
 __all__ = ["approved", "workdir"]  # the fixtures, used by name
 
@@ -24,7 +24,7 @@ def test_an_as_of_outside_the_calendar_is_a_usage_error(
     line = usage_error(*digest(capsys, *command, "--as-of", as_of)[::2])
     assert "--as-of" in line and "outside 1900-2199" in line, line
     if command == ["issue", "plan"]:  # refused before the database is opened
-        assert not database(workdir).exists()
+        assert untouched(workdir)
 
 
 @pytest.mark.parametrize(("as_of", "words"), [("2027-03-28T01:30", "does not exist"),
@@ -34,7 +34,7 @@ def test_an_as_of_the_clocks_skip_or_repeat_is_a_usage_error(
     """A local time that is no one instant in Europe/London is not quietly moved an hour."""
     line = usage_error(*digest(capsys, "issue", "plan", "--as-of", as_of)[::2])
     assert "--as-of" in line and words in line and "Europe/London" in line, line
-    assert not database(workdir).exists()
+    assert untouched(workdir)
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
@@ -120,7 +120,7 @@ def test_an_env_file_that_is_not_utf8_is_one_line_and_exit_78(
     code, out, err = digest(capsys, "issue", "list")
     assert (code, out, err.count("\n")) == (78, "", 1), err
     assert err.startswith("error: .env: ") and words in err and "save it as UTF-8" in err, err
-    assert not database(workdir).exists()
+    assert untouched(workdir)
 
 
 def test_unknown_variables_knows_every_setting() -> None:

@@ -35,7 +35,7 @@ def sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         monkeypatch.delenv(name)
     monkeypatch.setenv("DIGEST_BOUNCE_ADDRESS", "bounces@example.org")
     monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
-    for args in (["content", "sync"],
+    for args in (["db", "upgrade"], ["content", "sync"],
                  ["subscribers", "import", str(REPO_ROOT / "subscribers" / "example.csv")],
                  ["issue", "plan", "--as-of", "2026-09-07T09:00"], ["issue", "approve", "2026-09"],
                  ["issue", "send", "2026-09"]):

@@ -20,7 +20,7 @@ from digest.settings import REPO_ROOT, Settings, secret_key_problem
 from digest.store.db import make_engine, upgrade
 from digest.store.models import Delivery, DeliveryState, Issue, Subscriber
 from digest.tokens import Purpose
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, new_database
 from tests.factories import add_review, add_sample_content, add_subscribers, approved_issue
 
 runner = CliRunner()
@@ -136,7 +136,7 @@ def test_every_command_and_group_help_has_an_example(workdir: Path) -> None:
 
 
 def test_titles_and_replies_cannot_forge_lines_in_cli_output(workdir: Path) -> None:
-    engine = make_engine(f"sqlite:///{workdir / 'var' / 'digest.db'}")
+    engine = make_engine(f"sqlite:///{new_database(workdir / 'var' / 'digest.db')}")
     upgrade(engine)
     with Session(engine) as session:
         add_sample_content(session)
@@ -190,6 +190,7 @@ def test_serve_send_and_scheduler_refuse_a_missing_public_or_weak_key(
 
 def test_scheduler_starts_with_a_good_key(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     assert runner.invoke(app, ["scheduler", "--once"]).exit_code == 0
 
 

@@ -15,7 +15,7 @@ from digest.cli import main
 from digest.cli.errors import Exit, describe
 from digest.settings import REPO_ROOT, Settings
 from digest.store.db import HEAD
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, new_database
 from tests.smtp_server import free_port
 
 
@@ -25,6 +25,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key in [k for k in os.environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)  # imports hash addresses with it
+    new_database(tmp_path / "var" / "digest.db")  # the default DIGEST_DATABASE_URL's
     return tmp_path
 
 
@@ -99,7 +100,7 @@ def test_a_database_migrated_by_a_newer_version_is_one_line(
 def test_a_missing_csv_is_named_not_a_bad_line(workdir: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = digest(capsys, "subscribers", "import", "missing.csv")
-    assert code == 1 and one_line(err) == "error: missing.csv: No such file or directory"
+    assert code == 1 and one_line(err) == "error: missing.csv: no such file or folder"
     assert "line" not in err
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from digest.settings import REPO_ROOT
 from tests.cli.console import digest
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, new_database
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for key in [k for k in os.environ if k.startswith("DIGEST_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
-    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'digest.db'}")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{new_database(tmp_path / 'digest.db')}")
     return tmp_path
 
 

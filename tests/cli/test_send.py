@@ -35,7 +35,7 @@ def ops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SMTPServer
     monkeypatch.setenv("DIGEST_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("DIGEST_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("DIGEST_RETRY_BASE_SECONDS", "3600")
-    for args in (["content", "sync"], ["subscribers", "import",
+    for args in (["db", "upgrade"], ["content", "sync"], ["subscribers", "import",
                                        str(REPO_ROOT / "subscribers" / "example.csv")],
                  ["issue", "plan", "--as-of", "2026-09-07T09:00"]):
         result = runner.invoke(app, args)

@@ -187,7 +187,7 @@ def test_a_folder_named_like_a_content_file(tmp_path: Path) -> None:
     (root / "reviews" / "ghost.en.md").mkdir()
     error = one_error(root)
     assert (error.path, error.field) == (root / "reviews" / "ghost.en.md", None)
-    assert error.message == "is a folder, not a content file"
+    assert error.message == "is a folder, not a file"
 
 
 def test_a_slug_used_by_two_kinds_names_every_file(tmp_path: Path) -> None:

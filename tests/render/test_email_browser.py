@@ -66,7 +66,7 @@ MEASURE_LINKS = """() => ({
 @pytest.fixture
 def demo_html(settings: Settings) -> dict[str, str]:
     """The demo issue's stored variants (language -> HTML), built the way `digest demo` does."""
-    engine = engine_from(settings)
+    engine = engine_from(settings, create=True)  # as the demo makes its database
     _, outcome = demo.prepare(engine, settings)
     assert outcome.issue is not None, outcome.message
     with session_scope(engine) as session:

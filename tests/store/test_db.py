@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
+from digest.settings import Settings
 from digest.store.db import (
     HEAD,
     MIGRATIONS,
+    NoDatabase,
     UnknownRevision,
     current_revision,
+    engine_from,
     make_engine,
+    require_database,
+    sqlite_file,
     upgrade,
 )
 from digest.store.models import Language, Subscriber, SubscriberState
@@ -120,11 +126,35 @@ def test_naive_datetimes_are_refused(session: Session) -> None:
         session.commit()
 
 
-def test_sqlite_file_is_created_under_a_missing_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'dir' / 'x.db'}")
+def test_a_sqlite_file_is_created_under_a_missing_folder_only_when_asked(
+        settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / "x.db"
+    settings = settings.model_copy(update={"database_url": f"sqlite:///{path}"})
+    with pytest.raises(NoDatabase) as refused:
+        engine_from(settings)
+    assert str(refused.value) == (f"setting DIGEST_DATABASE_URL: no database at {path} "
+                                  "(create it with `digest db upgrade`)")
+    assert not (tmp_path / "new").exists()
+    engine = engine_from(settings, create=True)
     upgrade(engine)
-    assert (tmp_path / "new" / "dir" / "x.db").exists()
+    assert path.exists()
     engine.dispose()
+    engine_from(settings).dispose()  # there now
+
+
+def test_make_engine_creates_nothing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}")
+    with pytest.raises(sa.exc.OperationalError):
+        engine.connect()
+    engine.dispose()
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:",
+                                 "postgresql://u@127.0.0.1/nowhere"])
+def test_only_a_sqlite_file_is_checked_before_connecting(url: str) -> None:
+    require_database(url)
+    assert sqlite_file(url) is None
 
 
 def test_the_pool_keeps_its_connections_when_more_threads_want_one(db_settings) -> None:  # type: ignore[no-untyped-def]

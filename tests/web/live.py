@@ -57,7 +57,7 @@ def long_welsh_word(session: Session) -> None:
 
 
 def _prepare(settings: Settings, *, send: bool, change: Callable[[Session], None]) -> int:
-    engine = engine_from(settings)
+    engine = engine_from(settings, create=True)  # as the demo makes its database
     _, outcome = demo.prepare(engine, settings)
     assert outcome.issue is not None, outcome.message
     with session_scope(engine) as session:

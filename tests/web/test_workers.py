@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from digest.settings import Settings
+from tests.conftest import new_database
 from tests.web.serve import digest_serve
 
 
@@ -30,6 +31,7 @@ def _sign_up(port: int, email: str) -> int:
 
 
 def test_two_workers_serve(settings: Settings, tmp_path: Path) -> None:
+    new_database(tmp_path / "digest.db")  # settings.database_url's: the workers migrate it
     with digest_serve(settings.database_url, tmp_path, args=["--workers", "2"],
                       env={"DIGEST_SIGNUP_LIMIT_PER_HOUR": "3"}) as running:
         port, proc = running.port, running.proc

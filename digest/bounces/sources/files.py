@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 from digest.bounces.sources.base import ClosedOnExit, Incoming, SourceError, header_block
+from digest.paths import OPEN_FLAGS
+from digest.paths import kind as file_kind
 
 Kind = Literal["stdin", "eml", "directory", "mbox", "maildir"]
 Outcome = Literal["done", "held"]
@@ -39,10 +41,6 @@ Outcome = Literal["done", "held"]
 FINGERPRINT_BYTES = 256 * 1024 * 1024
 LINE_PIECE = 64 * 1024  # bytes of an mbox line read at a time
 _LINESEP = os.linesep.encode()  # what mailbox.mbox writes and counts as an empty line
-# Opened so that a FIFO or a terminal never blocks the open (a regular file ignores both flags).
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_NOT_FILES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 # A maildir name starts with the delivery time in seconds, then (Dovecot, Python's mailbox,
 # qmail's modern form) "M" and the microseconds, which are not zero-padded.
 _DELIVERED = re.compile(r"(\d+)\.(?:[^.]*?M(\d+))?")
@@ -92,7 +90,8 @@ class FileSource(ClosedOnExit):
                 return self._directory_kind()
             if not stat.S_ISREG(mode):
                 hint = " (for standard input, give -)" if stat.S_ISFIFO(mode) else ""
-                raise self._error(f"is {_what(mode)}, not a message file, mbox or directory{hint}")
+                raise self._error(f"is {file_kind(mode)}, not a message file, mbox or "
+                                  f"directory{hint}")
             with _open_regular(self.path) as f:
                 return "mbox" if f.read(5) == b"From " else "eml"
         except _NotRegular:
@@ -303,7 +302,7 @@ class _NotRegular(OSError):
 
 def _open_regular(path: Path) -> BinaryIO:
     """`path` open for reading, without blocking; raises `_NotRegular` unless a regular file."""
-    fd = os.open(path, _OPEN_FLAGS)
+    fd = os.open(path, OPEN_FLAGS)  # never blocks on a FIFO (digest.paths)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise _NotRegular(f"{path}: not a regular file")
@@ -311,11 +310,6 @@ def _open_regular(path: Path) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-
-
-def _what(mode: int) -> str:
-    """What a non-regular, non-directory file is, for a message: "a FIFO (named pipe)"."""
-    return next((name for test, name in _NOT_FILES if test(mode)), "a special file")
 
 
 def _maildir_folder(name: str) -> str:

@@ -30,6 +30,7 @@ from digest.bounces.sources.base import (
     header_block,
 )
 from digest.network import socket_failure, text_of
+from digest.paths import UnusableFile, check_file
 
 Security = Literal["tls", "starttls", "none"]
 _SIZE_CHUNK = 500  # UIDs per RFC822.SIZE fetch: keeps command lines far below server limits
@@ -132,6 +133,12 @@ class IMAPSource(ClosedOnExit):
             return self._client
         context = None
         if self.security != "none":
+            if self.ca_file is not None:  # a FIFO would block OpenSSL's read; a folder, fail
+                try:
+                    check_file(self.ca_file)
+                except UnusableFile as exc:
+                    raise self._error(f"setting DIGEST_BOUNCE_IMAP_CA_FILE: {exc}",
+                                      temporary=False) from None
             with self._errors(f"loading CA file {self.ca_file}" if self.ca_file else "TLS setup"):
                 cafile = str(self.ca_file) if self.ca_file else None
                 context = ssl.create_default_context(cafile=cafile)

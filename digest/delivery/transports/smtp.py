@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from digest.delivery.transports.base import Misfit, Outcome, Outgoing, SendResult, dot_stuff
 from digest.network import socket_failure, text_of
-from digest.settings import Settings
+from digest.settings import Settings, setting_file
 
 log = logging.getLogger(__name__)
 CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError,
@@ -143,6 +143,8 @@ class SMTPTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        if s.smtp_ca_file is not None and s.smtp_security != "none":  # never wait on a FIFO
+            setting_file("smtp_ca_file", s.smtp_ca_file, read=False)
         context = ssl.create_default_context(
             cafile=str(s.smtp_ca_file) if s.smtp_ca_file else None) \
             if s.smtp_security != "none" else None
