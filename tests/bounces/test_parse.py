@@ -57,6 +57,7 @@ def check_invariants(found: list[Feedback]) -> None:
             assert re.fullmatch(r"<[^<>\s\x00-\x1f\x7f]+>", fb.original_message_id)
         # Nothing a text column refuses (PostgreSQL: NUL) or UTF-8 cannot encode.
         assert unstorable([v for v in dataclasses.astuple(fb) if isinstance(v, str)]) is None
+        assert not re.search("[\ud800-\udfff\u202a-\u202e\u2066-\u2069]", fb.diagnostic or "")
         if fb.occurred_at is not None:
             assert fb.occurred_at.tzinfo is UTC
 
@@ -249,6 +250,29 @@ def test_nul_and_encoded_nul_anywhere_never_reach_a_value() -> None:
     inline = raw("postfix-plain.eml").replace(b"Message-ID: <", b"Message-ID: <a\x00")
     assert b"a\x00" in inline
     assert all(f.original_message_id is None for f in parse(inline))
+
+
+@pytest.mark.parametrize("charset, word", [
+    ("utf-7", b"+2AA-"),  # a real mail charset that spells a lone surrogate
+    ("unicode_escape", b"=5Cud800"), ("raw_unicode_escape", b"=5Cudfff"),
+    ("utf-8", b"=E2=80=AE"),  # a right-to-left override: hides what a terminal shows
+])
+def test_a_charset_that_spells_an_unstorable_character_gives_a_clean_diagnostic(
+        charset: str, word: bytes) -> None:
+    """A subject (an auto-reply's or an unknown message's diagnostic) or a DSN's
+    Diagnostic-Code decoded to a lone surrogate, which neither database stores: recording it
+    raised UnicodeEncodeError and stopped the whole mailbox run at that message, every poll."""
+    encoded = b"=?" + charset.encode() + b"?q?Out_of_office_" + word + b"_x?="
+    reply = b"From: someone@example.net\r\nSubject: " + encoded + b"\r\n\r\nhi\r\n"
+    unknown = reply.replace(b"Out_of_office", b"Cwestiwn")
+    plain = (b"From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\n"
+             b"Content-Type: text/plain; charset=" + charset.encode() + b"\r\n\r\n"
+             b"<alice@example.com>: user unknown " + word.replace(b"=", b"") + b"\r\n")
+    for data in (reply, unknown, plain):
+        found = parse(data)
+        check_invariants(found)
+        assert all(not re.search("[\ud800-\udfff\u202e]", f.diagnostic or "") for f in found)
+    assert parse(reply)[0].diagnostic == "Out of office x"
 
 
 def test_auto_replies_are_never_bounces() -> None:
