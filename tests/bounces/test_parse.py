@@ -52,7 +52,7 @@ def check_invariants(found: list[Feedback]) -> None:
             assert len(fb.diagnostic) <= 500
             assert not re.search(r"[\x00-\x1f\x7f\u2028\u2029]", fb.diagnostic)
         if fb.status is not None:
-            assert re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", fb.status)
+            assert re.fullmatch(r"[245](\.(0|[1-9][0-9]{0,2})){2}", fb.status)
         if fb.original_message_id is not None:
             assert re.fullmatch(r"<[^<>\s\x00-\x1f\x7f]+>", fb.original_message_id)
         # Nothing a text column refuses (PostgreSQL: NUL) or UTF-8 cannot encode.
@@ -273,6 +273,32 @@ def test_a_charset_that_spells_an_unstorable_character_gives_a_clean_diagnostic(
         check_invariants(found)
         assert all(not re.search("[\ud800-\udfff\u202e]", f.diagnostic or "") for f in found)
     assert parse(reply)[0].diagnostic == "Out of office x"
+
+
+@pytest.mark.parametrize("status, diagnostic, kind, read", [
+    ("5.02.002", "no", FeedbackKind.SOFT, "5.2.2"),  # mailbox full, leading zeros: was HARD
+    ("5.07.001", "blocked", FeedbackKind.SOFT, "5.7.1"),  # a block of the sender: was HARD
+    ("5.2.20", "no", FeedbackKind.HARD, "5.2.20"),  # not X.2.2 (its prefix was SOFT)
+    ("5.1.1", "550 5.1.1 no", FeedbackKind.HARD, "5.1.1"),
+    ("4.\u0661.\u0661", "no", FeedbackKind.HARD, None),  # Arabic-Indic digits: no code (was 4.x.x)
+    ("\u0665.\u0661.\u0661", "\u0665\u0665\u0660 \u0664.\u0667.\u0661", FeedbackKind.HARD, None),
+    ("5.1", "no", FeedbackKind.HARD, None), ("9.9.9", "no", FeedbackKind.HARD, None),
+    ("garbage", "421 4.7.0 try later", FeedbackKind.SOFT, "4.7.0"),
+])
+def test_status_codes_are_ascii_and_read_without_leading_zeros(
+        status: str, diagnostic: str, kind: FeedbackKind, read: str | None) -> None:
+    """RFC 3463 codes are ASCII digits (`\\d` read "4.١.١" as a temporary failure) and are
+    compared as numbers (a prefix test made "5.02.002", mailbox full, a hard bounce)."""
+    data = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces+abc@example.org\r\n"
+            b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+            b"\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+            b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+            b"Final-Recipient: rfc822; alice@example.com\r\nAction: failed\r\n"
+            + f"Status: {status}\r\nDiagnostic-Code: smtp; {diagnostic}\r\n\r\n--b--\r\n"
+            .encode())
+    [found] = parse(data)
+    check_invariants([found])
+    assert (found.kind, found.status) == (kind, read)
 
 
 def test_auto_replies_are_never_bounces() -> None:

@@ -4,15 +4,14 @@ a refusal), and cleaned for what the records keep (bare addresses, UTC times, on
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parseaddr
 
+from digest.bounces import heuristics
 from digest.dates import FIRST_YEAR, LAST_YEAR, year_problem
 
 _DIAGNOSTIC_MAX = 500
-_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 # The Unix seconds of the years digest works in (digest.dates): a time outside is no event's.
 _FIRST_SECOND = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()
 _PAST_LAST_SECOND = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
@@ -79,10 +78,11 @@ def one_line(*parts: object) -> str | None:
 
 
 def enhanced_status(*candidates: object) -> str | None:
-    """The first RFC 3463 status code (such as 5.1.1) found in the candidates, or None."""
+    """The first RFC 3463 code of class 4 or 5 (such as 5.1.1) in the candidates, canonical
+    (`heuristics.status_in`, as for mail), or None."""
     for candidate in candidates:
-        if isinstance(candidate, str) and (match := _STATUS.search(candidate)):
-            return match.group(1)
+        if isinstance(candidate, str) and (found := heuristics.status_in(candidate)):
+            return found
     return None
 
 

@@ -41,7 +41,7 @@ SIGNED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "UnsubscribeConfirmation": _CONFIRMATION_FIELDS,
 }
 _HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-_SNS_HOST = re.compile(r"sns\.[a-z]{2}(?:-[a-z]+)+-\d{1,2}\.amazonaws\.com(?:\.cn)?")
+_SNS_HOST = re.compile(r"sns\.[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\.amazonaws\.com(?:\.cn)?")
 _MAX_CERT_BYTES = 64 * 1024
 
 Fetcher = Callable[[str], bytes]
