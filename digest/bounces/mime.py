@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import string
 from datetime import UTC, datetime
 from email.header import decode_header
 from email.message import Message
@@ -33,6 +34,7 @@ _ADDRESS = re.compile(
     r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[\w-]{1,63}\.){1,8}[\w-]{2,63}"
 )
 _ADDRESS_TYPES = ("rfc822", "utf-8", "")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _defuse(raw: bytes) -> bytes:
@@ -147,7 +149,8 @@ def decode_words(value: str | None) -> str:
 
 
 def clean_address(value: str | None) -> str | None:
-    """An addr-spec from a field such as `rfc822; <Alice@Example.com>`, lower-cased, or None."""
+    """The addr-spec of a field such as `rfc822; Alice <Alice@Example.com>` (`bare_address`),
+    or None: no address, several, or an address type but rfc822 and utf-8."""
     if not value:
         return None
     value = value.strip()[:600]
@@ -155,6 +158,27 @@ def clean_address(value: str | None) -> str | None:
         kind, _, value = value.partition(";")
         if kind.strip().lower() not in _ADDRESS_TYPES:
             return None
+    return bare_address(value)
+
+
+def bare_address(value: str) -> str | None:
+    """The one plain addr-spec in `value` (`a@b`, `<a@b>`, `mailto:a@b`, `Name <a@b>`,
+    `a@b (comment)`) with its ASCII letters lower-cased, or None: none, several (`a@b, c@d`,
+    `a@b <c@d>`), or not a plain addr-spec of at most 254 characters. Only ASCII is lowered:
+    `str.lower` turns KELVIN SIGN into `k`, which would name another person's address."""
+    found = _plain_address(value)
+    if found is None:
+        try:
+            pairs = getaddresses([value[:MAX_HEADER]])
+        except Exception:
+            return None
+        found = _plain_address(pairs[0][1]) if len(pairs) == 1 else None
+    return found.translate(_ASCII_LOWER) if found else None
+
+
+def _plain_address(value: str) -> str | None:
+    """`value` if it is an addr-spec, maybe in angle brackets, after `mailto:`, or ending in
+    the root's dot; else None."""
     value = value.strip()
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1].strip()
@@ -163,9 +187,7 @@ def clean_address(value: str | None) -> str | None:
     value = value.rstrip(".")
     if len(value) > 254 or "=?" in value:  # an encoded word is never part of an addr-spec
         return None
-    if not _ADDRESS.fullmatch(value):
-        return None
-    return value.lower()
+    return value if _ADDRESS.fullmatch(value) else None
 
 
 def addresses(value: str | None, lower: bool = True) -> list[str]:
@@ -176,7 +198,7 @@ def addresses(value: str | None, lower: bool = True) -> list[str]:
         pairs = getaddresses([value[:MAX_HEADER]])
     except Exception:
         return []
-    return [addr if lower else raw for _, raw in pairs[:50] if (addr := clean_address(raw))]
+    return [addr if lower else raw for _, raw in pairs[:50] if (addr := bare_address(raw))]
 
 
 def display_name(value: str | None) -> str:

@@ -47,7 +47,7 @@ def check_invariants(found: list[Feedback]) -> None:
         assert EVENT_ID.fullmatch(fb.event_id), fb.event_id
         if fb.recipient is not None:
             assert re.fullmatch(r"[^\s<>\"()\x00-\x1f]{1,64}@[^\s<>@]{3,253}", fb.recipient)
-            assert fb.recipient == fb.recipient.lower()
+            assert not any(c.isascii() and c.isupper() for c in fb.recipient)
         if fb.diagnostic is not None:
             assert len(fb.diagnostic) <= 500
             assert not re.search(r"[\x00-\x1f\x7f\u2028\u2029]", fb.diagnostic)
@@ -299,6 +299,30 @@ def test_status_codes_are_ascii_and_read_without_leading_zeros(
     [found] = parse(data)
     check_invariants([found])
     assert (found.kind, found.status) == (kind, read)
+
+
+@pytest.mark.parametrize("field, recipient", [
+    ("rfc822; Alice <Alice@Example.COM>", "alice@example.com"),  # a display name: was None
+    ("rfc822; alice@example.com (Alice Jones)", "alice@example.com"),  # a comment: was None
+    ("RFC822; <mailto:alice@example.com>", "alice@example.com"),
+    ("rfc822; alice@example.com.", "alice@example.com"),
+    ("utf-8; Anna@Bücher.example", "anna@bücher.example"),
+    ("rfc822; \u212a@example.com", "\u212a@example.com"),  # KELVIN SIGN: was k@example.com
+    ("rfc822; alice@example.com, bob@example.com", None),  # two: which?
+    ("rfc822; bob@example.net <alice@example.com>", None),
+    ('rfc822; "bob@example.com"@evil.example', None), ("x-unknown; alice@example.com", None),
+])
+def test_final_recipient_forms(field: str, recipient: str | None) -> None:
+    """The one address of a Final-Recipient field, in the forms MTAs write it, else None;
+    only its ASCII letters are lower-cased (`str.lower` maps KELVIN SIGN to k)."""
+    data = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces+abc@example.org\r\n"
+            b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+            b"\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+            b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+            + f"Final-Recipient: {field}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n"
+            .encode())
+    [found] = parse(data)
+    assert (found.kind, found.recipient) == (FeedbackKind.HARD, recipient)
 
 
 def test_auto_replies_are_never_bounces() -> None:

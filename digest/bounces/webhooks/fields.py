@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import parseaddr
 
-from digest.bounces import heuristics
+from digest.bounces import heuristics, mime
 from digest.dates import FIRST_YEAR, LAST_YEAR, year_problem
 
 _DIAGNOSTIC_MAX = 500
@@ -52,11 +51,9 @@ def from_iso(value: object) -> datetime | None:
 
 
 def address(value: object) -> str | None:
-    """The bare, lower-case address in `value` ("Name <a@b>" or "a@b"), or None."""
-    if not isinstance(value, str):
-        return None
-    addr = parseaddr(value)[1].strip().lower()
-    return addr if "@" in addr else None
+    """The one address in `value` ("Name <a@b>" or "a@b"), read as mail's are
+    (`mime.bare_address`: ASCII lower-cased; None for none or several), or None."""
+    return mime.bare_address(value[:600]) if isinstance(value, str) else None
 
 
 def verp_tag(envelope_sender: object) -> str | None:
