@@ -11,6 +11,7 @@ the values in the JSON is `fields`'.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,10 +126,21 @@ def check_fresh(signed_at: datetime, now: datetime, tolerance: timedelta) -> Non
         raise WebhookRejected(403, "timestamp in the future")
 
 
+def base64_bytes(value: str, refusal: str) -> bytes:
+    """Strict base64 (a signature, Basic credentials) decoded, or refuse with 401 `refusal`:
+    a character outside the alphabet, non-ASCII ones included (`b64decode` raises ValueError
+    on those, which was a 500), is a wrong credential, not a fault of ours."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:  # binascii.Error is one
+        raise WebhookRejected(401, refusal) from None
+
+
 def check_signed_time(timestamp: str, now: datetime, tolerance: timedelta) -> None:
     """Refuse with 401 a signed timestamp that is not a whole number of Unix seconds, and with
     403 one older than `tolerance` or too far in the future (see `check_fresh`)."""
-    signed_at = from_unix(timestamp) if timestamp.isdigit() else None
+    whole = timestamp.isascii() and timestamp.isdigit()  # str.isdigit is true of "١" and "²"
+    signed_at = from_unix(timestamp) if whole else None
     if signed_at is None:
         raise WebhookRejected(401, "bad signature timestamp")
     check_fresh(signed_at, now, tolerance)
