@@ -362,3 +362,29 @@ def test_a_signed_timestamp_in_other_digits_is_a_401(client: TestClient,
     answer = client.post("/webhooks/mailgun", content=body)
     assert (answer.status_code, answer.json()) == (401, {"error": "bad signature timestamp"})
     assert recorded(session) == 0
+
+
+def test_a_key_named_twice_in_one_object_is_a_400_for_every_provider(
+        client: TestClient, session: Session) -> None:
+    """`{"event": "delivered", "event": "bounce"}`: Python kept the last value, another
+    parser (or the provider's own) the first. An ambiguous body is refused, recording nothing."""
+    twice = (b'[{"event": "delivered", "event": "bounce", "type": "bounce", '
+             b'"email": "rhys@example.net", "email": "dai@example.org", "sg_event_id": "t"}]')
+    pm = postmark.fixture("postmark_bounce.json").replace(
+        b'"Email"', b'"Email": "rhys@example.net", "Email"', 1)
+    mg = mailgun.payload().replace(b'"event-data": {', b'"event-data": {"event": "opened", ', 1)
+    inner = sns.notification()["Message"].replace('"bounce"', '"bounce": {}, "bounce"', 1)
+    answers = {
+        "sendgrid": client.post("/webhooks/sendgrid", content=twice,
+                                headers=sendgrid.signed(twice)),
+        "postmark": client.post("/webhooks/postmark", content=pm,
+                                headers={"Authorization": postmark.basic()}),
+        "mailgun": client.post("/webhooks/mailgun", content=mg),
+        "ses message": client.post("/webhooks/ses", content=json.dumps(
+            sns.notification(Message=inner)).encode()),
+    }
+    assert {k: r.status_code for k, r in answers.items()} == dict.fromkeys(answers, 400)
+    assert all(r.json() == {"error": "body names a key twice in one object"}
+               for r in answers.values())
+    assert recorded(session) == 0
+    assert state(session, "dai@example.org") is SubscriberState.ACTIVE

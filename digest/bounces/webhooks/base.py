@@ -75,12 +75,28 @@ def check_size(body: bytes, limit: int) -> None:
         raise WebhookRejected(413, "body too large")
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object's members as a dict; raises `_DuplicateKey` if a key comes twice."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey
+    return found
+
+
 def parse_json(body: bytes) -> object:
     """Decode a UTF-8 JSON body, or refuse it with 400, also when a string (or key) spells a
     lone surrogate (`\\ud800`: not text, it fails in a signature's bytes or a database) or a
-    NUL (`\\u0000`: PostgreSQL refuses it, a 503 the provider would retry for ever)."""
+    NUL (`\\u0000`: PostgreSQL refuses it, a 503 the provider would retry for ever), or an
+    object names a key twice (`{"event": "delivered", "event": "bounce"}`: parsers disagree
+    on which one counts, and Python's last-wins is no provider's promise)."""
     try:
-        value = json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise WebhookRejected(400, "body names a key twice in one object") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRejected(400, "body is not JSON") from None
     found = unstorable(value)
