@@ -13,7 +13,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from digest.dates import year_problem
-from digest.text import one_line as shown_safely
+from digest.text import CONTROLS, SEPARATORS, SURROGATES
 
 MAX_RAW = 4 * 1024 * 1024  # bytes parsed; the returned original, if any, comes last
 MAX_CONTENT_TYPE = 8 * 1024  # the stdlib's parameter parsing is quadratic in this length
@@ -25,6 +25,8 @@ MAX_TEXT = 64 * 1024  # characters of one text part looked at
 
 Headers = dict[str, list[str]]
 
+_CONTROL = re.compile(f"[{CONTROLS}{SEPARATORS}]+")
+_SURROGATE = re.compile(f"[{SURROGATES}]")
 _SPACES = re.compile(r"\s+")
 _TAG = re.compile(r"<[^<>]{0,2000}>")
 # A Message-ID's characters: no space, bracket or control (NUL would reach a text column).
@@ -121,11 +123,12 @@ def first(hdrs: Headers, name: str) -> str | None:
 
 def one_line(value: str | None, limit: int = 500) -> str | None:
     """Text a message gave, as the records keep it: controls and line separators as spaces,
-    bidirectional controls and lone surrogates (a charset such as UTF-7 can spell them, and no
-    database stores them) dropped, whitespace collapsed, bounded; None when empty."""
+    lone surrogates (a charset such as UTF-7 can spell them, and no database stores them)
+    dropped, whitespace collapsed, bounded; None when empty. Bidirectional controls stay, for
+    the CLI to show escaped (`\\u202e`): a person should see that a stranger used one."""
     if not value:
         return None
-    value = _SPACES.sub(" ", shown_safely(value[: limit * 4])).strip()
+    value = _SPACES.sub(" ", _CONTROL.sub(" ", _SURROGATE.sub("", value[: limit * 4]))).strip()
     return value[:limit] or None
 
 
