@@ -25,9 +25,12 @@ class Hit:
     diagnostic: str | None
 
 
-_STRONG_STATUS = re.compile(r"(?:\b[245]\d\d[ -]|#|\(#?)([45]\.\d{1,3}\.\d{1,3})(?![\d.])")
-_ANY_STATUS = re.compile(r"(?<![\w.])([45]\.\d{1,3}\.\d{1,3})(?![\d.])")
-_BASIC = re.compile(r"(?:^|said:|:)[ \t]*#?([45]\d\d)(?=[ \t:-])", re.M)
+# RFC 3463 codes and SMTP replies are ASCII digits: `\d` would read "5.١.١" as one too.
+_CODE = r"\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9.])"  # after the class digit
+_STRONG_STATUS = re.compile(rf"(?:\b[245][0-9][0-9][ -]|#|\(#?)([45]{_CODE})")
+_ANY_STATUS = re.compile(rf"(?<![\w.])([45]{_CODE})")
+_STATUS_FIELD = re.compile(rf"\s*([245]{_CODE})")
+_BASIC = re.compile(r"(?:^|said:|:)[ \t]*#?([45][0-9][0-9])(?=[ \t:-])", re.M)
 
 _FULL = re.compile(
     r"mailbox (?:is )?full|inbox is full|mail ?folder is full|over ?quota|quota exceeded"
@@ -99,16 +102,29 @@ _LIST_HEAD = re.compile(
 
 def kind_of_status(status: str) -> FeedbackKind:
     """4.x.x, X.2.2 (mailbox full) and 5.7.x (a block of the sender) are SOFT; 5.x.x HARD."""
-    if status.startswith("4") or status[1:].startswith(".2.2") or status.startswith("5.7."):
+    code, subject, detail = (canonical_status(status) + "..").split(".")[:3]
+    if code == "4" or (subject, detail) == ("2", "2") or (code, subject) == ("5", "7"):
         return FeedbackKind.SOFT
     return FeedbackKind.HARD
 
 
+def canonical_status(code: str) -> str:
+    """An RFC 3463 code as written without leading zeros: "5.02.002" is 5.2.2, mailbox full."""
+    return ".".join(str(int(part)) if part.isascii() and part.isdigit() else part
+                    for part in code.split("."))
+
+
 def status_in(text: str) -> str | None:
     """The first enhanced status code (RFC 3463) of class 4 or 5 in `text`, preferring
-    those attached to an SMTP reply or a `#` (as Exchange and qmail write them)."""
+    those attached to an SMTP reply or a `#` (as Exchange and qmail write them), canonical."""
     match = _STRONG_STATUS.search(text) or _ANY_STATUS.search(text)
-    return match.group(1) if match else None
+    return canonical_status(match.group(1)) if match else None
+
+
+def status_field(value: str | None) -> str | None:
+    """The canonical code a DSN's or provider's Status field starts with (class 2, 4 or 5)."""
+    match = _STATUS_FIELD.match(value or "")
+    return canonical_status(match.group(1)) if match else None
 
 
 def mailbox_full(text: str) -> bool:

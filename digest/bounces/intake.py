@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.bounces import service
@@ -78,12 +79,22 @@ def imap_source(settings: Settings) -> IMAPSource:
 
 def record(engine: Engine, settings: Settings, item: Incoming, origin: FeedbackSource,
            now: datetime) -> list[service.Processed]:
-    """Record one message's reports in one committed transaction."""
-    with session_scope(engine, write=True) as session:
-        if item.problem is not None:
-            return [service.record_problem(session, origin, item.raw, item.problem,
+    """Record one message's reports in one committed transaction. A message whose recording
+    fails for any reason but the database being unreachable is rolled back and recorded as
+    held instead, so that one message cannot stop the run at itself on every poll."""
+    try:
+        with session_scope(engine, write=True) as session:
+            if item.problem is not None:
+                return [service.record_problem(session, origin, item.raw, item.problem,
+                                               fingerprint=item.fingerprint, now=now)]
+            return service.process_raw(session, settings, item.raw, origin, now=now)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        raise  # the database, not the message: stop; the message stays for the next poll
+    except Exception as exc:
+        problem = f"could not be recorded ({type(exc).__name__}): held for a person"
+        with session_scope(engine, write=True) as session:
+            return [service.record_problem(session, origin, item.raw, problem,
                                            fingerprint=item.fingerprint, now=now)]
-        return service.process_raw(session, settings, item.raw, origin, now=now)
 
 
 def is_held(item: Incoming, results: list[service.Processed]) -> bool:

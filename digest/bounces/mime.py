@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import string
 from datetime import UTC, datetime
 from email.header import decode_header
 from email.message import Message
@@ -12,6 +13,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from digest.dates import year_problem
+from digest.text import CONTROLS, SEPARATORS, SURROGATES
 
 MAX_RAW = 4 * 1024 * 1024  # bytes parsed; the returned original, if any, comes last
 MAX_CONTENT_TYPE = 8 * 1024  # the stdlib's parameter parsing is quadratic in this length
@@ -23,7 +25,8 @@ MAX_TEXT = 64 * 1024  # characters of one text part looked at
 
 Headers = dict[str, list[str]]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_CONTROL = re.compile(f"[{CONTROLS}{SEPARATORS}]+")
+_SURROGATE = re.compile(f"[{SURROGATES}]")
 _SPACES = re.compile(r"\s+")
 _TAG = re.compile(r"<[^<>]{0,2000}>")
 # A Message-ID's characters: no space, bracket or control (NUL would reach a text column).
@@ -33,6 +36,7 @@ _ADDRESS = re.compile(
     r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[\w-]{1,63}\.){1,8}[\w-]{2,63}"
 )
 _ADDRESS_TYPES = ("rfc822", "utf-8", "")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _defuse(raw: bytes) -> bytes:
@@ -118,10 +122,13 @@ def first(hdrs: Headers, name: str) -> str | None:
 
 
 def one_line(value: str | None, limit: int = 500) -> str | None:
-    """Collapse control characters and whitespace; bound the length; None when empty."""
+    """Text a message gave, as the records keep it: controls and line separators as spaces,
+    lone surrogates (a charset such as UTF-7 can spell them, and no database stores them)
+    dropped, whitespace collapsed, bounded; None when empty. Bidirectional controls stay, for
+    the CLI to show escaped (`\\u202e`): a person should see that a stranger used one."""
     if not value:
         return None
-    value = _SPACES.sub(" ", _CONTROL.sub(" ", value[: limit * 4])).strip()
+    value = _SPACES.sub(" ", _CONTROL.sub(" ", _SURROGATE.sub("", value[: limit * 4]))).strip()
     return value[:limit] or None
 
 
@@ -145,7 +152,8 @@ def decode_words(value: str | None) -> str:
 
 
 def clean_address(value: str | None) -> str | None:
-    """An addr-spec from a field such as `rfc822; <Alice@Example.com>`, lower-cased, or None."""
+    """The addr-spec of a field such as `rfc822; Alice <Alice@Example.com>` (`bare_address`),
+    or None: no address, several, or an address type but rfc822 and utf-8."""
     if not value:
         return None
     value = value.strip()[:600]
@@ -153,6 +161,27 @@ def clean_address(value: str | None) -> str | None:
         kind, _, value = value.partition(";")
         if kind.strip().lower() not in _ADDRESS_TYPES:
             return None
+    return bare_address(value)
+
+
+def bare_address(value: str) -> str | None:
+    """The one plain addr-spec in `value` (`a@b`, `<a@b>`, `mailto:a@b`, `Name <a@b>`,
+    `a@b (comment)`) with its ASCII letters lower-cased, or None: none, several (`a@b, c@d`,
+    `a@b <c@d>`), or not a plain addr-spec of at most 254 characters. Only ASCII is lowered:
+    `str.lower` turns KELVIN SIGN into `k`, which would name another person's address."""
+    found = _plain_address(value)
+    if found is None:
+        try:
+            pairs = getaddresses([value[:MAX_HEADER]])
+        except Exception:
+            return None
+        found = _plain_address(pairs[0][1]) if len(pairs) == 1 else None
+    return found.translate(_ASCII_LOWER) if found else None
+
+
+def _plain_address(value: str) -> str | None:
+    """`value` if it is an addr-spec, maybe in angle brackets, after `mailto:`, or ending in
+    the root's dot; else None."""
     value = value.strip()
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1].strip()
@@ -161,9 +190,7 @@ def clean_address(value: str | None) -> str | None:
     value = value.rstrip(".")
     if len(value) > 254 or "=?" in value:  # an encoded word is never part of an addr-spec
         return None
-    if not _ADDRESS.fullmatch(value):
-        return None
-    return value.lower()
+    return value if _ADDRESS.fullmatch(value) else None
 
 
 def addresses(value: str | None, lower: bool = True) -> list[str]:
@@ -174,7 +201,7 @@ def addresses(value: str | None, lower: bool = True) -> list[str]:
         pairs = getaddresses([value[:MAX_HEADER]])
     except Exception:
         return []
-    return [addr if lower else raw for _, raw in pairs[:50] if (addr := clean_address(raw))]
+    return [addr if lower else raw for _, raw in pairs[:50] if (addr := bare_address(raw))]
 
 
 def display_name(value: str | None) -> str:

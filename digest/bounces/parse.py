@@ -24,7 +24,6 @@ _SUCCESS = ("delivered", "relayed", "expanded")
 _NOT_COMPLAINTS = ("not-spam", "auth-failure")
 _TAG_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to")
 _VERP = re.compile(r"[^@+\s]{1,64}\+([A-Za-z0-9._=-]{1,64})@.+")
-_STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _TYPE_PREFIX = re.compile(r"^\s*[a-z0-9-]{1,20}\s*;\s*", re.I)
 MAX_FEEDBACK = 100  # reports kept from one message (a DSN may list many recipients)
 _INLINE_ID = re.compile(rf"^[ \t]*message-id:[ \t]*(<{mime.MSGID_CHARS}{{1,250}}>)", re.I | re.M)
@@ -220,8 +219,8 @@ def _dsn(reports: list[Message], parts: list[Message], types: list[str],
             succeeded.append(recipient)
             continue
         diagnostic = mime.one_line(_TYPE_PREFIX.sub("", block.get("diagnostic-code") or ""))
-        match = _STATUS.match(block.get("status") or "")
-        status = match.group(1) if match else heuristics.status_in(diagnostic or "")
+        status = heuristics.status_field(block.get("status")) or heuristics.status_in(
+            diagnostic or "")
         occurred = mime.date(block.get("last-attempt-date")) or when
         kind = _dsn_kind(action, status, diagnostic)
         out.append(Feedback(kind, "", recipient, status, diagnostic, tag, original, occurred))

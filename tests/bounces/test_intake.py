@@ -129,6 +129,43 @@ def test_a_database_failure_leaves_the_message_in_the_mailbox(
     assert len(dovecot.read()) == 1 and dovecot.read(PROCESSED) == []
 
 
+def test_a_message_that_breaks_recording_is_held_and_the_run_goes_on(
+        engine: Engine, session: Session, db_settings: Settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault one message provokes (here a stand-in for one not foreseen) used to escape
+    `take`: the run stopped at that message, the ones after it waited, and every later poll
+    stopped at it again. It is rolled back, recorded as held, and the run goes on."""
+    from digest.bounces import service
+
+    root = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    cfg = db_settings.model_copy(update={"bounce_address": "bounces@example.org"})
+    hard = sent_to(session, cfg, "hard@example.net")
+    poison = reports.person_writes("bounces@example.org").replace(b"Hello", b"POISON")
+    (root / "new" / "1.poison").write_bytes(poison)
+    (root / "new" / "2.bounce").write_bytes(reports.dsn(hard, "hard@example.net", None))
+    real = service.process_raw
+
+    def fragile(session: Session, settings: Settings, raw: bytes, *args: object,
+                **kwargs: object) -> list[service.Processed]:
+        found = real(session, settings, raw, *args, **kwargs)  # type: ignore[arg-type]
+        if b"POISON" in raw:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return found
+
+    monkeypatch.setattr(service, "process_raw", fragile)
+    report = intake.take(engine, cfg, FileSource(root), FeedbackSource.FILE, clock=lambda: NOW)
+    assert (report.messages, report.held, report.bounced) == (2, 1, 1)
+    assert [p.name.split(":")[0] for p in (root / ".digest.held" / "cur").iterdir()] == [
+        "1.poison"]
+    [held] = [e for e in events(session) if e.outcome is FeedbackOutcome.HELD]
+    assert held.diagnostic == "could not be recorded (UnicodeEncodeError): held for a person"
+    assert held.raw == poison and len(events(session)) == 2  # the failed attempt left nothing
+    again = intake.take(engine, cfg, FileSource(root), FeedbackSource.FILE, clock=lambda: NOW)
+    assert again.messages == 0
+
+
 def test_an_oversized_message_is_recorded_and_held(
         engine: Engine, session: Session, db_settings: Settings, dovecot: Dovecot) -> None:
     cfg = mailbox(db_settings, dovecot)

@@ -26,13 +26,16 @@ HOSTILE = {
                      "Subject: Neges heb ei danfon – ŵ\r\n\r\nbody\r\n".encode(),
     "latin-1 headers": b"From: Ren\xe9 <postmaster@example.net>\r\nSubject: \xe9chec \xff\xfe\r\n"
                        b"To: bounces@example.org\r\n\r\nDelivery failed \xe9\r\n",
+    # UTF-7 spells a lone surrogate, which no database stores: recording it raised, every poll
+    "utf-7 subject": b"From: someone@example.net\r\nTo: bounces@example.org\r\n"
+                     b"Subject: =?utf-7?q?Cwestiwn_+2AA-_x?=\r\n\r\nbody\r\n",
     "huge": b"From: MAILER-DAEMON@example.net\r\nSubject: big\r\n\r\n" + b"x" * (11 * 1024**2),
     "huge without headers": b"\r\n" + b"y" * (11 * 1024**2),
 }
 # What a person finds in `digest bounces list --outcome held`, per message.
 DIAGNOSTICS = {"garbage bytes": None, "no headers": None,
                "utf-8 headers": "Neges heb ei danfon – ŵ",
-               "latin-1 headers": "\ufffdchec \ufffd\ufffd"}
+               "latin-1 headers": "\ufffdchec \ufffd\ufffd", "utf-7 subject": "Cwestiwn x"}
 
 
 def maildir(root: Path, *messages: bytes) -> Path:

@@ -47,12 +47,12 @@ def check_invariants(found: list[Feedback]) -> None:
         assert EVENT_ID.fullmatch(fb.event_id), fb.event_id
         if fb.recipient is not None:
             assert re.fullmatch(r"[^\s<>\"()\x00-\x1f]{1,64}@[^\s<>@]{3,253}", fb.recipient)
-            assert fb.recipient == fb.recipient.lower()
+            assert not any(c.isascii() and c.isupper() for c in fb.recipient)
         if fb.diagnostic is not None:
             assert len(fb.diagnostic) <= 500
             assert not re.search(r"[\x00-\x1f\x7f\u2028\u2029]", fb.diagnostic)
         if fb.status is not None:
-            assert re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", fb.status)
+            assert re.fullmatch(r"[245](\.(0|[1-9][0-9]{0,2})){2}", fb.status)
         if fb.original_message_id is not None:
             assert re.fullmatch(r"<[^<>\s\x00-\x1f\x7f]+>", fb.original_message_id)
         # Nothing a text column refuses (PostgreSQL: NUL) or UTF-8 cannot encode.
@@ -249,6 +249,78 @@ def test_nul_and_encoded_nul_anywhere_never_reach_a_value() -> None:
     inline = raw("postfix-plain.eml").replace(b"Message-ID: <", b"Message-ID: <a\x00")
     assert b"a\x00" in inline
     assert all(f.original_message_id is None for f in parse(inline))
+
+
+@pytest.mark.parametrize("charset, word", [
+    ("utf-7", b"+2AA-"),  # a real mail charset that spells a lone surrogate
+    ("unicode_escape", b"=5Cud800"), ("raw_unicode_escape", b"=5Cudfff"),
+])
+def test_a_charset_that_spells_an_unstorable_character_gives_a_clean_diagnostic(
+        charset: str, word: bytes) -> None:
+    """A subject (an auto-reply's or an unknown message's diagnostic) or a DSN's
+    Diagnostic-Code decoded to a lone surrogate, which neither database stores: recording it
+    raised UnicodeEncodeError and stopped the whole mailbox run at that message, every poll."""
+    encoded = b"=?" + charset.encode() + b"?q?Out_of_office_" + word + b"_x?="
+    reply = b"From: someone@example.net\r\nSubject: " + encoded + b"\r\n\r\nhi\r\n"
+    unknown = reply.replace(b"Out_of_office", b"Cwestiwn")
+    plain = (b"From: MAILER-DAEMON@mx.example.net\r\nSubject: failure\r\n"
+             b"Content-Type: text/plain; charset=" + charset.encode() + b"\r\n\r\n"
+             b"<alice@example.com>: user unknown " + word.replace(b"=", b"") + b"\r\n")
+    for data in (reply, unknown, plain):
+        found = parse(data)
+        check_invariants(found)
+        assert all(not re.search("[\ud800-\udfff]", f.diagnostic or "") for f in found)
+    assert parse(reply)[0].diagnostic == "Out of office x"
+
+
+@pytest.mark.parametrize("status, diagnostic, kind, read", [
+    ("5.02.002", "no", FeedbackKind.SOFT, "5.2.2"),  # mailbox full, leading zeros: was HARD
+    ("5.07.001", "blocked", FeedbackKind.SOFT, "5.7.1"),  # a block of the sender: was HARD
+    ("5.2.20", "no", FeedbackKind.HARD, "5.2.20"),  # not X.2.2 (its prefix was SOFT)
+    ("5.1.1", "550 5.1.1 no", FeedbackKind.HARD, "5.1.1"),
+    ("4.\u0661.\u0661", "no", FeedbackKind.HARD, None),  # Arabic-Indic digits: no code (was 4.x.x)
+    ("\u0665.\u0661.\u0661", "\u0665\u0665\u0660 \u0664.\u0667.\u0661", FeedbackKind.HARD, None),
+    ("5.1", "no", FeedbackKind.HARD, None), ("9.9.9", "no", FeedbackKind.HARD, None),
+    ("garbage", "421 4.7.0 try later", FeedbackKind.SOFT, "4.7.0"),
+])
+def test_status_codes_are_ascii_and_read_without_leading_zeros(
+        status: str, diagnostic: str, kind: FeedbackKind, read: str | None) -> None:
+    """RFC 3463 codes are ASCII digits (`\\d` read "4.١.١" as a temporary failure) and are
+    compared as numbers (a prefix test made "5.02.002", mailbox full, a hard bounce)."""
+    data = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces+abc@example.org\r\n"
+            b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+            b"\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+            b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+            b"Final-Recipient: rfc822; alice@example.com\r\nAction: failed\r\n"
+            + f"Status: {status}\r\nDiagnostic-Code: smtp; {diagnostic}\r\n\r\n--b--\r\n"
+            .encode())
+    [found] = parse(data)
+    check_invariants([found])
+    assert (found.kind, found.status) == (kind, read)
+
+
+@pytest.mark.parametrize("field, recipient", [
+    ("rfc822; Alice <Alice@Example.COM>", "alice@example.com"),  # a display name: was None
+    ("rfc822; alice@example.com (Alice Jones)", "alice@example.com"),  # a comment: was None
+    ("RFC822; <mailto:alice@example.com>", "alice@example.com"),
+    ("rfc822; alice@example.com.", "alice@example.com"),
+    ("utf-8; Anna@Bücher.example", "anna@bücher.example"),
+    ("rfc822; \u212a@example.com", "\u212a@example.com"),  # KELVIN SIGN: was k@example.com
+    ("rfc822; alice@example.com, bob@example.com", None),  # two: which?
+    ("rfc822; bob@example.net <alice@example.com>", None),
+    ('rfc822; "bob@example.com"@evil.example', None), ("x-unknown; alice@example.com", None),
+])
+def test_final_recipient_forms(field: str, recipient: str | None) -> None:
+    """The one address of a Final-Recipient field, in the forms MTAs write it, else None;
+    only its ASCII letters are lower-cased (`str.lower` maps KELVIN SIGN to k)."""
+    data = (b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces+abc@example.org\r\n"
+            b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+            b"\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+            b"Reporting-MTA: dns; mx.example.net\r\n\r\n"
+            + f"Final-Recipient: {field}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n"
+            .encode())
+    [found] = parse(data)
+    assert (found.kind, found.recipient) == (FeedbackKind.HARD, recipient)
 
 
 def test_auto_replies_are_never_bounces() -> None:

@@ -287,6 +287,31 @@ def test_an_authenticated_webhook_may_match_by_address(world: World) -> None:
         MatchedBy.RECIPIENT, FeedbackSource.POSTMARK, None)
 
 
+@pytest.mark.parametrize("named", [
+    "\u212a@example.net",  # KELVIN SIGN: str.lower() made it k@example.net
+    "K@example.net, ifan@example.net", "ifan@example.net <k@example.net>",  # which one?
+    "k\u200b@example.net", "ｋ@example.net",
+])
+def test_an_address_that_only_resembles_a_subscriber_s_matches_nobody(
+        world: World, named: str) -> None:
+    """An authenticated webhook matches by address, so the address must be exactly one, and
+    read as the store reads addresses: a look-alike that lower-casing (or taking the first of
+    a list) turned into a subscriber's address bounced that subscriber."""
+    from digest.bounces.webhooks.fields import address
+
+    sub = world.subscriber("k@example.net")
+    world.sent(sub)
+    feedback = Feedback(FeedbackKind.HARD, f"postmark:{named}", recipient=address(named),
+                        status="5.1.1")
+    done = service.process_feedback(world.session, world.settings, feedback,
+                                    FeedbackSource.POSTMARK, now=T0)
+    world.session.commit()
+    assert (done.outcome, done.subscriber_id) == (FeedbackOutcome.UNMATCHED, None)
+    assert world.state(sub) is SubscriberState.ACTIVE
+    [event] = world.events()
+    assert event.recipient != "k@example.net"
+
+
 def test_a_report_may_name_an_idn_address_in_either_form(world: World) -> None:
     sub = world.subscriber("anna@xn--bcher-kva.example")
     latest = world.sent(sub, "2026-09")

@@ -236,6 +236,36 @@ def test_plain_imap_is_refused_off_loopback() -> None:
     assert not error.value.temporary
 
 
+@pytest.mark.parametrize("folders, said", [
+    ({"processed_folder": "inbox"}, "processed folder 'inbox' is the same folder as the mailbox"),
+    ({"held_folder": "INBOX/"}, "held folder 'INBOX/' is the same folder as the mailbox"),
+    ({"processed_folder": "digest/x", "held_folder": "digest//x/"},
+     "held folder 'digest//x/' is the same folder as the processed folder"),
+    ({"mailbox": ""}, "mailbox '' is not a folder name"),
+    ({"processed_folder": "/"}, "processed folder '/' is not a folder name"),
+    ({"held_folder": "digest/\r\nheld"}, "held folder 'digest/\\r\\nheld' is not a folder name"),
+])
+def test_folders_that_collide_or_are_no_name_are_refused_before_connecting(
+        folders: dict[str, Any], said: str) -> None:
+    """Processed mail moved back into the mailbox (`inbox`, `INBOX/`) was read again on every
+    poll, held mail moved among processed mail was never found, and an empty name failed only
+    at the server, as a temporary failure (exit 75) that no retry would mend."""
+    with pytest.raises(SourceError) as error:
+        IMAPSource("mail.example.org", username="u", password="p", **folders)
+    assert said in one_line(error) and not error.value.temporary
+
+
+def test_a_folder_that_is_the_mailbox_on_this_server_is_refused(dovecot: Dovecot) -> None:
+    """`INBOX/digest` and `INBOX.digest` are one folder on a server whose delimiter is "."."""
+    src = IMAPSource(dovecot.host, username=dovecot.user, password=dovecot.password,
+                     port=dovecot.tls_port, ca_file=dovecot.ca_file, mailbox="INBOX.digest",
+                     processed_folder="INBOX/digest")
+    with src, pytest.raises(SourceError) as error:
+        list(src.poll())
+    assert "mailbox 'INBOX.digest' is also the processed or held folder" in one_line(error)
+    assert not error.value.temporary
+
+
 def test_default_ports() -> None:
     assert IMAPSource("mail.example.org", username="u", password="p").port == 993
     assert IMAPSource("mail.example.org", security="starttls", username="u",

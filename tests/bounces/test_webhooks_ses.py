@@ -110,3 +110,15 @@ def test_registry_names_are_feedback_sources() -> None:
     assert SesProvider.name == FeedbackSource.SES
     assert set(PROVIDERS) == {"ses", "postmark", "mailgun", "sendgrid"}
     assert set(PROVIDERS) <= {source.value for source in FeedbackSource}
+
+
+def test_provider_status_codes_are_read_as_mail_s_are() -> None:
+    """One reading of RFC 3463 codes for webhooks and mail: ASCII digits only (a provider's
+    "5.١.١" was kept as a status), no leading zeros, and class 4 or 5 (a failure's 2.0.0 is no
+    failure code)."""
+    from digest.bounces.webhooks.fields import enhanced_status
+
+    assert enhanced_status("5.01.001") == "5.1.1"
+    assert enhanced_status("5.\u0661.\u0661", "550 5.1.10 RecipientNotFound") == "5.1.10"
+    assert enhanced_status("2.0.0", "smtp; 5.1.1") == "5.1.1"
+    assert enhanced_status(None, 5.1, "") is None

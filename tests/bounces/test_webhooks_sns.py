@@ -73,6 +73,7 @@ def test_stale_or_future_timestamp_is_403(timestamp: str) -> None:
     "https://s3.eu-west-2.amazonaws.com/cert.pem",
     "https://sns.eu-west-2.amazonaws.com\\@evil.com/cert.pem",
     "file:///etc/passwd",
+    "https://sns.eu-west-\u0662.amazonaws.com/cert.pem",  # an Arabic-Indic 2: no SNS host
 ])
 def test_certificate_url_not_on_sns_is_403_without_fetching(url: str) -> None:
     fetcher = FakeFetcher()

@@ -119,6 +119,20 @@ def test_a_missing_path_is_one_line_and_not_temporary(sent: dict[str, str]) -> N
         1, "error: file nowhere.eml: no such file or directory")
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_path_is_refused_not_the_current_directory(
+        sent: dict[str, str], tmp_path: Path, blank: str) -> None:
+    # `digest bounces process "$MAILDIR"` with the variable unset: Path("") is ".", and the
+    # current directory was read (a maildir there had its mail moved), exit 0.
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "new" / "1.msg").write_bytes(reports.person_writes("bounces@example.org"))
+    result = runner.invoke(app, ["bounces", "process", blank])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: no path given (an empty argument")
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["1.msg"]
+
+
 @pytest.mark.timeout(60)
 def test_a_path_that_is_no_mailbox_is_one_line_exit_1(sent: dict[str, str],
                                                       tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ wrongly signed and replayed requests for each provider, with the providers' own 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 
@@ -323,3 +325,66 @@ def test_absurd_signature_timestamps_are_refused_not_a_500(client: TestClient,
     headers = sendgrid.signed(body, timestamp=int(stamp))
     assert client.post("/webhooks/sendgrid", content=body, headers=headers).status_code in (
         401, 403)
+
+
+def test_credentials_and_signatures_outside_base64_s_alphabet_are_a_401_not_a_500(
+        client: TestClient, session: Session) -> None:
+    """Basic credentials, a SendGrid signature header or an SNS Signature holding a non-ASCII
+    character: `b64decode` raised ValueError (not binascii.Error), an unhandled 500."""
+    body = sendgrid.events()
+    sendgrid_headers = {**sendgrid.signed(body),
+                        "X-Twilio-Email-Event-Webhook-Signature": "MEUCIQ\u00e9=="}
+    ses_body = json.dumps({**sns.notification(), "Signature": "\u00e9" * 8}).encode()
+    answers = {
+        "postmark": client.post("/webhooks/postmark", content=postmark.fixture(
+            "postmark_bounce.json"), headers={b"Authorization": "Basic \u00e9\u00e9\u00e9\u00e9"
+                                              .encode("latin-1")}),
+        "sendgrid": client.post("/webhooks/sendgrid", content=body, headers={
+            k.encode(): v.encode("latin-1") for k, v in sendgrid_headers.items()}),
+        "ses": client.post("/webhooks/ses", content=ses_body),
+    }
+    assert {k: (r.status_code, r.json()) for k, r in answers.items()} == {
+        "postmark": (401, {"error": "bad credentials"}),
+        "sendgrid": (401, {"error": "bad signature"}), "ses": (401, {"error": "bad signature"})}
+    assert recorded(session) == 0
+
+
+def test_a_signed_timestamp_in_other_digits_is_a_401(client: TestClient,
+                                                     session: Session) -> None:
+    """`str.isdigit` is true of Arabic-Indic digits and `float` reads them: a signed time
+    spelt so was taken as a Unix time."""
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(int(sns.NOW.timestamp()) - 30))
+    block = mailgun.signature()
+    digest = hmac.new(mailgun.KEY.encode(), f"{arabic}{block['token']}".encode(),
+                      hashlib.sha256).hexdigest()
+    body = json.dumps({"signature": {**block, "timestamp": arabic, "signature": digest},
+                       "event-data": mailgun.event()}).encode()
+    answer = client.post("/webhooks/mailgun", content=body)
+    assert (answer.status_code, answer.json()) == (401, {"error": "bad signature timestamp"})
+    assert recorded(session) == 0
+
+
+def test_a_key_named_twice_in_one_object_is_a_400_for_every_provider(
+        client: TestClient, session: Session) -> None:
+    """`{"event": "delivered", "event": "bounce"}`: Python kept the last value, another
+    parser (or the provider's own) the first. An ambiguous body is refused, recording nothing."""
+    twice = (b'[{"event": "delivered", "event": "bounce", "type": "bounce", '
+             b'"email": "rhys@example.net", "email": "dai@example.org", "sg_event_id": "t"}]')
+    pm = postmark.fixture("postmark_bounce.json").replace(
+        b'"Email"', b'"Email": "rhys@example.net", "Email"', 1)
+    mg = mailgun.payload().replace(b'"event-data": {', b'"event-data": {"event": "opened", ', 1)
+    inner = sns.notification()["Message"].replace('"bounce"', '"bounce": {}, "bounce"', 1)
+    answers = {
+        "sendgrid": client.post("/webhooks/sendgrid", content=twice,
+                                headers=sendgrid.signed(twice)),
+        "postmark": client.post("/webhooks/postmark", content=pm,
+                                headers={"Authorization": postmark.basic()}),
+        "mailgun": client.post("/webhooks/mailgun", content=mg),
+        "ses message": client.post("/webhooks/ses", content=json.dumps(
+            sns.notification(Message=inner)).encode()),
+    }
+    assert {k: r.status_code for k, r in answers.items()} == dict.fromkeys(answers, 400)
+    assert all(r.json() == {"error": "body names a key twice in one object"}
+               for r in answers.values())
+    assert recorded(session) == 0
+    assert state(session, "dai@example.org") is SubscriberState.ACTIVE

@@ -67,6 +67,7 @@ class FileSource(ClosedOnExit):
                  max_message_bytes: int = 10 * 1024 * 1024) -> None:
         self.path = Path(path)
         self.is_stdin = str(path) == "-"
+        self._blank = not str(path).strip()  # Path("") is "." : never read the cwd unasked
         self._stdin = stdin
         self.folders = {"done": _maildir_folder(processed_folder),
                         "held": _maildir_folder(held_folder)}
@@ -79,11 +80,15 @@ class FileSource(ClosedOnExit):
         return f"FileSource({'-' if self.is_stdin else str(self.path)!r})"
 
     def kind(self) -> Kind:
-        """What the path is; raises `SourceError` if it is missing or unusable: neither a
+        """What the path is; raises `SourceError` if it is empty, missing or unusable: neither a
         regular file nor a directory (a FIFO would block the read, a device never end), or a
         directory that holds no .eml file and is not a maildir."""
         if self.is_stdin:
             return "stdin"
+        if self._blank:
+            raise SourceError("no path given (an empty argument: an unset variable?); give "
+                              "a file, a directory, an mbox, a maildir, or - for stdin",
+                              temporary=False)
         try:
             mode = self.path.stat().st_mode
             if stat.S_ISDIR(mode):

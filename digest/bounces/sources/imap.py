@@ -61,9 +61,7 @@ class IMAPSource(ClosedOnExit):
             raise self._error("security 'none' would send the password in clear; "
                               "use 'tls' or 'starttls' (plain IMAP is allowed on loopback only)",
                               temporary=False)
-        if mailbox in self.folders.values():
-            raise self._error(f"mailbox {mailbox!r} cannot also be the processed or held folder",
-                              temporary=False)
+        self._check_folders()
         self._client: Any = None  # IMAPClient, connected, logged in, `mailbox` selected
         self._uidvalidity = 0
         self._resolved: dict[str, str] = {}
@@ -72,6 +70,25 @@ class IMAPSource(ClosedOnExit):
 
     def __repr__(self) -> str:
         return f"IMAPSource({self.host}:{self.port}, {self.username!r}, {self.mailbox!r})"
+
+    def _check_folders(self) -> None:
+        """Refuse (permanently) a folder name that is empty or holds a control character, and
+        two roles naming one folder: mail moved into the mailbox it came from is read again on
+        every poll, and held mail among processed mail is never found. Names are compared as
+        the server would: "/"-parts, INBOX in any case."""
+        named = {"mailbox": self.mailbox, "processed folder": self.folders["processed"],
+                 "held folder": self.folders["held"]}
+        seen: dict[str, str] = {}
+        for role, name in named.items():
+            key = _folder_key(name, "/" if role != "mailbox" else "")
+            if not key or any(c < " " or c == "\x7f" for c in name):
+                raise self._error(f"{role} {name!r} is not a folder name: it must be non-empty "
+                                  "and without control characters", temporary=False)
+            if key in seen:
+                raise self._error(f"{role} {name!r} is the same folder as the {seen[key]}; "
+                                  "the mailbox, processed and held folders must differ",
+                                  temporary=False)
+            seen[key] = role
 
     def poll(self) -> Iterator[Incoming]:
         """Yield every message in the mailbox not marked \\Deleted, in UID order."""
@@ -156,6 +173,10 @@ class IMAPSource(ClosedOnExit):
             self._uidplus = client.has_capability("UIDPLUS")
             self._resolved = {role: self._resolve(client, name)
                               for role, name in self.folders.items()}
+            if _folder_key(self.mailbox) in {_folder_key(f) for f in self._resolved.values()}:
+                raise self._error(f"mailbox {self.mailbox!r} is also the processed or held "
+                                  f"folder on this server ({', '.join(self._resolved.values())})",
+                                  temporary=False)
             for folder in self._resolved.values():
                 _create(client, folder)
         with self._errors(f"select {self.mailbox}"):
@@ -248,6 +269,16 @@ class IMAPSource(ClosedOnExit):
                 client.uid_expunge(leftovers)
         else:
             client.expunge()  # side effect: expunges anything marked \Deleted in the mailbox
+
+
+def _folder_key(name: str, delimiter: str = "") -> str:
+    """A folder name as the server tells folders apart: split on `delimiter` ("/" for the
+    settings' names; none for a name in the server's own form), empty parts dropped, and INBOX
+    in any case (RFC 3501 5.1) written INBOX."""
+    parts = [part for part in (name.split(delimiter) if delimiter else [name.strip()]) if part]
+    if parts and parts[0].upper() == "INBOX":
+        parts[0] = "INBOX"
+    return "/".join(parts)
 
 
 def _create(client: Any, folder: str) -> None:

@@ -11,6 +11,7 @@ the values in the JSON is `fields`'.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,12 +75,28 @@ def check_size(body: bytes, limit: int) -> None:
         raise WebhookRejected(413, "body too large")
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object's members as a dict; raises `_DuplicateKey` if a key comes twice."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateKey
+    return found
+
+
 def parse_json(body: bytes) -> object:
     """Decode a UTF-8 JSON body, or refuse it with 400, also when a string (or key) spells a
     lone surrogate (`\\ud800`: not text, it fails in a signature's bytes or a database) or a
-    NUL (`\\u0000`: PostgreSQL refuses it, a 503 the provider would retry for ever)."""
+    NUL (`\\u0000`: PostgreSQL refuses it, a 503 the provider would retry for ever), or an
+    object names a key twice (`{"event": "delivered", "event": "bounce"}`: parsers disagree
+    on which one counts, and Python's last-wins is no provider's promise)."""
     try:
-        value = json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise WebhookRejected(400, "body names a key twice in one object") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRejected(400, "body is not JSON") from None
     found = unstorable(value)
@@ -125,10 +142,21 @@ def check_fresh(signed_at: datetime, now: datetime, tolerance: timedelta) -> Non
         raise WebhookRejected(403, "timestamp in the future")
 
 
+def base64_bytes(value: str, refusal: str) -> bytes:
+    """Strict base64 (a signature, Basic credentials) decoded, or refuse with 401 `refusal`:
+    a character outside the alphabet, non-ASCII ones included (`b64decode` raises ValueError
+    on those, which was a 500), is a wrong credential, not a fault of ours."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:  # binascii.Error is one
+        raise WebhookRejected(401, refusal) from None
+
+
 def check_signed_time(timestamp: str, now: datetime, tolerance: timedelta) -> None:
     """Refuse with 401 a signed timestamp that is not a whole number of Unix seconds, and with
     403 one older than `tolerance` or too far in the future (see `check_fresh`)."""
-    signed_at = from_unix(timestamp) if timestamp.isdigit() else None
+    whole = timestamp.isascii() and timestamp.isdigit()  # str.isdigit is true of "١" and "²"
+    signed_at = from_unix(timestamp) if whole else None
     if signed_at is None:
         raise WebhookRejected(401, "bad signature timestamp")
     check_fresh(signed_at, now, tolerance)

@@ -4,15 +4,13 @@ a refusal), and cleaned for what the records keep (bare addresses, UTC times, on
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import parseaddr
 
+from digest.bounces import heuristics, mime
 from digest.dates import FIRST_YEAR, LAST_YEAR, year_problem
 
 _DIAGNOSTIC_MAX = 500
-_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 # The Unix seconds of the years digest works in (digest.dates): a time outside is no event's.
 _FIRST_SECOND = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()
 _PAST_LAST_SECOND = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
@@ -53,11 +51,9 @@ def from_iso(value: object) -> datetime | None:
 
 
 def address(value: object) -> str | None:
-    """The bare, lower-case address in `value` ("Name <a@b>" or "a@b"), or None."""
-    if not isinstance(value, str):
-        return None
-    addr = parseaddr(value)[1].strip().lower()
-    return addr if "@" in addr else None
+    """The one address in `value` ("Name <a@b>" or "a@b"), read as mail's are
+    (`mime.bare_address`: ASCII lower-cased; None for none or several), or None."""
+    return mime.bare_address(value[:600]) if isinstance(value, str) else None
 
 
 def verp_tag(envelope_sender: object) -> str | None:
@@ -79,10 +75,11 @@ def one_line(*parts: object) -> str | None:
 
 
 def enhanced_status(*candidates: object) -> str | None:
-    """The first RFC 3463 status code (such as 5.1.1) found in the candidates, or None."""
+    """The first RFC 3463 code of class 4 or 5 (such as 5.1.1) in the candidates, canonical
+    (`heuristics.status_in`, as for mail), or None."""
     for candidate in candidates:
-        if isinstance(candidate, str) and (match := _STATUS.search(candidate)):
-            return match.group(1)
+        if isinstance(candidate, str) and (found := heuristics.status_in(candidate)):
+            return found
     return None
 
 

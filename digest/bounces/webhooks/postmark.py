@@ -10,8 +10,6 @@ deduplication makes a replay or retry a no-op.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
@@ -23,6 +21,7 @@ from digest.bounces.webhooks.base import (
     Verified,
     WebhookRejected,
     as_object,
+    base64_bytes,
     check_size,
     header,
     parse_json,
@@ -70,10 +69,7 @@ class PostmarkProvider:
         scheme, _, token = (authorization or "").strip().partition(" ")
         if scheme.lower() != "basic" or not token:
             raise WebhookRejected(401, "missing credentials")
-        try:
-            decoded = base64.b64decode(token.strip(), validate=True)
-        except binascii.Error:
-            raise WebhookRejected(401, "bad credentials") from None
+        decoded = base64_bytes(token.strip(), "bad credentials")
         user, _, password = decoded.partition(b":")
         # both comparisons always run, so timing does not tell which half was wrong
         user_ok = hmac.compare_digest(user, self._username)

@@ -11,7 +11,6 @@ absorbs; the freshness window (default 1 hour) is defence in depth.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from digest.bounces.webhooks.base import (
     MAX_BODY_BYTES,
     Verified,
     WebhookRejected,
+    base64_bytes,
     check_signed_time,
     check_size,
     header,
@@ -91,10 +91,10 @@ class SendGridProvider:
         timestamp = header(headers, TIMESTAMP_HEADER)
         if not signature or not timestamp:
             raise WebhookRejected(401, "missing signature")
+        raw = base64_bytes(signature, "bad signature")
         try:
-            raw = base64.b64decode(signature, validate=True)
             self._key.verify(raw, timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
-        except (binascii.Error, InvalidSignature):
+        except InvalidSignature:
             raise WebhookRejected(401, "bad signature") from None
         check_signed_time(timestamp, now, self._tolerance)
         events = parse_json(body)

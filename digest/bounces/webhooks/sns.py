@@ -15,8 +15,6 @@ it is not chain-validated here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import urllib.request
 from collections.abc import Callable, Collection, Mapping
@@ -29,7 +27,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from digest.bounces.webhooks import fields
-from digest.bounces.webhooks.base import WebhookRejected, check_fresh, header, utc
+from digest.bounces.webhooks.base import (
+    WebhookRejected,
+    base64_bytes,
+    check_fresh,
+    header,
+    utc,
+)
 
 _NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _CONFIRMATION_FIELDS = (
@@ -41,7 +45,7 @@ SIGNED_FIELDS: Mapping[str, tuple[str, ...]] = {
     "UnsubscribeConfirmation": _CONFIRMATION_FIELDS,
 }
 _HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-_SNS_HOST = re.compile(r"sns\.[a-z]{2}(?:-[a-z]+)+-\d{1,2}\.amazonaws\.com(?:\.cn)?")
+_SNS_HOST = re.compile(r"sns\.[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}\.amazonaws\.com(?:\.cn)?")
 _MAX_CERT_BYTES = 64 * 1024
 
 Fetcher = Callable[[str], bytes]
@@ -129,10 +133,10 @@ def check_signature(message: Mapping[str, object], cert: x509.Certificate, now: 
     signature = fields.text(message, "Signature")
     if not isinstance(key, rsa.RSAPublicKey) or algorithm is None or not signature:
         raise WebhookRejected(401, "missing or unsupported signature")
+    raw = base64_bytes(signature, "bad signature")
     try:
-        raw = base64.b64decode(signature, validate=True)
         key.verify(raw, string_to_sign(message), padding.PKCS1v15(), algorithm())
-    except (binascii.Error, InvalidSignature):
+    except InvalidSignature:
         raise WebhookRejected(401, "bad signature") from None
 
 
