@@ -36,6 +36,7 @@ MAX_CONNECTIONS = 64  # SMTP connections (worker threads) one send may open
 MAX_LOCAL_PART = 64  # RFC 5321 4.5.3.1.1
 VERP_SUFFIX = 27  # "+" and the longest VERP tag (digest.delivery.verp.MAX_TAG, a test checks)
 MAX_VERP_BASE_LOCAL = MAX_LOCAL_PART - VERP_SUFFIX  # DIGEST_BOUNCE_ADDRESS's local part
+MAX_CA_BYTES = 10_000_000  # a CA bundle (the system's is a few hundred KB)
 # A number as a setting may spell it: ASCII digits with an optional sign, decimals and (for a
 # float) exponent. Python's int() and float() would also take `1_0` (10) and other scripts'
 # digits, which no one means in a .env file.
@@ -377,17 +378,23 @@ class Settings(BaseSettings):
                              "the user name to send without AUTH)")
         return user
 
-    @field_validator("smtp_ca_file")
+    @field_validator("smtp_ca_file", "bounce_imap_ca_file")
     @classmethod
     def _ca_file(cls, path: Path | None) -> Path | None:
         # Found at the first connection before, as "TLS failed during connect
         # (NO_CERTIFICATE_OR_CRL_FOUND)" or "connect failed (No such file or directory)".
+        # Read through digest.paths: OpenSSL's own open would wait on a FIFO for ever.
         if path is None:
             return None
         import ssl
 
+        from digest.paths import read_regular
+
         try:
-            ssl.create_default_context(cafile=str(path))
+            pem = read_regular(path, max_bytes=MAX_CA_BYTES).decode("ascii")
+            ssl.create_default_context(cadata=pem)
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} holds no PEM certificate (not ASCII text)") from None
         except ssl.SSLError as exc:
             raise ValueError(f"{path} holds no PEM certificate ({exc.reason or exc})") from None
         except OSError as exc:

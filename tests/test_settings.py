@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -295,14 +296,20 @@ def test_a_ca_file_must_hold_a_certificate(tmp_path: Path,
     (No such file or directory)" at the first connection, naming neither file nor setting."""
     text = tmp_path / "notes.txt"
     text.write_text("not a certificate\n")
-    for path, words in [(text, "holds no PEM certificate"), (certificate[1], "holds no PEM"),
-                        (tmp_path / "gone.pem", "No such file or directory"),
-                        (tmp_path, "Is a directory")]:
-        with pytest.raises(ValidationError) as info:
-            bare(smtp_ca_file=path)
-        assert info.value.errors()[0]["loc"] == ("smtp_ca_file",)
-        assert str(path) in str(info.value) and words in str(info.value)
-    assert bare(smtp_ca_file=certificate[0]).smtp_ca_file == certificate[0]
+    binary = tmp_path / "der.crt"
+    binary.write_bytes(b"0\x82\x03\xff\xfe")
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)  # OpenSSL's own open waited on it for ever
+    for field in ("smtp_ca_file", "bounce_imap_ca_file"):
+        for path, words in [(text, "holds no PEM certificate"), (certificate[1], "holds no PEM"),
+                            (binary, "holds no PEM certificate (not ASCII text)"),
+                            (tmp_path / "gone.pem", "no such file or folder"),
+                            (tmp_path, "is a folder"), (fifo, "is a FIFO")]:
+            with pytest.raises(ValidationError) as info:
+                bare(**{field: path})
+            assert info.value.errors()[0]["loc"] == (field,)
+            assert str(path) in str(info.value) and words in str(info.value), str(info.value)
+        assert getattr(bare(**{field: certificate[0]}), field) == certificate[0]
 
 
 @pytest.mark.parametrize(("values", "field", "words"), [
