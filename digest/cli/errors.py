@@ -7,10 +7,12 @@ naming the setting, file or server; `--debug` or DIGEST_DEBUG=1 shows the traceb
 from __future__ import annotations
 
 import enum
+import re
 from pathlib import Path
+from typing import get_args
 
 import sqlalchemy as sa
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 
 from digest.cli.env_file import SettingsFileInvalid
@@ -73,13 +75,27 @@ def _sqlite_hint(settings: Settings | None, line: str) -> str:
             f"this user needs write access to them and to the folder {path.parent})")
 
 
+_URL_PASSWORD = re.compile(r"(//[^/?#@:]*:)[^/?#@]*@")
+
+
+def shown_value(field: str, value: object) -> object:
+    """A setting's refused value as an error line may show it: a secret (SecretStr) not at
+    all, and the password of a URL (`postgresql://user:pw@host/db`) as `***`."""
+    info = Settings.model_fields.get(field)
+    if info is not None and SecretStr in (get_args(info.annotation) or (info.annotation,)):
+        return "***"
+    return _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+
+
 def describe(exc: BaseException, settings: Settings | None) -> tuple[str, Exit]:
     """One line saying what went wrong and what to look at, and the exit code."""
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         lines = []
         for e in exc.errors():
             name = env_name(e["loc"][0]) if e["loc"] else "settings"
-            got = f" (got {e['input']!r})" if isinstance(e.get("input"), str | int) else ""
+            field = str(e["loc"][0]) if e["loc"] else ""
+            got = (f" (got {shown_value(field, e['input'])!r})"
+                   if isinstance(e.get("input"), str | int) else "")
             msg = e["msg"].removeprefix("Value error, ")  # our own ValueError, as raised
             lines.append(f"setting {name}: {msg}{got}")
         return "; ".join(lines), Exit.CONFIG

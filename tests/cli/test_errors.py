@@ -54,6 +54,22 @@ def test_a_bad_setting_names_the_variable(workdir: Path, capsys: pytest.CaptureF
                              "digits (e.g. 10) (got 'abc')")
 
 
+def test_a_refused_setting_never_shows_a_password(workdir: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line said `(got 'postgresql://u:hunter2@h:abc/db')`, password and all."""
+    from digest.cli.errors import shown_value
+
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql://u:hunter2@h:abc/db")
+    code, _, err = digest(capsys, "issue", "list")
+    assert code == Exit.CONFIG and "hunter2" not in err
+    assert "(got 'postgresql://u:***@h:abc/db')" in one_line(err)
+    assert shown_value("smtp_password", "hunter2") == "***"  # a secret is never shown
+    assert shown_value("bounce_imap_password", "x") == "***"
+    assert shown_value("smtp_host", "mail.example") == "mail.example"
+    assert shown_value("site_url", "https://a:b@h.example/") == "https://a:***@h.example/"
+
+
 def test_a_bad_setting_in_dot_env_too(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / ".env").write_text("DIGEST_BATCH_SIZE=0\n", encoding="utf-8")
     code, _, err = digest(capsys, "db", "upgrade")
