@@ -36,3 +36,18 @@ def socket_failure(exc: BaseException, *, during: str, timeout: float) -> str | 
 def text_of(raw: bytes | str) -> str:
     """A server's words as text: bytes are read as UTF-8, anything undecodable replaced."""
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
+def speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether a TLS handshake with host:port completes (its certificate is not judged): how
+    a port that sent no greeting in plain text is told to be an implicit-TLS one."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout) as sock, \
+                context.wrap_socket(sock, server_hostname=host):
+            return True
+    except (OSError, ValueError):  # ssl.SSLError and timeouts are OSErrors
+        return False
+

@@ -188,6 +188,44 @@ def test_starttls_without_the_test_ca_fails_certificate_verification(dovecot: Do
     assert not error.value.temporary
 
 
+def test_tls_to_the_plain_port_names_the_setting_that_fits(dovecot: Dovecot) -> None:
+    """It said "TLS failed during connect (WRONG_VERSION_NUMBER)", as a temporary failure
+    (exit 75) that every poll met again."""
+    with pytest.raises(SourceError) as error:
+        list(source(dovecot, port=dovecot.port).poll())
+    assert one_line(error) == (
+        f"imap 127.0.0.1:{dovecot.port}: answered the TLS hello in plain IMAP: it is a plain "
+        "port, not an implicit-TLS one: set DIGEST_BOUNCE_IMAP_SECURITY=starttls, or use the "
+        "server's implicit-TLS port (usually 993)")
+    assert not error.value.temporary
+
+
+@pytest.mark.parametrize("security", ["starttls", "none"])
+def test_plain_text_to_the_tls_port_names_the_setting_that_fits(dovecot: Dovecot,
+                                                                security: str) -> None:
+    """It waited out the timeout and said the server did not answer, as a temporary failure."""
+    with pytest.raises(SourceError) as error:
+        list(source(dovecot, security=security, port=dovecot.tls_port, timeout=1).poll())
+    assert one_line(error) == (
+        f"imap 127.0.0.1:{dovecot.tls_port}: sent no IMAP greeting but answers TLS: it is an "
+        "implicit-TLS port, set DIGEST_BOUNCE_IMAP_SECURITY=tls")
+    assert not error.value.temporary
+
+
+def test_a_silent_port_is_still_a_temporary_failure() -> None:
+    """A server that never greets, in plain text or TLS, may be down: not a setting to fix."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        for security in ("tls", "starttls"):
+            src = IMAPSource("127.0.0.1", port=port, security=security, username="u",
+                             password="p", timeout=0.5)
+            with pytest.raises(SourceError) as error:
+                list(src.poll())
+            assert error.value.temporary and "greeting" not in one_line(error), security
+
+
 def test_missing_ca_file_is_one_line(dovecot: Dovecot) -> None:
     missing = dovecot.ca_file.with_name("nope.pem")
     with pytest.raises(SourceError) as error:

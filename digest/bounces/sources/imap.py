@@ -13,6 +13,7 @@ from __future__ import annotations
 import imaplib
 import ipaddress
 import re
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -29,7 +30,7 @@ from digest.bounces.sources.base import (
     SourceError,
     header_block,
 )
-from digest.network import socket_failure, text_of
+from digest.network import socket_failure, speaks_tls, text_of
 from digest.paths import UnusableFile, check_file
 
 Security = Literal["tls", "starttls", "none"]
@@ -159,9 +160,15 @@ class IMAPSource(ClosedOnExit):
             with self._errors(f"loading CA file {self.ca_file}" if self.ca_file else "TLS setup"):
                 cafile = str(self.ca_file) if self.ca_file else None
                 context = ssl.create_default_context(cafile=cafile)
-        with self._errors("connect"):
-            client = IMAPClient(self.host, self.port, ssl=self.security == "tls",
-                                ssl_context=context, timeout=self.timeout)
+        try:
+            with self._errors("connect"):
+                client = IMAPClient(self.host, self.port, ssl=self.security == "tls",
+                                    ssl_context=context, timeout=self.timeout)
+        except SourceError as failed:
+            misfit = self._misfit(failed.__cause__)
+            if misfit is None:
+                raise
+            raise self._error(misfit, temporary=False) from failed.__cause__
         self._client = client  # from here on, _errors() shuts it down on failure
         if self.security == "starttls":
             with self._errors("STARTTLS"):
@@ -182,6 +189,21 @@ class IMAPSource(ClosedOnExit):
         with self._errors(f"select {self.mailbox}"):
             self._uidvalidity = int(client.select_folder(self.mailbox)[b"UIDVALIDITY"])
         return client
+
+    def _misfit(self, exc: BaseException | None) -> str | None:
+        """Why connecting failed when DIGEST_BOUNCE_IMAP_SECURITY does not fit the port, made
+        sure of by a second short look; None for any other failure (it may pass by itself)."""
+        if self.security != "tls" and isinstance(exc, TimeoutError | imaplib.IMAP4.abort) \
+                and speaks_tls(self.host, self.port, self.timeout):
+            return ("sent no IMAP greeting but answers TLS: it is an implicit-TLS port, set "
+                    "DIGEST_BOUNCE_IMAP_SECURITY=tls")
+        if self.security == "tls" and isinstance(exc, ssl.SSLError) \
+                and not isinstance(exc, ssl.SSLCertVerificationError) \
+                and _greets_in_plain(self.host, self.port, self.timeout):
+            return ("answered the TLS hello in plain IMAP: it is a plain port, not an "
+                    "implicit-TLS one: set DIGEST_BOUNCE_IMAP_SECURITY=starttls, or use the "
+                    "server's implicit-TLS port (usually 993)")
+        return None
 
     def _resolve(self, client: Any, name: str) -> str:
         """A "/"-separated folder name in the server's own delimiter and namespace."""
@@ -301,6 +323,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _greets_in_plain(host: str, port: int, timeout: float) -> bool:
+    """Whether host:port sends an IMAP greeting (`* OK`, `* PREAUTH`) in plain text."""
+    try:
+        with socket.create_connection((host, port), timeout) as sock:
+            return sock.makefile("rb").readline(1024).startswith((b"* OK", b"* PREAUTH"))
+    except OSError:
+        return False
 
 
 def _is_temporary(action: str, exc: BaseException) -> bool:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 
 from digest.delivery.transports.base import Misfit, Outcome, Outgoing, SendResult, dot_stuff
-from digest.network import socket_failure, text_of
+from digest.network import socket_failure, speaks_tls, text_of
 from digest.settings import Settings, setting_file
 
 log = logging.getLogger(__name__)
@@ -477,7 +477,7 @@ def _misfit(exc: BaseException, host: str, port: int, security: str,
     """
     if security != "tls" and isinstance(exc, smtplib.SMTPServerDisconnected) \
             and isinstance(exc.__context__, TimeoutError):
-        if _speaks_tls(host, port, greeting):
+        if speaks_tls(host, port, greeting):
             return (f"sent no SMTP greeting within {greeting:g} s but answers TLS: it is an "
                     "implicit-TLS port, set DIGEST_SMTP_SECURITY=tls"), True
         return (f"sent no SMTP greeting within {greeting:g} s: is it an implicit-TLS port "
@@ -495,19 +495,6 @@ def _misfit(exc: BaseException, host: str, port: int, security: str,
         return (f"{plain}, and offers no STARTTLS: use the relay's implicit-TLS port (usually "
                 "465), or DIGEST_SMTP_SECURITY=none (unencrypted)"), True
     return None
-
-
-def _speaks_tls(host: str, port: int, timeout: float) -> bool:
-    """Whether a TLS handshake with host:port completes (its certificate is not judged)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((host, port), timeout) as sock, \
-                context.wrap_socket(sock, server_hostname=host):
-            return True
-    except (OSError, ValueError):  # ssl.SSLError and timeouts are OSErrors
-        return False
 
 
 def _plain_greeting(host: str, port: int, timeout: float) -> bool | None:
