@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from digest import paths
-
-NOT_ROOT = pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
-
+from tests.nobody import as_nobody, shared_folder
 
 def problem(path: Path, **kwargs: int) -> str:
     """The phrase open_regular refuses `path` with (it must refuse it)."""
@@ -72,18 +70,22 @@ def test_missing_and_dangling(tmp_path: Path) -> None:
     assert refused.value.errno == errno.ENOENT
 
 
-@NOT_ROOT
-def test_an_unreadable_file_or_folder(tmp_path: Path) -> None:
-    (tmp_path / "f").write_bytes(b"x")
-    (tmp_path / "f").chmod(0)
-    assert problem(tmp_path / "f") == "cannot be read: permission denied"
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d").chmod(0)
-    try:
-        with pytest.raises(paths.UnusableFile, match="cannot be read: permission denied"):
-            paths.check_folder(tmp_path / "d")
-    finally:
-        (tmp_path / "d").chmod(0o700)
+def test_an_unreadable_file_or_folder() -> None:
+    with shared_folder() as folder:
+        (folder / "f").write_bytes(b"x")
+        (folder / "f").chmod(0)
+        (folder / "d").mkdir()
+        (folder / "d").chmod(0)
+
+        def refusals() -> tuple[str, str]:
+            with pytest.raises(paths.UnusableFile) as refused:
+                paths.check_folder(folder / "d")
+            return problem(folder / "f"), str(refused.value.strerror)
+
+        try:
+            assert as_nobody(refusals) == ("cannot be read: permission denied",) * 2
+        finally:
+            (folder / "d").chmod(0o700)
 
 
 def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:

@@ -121,7 +121,9 @@ def db_upgrade() -> None:
 
 @content_app.command("sync")
 def content_sync(
-    directory: Annotated[Path | None, typer.Argument(help="Content folder (default: ./content)")]
+    # readable=False: digest.paths judges it, in one line (Click's check is a usage error).
+    directory: Annotated[Path | None, typer.Argument(help="Content folder (default: ./content)",
+                                                     readable=False)]
     = None,
 ) -> None:
     """Validate content files and upsert them, all or nothing.
@@ -158,7 +160,8 @@ def content_sync(
 
 @subs_app.command("import")
 def subscribers_import(
-    file: Annotated[Path, typer.Argument(help="CSV with columns email,name,language")],
+    file: Annotated[Path, typer.Argument(help="CSV with columns email,name,language",
+                                         readable=False)],  # digest.paths judges it
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Import the good lines even if some lines are bad")] = False,
 ) -> None:

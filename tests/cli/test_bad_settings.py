@@ -62,7 +62,7 @@ def test_an_unreadable_dkim_key_refuses_the_send_before_anything_is_written(
     ("DIGEST_SITE_URL", "https://x.org:99999/", "port must be a number"),
     ("DIGEST_VAR_DIR", "", "must name a folder"),
     ("DIGEST_SMTP_HOST", "smtp.example.org:587", "the port is a setting of its own"),
-    ("DIGEST_SMTP_CA_FILE", "/nonexistent/ca.pem", "No such file or directory"),
+    ("DIGEST_SMTP_CA_FILE", "/nonexistent/ca.pem", "no such file or folder"),
     ("DIGEST_DKIM_SELECTOR", "a b", "ASCII letters, digits and hyphens"),
     ("DIGEST_LIST_ID", "<digest.example.org>", "without the angle brackets"),
     ("DIGEST_TEMPLATES_DIR", "/", "has no email/, web/, feeds/ folder"),

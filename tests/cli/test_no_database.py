@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.console import digest
+from tests.nobody import digest_as_nobody, shared_folder
 from tests.conftest import PG_ADMIN_URL, TEST_SECRET_KEY, empty_pg_database, new_database
 
 HINT = "(create it with `digest db upgrade`)"
@@ -132,15 +133,16 @@ def test_a_device_is_no_database(workdir: Path, capsys: pytest.CaptureFixture[st
         "/dev/zero is a character device, not an SQLite database file")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
 def test_an_unreadable_database_file_is_one_line(
-        workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    path = new_database(workdir / "digest.db")
-    path.chmod(0)
-    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{path}")
-    assert refused(capsys, "issue", "list").endswith(
-        f"{path}: cannot be read: permission denied")
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with shared_folder() as folder:
+        path = new_database(folder / "digest.db")
+        path.chmod(0)
+        monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{path}")
+        code, out, err = digest_as_nobody(folder, "issue", "list")
+    assert (code, out) == (78, ""), err
+    assert err == (f"error: setting DIGEST_DATABASE_URL: {path}: cannot be read: permission "
+                   "denied\n")
 
 
 def test_an_empty_file_is_an_empty_database_and_is_migrated(
