@@ -39,7 +39,7 @@ def as_nobody(fn: Callable[[], T]) -> T:
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
             outcome: tuple[bool, object] = (True, fn())
-        except BaseException as exc:  # noqa: BLE001 - handed to the parent, re-raised there
+        except BaseException as exc:  # handed to the parent, raised there
             outcome = (False, exc)
         with os.fdopen(write, "wb") as out:
             pickle.dump(outcome, out)

@@ -12,6 +12,7 @@ import pytest
 from digest import paths
 from tests.nobody import as_nobody, shared_folder
 
+
 def problem(path: Path, **kwargs: int) -> str:
     """The phrase open_regular refuses `path` with (it must refuse it)."""
     with pytest.raises(paths.UnusableFile) as refused:

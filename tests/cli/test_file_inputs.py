@@ -16,9 +16,9 @@ import pytest
 
 from digest.settings import REPO_ROOT
 from tests.cli.console import digest
-from tests.nobody import digest_as_nobody, shared_folder
 from tests.cli.test_bad_input import approved, status, untouched, workdir
 from tests.conftest import process_env
+from tests.nobody import digest_as_nobody, shared_folder
 
 __all__ = ["approved", "workdir"]  # the fixtures, used by name
 

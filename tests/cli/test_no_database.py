@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.console import digest
-from tests.nobody import digest_as_nobody, shared_folder
 from tests.conftest import PG_ADMIN_URL, TEST_SECRET_KEY, empty_pg_database, new_database
+from tests.nobody import digest_as_nobody, shared_folder
 
 HINT = "(create it with `digest db upgrade`)"
 # Every command that opens the database; none of them may create one.
