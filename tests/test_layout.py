@@ -10,9 +10,9 @@ from digest.settings import REPO_ROOT
 PACKAGE = REPO_ROOT / "digest"
 MAX_LINES = 400
 # Each stage may import itself and the stages before it, never one after it.
-STAGES = ["text", "paths", "dates", "network", "keys", "settings", "i18n", "tokens", "store",
-          "content", "render", "issue", "delivery", "audience", "bounces", "scheduler", "demo",
-          "web", "cli"]
+STAGES = ["text", "paths", "dates", "network", "keys", "setting_checks", "settings", "i18n",
+          "tokens", "store", "content", "render", "issue", "delivery", "audience", "bounces",
+          "scheduler", "demo", "web", "cli"]
 
 
 def module_name(path: Path) -> str:

@@ -59,6 +59,18 @@ def normalise_email(raw: str) -> str:
     return slow_normalise(stripped)
 
 
+def valid_or_none(address: str | None) -> str | None:
+    """`normalise_email(address)`, or None for an address no subscriber can have (a report's
+    or a webhook's): `stored_form`'s fallback lower-cases any text, and `str.lower` turns
+    `\u212a@example.com` (KELVIN SIGN) into k@example.com, someone else's address."""
+    if not address:
+        return None
+    try:
+        return normalise_email(address)
+    except ValueError:
+        return None
+
+
 def stored_form(typed: str) -> str:
     """An address as the store keeps it, from any form a person may type it in: any case,
     its domain in Unicode (`bücher.example`) or in IDNA (`xn--bcher-kva.example`). An address

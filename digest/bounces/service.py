@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from digest.audience.address import normalise_email
+from digest.audience.address import valid_or_none
 from digest.bounces.events import Feedback
 from digest.bounces.parse import parse
 from digest.bounces.policy import GMAIL_COMPLAINT_LINE, Action, Decision, Policy
@@ -163,7 +163,7 @@ def match_feedback(session: Session, settings: Settings, feedback: Feedback) -> 
             if found else None
         if delivery is not None and delivery.message_id == feedback.original_message_id:
             return _of(session, MatchedBy.MESSAGE_ID, delivery)
-    email = _normalised(feedback.recipient)
+    email = valid_or_none(feedback.recipient)
     if email is not None:
         sub = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
         if sub is not None:
@@ -322,18 +322,6 @@ def issue_feedback(session: Session, issue_id: int) -> IssueFeedback:
         unsubscribed=changed.get(SubscriberState.UNSUBSCRIBED, 0))
 
 
-def _normalised(recipient: str | None) -> str | None:
-    """A report's address as the store keeps subscribers' (`normalise_email`), or None if it
-    is no address a subscriber can have: `stored_form`'s fallback lower-cases any text, and
-    `str.lower` turns `\u212a@example.com` (KELVIN SIGN) into k@example.com, someone else."""
-    if not recipient:
-        return None
-    try:
-        return normalise_email(recipient)
-    except ValueError:
-        return None
-
-
 def _locked(session: Session, subscriber_id: int) -> Subscriber | None:
     """The subscriber as committed now, locked until the commit (PostgreSQL; SQLite's write
     transaction is the lock), so that the policy decides on the state an unsubscribe or
@@ -378,7 +366,7 @@ def _row(feedback: Feedback, source: FeedbackSource, raw: bytes | None, now: dat
         "delivery_id": match.delivery_id, "issue_id": match.issue_id,
         # In the form the store keeps addresses in, so that an erasure finds it by the address.
         "recipient": None if erased or not feedback.recipient
-        else (_normalised(feedback.recipient) or feedback.recipient)[:320] or None,
+        else (valid_or_none(feedback.recipient) or feedback.recipient)[:320] or None,
         "status": (feedback.status or "")[:16] or None,
         "diagnostic": None if erased else feedback.diagnostic,
         "detail": decision.detail[:300], "received_at": now,

@@ -121,10 +121,8 @@ def db_upgrade() -> None:
 
 @content_app.command("sync")
 def content_sync(
-    # readable=False: digest.paths judges it, in one line (Click's check is a usage error).
-    directory: Annotated[Path | None, typer.Argument(help="Content folder (default: ./content)",
-                                                     readable=False)]
-    = None,
+    directory: Annotated[Path | None, typer.Argument(  # readable=False: digest.paths judges
+        help="Content folder (default: ./content)", readable=False)] = None,
 ) -> None:
     """Validate content files and upsert them, all or nothing.
 
@@ -147,10 +145,10 @@ def content_sync(
         say(f"retyped {change}")
     say(f"{len(items)} item(s): {report.total(report.created)} created, "
         f"{report.total(report.updated)} updated, {report.total(report.unchanged)} unchanged")
-    for slug in report.withdrawn:
-        say(f"withdrawn {slug}: no longer chosen for an issue, listed or shown")
-    for slug in report.restored:
-        say(f"restored {slug}: no longer withdrawn")
+    for line in ([f"withdrawn {slug}: no longer chosen for an issue, listed or shown"
+                  for slug in report.withdrawn]
+                 + [f"restored {slug}: no longer withdrawn" for slug in report.restored]):
+        say(line)
     if report.absent:
         shown = ", ".join(report.absent[:10]) + (", ..." if len(report.absent) > 10 else "")
         warn(f"warning: {len(report.absent)} item(s) in the store have no file here: {shown}; "

@@ -174,14 +174,14 @@ def _addresses(raw: list[str]) -> list[str]:
 
 def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: list[str]) -> None:
     """Send each variant to each address; exit 75 (relay) or 1 (refused) unless all went."""
-    from digest.delivery import run
+    from digest.delivery import proofs
     from digest.delivery.transports import factory
     from digest.delivery.transports.base import Outcome
 
     transport = factory.transport_factory(settings)()
     try:
-        results = run.send_tests(settings, engine, issue_id, addresses, transport)
-    except run.NoVariant as exc:
+        results = proofs.send_tests(settings, engine, issue_id, addresses, transport)
+    except proofs.NoVariant as exc:
         transport.close()
         raise fail(str(exc)) from None
     for address, lang, reply, _ in results:

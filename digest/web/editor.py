@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from digest.audience.csv_import import normalise_email
 from digest.bounces import service as bounce_service
-from digest.delivery import run
+from digest.delivery import proofs, run
 from digest.i18n import EDITOR_DOMAIN, event_time
 from digest.issue import checks, lifecycle, service
 from digest.render.placeholders import PREFS_PLACEHOLDER, UNSUB_PLACEHOLDER
@@ -147,8 +147,8 @@ def test_send(request: Request, issue_id: str, who: Editor, svc: Svc, session: D
                            notice_text(Notice.NOT_SENT_SETTINGS, choose_language(request)),
                            status=400)
     commit(session)  # the test send reads in its own transaction
-    results = run.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
-                             svc.transport_factory(), languages=[tab])
+    results = proofs.send_tests(svc.settings, svc.engine, issue.id or 0, [to],
+                                svc.transport_factory(), languages=[tab])
     lifecycle.record(session, issue, who.name, IssueAction.TEST_SENT,
                      f"test of {tab.value} sent to {to}: {results[0][2]}")
     commit(session)

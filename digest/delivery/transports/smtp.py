@@ -8,11 +8,9 @@ and one read for the dot and its successor's envelope, and one write for its bod
 The message bytes arrive dot-stuffed from the template (`Outgoing.wire`), so the per-message
 work here is the socket writes, not a regex over the whole body.
 
-smtplib opens the connection (greeting, EHLO, STARTTLS, AUTH); the greeting has its own,
-shorter timeout (DIGEST_SMTP_GREETING_TIMEOUT): a relay that sends none is usually an
-implicit-TLS port spoken to in plain text, and one that answers a TLS hello in plain text a
-plain port spoken to in TLS; each is told apart by a second, short look (`_misfit`) and named
-with the setting that fits (`Misfit`). The per-message commands and
+smtplib opens the connection (greeting, EHLO, STARTTLS, AUTH: `smtp_connect`, which also
+says why it failed, and which DIGEST_SMTP_SECURITY fits a port that does not fit the one
+given: `Misfit`). The per-message commands and
 their replies then go straight over the socket (`_Replies`), which is switched to blocking
 mode with the timeout kept by the kernel (SO_RCVTIMEO/SO_SNDTIMEO): a Python-level timeout
 costs a poll() and a GIL hand-off before every read and write, which with several sending
@@ -21,7 +19,6 @@ threads was most of the send's system time.
 
 from __future__ import annotations
 
-import base64
 import logging
 import smtplib
 import socket
@@ -32,7 +29,16 @@ import time
 from collections.abc import Callable
 
 from digest.delivery.transports.base import Misfit, Outcome, Outgoing, SendResult, dot_stuff
-from digest.network import socket_failure, speaks_tls, text_of
+from digest.delivery.transports.smtp_connect import (
+    Implicit,
+    Mismatch,
+    NoGreeting,
+    NotOffered,
+    Plain,
+    connect_failure,
+    login,
+    misfit,
+)
 from digest.settings import Settings, setting_file
 
 log = logging.getLogger(__name__)
@@ -71,62 +77,6 @@ class MessageRateLimiter:
             time.sleep(slot - now)
 
 
-class NotOffered(smtplib.SMTPException):
-    """The relay does not offer an extension a setting asks for (smtplib's own error named
-    neither: "SMTPNotSupportedError: STARTTLS extension not supported by server.")."""
-
-    def __init__(self, extension: str, setting: str, hint: str = "") -> None:
-        super().__init__(f"does not offer {extension}, which {setting} asks for{hint}")
-
-
-class NoGreeting(smtplib.SMTPException):
-    """The relay sent no greeting in time, and did not answer TLS either: maybe only slow."""
-
-
-class Mismatch(smtplib.SMTPException):
-    """The relay answers, but not in the way DIGEST_SMTP_SECURITY asks for (TLS on a port
-    spoken to in plain text, or plain SMTP on one spoken to in TLS): trying again cannot
-    help."""
-
-
-class _Plain(smtplib.SMTP):
-    """smtplib's client, waiting `greeting` seconds (not the whole timeout) for the greeting."""
-
-    def __init__(self, host: str, port: int, *, timeout: float, greeting: float) -> None:
-        self.greeting: float | None = greeting
-        super().__init__(host, port, timeout=timeout)
-
-    def getreply(self) -> tuple[int, bytes]:
-        """The next reply; the first one (the greeting) within the greeting's timeout."""
-        return _reply(self, super().getreply)
-
-
-class _Implicit(smtplib.SMTP_SSL):
-    """The same over implicit TLS: the handshake has the whole timeout, the greeting less."""
-
-    def __init__(self, host: str, port: int, *, timeout: float, greeting: float,
-                 context: ssl.SSLContext | None) -> None:
-        self.greeting: float | None = greeting
-        super().__init__(host, port, timeout=timeout, context=context)
-
-    def getreply(self) -> tuple[int, bytes]:
-        """The next reply; the first one (the greeting) within the greeting's timeout."""
-        return _reply(self, super().getreply)
-
-
-def _reply(smtp: _Plain | _Implicit, read: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
-    """`read()` a reply, the greeting with its own timeout, then the usual one again."""
-    if smtp.greeting is None or smtp.sock is None:
-        return read()
-    smtp.sock.settimeout(smtp.greeting)
-    smtp.greeting = None
-    try:
-        return read()
-    finally:
-        if smtp.sock is not None:  # (smtplib closes it on a timeout)
-            smtp.sock.settimeout(smtp.timeout)
-
-
 class SMTPTransport:
     """Sends through the configured relay on one connection, reopened when needed."""
 
@@ -151,13 +101,13 @@ class SMTPTransport:
         greeting = min(s.smtp_greeting_timeout, s.smtp_timeout)
         try:
             if s.smtp_security == "tls":
-                smtp: smtplib.SMTP = _Implicit(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
+                smtp: smtplib.SMTP = Implicit(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
                                                greeting=greeting, context=context)
             else:
-                smtp = _Plain(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
+                smtp = Plain(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
                               greeting=greeting)
         except (smtplib.SMTPServerDisconnected, ssl.SSLError) as exc:
-            found = _misfit(exc, s.smtp_host, s.smtp_port, s.smtp_security, greeting)
+            found = misfit(exc, s.smtp_host, s.smtp_port, s.smtp_security, greeting)
             if found is None:
                 raise
             why, certain = found
@@ -176,7 +126,7 @@ class SMTPTransport:
                     " (it offers STARTTLS, and many relays offer AUTH only after it: "
                     "DIGEST_SMTP_SECURITY=starttls)") if after else "")
             password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-            _login(smtp, s.smtp_username, password)
+            login(smtp, s.smtp_username, password)
         # One round trip per connection (not per message): a relay that hangs up once it has
         # answered EHLO (or AUTH) is unreachable here, not a failure of the first message on it.
         code, reply = smtp.noop()
@@ -189,7 +139,7 @@ class SMTPTransport:
         return smtp
 
     def _why(self, exc: BaseException) -> str:
-        return " ".join(_connect_failure(exc, self.settings.smtp_timeout).split())
+        return " ".join(connect_failure(exc, self.settings.smtp_timeout).split())
 
     def _drop(self) -> None:
         self._replies = self._announced = None
@@ -406,111 +356,7 @@ class _Replies:
         self._buffer += chunk
 
 
-def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
-    """AUTH as smtplib does it, or, for a user name or password beyond ASCII (which smtplib
-    cannot encode: UnicodeEncodeError), AUTH PLAIN with both in UTF-8 (RFC 4616)."""
-    if user.isascii() and password.isascii():
-        smtp.login(user, password)
-        return
-    if "PLAIN" not in smtp.esmtp_features.get("auth", "").upper().split():
-        raise NotOffered("AUTH PLAIN", "a DIGEST_SMTP_USERNAME or DIGEST_SMTP_PASSWORD beyond "
-                         "ASCII", f" (it offers AUTH {smtp.esmtp_features.get('auth', '')})")
-    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
-    code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
-    if code != 235:
-        raise smtplib.SMTPAuthenticationError(code, reply)
-
-
 def _envelope(message: Outgoing) -> bytes:
     """MAIL, RCPT and DATA for one message, ready to pipeline."""
     return (f"MAIL FROM:<{message.sender}>\r\nRCPT TO:<{message.recipient}>\r\n"
             "DATA\r\n").encode("ascii")
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception as a status line; never includes the password (smtplib does not echo it)."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {text_of(exc.smtp_error)}"
-    return f"{exc.__class__.__name__}: {exc}"
-
-
-def _connect_failure(exc: BaseException, timeout: float) -> str:
-    """Why a connection to the relay failed, as the end of 'relay HOST:PORT ...'."""
-    if isinstance(exc, NotOffered | NoGreeting | Mismatch):
-        return str(exc)
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return f"refused the login: {_describe(exc)}"
-    if isinstance(exc, smtplib.SMTPConnectError):
-        return f"answered the greeting with {_describe(exc)}"
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"answered {_describe(exc)}"
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return "closed the connection before it was ready"
-    return (socket_failure(exc, during="connect", timeout=timeout)
-            or f"could not be used: {_describe(exc)}") + _certificate_hint(exc)
-
-
-# OpenSSL's verify codes: the certificate is another host's, or from a CA nobody named.
-_NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
-_UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})  # self-signed, no local issuer, ...
-
-
-def _certificate_hint(exc: BaseException) -> str:
-    """Which setting a refused certificate points at, if any."""
-    if not isinstance(exc, ssl.SSLCertVerificationError):
-        return ""
-    if exc.verify_code in _NAME_MISMATCH:
-        return ": DIGEST_SMTP_HOST must be a name the relay's certificate holds"
-    if exc.verify_code in _UNKNOWN_ISSUER:
-        return ": for a private CA, name its certificate in DIGEST_SMTP_CA_FILE"
-    return ""
-
-
-def _misfit(exc: BaseException, host: str, port: int, security: str,
-            greeting: float) -> tuple[str, bool] | None:
-    """Why opening the relay failed, when it may be DIGEST_SMTP_SECURITY not fitting its port
-    (as the end of 'relay HOST:PORT ...'), and whether a second short look made sure of it;
-    None for any other failure.
-
-    No greeting within `greeting` seconds in plain text: does the port speak TLS? A TLS
-    hello answered with something that is not TLS: is it an SMTP greeting in plain text?
-    """
-    if security != "tls" and isinstance(exc, smtplib.SMTPServerDisconnected) \
-            and isinstance(exc.__context__, TimeoutError):
-        if speaks_tls(host, port, greeting):
-            return (f"sent no SMTP greeting within {greeting:g} s but answers TLS: it is an "
-                    "implicit-TLS port, set DIGEST_SMTP_SECURITY=tls"), True
-        return (f"sent no SMTP greeting within {greeting:g} s: is it an implicit-TLS port "
-                "(DIGEST_SMTP_SECURITY=tls)? A slow relay needs a longer "
-                "DIGEST_SMTP_GREETING_TIMEOUT"), False
-    if security == "tls" and isinstance(exc, ssl.SSLError) \
-            and not isinstance(exc, ssl.SSLCertVerificationError):
-        offers = _plain_greeting(host, port, greeting)
-        if offers is None:
-            return None
-        plain = "answered the TLS hello in plain SMTP: it is a plain port, not an implicit-TLS one"
-        if offers:
-            return (f"{plain}: set DIGEST_SMTP_SECURITY=starttls (it offers STARTTLS), or use "
-                    "the relay's implicit-TLS port (usually 465)"), True
-        return (f"{plain}, and offers no STARTTLS: use the relay's implicit-TLS port (usually "
-                "465), or DIGEST_SMTP_SECURITY=none (unencrypted)"), True
-    return None
-
-
-def _plain_greeting(host: str, port: int, timeout: float) -> bool | None:
-    """None unless host:port greets in plain SMTP; then whether its EHLO offers STARTTLS."""
-    try:
-        with socket.create_connection((host, port), timeout) as sock:
-            file = sock.makefile("rb")
-            if not file.readline(1024).startswith(b"220"):
-                return None
-            sock.sendall(b"EHLO digest.invalid\r\n")
-            offers = False
-            while line := file.readline(1024):
-                offers = offers or line[4:].strip().upper() == b"STARTTLS"
-                if line[3:4] != b"-":
-                    break
-            sock.sendall(b"QUIT\r\n")
-            return offers
-    except OSError:
-        return None
