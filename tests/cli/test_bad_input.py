@@ -6,7 +6,6 @@ command that opens the database migrates it first, as `digest db upgrade` would.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import types
 import typing
@@ -22,8 +21,8 @@ from digest.cli.common import bounded, recorded
 from digest.settings import MAX_CONNECTIONS, REPO_ROOT, Settings
 from digest.store.models.columns import ACTOR_LENGTH
 from digest.tokens import MAX_ID
-from tests.cli.console import digest
-from tests.conftest import TEST_SECRET_KEY, new_database
+from tests.cli.console import bare_workdir, digest
+from tests.conftest import new_database
 
 HUGE = "99999999999999999999"  # past any C integer: the OverflowError of old
 
@@ -31,10 +30,7 @@ HUGE = "99999999999999999999"  # past any C integer: the OverflowError of old
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty current directory, a fresh (unmigrated, empty) SQLite database, a good key."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("DIGEST_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
+    bare_workdir(tmp_path, monkeypatch)
     monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh' / 'digest.db'}")
     new_database(tmp_path / "fresh" / "digest.db")
     return tmp_path

@@ -5,7 +5,6 @@ issue with no items, a test send with no variant. Through `digest.cli.main`."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import typing
 from datetime import UTC, datetime
@@ -14,17 +13,14 @@ from pathlib import Path
 import pytest
 
 from digest.settings import REPO_ROOT
-from tests.cli.console import digest
-from tests.conftest import TEST_SECRET_KEY, new_database
+from tests.cli.console import bare_workdir, digest
+from tests.conftest import new_database
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty current directory, a SQLite database, a good key, the file transport."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("DIGEST_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
+    bare_workdir(tmp_path, monkeypatch)
     monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{new_database(tmp_path / 'digest.db')}")
     return tmp_path
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.console import digest
-from tests.conftest import PG_ADMIN_URL, TEST_SECRET_KEY, empty_pg_database, new_database
+from tests.cli.console import bare_workdir, digest
+from tests.conftest import PG_ADMIN_URL, empty_pg_database, new_database
 from tests.nobody import digest_as_nobody, shared_folder
 
 HINT = "(create it with `digest db upgrade`)"
@@ -31,10 +31,7 @@ COMMANDS = [
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty current directory, a good key, the demo's CSV and content to hand."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("DIGEST_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", TEST_SECRET_KEY)
+    bare_workdir(tmp_path, monkeypatch)
     (tmp_path / "x.csv").write_text("email,name,language\ngwen@example.org,Gwen,cy\n",
                                     encoding="utf-8")
     return tmp_path

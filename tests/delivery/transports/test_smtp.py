@@ -246,19 +246,25 @@ def tls_server(certificate: tuple[Path, Path], **options: Any) -> SMTPServer:
     return SMTPServer(**{"tls_context": server_context(certificate), **options}).start()
 
 
-@pytest.mark.parametrize(("password", "accepted"), [("s3cret!", True), ("wrong-pass", False)])
-def test_starttls_and_auth(settings: Settings, certificate: tuple[Path, Path], password: str,
-                           accepted: bool) -> None:
-    server = tls_server(certificate, require_starttls=True, authenticator=check_login,
+def send_with_auth(settings: Settings, certificate: tuple[Path, Path], authenticator: Any,
+                   user: str, password: str) -> tuple[SMTPServer, SendResult]:
+    """One message through a STARTTLS relay that asks for AUTH: the (stopped) server, the result."""
+    server = tls_server(certificate, require_starttls=True, authenticator=authenticator,
                         auth_require_tls=True)
     try:
         cfg = settings.model_copy(update={
             **server.smtp_settings(), "smtp_security": "starttls",
-            "smtp_ca_file": certificate[0], "smtp_username": "digest",
+            "smtp_ca_file": certificate[0], "smtp_username": user,
             "smtp_password": SecretStr(password)})
-        result = SMTPTransport(cfg).send(message("a@example.org"))
+        return server, SMTPTransport(cfg).send(message("a@example.org"))
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("password", "accepted"), [("s3cret!", True), ("wrong-pass", False)])
+def test_starttls_and_auth(settings: Settings, certificate: tuple[Path, Path], password: str,
+                           accepted: bool) -> None:
+    server, result = send_with_auth(settings, certificate, check_login, "digest", password)
     if accepted:
         assert result.outcome is Outcome.ACCEPTED and len(server.received) == 1
     else:  # the relay's refusal is not the recipient's fault: retried, never a bounce
@@ -394,16 +400,7 @@ def test_a_user_name_and_password_beyond_ascii_log_in_with_utf8_plain(
         accepted: bool) -> None:
     """smtplib encodes AUTH in ASCII: it raised UnicodeEncodeError out of the transport, and
     the send stopped as an internal error (exit 70)."""
-    server = tls_server(certificate, require_starttls=True, authenticator=check_welsh_login,
-                        auth_require_tls=True)
-    try:
-        cfg = settings.model_copy(update={
-            **server.smtp_settings(), "smtp_security": "starttls",
-            "smtp_ca_file": certificate[0], "smtp_username": "dŵr",
-            "smtp_password": SecretStr(password)})
-        result = SMTPTransport(cfg).send(message("a@example.org"))
-    finally:
-        server.stop()
+    server, result = send_with_auth(settings, certificate, check_welsh_login, "dŵr", password)
     if accepted:
         assert result.outcome is Outcome.ACCEPTED and len(server.received) == 1
     else:
