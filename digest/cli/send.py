@@ -157,7 +157,7 @@ def _addresses(raw: list[str]) -> list[str]:
         return []
     from digest.audience.csv_import import normalise_email
 
-    checked: dict[str, str] = {}  # one test per address, however often it is given
+    checked: dict[str, None] = {}  # one test per address, however often (or in what case) given
     for address in raw:
         if "," in address or ";" in address:
             raise typer.BadParameter(f"{printable(address)!r}: one address per --test-to "
@@ -168,8 +168,8 @@ def _addresses(raw: list[str]) -> list[str]:
         except ValueError as exc:
             raise typer.BadParameter(f"{printable(address)!r}: {exc}",
                                      param_hint="--test-to") from None
-        checked.setdefault(normal.lower(), normal)
-    return list(checked.values())
+        checked[normal] = None  # normalise_email lower-cases: one key per address
+    return list(checked)
 
 
 def _send_tests(settings: Settings, engine: Engine, issue_id: int, addresses: list[str]) -> None:
