@@ -174,13 +174,22 @@ def send_job() -> None:
         log.info("send job: nothing due")
     for issue_id, period, state in refs:
         if state is IssueState.DRAFT:
-            _missed_approval(issue_id, period)
+            _tell_once(issue_id, period, IssueAction.APPROVAL_MISSED, "waiting for approval",
+                       "heb ei gymeradwyo / not approved", f"Nid yw rhifyn {period} wedi'i "
+                       "gymeradwyo, felly nid yw wedi'i anfon.\n" f"Issue {period} has not been "
+                       "approved, so it has not been sent.\n")
             continue
         try:
             report = run.send_issue(
                 rt.engine, settings, issue_id, rt.transport_factory,
                 connections=settings.send_connections,
                 clock=rt.clock, stop=rt.stop, actor="scheduler")
+        except lifecycle.WithdrawnItems as exc:
+            _tell_once(issue_id, period, IssueAction.SEND_HELD, str(exc),
+                       "heb ei anfon / not sent", f"Nid yw rhifyn {period} wedi'i anfon: mae "
+                       "eitem wedi'i thynnu'n ôl ynddo.\n" f"Issue {period} has not been sent: "
+                       f"it carries a withdrawn item.\n{exc}\n")
+            continue
         except ValueError as exc:  # e.g. cancelled meanwhile by an editor
             log.info("send job: %s not sent: %s", period, exc)
             continue
@@ -226,22 +235,21 @@ def bounce_job() -> None:
     log.info("bounce job: %s; %d raw message(s) purged", report.summary(), purged.raw)
 
 
-def _missed_approval(issue_id: int, period: str) -> None:
+def _tell_once(issue_id: int, period: str, action: IssueAction, why: str, subject: str,
+               body: str) -> None:
+    """Record `action` and tell the editors, the first time the send job finds it for `why`."""
     rt = _rt()
     with session_scope(rt.engine, write=True) as session:
         issue = session.get(Issue, issue_id)
         assert issue is not None
-        first = not lifecycle.has_event(session, issue, IssueAction.APPROVAL_MISSED)
+        first = not lifecycle.has_event(session, issue, action, why)  # again if `why` changes
         if first:
-            lifecycle.record(session, issue, "scheduler", IssueAction.APPROVAL_MISSED,
-                             at=rt.clock())
-    log.info("send job: %s not sent: waiting for approval%s", period,
-             "" if first else " (editors already told)")
+            lifecycle.record(session, issue, "scheduler", action, why, at=rt.clock())
+    log.log(logging.INFO if action is IssueAction.APPROVAL_MISSED else logging.WARNING,
+            "send job: %s not sent: %s%s", period, why, "" if first else " (editors already told)")
     if first:
-        _notify(issue_id, f"[digest] {period}: heb ei gymeradwyo / not approved",
-                f"Nid yw rhifyn {period} wedi'i gymeradwyo, felly nid yw wedi'i anfon.\n"
-                f"Issue {period} has not been approved, so it has not been sent.\n"
-                f"{preview_url(rt.settings, issue_id)}\n")
+        _notify(issue_id, f"[digest] {period}: {subject}",
+                f"{body}{preview_url(rt.settings, issue_id)}\n")
 
 
 def _notify(issue_id: int, subject: str, body: str) -> None:

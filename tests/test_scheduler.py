@@ -25,11 +25,13 @@ from digest.delivery.transports.memory import MemoryTransport
 from digest.issue import lifecycle
 from digest.settings import Settings
 from digest.store.models import (
+    Delivery,
     Issue,
     IssueAction,
     IssueEvent,
     IssueItem,
     IssueState,
+    Review,
     Subscriber,
 )
 from tests.factories import add_review, add_subscribers
@@ -373,3 +375,40 @@ def test_a_schedule_apscheduler_refuses_names_its_setting(
         scheduler.schedules(settings.model_copy(update={setting: value}))
     assert info.value.field == setting and words in info.value.problem
     assert str(info.value).startswith(f"setting DIGEST_{setting.upper()}: ")
+
+
+def test_an_item_withdrawn_after_approval_holds_the_send_and_the_editors_are_told_once(
+        engine: Engine, session: Session, year: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = MemoryTransport()
+    auto = year.model_copy(update={"policy": "auto"})
+    with caplog.at_level(logging.INFO, logger="digest.scheduler"), \
+            time_machine.travel(datetime(2027, 1, 4, 9, tzinfo=UTC), tick=False) as clock:
+        sched = scheduler.make_scheduler(scheduler.Runtime(auto, engine, lambda: transport))
+        sched.run_pending()  # planned and approved by the auto policy
+        session.rollback()
+        review = session.exec(select(Review).where(Review.slug == "dec-2026")).one()
+        review.withdrawn_at = datetime(2027, 1, 4, 12, tzinfo=UTC)
+        session.add(review)
+        session.commit()
+        clock.move_to(datetime(2027, 1, 5, 10, tzinfo=UTC))
+        sched.run_pending()
+        scheduler.send_job()  # the next run finds it held again: nobody is told twice
+        sched.shutdown()
+    session.rollback()
+    issue = session.exec(select(Issue)).one()
+    assert issue.state is IssueState.APPROVED
+    assert session.exec(select(Delivery)).all() == []
+    why = ("issue 2027-01 carries withdrawn item(s): review dec-2026; nothing was sent; reopen "
+           "it (digest issue reopen 2027-01 --reason ...), replan it and approve it again, or "
+           "cancel it")
+    held = [r for r in caplog.records if "not sent" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in held] == [
+        (logging.WARNING, f"send job: 2027-01 not sent: {why}"),
+        (logging.WARNING, f"send job: 2027-01 not sent: {why} (editors already told)")]
+    notices = [message_from_bytes(m.data, policy=default) for m in transport.sent
+               if "not sent" in str(message_from_bytes(m.data, policy=default)["Subject"])]
+    assert len(notices) == 1 and notices[0]["Subject"] == \
+        "[digest] 2027-01: heb ei anfon / not sent"
+    assert isinstance(notices[0], EmailMessage) and why in notices[0].get_content()
+    assert all(m.recipient == "editor@example.org" for m in transport.sent)

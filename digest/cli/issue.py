@@ -157,6 +157,30 @@ def issue_cancel(
     say(f"issue {row.period} cancelled")
 
 
+@issue_app.command("reopen")
+def issue_reopen(
+    issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history",
+                                        parser=recorded(MAX_REASON))],
+    actor: Annotated[str, typer.Option("--as", help="Who reopens",
+                                       parser=recorded(ACTOR_LENGTH))] = "cli",
+) -> None:
+    """Take an approved issue back to draft, to replan and approve it again.
+
+    Example: digest issue reopen 2026-09 --reason "review alpha was retracted"
+    """
+    from digest.issue import lifecycle, service
+
+    _, engine = store()
+    try:
+        with session_scope(engine, write=True) as session:
+            row = service.get_issue(session, issue)
+            lifecycle.reopen(session, row, actor, reason)
+    except (service.IssueNotFound, lifecycle.TransitionError) as exc:
+        raise fail(str(exc)) from None
+    say(f"issue {row.period} is a draft again; replan it and approve it to send it")
+
+
 @issue_app.command("replan")
 def issue_replan(
     issue: Annotated[str, typer.Argument(help="Issue id or period, e.g. 2026-09")],

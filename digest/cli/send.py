@@ -30,10 +30,11 @@ from digest.cli.common import (
 )
 from digest.settings import MAX_CONNECTIONS, SettingInvalid, Settings
 from digest.store.db import session_scope
-from digest.store.models import Language, now_utc
+from digest.store.models import Issue, IssueState, Language, now_utc
 
 if TYPE_CHECKING:  # the delivery modules are imported by the functions that use them
     from sqlalchemy.engine import Engine
+    from sqlmodel import Session
 
     from digest.delivery import run
 
@@ -255,8 +256,11 @@ def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
         state = outbox.status(session, row.id or 0)
         work = outbox.open_work(session, row.id or 0, now_utc(),
                                 settings.claim_lease)
+        held = _withdrawn(session, row)
     done = sum(state.counts.get("sent", {}).values())
     say(f"issue {row.period} ({row.state.value}): dry run, nothing sent")
+    if held:
+        warn(f"warning: the send would be refused: {held}")
     say(f"active subscribers: {sum(reach.values())} "
         f"(cy {reach['cy']}, en {reach['en']}, both {reach['both']})")
     say(f"already sent: {done}; open outbox rows: {work.total}")
@@ -265,6 +269,19 @@ def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
            else f" -> {settings.outbox_dir}")
         + (f"; REDIRECTED to {settings.redirect_all_to}" if settings.redirect_all_to
            else ""))
+
+
+def _withdrawn(session: Session, row: Issue) -> str:
+    """Why the first send of an approved issue would be refused for its withdrawn items."""
+    from digest.issue import lifecycle
+
+    if row.state is not IssueState.APPROVED:
+        return ""
+    try:
+        lifecycle.refuse_withdrawn(session, row, "reopen it, replan it and approve it again")
+    except lifecycle.WithdrawnItems as exc:
+        return str(exc)
+    return ""
 
 
 def issue_status(

@@ -1,8 +1,8 @@
 """The issue lifecycle: validated state transitions, the translation check, the history.
 
     draft --approve--> approved --send--> sending --> sent
-      |  \\--replan (stays draft)     |
-      \\------cancel-----> cancelled <-/          skipped: a period with nothing new
+    draft <--reopen--- approved            (replan: a draft stays a draft)
+    draft, approved --cancel--> cancelled  skipped: a period with nothing new
 
 A transition is one conditional UPDATE (`... WHERE state = <from>`), so two processes racing
 for the same step (a deploy overlap, two editors) cannot both take it.
@@ -31,7 +31,7 @@ from digest.store.models import (
 
 TRANSITIONS: dict[IssueState, set[IssueState]] = {
     IssueState.DRAFT: {IssueState.APPROVED, IssueState.CANCELLED},
-    IssueState.APPROVED: {IssueState.SENDING, IssueState.CANCELLED},
+    IssueState.APPROVED: {IssueState.SENDING, IssueState.CANCELLED, IssueState.DRAFT},
     IssueState.SENDING: {IssueState.SENT},
     IssueState.SENT: set(),
     IssueState.CANCELLED: set(),
@@ -56,7 +56,8 @@ class EmptyIssue(TransitionError):
 
 
 class WithdrawnItems(TransitionError):
-    """Approval refused: the draft carries items whose files now say `withdrawn: true`."""
+    """Approval or the first send refused: the issue carries items whose files now say
+    `withdrawn: true`."""
 
 
 class TranslationCheckFailed(ValueError):
@@ -89,7 +90,7 @@ def record(session: Session, issue: Issue, actor: str, action: IssueAction,
 _WHICH = {IssueState.DRAFT: "a draft", IssueState.APPROVED: "an approved issue",
           IssueState.SENDING: "an issue being sent", IssueState.SENT: "a sent issue",
           IssueState.CANCELLED: "a cancelled issue", IssueState.SKIPPED: "a skipped period"}
-_DOING = {IssueState.APPROVED: "approved", IssueState.SENDING: "sent",
+_DOING = {IssueState.DRAFT: "reopened", IssueState.APPROVED: "approved", IssueState.SENDING: "sent",
           IssueState.SENT: "marked sent", IssueState.CANCELLED: "cancelled"}
 
 
@@ -237,10 +238,7 @@ def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | N
                     ).first() is None:
         raise EmptyIssue(f"issue {issue.period} has no items; nothing to approve (replan it "
                          "when there is something new, or cancel it)")
-    if withdrawn := withdrawn_items(session, issue):  # never forced: it is not to be sent
-        named = ", ".join(f"{kind.value} {slug}" for kind, slug in withdrawn)
-        raise WithdrawnItems(f"issue {issue.period} carries withdrawn item(s): {named}; replan "
-                             "it to drop them")
+    refuse_withdrawn(session, issue, "replan it to drop them")  # never forced: not to be sent
     problems = check_translations(session, issue)
     if problems and not force_reason:
         raise TranslationCheckFailed(problems)
@@ -253,6 +251,24 @@ def approve(session: Session, issue: Issue, actor: str, *, force_reason: str | N
     else:
         record(session, issue, actor, IssueAction.APPROVED)
     return problems
+
+
+def reopen(session: Session, issue: Issue, actor: str, reason: str) -> None:
+    """Take an approved issue back to draft (to replan it, e.g. after an item was withdrawn);
+    it is approved again like any draft."""
+    require_transition(issue, IssueState.DRAFT)
+    if not move(session, issue, IssueState.DRAFT):
+        raise TransitionError(f"issue {issue.period} changed meanwhile; it is now "
+                              f"{issue.state.value}")
+    record(session, issue, actor, IssueAction.REOPENED, reason)
+
+
+def refuse_withdrawn(session: Session, issue: Issue, remedy: str) -> None:
+    """Raise WithdrawnItems naming each withdrawn item the issue carries, and `remedy`."""
+    if withdrawn := withdrawn_items(session, issue):
+        named = ", ".join(f"{kind.value} {slug}" for kind, slug in withdrawn)
+        raise WithdrawnItems(f"issue {issue.period} carries withdrawn item(s): {named}; "
+                             f"{remedy}")
 
 
 def cancel(session: Session, issue: Issue, actor: str, reason: str) -> None:
@@ -270,7 +286,12 @@ def history(session: Session, issue: Issue) -> list[Event]:
     return [Event(r.at, r.actor, r.action.value, r.detail) for r in rows]
 
 
-def has_event(session: Session, issue: Issue, action: IssueAction) -> bool:
-    """Whether the history already holds `action` (for once-only notices)."""
-    return session.exec(select(IssueEvent.id).where(
-        IssueEvent.issue_id == issue.id, IssueEvent.action == action)).first() is not None
+def has_event(session: Session, issue: Issue, action: IssueAction,
+              detail: str | None = None) -> bool:
+    """Whether the history already holds `action` (with `detail`, if given), for once-only
+    notices."""
+    query = select(IssueEvent.id).where(IssueEvent.issue_id == issue.id,
+                                        IssueEvent.action == action)
+    if detail is not None:
+        query = query.where(IssueEvent.detail == detail)
+    return session.exec(query).first() is not None

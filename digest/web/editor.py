@@ -189,6 +189,21 @@ def cancel(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
                        Notice.CANCELLED, [(lifecycle.TransitionError, Notice.NOT_CANCELLED)])
 
 
+@router.post("/issues/{issue_id}/reopen")
+def reopen(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
+           reason: Annotated[str, Form()] = "") -> Response:
+    """Take an approved issue back to draft."""
+    check_csrf(who, csrf)
+    issue = _issue(session, issue_id)
+    try:
+        given = recorded(reason, MAX_REASON)
+    except ValueError:
+        return _back(svc.settings, issue, Language.CY, Notice.REASON_REFUSED)
+    return _transition(svc.settings, session, issue,
+                       lambda: lifecycle.reopen(session, issue, who.name, given),
+                       Notice.REOPENED, [(lifecycle.TransitionError, Notice.NOT_REOPENED)])
+
+
 @router.post("/issues/{issue_id}/replan")
 def replan(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "") -> Response:
     """Re-select a draft's items as of now and re-render it."""
@@ -225,6 +240,8 @@ def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: Backgro
     issue = _issue(session, issue_id)
     if lifecycle.can_start_sending(issue) is not None:
         return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT)
+    if lifecycle.withdrawn_items(session, issue):  # the send would refuse it, unseen
+        return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT_WITHDRAWN)
     settings = svc.settings
     try:  # what the send would refuse only after this answered: the issue stays approved
         run.preflight(settings)

@@ -20,12 +20,15 @@ class Notice(enum.StrEnum):
     NOT_APPROVED_WITHDRAWN = "not-approved-withdrawn"
     CANCELLED = "cancelled"
     NOT_CANCELLED = "not-cancelled"
+    REOPENED = "reopened"
+    NOT_REOPENED = "not-reopened"
     REPLANNED = "replanned"
     NOT_REPLANNED = "not-replanned"
     NOT_REPLANNED_NOTHING_NEW = "not-replanned-nothing-new"
     SENDING = "sending"
     NOT_SENT = "not-sent"
     NOT_SENT_SETTINGS = "not-sent-settings"
+    NOT_SENT_WITHDRAWN = "not-sent-withdrawn"
     LINKS_CHECKED = "links-checked"
     LINKS_NOT_CHECKED = "links-not-checked"
     REASON_REFUSED = "reason-refused"
@@ -49,6 +52,9 @@ TEXTS: dict[Notice, str] = {
     Notice.CANCELLED: N_("Cancelled."),
     Notice.NOT_CANCELLED: N_("Not cancelled: only a draft or an approved issue can be "
                              "cancelled."),
+    Notice.REOPENED: N_("Reopened: the issue is a draft again. Replan it and approve it to "
+                        "send it."),
+    Notice.NOT_REOPENED: N_("Not reopened: only an approved issue can be reopened."),
     Notice.REPLANNED: N_("Replanned: the items were chosen again as of now."),
     Notice.NOT_REPLANNED: N_("Not replanned: only a draft can be replanned, and only during "
                              "its own month."),
@@ -59,6 +65,8 @@ TEXTS: dict[Notice, str] = {
     Notice.NOT_SENT_SETTINGS: N_("Not sent: a setting the send needs cannot be used (the "
                                  "server's log, or the command digest issue send --dry-run, "
                                  "says which). Nothing was changed."),
+    Notice.NOT_SENT_WITHDRAWN: N_("Not sent: the issue carries a withdrawn item (see Checks). "
+                                  "Reopen it, replan it and approve it again, or cancel it."),
     Notice.LINKS_CHECKED: N_("Links checked: what each one answered is under Checks."),
     Notice.LINKS_NOT_CHECKED: N_("Links not checked: an issue that is sending or sent keeps "
                                  "its checks as they were when sending started."),

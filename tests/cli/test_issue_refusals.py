@@ -137,3 +137,37 @@ def test_a_test_send_of_a_skipped_period_is_refused(workdir: Path,
     assert refused(capsys, "issue", "send", "2026-10", "--test-to", "qa@example.org") == \
         "issue 2026-10 (skipped) has no variant to test; nothing was sent"
     assert not list((workdir / "var" / "outbox").glob("*.eml"))
+
+
+@pytest.mark.usefixtures("planned")
+def test_a_withdrawn_item_holds_the_send_until_reopened_and_replanned(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Withdrawn after approval: `send` refuses (nothing written), `--dry-run` says so, and
+    `reopen` makes it a draft again; a second reopen names the state."""
+    assert digest(capsys, "issue", "approve", "2026-09")[0] == 0
+    with sqlite3.connect(workdir / "digest.db") as db:
+        (slug,) = db.execute("SELECT r.slug FROM review r JOIN issue_item i ON i.item_id = r.id "
+                             "AND i.kind = 'review' ORDER BY i.position LIMIT 1").fetchone()
+        db.execute("UPDATE review SET withdrawn_at = '2026-09-07 10:00:00' WHERE slug = ?",
+                   (slug,))
+    before = shown(capsys)
+    held = (f"issue 2026-09 carries withdrawn item(s): review {slug}; nothing was sent; "
+            "reopen it (digest issue reopen 2026-09 --reason ...), replan it and approve it "
+            "again, or cancel it")
+    assert refused(capsys, "issue", "send", "2026-09") == held
+    code, out, err = digest(capsys, "issue", "send", "2026-09", "--dry-run")
+    assert code == 0 and "dry run, nothing sent" in out, out + err
+    assert f"warning: the send would be refused: issue 2026-09 carries withdrawn item(s): " \
+           f"review {slug}; reopen it" in err
+    assert shown(capsys) == before and status(capsys)["counts"] == {}
+    assert not list((workdir / "var" / "outbox").glob("*.eml"))
+    code, out, err = digest(capsys, "issue", "reopen", "2026-09", "--reason", "retracted",
+                            "--as", "Siân")
+    assert (code, out) == (0, "issue 2026-09 is a draft again; replan it and approve it to "
+                              "send it\n"), err
+    assert "Siân: reopened - retracted" in shown(capsys)
+    assert refused(capsys, "issue", "reopen", "2026-09", "--reason", "again") == \
+        "issue 2026-09 is draft; only an approved issue can be reopened"
+    assert refused(capsys, "issue", "approve", "2026-09").startswith(
+        f"issue 2026-09 carries withdrawn item(s): review {slug}; replan it")
+    assert status(capsys)["state"] == "draft"

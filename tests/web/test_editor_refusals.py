@@ -169,3 +169,66 @@ def test_checking_the_links_of_a_started_issue_is_refused_with_its_notice(
     page = f"/editor/issues/{iid}?notice=links-not-checked"
     assert "Links not checked" in web[0].get(page + "&lang=en").text
     assert "Heb wirio" in web[0].get(page + "&lang=cy").text
+
+
+def withdraw_first_review(session: Session, iid: int) -> str:
+    first = session.exec(select(IssueItem).where(IssueItem.issue_id == iid,
+                                                 IssueItem.kind == ItemKind.REVIEW)).first()
+    assert first is not None
+    review = session.get(Review, first.item_id)
+    assert review is not None
+    review.withdrawn_at = now_utc()
+    session.add(review)
+    session.commit()
+    return review.slug
+
+
+def test_sending_an_approved_issue_carrying_a_withdrawn_item_is_refused_until_reopened(
+        web: Web, session: Session) -> None:
+    """Before, the button queued the send and answered "Sending started"; the send then
+    mailed the withdrawn item to everyone. Now: refused, nothing written; Reopen is offered."""
+    csrf, iid = login(web[0]), issue_id(session)
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    lifecycle.approve(session, issue, "Siân")
+    session.commit()
+    withdraw_first_review(session, iid)
+    before = frozen(session, iid)
+    assert notice(web, csrf, iid, "send") == "not-sent-withdrawn"
+    assert frozen(session, iid) == before and before[0] is IssueState.APPROVED
+    assert session.exec(select(Delivery).where(Delivery.issue_id == iid)).all() == []
+    assert web[1].sent == []
+    page = web[0].get(f"/editor/issues/{iid}?notice=not-sent-withdrawn&lang=en").text
+    assert "Not sent: the issue carries a withdrawn item (see Checks). Reopen it" in page
+    assert f'action="/editor/issues/{iid}/reopen"' in page and "Reopen as a draft" in page
+    welsh = web[0].get(f"/editor/issues/{iid}?notice=not-sent-withdrawn&lang=cy").text
+    assert "Ailagorwch ef" in welsh and "Ailagor fel drafft" in welsh
+    for reason in ("", "two\nlines"):  # a reason is required, one line
+        answer = web[0].post(f"/editor/issues/{iid}/reopen", data={"csrf": csrf,
+                                                                   "reason": reason})
+        assert answer.headers["location"].endswith("notice=reason-refused")
+    assert frozen(session, iid) == before
+    answer = web[0].post(f"/editor/issues/{iid}/reopen", data={"csrf": csrf,
+                                                               "reason": "retracted"})
+    assert answer.headers["location"].endswith("notice=reopened")
+    after = frozen(session, iid)
+    history = after[-1]
+    assert after[0] is IssueState.DRAFT and isinstance(history, list)
+    assert history[-1] == "reopened"
+    assert "reopened as a draft" in web[0].get(f"/editor/issues/{iid}?lang=en").text
+    again = web[0].post(f"/editor/issues/{iid}/reopen", data={"csrf": csrf, "reason": "x"})
+    assert again.headers["location"].endswith("notice=not-reopened")
+    assert frozen(session, iid) == after
+
+
+def test_reopen_needs_the_editor_s_csrf_token(web: Web, session: Session) -> None:
+    login(web[0])
+    iid = issue_id(session)
+    issue = session.get(Issue, iid)
+    assert issue is not None
+    lifecycle.approve(session, issue, "Siân")
+    session.commit()
+    answer = web[0].post(f"/editor/issues/{iid}/reopen", data={"csrf": "forged",
+                                                               "reason": "x"})
+    assert answer.status_code == 403
+    assert frozen(session, iid)[0] is IssueState.APPROVED

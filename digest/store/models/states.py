@@ -43,6 +43,8 @@ class IssueAction(enum.StrEnum):
     APPROVED = "approved"
     FORCE_APPROVED = "force_approved"  # approved despite a failing translation check
     CANCELLED = "cancelled"
+    REOPENED = "reopened"  # approved -> draft, to be replanned
+    SEND_HELD = "send_held"  # the send job found withdrawn items: not started
     SEND_STARTED = "send_started"
     SENT = "sent"
     APPROVAL_MISSED = "approval_missed"
