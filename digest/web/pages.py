@@ -142,6 +142,7 @@ def render(request: Request, template: str, lang: str, status: int = 200,
     site = svc.settings.site_url.rstrip("/")
     html = svc.pages.get_template(template).render(
         _=t.gettext, ngettext=t.ngettext, lang=lang, langs=LANGS, request=request, site=site,
+        root=svc.settings.site_path,
         public=domain == DOMAIN, switch=lambda code: language_url(request, code),
         feeds=feed_links(site, lang), **context)
     return negotiated(request, HTMLResponse(html, status_code=status, headers=headers), lang)
