@@ -188,6 +188,12 @@ class Settings(SettingChecks):
         return f"{parts.scheme}://{parts.netloc}"
 
     @property
+    def site_path(self) -> str:
+        """The site's path prefix ("" or "/digest"), which a proxy strips before the app sees
+        a request: before every link a page writes from the site's root, and cookie path."""
+        return urlsplit(self.site_url).path.rstrip("/")
+
+    @property
     def allowed_hosts(self) -> frozenset[str]:
         """Host names (lower-case, no port) the web app answers for."""
         extra = (h.strip().lower() for h in self.trusted_hosts.split(","))

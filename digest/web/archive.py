@@ -16,7 +16,7 @@ from digest.issue import links
 from digest.issue.archive import public_copy, sent_issue, sent_issues
 from digest.store.models import Issue, Language
 from digest.web.links import feed_links
-from digest.web.pages import ReadDb, Router, Svc, choose_language, render
+from digest.web.pages import ReadDb, Router, Svc, choose_language, negotiated, render
 
 router = Router()
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
@@ -77,7 +77,9 @@ def archive_issue(request: Request, period: str, language: Language, svc: Svc,
         html_lang=(m.group(1) if (m := _HTML_LANG.search(html)) else lang),
         email_head=Markup(head.group(1)), body_attrs=Markup(body.group(1)),
         email_body=Markup(body.group(2)), feeds=feed_links(site, lang))  # our stored HTML
-    return HTMLResponse(page)
+    if language is not Language.BOTH:  # the variant's language, whoever asks
+        return HTMLResponse(page)
+    return negotiated(request, HTMLResponse(page), lang)
 
 
 def _first_day(period: str) -> date:

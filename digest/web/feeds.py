@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from urllib.parse import urljoin
 
 from fastapi import HTTPException
 from fastapi.responses import Response
@@ -114,15 +115,29 @@ def reviews_feed(session: Session, settings: Settings, lang: str) -> Feed:
         title = localised(row.title_cy, row.title_en, lang)
         teaser = localised(row.teaser_cy, row.teaser_en, lang)
         body = localised(row.body_cy, row.body_en, lang)
+        page = f"{site}/reviews/{row.slug}"
         content = Markup('<p lang="en">{}</p><p>{}</p><div{}>{}</div>').format(
             citation(row), t.gettext("Reviewed by {name}").format(name=row.reviewer),
             Markup(' lang="{}"').format(body.lang) if body.lang != lang else "",
-            Markup(MARKDOWN.render(body.value)))  # markdown-it escapes the text
+            Markup(absolute_html(body.value, page)))  # markdown-it escapes the text
         entries.append(Entry(
             id=f"tag:{settings.list_id},{TAG_YEAR}:review/{row.slug}/{lang}",
-            url=f"{site}/reviews/{row.slug}?lang={lang}", title=title.value,
+            url=f"{page}?lang={lang}", title=title.value,
             title_lang=title.lang, published=row.published_at,
             updated=max(row.published_at, row.updated_at), summary=teaser.value,
             summary_lang=teaser.lang, content_html=str(content), content_lang=lang,
             author=row.reviewer))
     return _feed(settings, lang, "reviews", f"{site}/archive?lang={lang}", entries)
+
+
+def absolute_html(markdown: str, page: str) -> str:
+    """Markdown as HTML (as the review page renders it) with every link and image address
+    resolved against `page`, the address it is shown at on the site: in a feed a relative
+    one would resolve against the feed's address, or not at all (most RSS readers)."""
+    tokens = MARKDOWN.parse(markdown)
+    for token in tokens:
+        for node in (token, *(token.children or ())):
+            for name in ("href", "src"):
+                if isinstance(value := node.attrGet(name), str):
+                    node.attrSet(name, urljoin(page, value))
+    return str(MARKDOWN.renderer.render(tokens, MARKDOWN.options, {}))

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import sqlalchemy as sa
 from babel import Locale, negotiate_locale
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 from pydantic import BeforeValidator
 from sqlalchemy.engine import Engine
@@ -59,6 +59,7 @@ class Router(APIRouter):
 
 ACTS_ON_GET = "_digest_acts_on_get"
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+Page = TypeVar("Page", bound=Response)
 
 
 def acts_on_get(endpoint: Endpoint) -> Endpoint:
@@ -141,15 +142,22 @@ def render(request: Request, template: str, lang: str, status: int = 200,
     site = svc.settings.site_url.rstrip("/")
     html = svc.pages.get_template(template).render(
         _=t.gettext, ngettext=t.ngettext, lang=lang, langs=LANGS, request=request, site=site,
+        root=svc.settings.site_path,
         public=domain == DOMAIN, switch=lambda code: language_url(request, code),
         feeds=feed_links(site, lang), **context)
-    response = HTMLResponse(html, status_code=status, headers=headers)
-    # The language comes from ?lang, the lang cookie or Accept-Language: a cache between us
-    # and the reader must not hand one reader's language to another.
+    return negotiated(request, HTMLResponse(html, status_code=status, headers=headers), lang)
+
+
+def negotiated(request: Request, response: Page, lang: str) -> Page:
+    """`response`, a page whose language `choose_language` picked, marked as such: `Vary`
+    (the language comes from ?lang, the lang cookie or Accept-Language, so a cache between
+    us and the reader must not hand one reader's language to another) and, after a
+    `?lang=`, the cookie that keeps the choice. Every page built without `render` that
+    speaks the reader's language goes through this too."""
     response.headers.setdefault("vary", "Accept-Language, Cookie")
     if request.query_params.get("lang") in LANGS:
         response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", httponly=True,
-                            secure=svc.settings.https)
+                            secure=services(request).settings.https)
     return response
 
 

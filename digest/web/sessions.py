@@ -127,23 +127,25 @@ def login_csrf_ok(settings: Settings, request: Request, submitted: str) -> bool:
 
 def set_login_cookie(response: Response, settings: Settings, nonce: str) -> None:
     """Send the login form's nonce (HttpOnly, SameSite=Strict, only to the login path)."""
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_NONCE_SECONDS, path=LOGIN_PATH,
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_NONCE_SECONDS,
+                        path=settings.site_path + LOGIN_PATH,
                         httponly=True, samesite="strict", secure=settings.https)
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    """Send the session id (HttpOnly, SameSite=Strict, Secure on https, under /editor)."""
+    """Send the session id (HttpOnly, SameSite=Strict, Secure on https, under /editor: the
+    site's, after DIGEST_SITE_URL's path prefix, as the browser sees it)."""
     response.set_cookie(COOKIE, token, max_age=max(60, int(settings.session_max_hours * 3600)),
-                        path=COOKIE_PATH, httponly=True, samesite="strict",
-                        secure=settings.https)
-    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH, httponly=True, samesite="strict",
-                           secure=settings.https)
+                        path=settings.site_path + COOKIE_PATH, httponly=True,
+                        samesite="strict", secure=settings.https)
+    response.delete_cookie(LOGIN_COOKIE, path=settings.site_path + LOGIN_PATH, httponly=True,
+                           samesite="strict", secure=settings.https)
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     """Tell the browser to drop the session cookie."""
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
-                           secure=settings.https)
+    response.delete_cookie(COOKIE, path=settings.site_path + COOKIE_PATH, httponly=True,
+                           samesite="strict", secure=settings.https)
 
 
 def editor(request: Request, svc: Annotated[Services, Depends(services)]) -> EditorLogin:

@@ -96,6 +96,23 @@ def test_the_bilingual_issue_frame_speaks_the_visitors_language(
     assert cy.count('<a href="https://digest.example.org/subscribe?lang=') == 3  # cy, en, frame
 
 
+def test_the_bilingual_issue_page_is_cached_per_language_and_keeps_the_choice(
+        archive: TestClient, engine: Engine, session: Session, db_settings: Settings) -> None:
+    # Its frame speaks the language of ?lang, the cookie or Accept-Language: a shared cache
+    # must not give one reader's language to the next, and ?lang= is remembered as elsewhere.
+    sent(engine, session, db_settings)
+    archive.cookies.clear()
+    asked = archive.get("/archive/2026-09/both", headers={"accept-language": "en"})
+    assert '<header class="digest-site" lang="en">' in asked.text
+    assert "Accept-Language" in asked.headers["vary"] and "Cookie" in asked.headers["vary"]
+    chosen = archive.get("/archive/2026-09/both?lang=en")
+    assert "lang=en" in chosen.headers["set-cookie"]
+    assert '<header class="digest-site" lang="en">' in archive.get("/archive/2026-09/both").text
+    # A one-language variant speaks its own language whoever asks: no choice stored.
+    archive.cookies.clear()
+    assert "set-cookie" not in archive.get("/archive/2026-09/cy?lang=en").headers
+
+
 def test_the_archive_refuses_what_it_does_not_have(
         archive: TestClient, engine: Engine, session: Session, db_settings: Settings) -> None:
     sent(engine, session, db_settings)

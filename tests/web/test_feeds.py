@@ -7,6 +7,7 @@ import html
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
@@ -134,3 +135,22 @@ def test_public_pages_link_to_their_languages_feeds(feeds: TestClient, path: str
         assert footer.count(f'href="{SITE}/feeds/{lang}/') == 4  # and visibly
         for _, url in linked:
             assert feeds.get(url.removeprefix(SITE)).status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_links_in_a_review_body_are_absolute_in_the_feed(
+        feeds: TestClient, session: Session, fmt: str) -> None:
+    # A relative link works on the review's page; in a feed it would resolve against the
+    # feed's address, or nowhere (RSS readers). The feed gives it as the page resolves it.
+    review = add_review(session, "linked", datetime(2026, 11, 30, tzinfo=UTC))
+    review.body_en = ("[next](other-review) · [home](/archive?a=1&b=2) · [up](#findings) · "
+                      "[away](https://example.org/x) · ![chart](/static/c.png)")
+    session.commit()
+    raw = feeds.get(f"/feeds/en/reviews.{fmt}").content
+    ElementTree.fromstring(raw)  # well-formed
+    hrefs = re.findall(r'(?:href|src)="([^"]*)"', html.unescape(raw.decode()))
+    page = f"{SITE}/reviews/linked"
+    for wanted in (f"{SITE}/reviews/other-review", f"{SITE}/archive?a=1&amp;b=2",
+                   f"{page}#findings", "https://example.org/x", f"{SITE}/static/c.png"):
+        assert wanted in hrefs, (wanted, hrefs)
+    assert all(h.startswith(("https://", "http://")) for h in hrefs), hrefs

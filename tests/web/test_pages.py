@@ -6,10 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from digest.delivery.transports.memory import MemoryTransport
+from digest.settings import Settings
+from digest.web.app import create_app
 from digest.web.links import site_path
 from digest.web.pages import accepted_languages
-from tests.web.client import SITE
+from tests.web.client import PASSWORD, SITE, form_csrf, issue_id, subscriber_tokens
 from tests.web.conftest import Web
 
 
@@ -58,3 +65,47 @@ def test_a_404_pages_language_links_stay_on_the_site(web: Web) -> None:
         for link in links:
             relative = link.removeprefix(SITE)
             assert relative.startswith("/") and relative[1] not in "/\\", (asked, link)
+
+
+
+def behind_proxy(app: ASGIApp, prefix: str) -> ASGIApp:
+    """`app` as a proxy serves it under `prefix`: stripped from each request's path."""
+    async def strip(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "path": scope["path"].removeprefix(prefix) or "/",
+                     "raw_path": scope["raw_path"].removeprefix(prefix.encode()) or b"/"}
+        await app(scope, receive, send)
+    return strip
+
+
+def test_every_link_and_cookie_keeps_the_site_urls_path_prefix(
+        engine: Engine, web_settings: Settings, session: Session) -> None:
+    # DIGEST_SITE_URL may carry a path, which a proxy strips before the app: a page's own
+    # links, forms, style sheet and frames, and the editor's cookie paths, must keep it, or
+    # they lead off the site and the browser never sends the editor's cookies back.
+    settings = web_settings.model_copy(update={"site_url": f"{SITE}/digest"})
+    app = behind_proxy(create_app(settings, engine, MemoryTransport), "/digest")
+    sub_id, prefs, unsub = subscriber_tokens(session, settings, "angharad.jones@example.org")
+    with TestClient(app, base_url=f"{SITE}/digest", follow_redirects=False) as client:
+        paths = ["/subscribe", "/archive", "/reviews/adoption-sibling-relationships",
+                 f"/p/{prefs}", f"/p/{prefs}/privacy", f"/u/{unsub}", "/nowhere"]
+        pages = [client.get(path) for path in paths]
+        form = client.get("/editor/login?lang=en")
+        assert "Path=/digest/editor/login" in form.headers["set-cookie"]
+        done = client.post("/editor/login", data={"name": "sian", "password": PASSWORD,
+                                                  "csrf": form_csrf(form.text)})
+        assert done.headers["location"] == f"{SITE}/digest/editor"
+        assert "Path=/digest/editor;" in done.headers["set-cookie"]
+        issue = issue_id(session)
+        pages += [form] + [client.get(path) for path in (
+            "/editor", f"/editor/issues/{issue}", f"/editor/issues/{issue}/side-by-side",
+            "/editor/subscribers", f"/editor/subscribers/{sub_id}", "/editor/reports",
+            "/editor/reports/years/2026")]
+    for page in pages:
+        assert page.status_code in (200, 404), page.url
+        for link in re.findall(r'(?:href|src|action)="([^"]*)"', page.text):
+            if link.startswith(SITE):
+                link = link.removeprefix(SITE)
+            elif not link.startswith("/"):
+                continue  # another site's, or this page's own (?after=)
+            assert link.startswith("/digest/"), (str(page.url), link)
