@@ -12,7 +12,7 @@ from sqlmodel import Session
 from digest.cli.common import fail, out, recorded, say, store, write_data
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.store.models import Language, SubscriberState
+from digest.store.models import Language, Subscriber, SubscriberState
 from digest.store.models.columns import ACTOR_LENGTH
 
 
@@ -53,7 +53,7 @@ def subscribers_export_person(
 
     settings, engine = store()
     with session_scope(engine) as session:
-        data = gdpr.export_person(session, _find(session, settings, email))
+        data = gdpr.export_person(session, _find(session, settings, email).id or 0)
     write_data([json.dumps(data, ensure_ascii=False, indent=2), "\n"])
 
 
@@ -71,7 +71,11 @@ def subscribers_erase(
 
     settings, engine = store()
     with session_scope(engine, write=True) as session:
-        sid = _find(session, settings, email)
+        found = _find(session, settings, email)
+        if found.state is SubscriberState.ERASED:  # named by its placeholder address
+            raise fail(f"subscriber #{found.id} was already erased on "
+                       f"{found.updated_at:%Y-%m-%d}; nothing personal is held about it")
+        sid = found.id or 0
         if not yes and not typer.confirm(
                 f"Erase {email.strip()} for good (address, name, history details)?"):
             raise fail("nothing erased")
@@ -93,13 +97,12 @@ def subscribers_show(
     Example: digest subscribers show gwyn@example.org
     """
     from digest.audience import history
-    from digest.audience.self_service import get
     from digest.bounces import service as bounce_service
 
     settings, engine = store()
     with session_scope(engine) as session:
-        sid = _find(session, settings, email)
-        sub = get(session, sid)
+        sub = _find(session, settings, email)  # an erased one too, by its placeholder address
+        sid = sub.id or 0
         consent = history.consent_of(session, sid)
         events = history.events_of(session, sid)
         deliveries = history.deliveries_of(session, sid)
@@ -139,8 +142,8 @@ def subscribers_show(
             + (f": {d.reply}" if d.reply else ""))
 
 
-def _find(session: Session, settings: Settings, email: str) -> int:
-    """The id of the subscriber with `email`, or exit with one clear line."""
+def _find(session: Session, settings: Settings, email: str) -> Subscriber:
+    """The subscriber with `email`, or exit with one clear line."""
     from digest.audience import gdpr
 
     try:
@@ -151,7 +154,7 @@ def _find(session: Session, settings: Settings, email: str) -> int:
             raise fail(f"{email.strip()} was erased on {erased:%Y-%m-%d} (it is on the "
                        "suppression list); nothing is held about it") from None
         raise fail(str(exc)) from None
-    return sub.id or 0
+    return sub
 
 
 def add_commands(group: typer.Typer) -> None:

@@ -134,3 +134,27 @@ def test_an_erasure_that_finds_the_person_erased_meanwhile_is_one_line(
     monkeypatch.setattr(gdpr, "erase", erased_meanwhile)
     done = runner.invoke(app, ["subscribers", "erase", "eleri.thomas@example.org", "--yes"])
     assert (done.exit_code, done.output) == (1, "error: no subscriber #3 to erase\n")
+
+
+def test_an_erased_row_by_its_placeholder_and_an_empty_address(imported: Path) -> None:
+    """`show` of an erased row was an internal error (exit 70), and an erasure of it asked to
+    confirm, then said there was nobody; an empty address named nothing."""
+    done = runner.invoke(app, ["subscribers", "erase", "eleri.thomas@example.org", "--yes"])
+    assert done.exit_code == 0, done.output
+    sid = done.output.split("#")[1].split(":")[0]
+    placeholder = f"erased-{sid}@erased.invalid"
+    shown = runner.invoke(app, ["subscribers", "show", placeholder.upper()])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith(f"{placeholder} (#{sid}) : erased, ")
+    assert "erased by cli" in shown.output and "eleri" not in shown.output.lower()
+    person = runner.invoke(app, ["subscribers", "export-person", placeholder])
+    assert person.exit_code == 0 and json.loads(person.output)["subscriber"]["state"] == "erased"
+    again = runner.invoke(app, ["subscribers", "erase", placeholder], input="y\n")
+    assert again.exit_code == 1
+    assert again.output.startswith(f"error: subscriber #{sid} was already erased on ")
+    assert "Erase" not in again.output  # refused before asking
+    for command in ("show", "export-person", "erase"):
+        yes = ["--yes"] if command == "erase" else []
+        empty = runner.invoke(app, ["subscribers", command, "  ", *yes])
+        assert (empty.exit_code, empty.output) == (
+            1, "error: no address given (it is empty)\n"), command
