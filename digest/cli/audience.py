@@ -26,6 +26,7 @@ def subscribers_export(
 
     Example: digest subscribers export subs.csv
     """
+    from digest import paths
     from digest.audience import export
     from digest.audience.directory import Filter
 
@@ -34,11 +35,17 @@ def subscribers_export(
     if file is None:
         write_data(lines)
         return
-    try:
-        with file.open("w", encoding="utf-8", newline="") as fh:
-            count = sum(1 for line in lines if fh.write(line) is not None) - 1
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    never = [Path(f"{database}{end}") for end in ("", "-wal", "-shm", "-journal")
+             if database and database != ":memory:"]
+    try:  # whole or not at all: a failure part way leaves the file as it was
+        count = paths.write_whole(
+            file, lines, never=never,
+            never_what="the database (DIGEST_DATABASE_URL) or its journal") - 1
+    except paths.UnusableFile as exc:
+        raise fail(f"{exc}; nothing was written") from None
     except OSError as exc:
-        raise fail(f"{file}: {exc.strerror or exc}") from None
+        raise fail(f"{file}: {exc.strerror or exc}; nothing was written") from None
     out.print(f"{count} subscriber(s) written to {file}", highlight=False)
 
 

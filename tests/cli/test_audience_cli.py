@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,41 @@ def test_an_erased_row_by_its_placeholder_and_an_empty_address(imported: Path) -
         empty = runner.invoke(app, ["subscribers", command, "  ", *yes])
         assert (empty.exit_code, empty.output) == (
             1, "error: no address given (it is empty)\n"), command
+
+
+def test_an_export_never_writes_over_the_database_and_is_whole_or_nothing(
+        imported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, `export var/digest.db` truncated the database before reading it (every later
+    command: "not an SQLite database"), and an export that failed part way left half a file
+    in place of the old one."""
+    database = imported / "var" / "digest.db"
+    before = database.read_bytes()
+    (imported / "link.db").symlink_to(database)
+    for named in ("var/digest.db", str(database), "link.db", "var/digest.db-wal"):
+        done = runner.invoke(app, ["subscribers", "export", named])
+        assert done.exit_code == 1, named
+        assert done.output == (f"error: {named}: is the database (DIGEST_DATABASE_URL) or its "
+                               "journal; nothing was written\n")
+    assert database.read_bytes() == before
+    assert runner.invoke(app, ["subscribers", "show", "eleri.thomas@example.org"]).exit_code == 0
+
+    old = imported / "old.csv"
+    old.write_text("what was there\n", encoding="utf-8")
+    old.chmod(0o640)
+    from digest.audience import export
+
+    def breaks(*_: object) -> Iterator[str]:
+        yield "email,name,language\r\n"
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(export, "stream_csv", breaks)
+        failed = runner.invoke(app, ["subscribers", "export", "old.csv"])
+    assert failed.exit_code == 1
+    assert failed.output == "error: old.csv: Input/output error; nothing was written\n"
+    assert old.read_text(encoding="utf-8") == "what was there\n"
+    assert sorted(p.name for p in imported.iterdir()) == ["link.db", "old.csv", "var"]
+    done = runner.invoke(app, ["subscribers", "export", "old.csv"])
+    assert done.exit_code == 0, done.output
+    assert old.read_text(encoding="utf-8").startswith("email,name,language,state")
+    assert old.stat().st_mode & 0o777 == 0o640
