@@ -106,13 +106,10 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
                 yield LineError(path, line, "line" if size > columns else header[size],
                                 _field_count(size, header))
                 continue
-            if UNSAFE.search(joined) is not None:
-                for column in KNOWN_COLUMNS:
-                    at = header.index(column) if column in header else size
-                    if (problem := unsafe_character(record[at] if at < size else "",
-                                                    where=True)):
-                        yield LineError(path, line, column, problem)
-                        break
+            if UNSAFE.search(joined) is not None:  # in any column: the first one names it
+                column, problem = next((c, p) for c, v in zip(header, record, strict=True)
+                                       if (p := unsafe_character(v, where=True)))
+                yield LineError(path, line, column, problem)
                 continue
             name = uncell(record[at_name]).strip() if at_name < size else ""
             if len(name) > MAX_NAME:
