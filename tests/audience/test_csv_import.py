@@ -178,6 +178,38 @@ def test_import_never_reactivates(session: Session, tmp_path: Path,
     assert people(session)["gwyn@example.org"] == ("Gwyn", Language.CY, state)
 
 
+EXPORT_HEADER = "email,name,language,state,subscribed_at,updated_at,consent_source,consent_at\n"
+
+
+def test_an_exports_people_who_are_not_active_are_not_added(session: Session,
+                                                            tmp_path: Path) -> None:
+    """An export moved to a new database (or imported after a restore) added everyone in it
+    as active: the unsubscribed, the bounced, the unconfirmed, even an erased row's state
+    was read past. Now only an active (or empty) state is imported; any other word is a bad
+    line naming the column."""
+    lines = [("left@example.org", "Unsubscribed"), ("gone@example.org", "bounced"),
+             ("asked@example.org", "pending"), ("erased-7@erased.invalid", "erased"),
+             ("here@example.org", "active"), ("old@example.org", "")]
+    path = write(tmp_path, EXPORT_HEADER + "".join(
+        f"{email},Name,cy,{state},2026-01-01T00:00:00+00:00,,import,\n"
+        for email, state in lines))
+    report = import_file(session, path)
+    session.commit()
+    assert (report.added, report.not_active, report.errors) == (2, 4, [])
+    assert report.summary().endswith(", 4 not active in the file (not imported)")
+    assert {e: s for e, (_, _, s) in people(session).items()} == {
+        "here@example.org": SubscriberState.ACTIVE, "old@example.org": SubscriberState.ACTIVE}
+
+    bad = write(tmp_path, EXPORT_HEADER + "new@example.org,N,en,activ,,,,\n", "bad.csv")
+    with pytest.raises(ImportInvalid) as refused:
+        import_file(session, bad)
+    assert [str(e) for e in refused.value.errors] == [
+        f"{bad}:2: state: 'activ' is not one of pending, active, unsubscribed, bounced, "
+        "erased (or empty)"]
+    session.rollback()
+    assert "new@example.org" not in people(session)
+
+
 def test_example_list_imports_cleanly(session: Session) -> None:
     report = import_file(session, REPO_ROOT / "subscribers" / "example.csv")
     session.commit()
@@ -253,7 +285,7 @@ def test_a_write_during_the_load_does_not_fail_the_import(tmp_path: Path) -> Non
 
     rows = csv_import.parse(path)
 
-    def parse_and_race(_: Path) -> Iterator[Row | LineError]:
+    def parse_and_race(_: Path) -> Iterator[csv_import.Item]:
         for number, item in enumerate(rows):
             if number == 1_000:  # another writer commits while the file is being staged
                 with engine.begin() as conn:
