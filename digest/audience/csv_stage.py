@@ -34,6 +34,7 @@ from digest.store.models import (
     UTCDateTime,
     now_utc,
 )
+from digest.text import one_line
 
 CHUNK = 5_000
 STAGE = "import_stage"
@@ -139,9 +140,17 @@ def _suppressed(session: Session, path: Path, keyed: Keyed, errors: list[LineErr
                         [{"line": line} for line, _ in refused])
 
 
+def recorded_name(path: Path) -> str:
+    """The file name as a consent record and a history keep it: bytes that are not UTF-8
+    (which Python holds as lone surrogates, that no database stores) as U+FFFD, control
+    characters as spaces (digest.text.one_line), at most 500 characters."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return one_line(text)[:500]
+
+
 def _apply(session: Session, path: Path) -> ImportReport:
     """Write the staged rows: new people with consent and history, changes to known ones."""
-    now, name = now_utc(), str(path)[:500]
+    now, name = now_utc(), recorded_name(path)
     inactive = {"gone1": _INACTIVE[0], "gone2": _INACTIVE[1]}
     if session.get_bind().dialect.name == "postgresql":
         # The known people's rows first, in id order (two imports cannot deadlock): an

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -347,3 +348,21 @@ def test_one_address_in_two_forms_with_different_names_imports_nothing(
         "name or language"]
     session.commit()
     assert people(session) == {}
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_readably(session: Session,
+                                                           tmp_path: Path) -> None:
+    """The consent record and history keep the file's name: one with a byte that is not
+    UTF-8 (held by Python as a lone surrogate) was an internal error at the insert (exit 70),
+    and a line break in it went into the record as it was."""
+    from digest.audience import history
+
+    path = write(tmp_path, "email,name,language\nfile@example.org,F,cy\n",
+                 os.fsdecode(b"list\xff\n\x1b[2J.csv"))
+    assert import_file(session, path).added == 1
+    session.commit()
+    sub = session.exec(select(Subscriber)).one()
+    consent = history.consent_of(session, sub.id or 0)
+    assert consent is not None and consent.import_file == f"{tmp_path}/list\ufffd  [2J.csv"
+    [event] = history.events_of(session, sub.id or 0)
+    assert event.detail == f"{consent.import_file}:2"
