@@ -9,11 +9,22 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from digest.cli.common import fail, out, recorded, say, store, write_data
+from digest.cli.common import fail, out, printable, recorded, say, store, write_data
 from digest.settings import Settings
 from digest.store.db import session_scope
 from digest.store.models import Language, Subscriber, SubscriberState
 from digest.store.models.columns import ACTOR_LENGTH
+from digest.text import unsafe_character
+
+
+def typed_address(value: str) -> str:
+    """A Typer `parser` for an address typed to find someone: one with a control or bidi
+    character, or a byte that is not UTF-8 (a lone surrogate), names nobody and cannot be
+    looked up (a database refuses it): a usage error saying which, before the database."""
+    if problem := unsafe_character(value.strip(), where=True):
+        shown = value.strip()[:60]
+        raise typer.BadParameter(f"'{printable(shown)}' {problem}")
+    return value
 
 
 def subscribers_export(
@@ -50,7 +61,7 @@ def subscribers_export(
 
 
 def subscribers_export_person(
-    email: Annotated[str, typer.Argument(help="The person's address")],
+    email: Annotated[str, typer.Argument(help="The person's address", parser=typed_address)],
 ) -> None:
     """Print everything held about one person as JSON (a GDPR access request).
 
@@ -65,7 +76,7 @@ def subscribers_export_person(
 
 
 def subscribers_erase(
-    email: Annotated[str, typer.Argument(help="The person's address")],
+    email: Annotated[str, typer.Argument(help="The person's address", parser=typed_address)],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm")] = False,
     actor: Annotated[str, typer.Option("--as", help="Who erases; recorded",
                                        parser=recorded(ACTOR_LENGTH))] = "cli",
@@ -97,7 +108,7 @@ def subscribers_erase(
 
 
 def subscribers_show(
-    email: Annotated[str, typer.Argument(help="The person's address")],
+    email: Annotated[str, typer.Argument(help="The person's address", parser=typed_address)],
 ) -> None:
     """A subscriber's state and why, consent, language and event history, deliveries.
 

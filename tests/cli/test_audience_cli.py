@@ -197,3 +197,17 @@ def test_an_export_never_writes_over_the_database_and_is_whole_or_nothing(
     assert done.exit_code == 0, done.output
     assert old.read_text(encoding="utf-8").startswith("email,name,language,state")
     assert old.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("typed", ["\udcff@example.org", "eleri.thomas@example.org\x1b[2J",
+                                   "\u202eeleri.thomas@example.org"])
+def test_an_address_that_names_nobody_is_a_usage_error(imported: Path, typed: str) -> None:
+    """An address with a byte that is not UTF-8 (a lone surrogate in argv) was an internal
+    error at the lookup (exit 70); a control or bidi character is refused the same way."""
+    for command in ("show", "export-person", "erase"):
+        done = runner.invoke(app, ["subscribers", command, typed, "--yes"][
+            :4 if command == "erase" else 3])
+        assert done.exit_code == 2, (command, done.output)
+        assert "Invalid value for 'email': '" in done.output and " at character " in done.output
+        assert "internal error" not in done.output and "Traceback" not in done.output
+    assert runner.invoke(app, ["subscribers", "show", "eleri.thomas@example.org"]).exit_code == 0
