@@ -57,7 +57,7 @@ def subscribers_export(
         raise fail(f"{exc}; nothing was written") from None
     except OSError as exc:
         raise fail(f"{file}: {exc.strerror or exc}; nothing was written") from None
-    out.print(f"{count} subscriber(s) written to {file}", highlight=False)
+    say(f"{count} subscriber(s) written to {file}")  # a file name is data: escaped, no markup
 
 
 def subscribers_export_person(

@@ -211,3 +211,13 @@ def test_an_address_that_names_nobody_is_a_usage_error(imported: Path, typed: st
         assert "Invalid value for 'email': '" in done.output and " at character " in done.output
         assert "internal error" not in done.output and "Traceback" not in done.output
     assert runner.invoke(app, ["subscribers", "show", "eleri.thomas@example.org"]).exit_code == 0
+
+
+def test_the_file_an_export_names_is_shown_as_it_is(imported: Path) -> None:
+    """The line after an export read the file name as rich markup (`[bold]x.csv` was shown as
+    `x.csv`) and wrote its control characters to the terminal raw."""
+    for name, shown in (("[bold]x.csv", "[bold]x.csv"), ("e\x1b[31m.csv", "e\\x1b[31m.csv")):
+        done = runner.invoke(app, ["subscribers", "export", name])
+        assert done.exit_code == 0, done.output
+        assert done.output == f"35 subscriber(s) written to {shown}\n"
+        assert (imported / name).read_text(encoding="utf-8").startswith("email,")
