@@ -99,6 +99,8 @@ def test_reports_as_table_json_and_csv(tmp_path: Path, monkeypatch: pytest.Monke
                 r["table"] == "month_end_active")["total"] == "35"
     missing = runner.invoke(app, ["report", "issue", "2031-01"])
     assert missing.exit_code == 1 and "no issue '2031-01'" in missing.output
+    odd = runner.invoke(app, ["report", "issue", "\udcff"])  # not UTF-8 in argv
+    assert (odd.exit_code, odd.output) == (1, "error: no issue '\\udcff'\n")
     both = runner.invoke(app, ["report", "year", "2026", "--json", "--csv"])
     assert both.exit_code == 1 and "choose one" in both.output
     for command in ("issue", "year"):
