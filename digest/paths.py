@@ -12,9 +12,12 @@ was checked is refused, not waited on.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -134,3 +137,42 @@ def read_regular(path: Path, *, max_bytes: int | None = None) -> bytes:
         raise UnusableFile(path, f"is over {max_bytes:,} bytes; at most {max_bytes:,} are "
                            "read", errno.EFBIG)
     return data
+
+
+def write_whole(path: Path, chunks: Iterable[str], *, never: Iterable[Path] = (),
+                never_what: str = "a file that must not be written over") -> int:
+    """Write `chunks` (UTF-8) to `path` whole or not at all; the number of chunks written.
+
+    A regular file (or a new one) is written beside itself under a temporary name and put in
+    place when every chunk is there: a failure while the chunks are made (the database gone,
+    a full disk) leaves the old file as it was, and the chunks are not read from a file this
+    truncated. A link is followed, and the file keeps its permissions. Something else that
+    exists (a device, a FIFO, /dev/stdout) is written directly; a folder is refused. Raises
+    UnusableFile when `path` is one of `never` (`never_what` says what they are), or OSError.
+    """
+    try:
+        mode: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode.st_mode):
+        raise UnusableFile(path, "is a folder, not a file", errno.EISDIR)
+    if mode is not None and not stat.S_ISREG(mode.st_mode):
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            return sum(1 for chunk in chunks if fh.write(chunk) is not None)
+    target = Path(os.path.realpath(path))
+    if any(os.path.realpath(other) == str(target) for other in never):
+        raise UnusableFile(path, f"is {never_what}")
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                     suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            count = sum(1 for chunk in chunks if fh.write(chunk) is not None)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, stat.S_IMODE(mode.st_mode) if mode else 0o666 & ~umask)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return count

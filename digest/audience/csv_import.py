@@ -17,11 +17,18 @@ from typing import TextIO
 from sqlmodel import Session
 
 from digest.audience.address import normalise_email
-from digest.audience.csv_lines import ImportInvalid, ImportReport, LineError, Row, repeated
+from digest.audience.csv_lines import (
+    ImportInvalid,
+    ImportReport,
+    LineError,
+    NotActive,
+    Row,
+    repeated,
+)
 from digest.audience.keyed import Keyed
 from digest.audience.spreadsheet import uncell
 from digest.paths import open_regular
-from digest.store.models import Language
+from digest.store.models import Language, SubscriberState
 from digest.text import UNSAFE, unsafe_character
 
 # Re-exported: the web sign-up and `digest issue send --to` normalise; callers catch these.
@@ -29,11 +36,14 @@ __all__ = ["ImportInvalid", "ImportReport", "LineError", "Row", "normalise_email
 
 REQUIRED_COLUMNS = ("email", "language")
 KNOWN_COLUMNS = ("email", "name", "language")
-# What `digest subscribers export` adds after those: read past, so that an export imports
-# as it is (an import sets no state or date: it never reactivates anyone).
+# What `digest subscribers export` adds after those, so that an export imports as it is:
+# an import sets no state or date (it never reactivates anyone), and a line whose state is
+# not active is not imported (csv_lines.NotActive).
 EXPORT_COLUMNS = ("state", "subscribed_at", "updated_at", "consent_source", "consent_at")
 MAX_NAME = 200  # characters: a name is a display name in every To: header
 _LANGUAGES = {lang.value: lang for lang in Language}
+_STATES = [state.value for state in SubscriberState]
+Item = Row | LineError | NotActive
 
 
 def parse_language(raw: str) -> Language:
@@ -55,9 +65,10 @@ def _bad_byte(path: Path, exc: UnicodeDecodeError) -> LineError:
     return LineError(path, 1, "file", f"not valid UTF-8 ({exc.reason})")
 
 
-def parse(path: Path) -> Iterator[Row | LineError]:
-    """Each line's verdict in file order: a valid, normalised Row or a LineError (no duplicate
-    check). A bad header or byte ends it with that one error, and it alone counts.
+def parse(path: Path) -> Iterator[Item]:
+    """Each line's verdict in file order: a valid, normalised Row, a LineError (no duplicate
+    check), or NotActive for an export's line of someone not active. A bad header or byte
+    ends it with that one error, and it alone counts.
 
     Raises OSError (with the file name) when the file cannot be read.
     """
@@ -67,12 +78,12 @@ def parse(path: Path) -> Iterator[Row | LineError]:
         yield _bad_byte(path, exc)
 
 
-def _parse(path: Path) -> Iterator[Row | LineError]:
+def _parse(path: Path) -> Iterator[Item]:
     with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline="") as handle:
         yield from _records(path, handle)
 
 
-def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
+def _records(path: Path, handle: TextIO) -> Iterator[Item]:
     reader = csv.reader(handle, strict=True)  # an unclosed quote is an error
     try:
         first = next((r for r in reader if r), [])
@@ -94,6 +105,7 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
     columns = len(header)
     at_email, at_lang = header.index("email"), header.index("language")
     at_name = header.index("name") if "name" in header else columns
+    at_state = header.index("state") if "state" in header else columns
     done = reader.line_num  # the last line of the last record read
     try:
         for record in reader:
@@ -106,13 +118,16 @@ def _records(path: Path, handle: TextIO) -> Iterator[Row | LineError]:
                 yield LineError(path, line, "line" if size > columns else header[size],
                                 _field_count(size, header))
                 continue
-            if UNSAFE.search(joined) is not None:
-                for column in KNOWN_COLUMNS:
-                    at = header.index(column) if column in header else size
-                    if (problem := unsafe_character(record[at] if at < size else "",
-                                                    where=True)):
-                        yield LineError(path, line, column, problem)
-                        break
+            if UNSAFE.search(joined) is not None:  # in any column: the first one names it
+                column, problem = next((c, p) for c, v in zip(header, record, strict=True)
+                                       if (p := unsafe_character(v, where=True)))
+                yield LineError(path, line, column, problem)
+                continue
+            state = record[at_state].strip().lower() if at_state < size else ""
+            if state not in ("", SubscriberState.ACTIVE.value):
+                yield (NotActive(line, state) if state in _STATES else LineError(
+                    path, line, "state", f"{record[at_state].strip()!r} is not one of "
+                    f"{', '.join(_STATES)} (or empty)"))
                 continue
             name = uncell(record[at_name]).strip() if at_name < size else ""
             if len(name) > MAX_NAME:
@@ -156,6 +171,8 @@ def read_csv(path: Path) -> tuple[list[Row], list[str], list[LineError]]:
     notes: list[str] = []
     errors: list[LineError] = []
     for item in parse(path):
+        if isinstance(item, NotActive):
+            continue
         if isinstance(item, LineError):
             if item.field in ("file", "header"):
                 return [], [], [item]

@@ -39,6 +39,14 @@ class Row(NamedTuple):
     language: Language
 
 
+class NotActive(NamedTuple):
+    """A line whose `state` column (an export's) says the person is not active: not imported,
+    so that an unsubscribed, bounced, unconfirmed or erased person is never added as active."""
+
+    line: int
+    state: str
+
+
 @dataclass
 class ImportReport:
     """What an import did."""
@@ -47,8 +55,16 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     kept_inactive: int = 0  # unsubscribed/bounced people are never re-activated by an import
+    not_active: int = 0  # lines an export marks as not active (NotActive): not imported
     duplicates: list[str] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The one line `digest subscribers import` ends with."""
+        return (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{self.kept_inactive} left unsubscribed/bounced, {len(self.errors)} skipped"
+                + (f", {self.not_active} not active in the file (not imported)"
+                   if self.not_active else ""))
 
 
 def repeated(path: Path, line: int, email: str, first: int, *, same: bool, notes: list[str],

@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.audience import suppression
-from digest.audience.csv_lines import ImportInvalid, ImportReport, LineError, Row, repeated
+from digest.audience.csv_lines import (
+    ImportInvalid,
+    ImportReport,
+    LineError,
+    NotActive,
+    Row,
+    repeated,
+)
 from digest.audience.keyed import Keyed
 from digest.store.models import (
     ActionReason,
@@ -27,6 +34,7 @@ from digest.store.models import (
     UTCDateTime,
     now_utc,
 )
+from digest.text import one_line
 
 CHUNK = 5_000
 STAGE = "import_stage"
@@ -52,10 +60,13 @@ def _rows(session: Session, statement: str, **params: Any) -> list[tuple[Any, ..
     return [tuple(row) for row in _sql(session, statement, **params)]
 
 
-def _chunks(items: Iterable[Row | LineError], errors: list[LineError]
-            ) -> Iterator[list[tuple[int, str, str, str]]]:
+def _chunks(items: Iterable[Row | LineError | NotActive], errors: list[LineError],
+            not_active: list[int]) -> Iterator[list[tuple[int, str, str, str]]]:
     chunk: list[tuple[int, str, str, str]] = []
     for item in items:
+        if isinstance(item, NotActive):
+            not_active.append(item.line)
+            continue
         if isinstance(item, LineError):
             if item.field in ("file", "header"):
                 raise ImportInvalid([item])  # the whole file is refused, with this one line
@@ -69,7 +80,8 @@ def _chunks(items: Iterable[Row | LineError], errors: list[LineError]
         yield chunk
 
 
-def _load(session: Session, items: Iterable[Row | LineError], errors: list[LineError]) -> None:
+def _load(session: Session, items: Iterable[Row | LineError | NotActive],
+          errors: list[LineError], not_active: list[int]) -> None:
     """Stream the rows into the staging table: executemany on SQLite, COPY on PostgreSQL."""
     dialect = session.get_bind().dialect.name
     # `temp.` on SQLite: an unqualified name reads the main database, starting the snapshot
@@ -79,7 +91,7 @@ def _load(session: Session, items: Iterable[Row | LineError], errors: list[LineE
     raw = session.connection().connection.driver_connection
     assert raw is not None
     columns = "line, email, name, language"
-    for chunk in _chunks(items, errors):
+    for chunk in _chunks(items, errors, not_active):
         if dialect == "postgresql":
             with raw.cursor() as cur, cur.copy(f"COPY {STAGE} ({columns}) FROM STDIN") as copy:
                 for row in chunk:
@@ -128,9 +140,17 @@ def _suppressed(session: Session, path: Path, keyed: Keyed, errors: list[LineErr
                         [{"line": line} for line, _ in refused])
 
 
+def recorded_name(path: Path) -> str:
+    """The file name as a consent record and a history keep it: bytes that are not UTF-8
+    (which Python holds as lone surrogates, that no database stores) as U+FFFD, control
+    characters as spaces (digest.text.one_line), at most 500 characters."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return one_line(text)[:500]
+
+
 def _apply(session: Session, path: Path) -> ImportReport:
     """Write the staged rows: new people with consent and history, changes to known ones."""
-    now, name = now_utc(), str(path)[:500]
+    now, name = now_utc(), recorded_name(path)
     inactive = {"gone1": _INACTIVE[0], "gone2": _INACTIVE[1]}
     if session.get_bind().dialect.name == "postgresql":
         # The known people's rows first, in id order (two imports cannot deadlock): an
@@ -175,12 +195,13 @@ def _apply(session: Session, path: Path) -> ImportReport:
     return report
 
 
-def import_stream(session: Session, path: Path, items: Iterable[Row | LineError], *,
+def import_stream(session: Session, path: Path, items: Iterable[Row | LineError | NotActive], *,
                   skip_invalid: bool, keyed: Keyed | None) -> ImportReport:
     """Stage `items` (csv_import.parse), check them, and apply them (see csv_import)."""
     notes: list[str] = []
     errors: list[LineError] = []
-    _load(session, items, errors)
+    not_active: list[int] = []
+    _load(session, items, errors, not_active)
     _repeats(session, path, notes, errors)
     if session.get_bind().dialect.name == "sqlite":
         # The write lock before the first read of the main database (it waits in the busy
@@ -196,4 +217,5 @@ def import_stream(session: Session, path: Path, items: Iterable[Row | LineError]
     report = _apply(session, path)
     _sql(session, f"DROP TABLE {STAGE}")
     report.duplicates, report.errors = notes, errors
+    report.not_active = len(not_active)
     return report

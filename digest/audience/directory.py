@@ -13,6 +13,7 @@ Figures at 100,000 subscribers: docs/performance.md ("The subscribers list").
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,9 +100,14 @@ def _escape(text: str) -> str:
 
 def _prefix(column: Any, prefix: str) -> sa.ColumnElement[bool]:
     """`column` starts with `prefix`, as a range an index can seek, made exact by LIKE."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return sa.and_(column >= prefix, column < upper,
-                   column.like(_escape(prefix) + "%", escape="\\"))
+    like = column.like(_escape(prefix) + "%", escape="\\")
+    # The next string after every string with this prefix: its last character that is not
+    # the last code point (U+10FFFF, which has no next one) moved on by one.
+    head = prefix.rstrip(chr(sys.maxunicode))
+    if not head:  # only U+10FFFF: no upper bound
+        return sa.and_(column >= prefix, like)
+    upper = head[:-1] + chr(ord(head[-1]) + 1)
+    return sa.and_(column >= prefix, column < upper, like)
 
 
 def _ascii_lower(text: str) -> str:

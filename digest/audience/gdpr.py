@@ -58,6 +58,8 @@ class Erased:
 
 def find(session: Session, email: str) -> Subscriber:
     """The subscriber with this address, typed in any form (address.stored_form), or NotFound."""
+    if not email.strip():
+        raise NotFound("no address given (it is empty)")
     sub = session.exec(select(Subscriber).where(Subscriber.email == stored_form(email))).first()
     if sub is None:
         raise NotFound(f"no subscriber with the address {email.strip()}")

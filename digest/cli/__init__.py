@@ -186,8 +186,7 @@ def subscribers_import(
         say(note)
     for e in report.errors:
         warn(f"skipped {e}")
-    say(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{report.kept_inactive} left unsubscribed/bounced, {len(report.errors)} skipped")
+    say(report.summary())
 
 
 

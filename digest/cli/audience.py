@@ -9,11 +9,22 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from digest.cli.common import fail, out, recorded, say, store, write_data
+from digest.cli.common import fail, out, printable, recorded, say, store, write_data
 from digest.settings import Settings
 from digest.store.db import session_scope
-from digest.store.models import Language, SubscriberState
+from digest.store.models import Language, Subscriber, SubscriberState
 from digest.store.models.columns import ACTOR_LENGTH
+from digest.text import unsafe_character
+
+
+def typed_address(value: str) -> str:
+    """A Typer `parser` for an address typed to find someone: one with a control or bidi
+    character, or a byte that is not UTF-8 (a lone surrogate), names nobody and cannot be
+    looked up (a database refuses it): a usage error saying which, before the database."""
+    if problem := unsafe_character(value.strip(), where=True):
+        shown = value.strip()[:60]
+        raise typer.BadParameter(f"'{printable(shown)}' {problem}")
+    return value
 
 
 def subscribers_export(
@@ -26,6 +37,7 @@ def subscribers_export(
 
     Example: digest subscribers export subs.csv
     """
+    from digest import paths
     from digest.audience import export
     from digest.audience.directory import Filter
 
@@ -34,16 +46,22 @@ def subscribers_export(
     if file is None:
         write_data(lines)
         return
-    try:
-        with file.open("w", encoding="utf-8", newline="") as fh:
-            count = sum(1 for line in lines if fh.write(line) is not None) - 1
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    never = [Path(f"{database}{end}") for end in ("", "-wal", "-shm", "-journal")
+             if database and database != ":memory:"]
+    try:  # whole or not at all: a failure part way leaves the file as it was
+        count = paths.write_whole(
+            file, lines, never=never,
+            never_what="the database (DIGEST_DATABASE_URL) or its journal") - 1
+    except paths.UnusableFile as exc:
+        raise fail(f"{exc}; nothing was written") from None
     except OSError as exc:
-        raise fail(f"{file}: {exc.strerror or exc}") from None
-    out.print(f"{count} subscriber(s) written to {file}", highlight=False)
+        raise fail(f"{file}: {exc.strerror or exc}; nothing was written") from None
+    say(f"{count} subscriber(s) written to {file}")  # a file name is data: escaped, no markup
 
 
 def subscribers_export_person(
-    email: Annotated[str, typer.Argument(help="The person's address")],
+    email: Annotated[str, typer.Argument(help="The person's address", parser=typed_address)],
 ) -> None:
     """Print everything held about one person as JSON (a GDPR access request).
 
@@ -53,12 +71,12 @@ def subscribers_export_person(
 
     settings, engine = store()
     with session_scope(engine) as session:
-        data = gdpr.export_person(session, _find(session, settings, email))
+        data = gdpr.export_person(session, _find(session, settings, email).id or 0)
     write_data([json.dumps(data, ensure_ascii=False, indent=2), "\n"])
 
 
 def subscribers_erase(
-    email: Annotated[str, typer.Argument(help="The person's address")],
+    email: Annotated[str, typer.Argument(help="The person's address", parser=typed_address)],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm")] = False,
     actor: Annotated[str, typer.Option("--as", help="Who erases; recorded",
                                        parser=recorded(ACTOR_LENGTH))] = "cli",
@@ -71,7 +89,11 @@ def subscribers_erase(
 
     settings, engine = store()
     with session_scope(engine, write=True) as session:
-        sid = _find(session, settings, email)
+        found = _find(session, settings, email)
+        if found.state is SubscriberState.ERASED:  # named by its placeholder address
+            raise fail(f"subscriber #{found.id} was already erased on "
+                       f"{found.updated_at:%Y-%m-%d}; nothing personal is held about it")
+        sid = found.id or 0
         if not yes and not typer.confirm(
                 f"Erase {email.strip()} for good (address, name, history details)?"):
             raise fail("nothing erased")
@@ -86,20 +108,19 @@ def subscribers_erase(
 
 
 def subscribers_show(
-    email: Annotated[str, typer.Argument(help="The person's address")],
+    email: Annotated[str, typer.Argument(help="The person's address", parser=typed_address)],
 ) -> None:
     """A subscriber's state and why, consent, language and event history, deliveries.
 
     Example: digest subscribers show gwyn@example.org
     """
     from digest.audience import history
-    from digest.audience.self_service import get
     from digest.bounces import service as bounce_service
 
     settings, engine = store()
     with session_scope(engine) as session:
-        sid = _find(session, settings, email)
-        sub = get(session, sid)
+        sub = _find(session, settings, email)  # an erased one too, by its placeholder address
+        sid = sub.id or 0
         consent = history.consent_of(session, sid)
         events = history.events_of(session, sid)
         deliveries = history.deliveries_of(session, sid)
@@ -139,8 +160,8 @@ def subscribers_show(
             + (f": {d.reply}" if d.reply else ""))
 
 
-def _find(session: Session, settings: Settings, email: str) -> int:
-    """The id of the subscriber with `email`, or exit with one clear line."""
+def _find(session: Session, settings: Settings, email: str) -> Subscriber:
+    """The subscriber with `email`, or exit with one clear line."""
     from digest.audience import gdpr
 
     try:
@@ -151,7 +172,7 @@ def _find(session: Session, settings: Settings, email: str) -> int:
             raise fail(f"{email.strip()} was erased on {erased:%Y-%m-%d} (it is on the "
                        "suppression list); nothing is held about it") from None
         raise fail(str(exc)) from None
-    return sub.id or 0
+    return sub
 
 
 def add_commands(group: typer.Typer) -> None:

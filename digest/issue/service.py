@@ -41,6 +41,7 @@ from digest.store.models import (
     Seminar,
     core_table,
 )
+from digest.text import UNSAFE
 
 if TYPE_CHECKING:  # a send of stored variants renders nothing: no Jinja2 or MJML
     from digest.render.renderer import Renderer
@@ -88,6 +89,8 @@ def get_issue(session: Session, ref: str | int) -> Issue:
     if isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit()):
         # An id past the integer column's range names no issue (and would be a database error).
         issue = session.get(Issue, int(ref)) if 0 < int(ref) <= 2**31 - 1 else None
+    elif UNSAFE.search(str(ref)):  # no period holds one, and a database refuses some
+        issue = None  # (a lone surrogate, from a byte in argv that is not UTF-8; NUL)
     else:
         issue = session.exec(select(Issue).where(Issue.period == str(ref))).first()
     if issue is None:

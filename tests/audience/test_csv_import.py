@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +179,38 @@ def test_import_never_reactivates(session: Session, tmp_path: Path,
     assert people(session)["gwyn@example.org"] == ("Gwyn", Language.CY, state)
 
 
+EXPORT_HEADER = "email,name,language,state,subscribed_at,updated_at,consent_source,consent_at\n"
+
+
+def test_an_exports_people_who_are_not_active_are_not_added(session: Session,
+                                                            tmp_path: Path) -> None:
+    """An export moved to a new database (or imported after a restore) added everyone in it
+    as active: the unsubscribed, the bounced, the unconfirmed, even an erased row's state
+    was read past. Now only an active (or empty) state is imported; any other word is a bad
+    line naming the column."""
+    lines = [("left@example.org", "Unsubscribed"), ("gone@example.org", "bounced"),
+             ("asked@example.org", "pending"), ("erased-7@erased.invalid", "erased"),
+             ("here@example.org", "active"), ("old@example.org", "")]
+    path = write(tmp_path, EXPORT_HEADER + "".join(
+        f"{email},Name,cy,{state},2026-01-01T00:00:00+00:00,,import,\n"
+        for email, state in lines))
+    report = import_file(session, path)
+    session.commit()
+    assert (report.added, report.not_active, report.errors) == (2, 4, [])
+    assert report.summary().endswith(", 4 not active in the file (not imported)")
+    assert {e: s for e, (_, _, s) in people(session).items()} == {
+        "here@example.org": SubscriberState.ACTIVE, "old@example.org": SubscriberState.ACTIVE}
+
+    bad = write(tmp_path, EXPORT_HEADER + "new@example.org,N,en,activ,,,,\n", "bad.csv")
+    with pytest.raises(ImportInvalid) as refused:
+        import_file(session, bad)
+    assert [str(e) for e in refused.value.errors] == [
+        f"{bad}:2: state: 'activ' is not one of pending, active, unsubscribed, bounced, "
+        "erased (or empty)"]
+    session.rollback()
+    assert "new@example.org" not in people(session)
+
+
 def test_example_list_imports_cleanly(session: Session) -> None:
     report = import_file(session, REPO_ROOT / "subscribers" / "example.csv")
     session.commit()
@@ -253,7 +286,7 @@ def test_a_write_during_the_load_does_not_fail_the_import(tmp_path: Path) -> Non
 
     rows = csv_import.parse(path)
 
-    def parse_and_race(_: Path) -> Iterator[Row | LineError]:
+    def parse_and_race(_: Path) -> Iterator[csv_import.Item]:
         for number, item in enumerate(rows):
             if number == 1_000:  # another writer commits while the file is being staged
                 with engine.begin() as conn:
@@ -315,3 +348,21 @@ def test_one_address_in_two_forms_with_different_names_imports_nothing(
         "name or language"]
     session.commit()
     assert people(session) == {}
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_readably(session: Session,
+                                                           tmp_path: Path) -> None:
+    """The consent record and history keep the file's name: one with a byte that is not
+    UTF-8 (held by Python as a lone surrogate) was an internal error at the insert (exit 70),
+    and a line break in it went into the record as it was."""
+    from digest.audience import history
+
+    path = write(tmp_path, "email,name,language\nfile@example.org,F,cy\n",
+                 os.fsdecode(b"list\xff\n\x1b[2J.csv"))
+    assert import_file(session, path).added == 1
+    session.commit()
+    sub = session.exec(select(Subscriber)).one()
+    consent = history.consent_of(session, sub.id or 0)
+    assert consent is not None and consent.import_file == f"{tmp_path}/list\ufffd  [2J.csv"
+    [event] = history.events_of(session, sub.id or 0)
+    assert event.detail == f"{consent.import_file}:2"

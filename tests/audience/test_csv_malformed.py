@@ -97,3 +97,22 @@ def test_an_international_domain_is_stored_as_smtp_needs_it(session: Session,
     emails = {s.email for s in session.exec(select(Subscriber))}
     assert emails == {"good@example.org", "sian@xn--bcher-kva.de", "gwen@xn--t-hywel-rvb.cymru"}
     assert all(e.isascii() for e in emails)
+
+
+@pytest.mark.parametrize(("column", "value"), [("state", "active\x01"),
+                                               ("updated_at", "2026-01-01\x1b[2J"),
+                                               ("consent_source", "import\u202e")])
+def test_an_unsafe_character_in_an_export_column_is_refused_not_dropped(
+        session: Session, tmp_path: Path, column: str, value: str) -> None:
+    """An export's columns are read past, but a line with a control character in one of them
+    was dropped without a word (exit 0, "0 added"): now it is a bad line naming the column."""
+    path = tmp_path / "export.csv"
+    path.write_text(f"email,name,language,{column}\ngood@example.org,Gwen,cy,\n"
+                    f"ctl@example.org,Ctl,cy,{value}\n", encoding="utf-8", newline="")
+    with pytest.raises(ImportInvalid) as refused:
+        import_file(session, path)
+    [error] = refused.value.errors
+    assert (error.line, error.field) == (3, column)
+    assert error.message.startswith("contains ") and "at character" in error.message
+    session.rollback()
+    assert session.exec(select(Subscriber)).all() == []

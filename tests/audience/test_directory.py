@@ -68,6 +68,27 @@ def test_search_by_address_or_name_prefix(session: Session, db_settings: Setting
         "rhys.price@example.org"]
 
 
+def test_a_search_ending_in_the_last_code_point(engine: Engine, session: Session,
+                                               db_settings: Settings) -> None:
+    """U+10FFFF has no next character: the range's upper bound moves the one before it on
+    (before, `chr()` raised and the list page answered 500)."""
+    top = chr(0x10FFFF)
+    session.add_all([Subscriber(email="z@example.org", name=f"Zed{top}{top}x",
+                                language=Language.CY, state=SubscriberState.ACTIVE),
+                     Subscriber(email="y@example.org", name="Zee",
+                                language=Language.CY, state=SubscriberState.ACTIVE)])
+    session.commit()
+
+    def emails(q: str) -> list[str]:
+        return [r.email for r in directory.page(session, Filter(q=q)).rows]
+
+    assert emails(f"zed{top}") == ["z@example.org"]
+    assert emails(f"zed{top}{top}") == ["z@example.org"]
+    assert emails(top) == []
+    assert emails(f"@{top}") == []
+    assert list(export.stream_csv(engine, Filter(q=top)))[1:] == []
+
+
 def test_counts_and_the_erased(session: Session, db_settings: Settings) -> None:
     csv_import.import_file(session, DATA / "subscribers" / "good.csv")
     gdpr.erase(session, db_settings, gdpr.find(session, "gwyn@example.org").id or 0, "t")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,8 @@ def test_reports_as_table_json_and_csv(tmp_path: Path, monkeypatch: pytest.Monke
                 r["table"] == "month_end_active")["total"] == "35"
     missing = runner.invoke(app, ["report", "issue", "2031-01"])
     assert missing.exit_code == 1 and "no issue '2031-01'" in missing.output
+    odd = runner.invoke(app, ["report", "issue", "\udcff"])  # not UTF-8 in argv
+    assert (odd.exit_code, odd.output) == (1, "error: no issue '\\udcff'\n")
     both = runner.invoke(app, ["report", "year", "2026", "--json", "--csv"])
     assert both.exit_code == 1 and "choose one" in both.output
     for command in ("issue", "year"):
@@ -134,3 +137,89 @@ def test_an_erasure_that_finds_the_person_erased_meanwhile_is_one_line(
     monkeypatch.setattr(gdpr, "erase", erased_meanwhile)
     done = runner.invoke(app, ["subscribers", "erase", "eleri.thomas@example.org", "--yes"])
     assert (done.exit_code, done.output) == (1, "error: no subscriber #3 to erase\n")
+
+
+def test_an_erased_row_by_its_placeholder_and_an_empty_address(imported: Path) -> None:
+    """`show` of an erased row was an internal error (exit 70), and an erasure of it asked to
+    confirm, then said there was nobody; an empty address named nothing."""
+    done = runner.invoke(app, ["subscribers", "erase", "eleri.thomas@example.org", "--yes"])
+    assert done.exit_code == 0, done.output
+    sid = done.output.split("#")[1].split(":")[0]
+    placeholder = f"erased-{sid}@erased.invalid"
+    shown = runner.invoke(app, ["subscribers", "show", placeholder.upper()])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith(f"{placeholder} (#{sid}) : erased, ")
+    assert "erased by cli" in shown.output and "eleri" not in shown.output.lower()
+    person = runner.invoke(app, ["subscribers", "export-person", placeholder])
+    assert person.exit_code == 0 and json.loads(person.output)["subscriber"]["state"] == "erased"
+    again = runner.invoke(app, ["subscribers", "erase", placeholder], input="y\n")
+    assert again.exit_code == 1
+    assert again.output.startswith(f"error: subscriber #{sid} was already erased on ")
+    assert "Erase" not in again.output  # refused before asking
+    for command in ("show", "export-person", "erase"):
+        yes = ["--yes"] if command == "erase" else []
+        empty = runner.invoke(app, ["subscribers", command, "  ", *yes])
+        assert (empty.exit_code, empty.output) == (
+            1, "error: no address given (it is empty)\n"), command
+
+
+def test_an_export_never_writes_over_the_database_and_is_whole_or_nothing(
+        imported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, `export var/digest.db` truncated the database before reading it (every later
+    command: "not an SQLite database"), and an export that failed part way left half a file
+    in place of the old one."""
+    database = imported / "var" / "digest.db"
+    before = database.read_bytes()
+    (imported / "link.db").symlink_to(database)
+    for named in ("var/digest.db", str(database), "link.db", "var/digest.db-wal"):
+        done = runner.invoke(app, ["subscribers", "export", named])
+        assert done.exit_code == 1, named
+        assert done.output == (f"error: {named}: is the database (DIGEST_DATABASE_URL) or its "
+                               "journal; nothing was written\n")
+    assert database.read_bytes() == before
+    assert runner.invoke(app, ["subscribers", "show", "eleri.thomas@example.org"]).exit_code == 0
+
+    old = imported / "old.csv"
+    old.write_text("what was there\n", encoding="utf-8")
+    old.chmod(0o640)
+    from digest.audience import export
+
+    def breaks(*_: object) -> Iterator[str]:
+        yield "email,name,language\r\n"
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(export, "stream_csv", breaks)
+        failed = runner.invoke(app, ["subscribers", "export", "old.csv"])
+    assert failed.exit_code == 1
+    assert failed.output == "error: old.csv: Input/output error; nothing was written\n"
+    assert old.read_text(encoding="utf-8") == "what was there\n"
+    assert sorted(p.name for p in imported.iterdir()) == ["link.db", "old.csv", "var"]
+    done = runner.invoke(app, ["subscribers", "export", "old.csv"])
+    assert done.exit_code == 0, done.output
+    assert old.read_text(encoding="utf-8").startswith("email,name,language,state")
+    assert old.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("typed", ["\udcff@example.org", "eleri.thomas@example.org\x1b[2J",
+                                   "\u202eeleri.thomas@example.org"])
+def test_an_address_that_names_nobody_is_a_usage_error(imported: Path, typed: str) -> None:
+    """An address with a byte that is not UTF-8 (a lone surrogate in argv) was an internal
+    error at the lookup (exit 70); a control or bidi character is refused the same way."""
+    for command in ("show", "export-person", "erase"):
+        done = runner.invoke(app, ["subscribers", command, typed, "--yes"][
+            :4 if command == "erase" else 3])
+        assert done.exit_code == 2, (command, done.output)
+        assert "Invalid value for 'email': '" in done.output and " at character " in done.output
+        assert "internal error" not in done.output and "Traceback" not in done.output
+    assert runner.invoke(app, ["subscribers", "show", "eleri.thomas@example.org"]).exit_code == 0
+
+
+def test_the_file_an_export_names_is_shown_as_it_is(imported: Path) -> None:
+    """The line after an export read the file name as rich markup (`[bold]x.csv` was shown as
+    `x.csv`) and wrote its control characters to the terminal raw."""
+    for name, shown in (("[bold]x.csv", "[bold]x.csv"), ("e\x1b[31m.csv", "e\\x1b[31m.csv")):
+        done = runner.invoke(app, ["subscribers", "export", name])
+        assert done.exit_code == 0, done.output
+        assert done.output == f"35 subscriber(s) written to {shown}\n"
+        assert (imported / name).read_text(encoding="utf-8").startswith("email,")
