@@ -81,6 +81,8 @@ SAMPLES: dict[tuple[str, str], Callable[[Ctx], list[Response]]] = {
         form(c, f"/editor/issues/{c.issue}/approve", csrf="forged")],
     ("POST", "/editor/issues/{issue_id}/cancel"): lambda c: [
         form(c, f"/editor/issues/{c.issue}/cancel", csrf="forged")],
+    ("POST", "/editor/issues/{issue_id}/reopen"): lambda c: [
+        form(c, f"/editor/issues/{c.issue}/reopen", csrf="forged")],
     ("POST", "/editor/issues/{issue_id}/replan"): lambda c: [
         form(c, f"/editor/issues/{c.issue}/replan")],
     ("POST", "/editor/issues/{issue_id}/send"): lambda c: [
