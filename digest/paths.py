@@ -146,7 +146,8 @@ def write_whole(path: Path, chunks: Iterable[str], *, never: Iterable[Path] = ()
     A regular file (or a new one) is written beside itself under a temporary name and put in
     place when every chunk is there: a failure while the chunks are made (the database gone,
     a full disk) leaves the old file as it was, and the chunks are not read from a file this
-    truncated. A link is followed, and the file keeps its permissions. Something else that
+    truncated. A link is followed, and the file keeps its permissions; a new file is the
+    owner's only (0600, whatever the umask: what is written is personal data). Something else that
     exists (a device, a FIFO, /dev/stdout) is written directly; a folder is refused. Raises
     UnusableFile when `path` is one of `never` (`never_what` says what they are), or OSError.
     """
@@ -167,9 +168,8 @@ def write_whole(path: Path, chunks: Iterable[str], *, never: Iterable[Path] = ()
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             count = sum(1 for chunk in chunks if fh.write(chunk) is not None)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, stat.S_IMODE(mode.st_mode) if mode else 0o666 & ~umask)
+        if mode is not None:  # mkstemp made it 0600, which a new file keeps
+            os.chmod(temporary, stat.S_IMODE(mode.st_mode))
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):

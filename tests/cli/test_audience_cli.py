@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,3 +224,21 @@ def test_the_file_an_export_names_is_shown_as_it_is(imported: Path) -> None:
         assert done.exit_code == 0, done.output
         assert done.output == f"35 subscriber(s) written to {shown}\n"
         assert (imported / name).read_text(encoding="utf-8").startswith("email,")
+
+
+def test_a_new_export_file_is_the_owner_s_only_whatever_the_umask(
+        imported: Path) -> None:
+    """The list is personal data: before, a new FILE got the umask's mode (0644 with the usual
+    022), readable by every account on the machine. An existing FILE keeps its own mode."""
+    old_umask = os.umask(0)
+    try:
+        done = runner.invoke(app, ["subscribers", "export", "new.csv"])
+    finally:
+        os.umask(old_umask)
+    assert done.exit_code == 0, done.output
+    assert (imported / "new.csv").stat().st_mode & 0o777 == 0o600
+    kept = imported / "shared.csv"
+    kept.write_text("", encoding="utf-8")
+    kept.chmod(0o644)
+    assert runner.invoke(app, ["subscribers", "export", "shared.csv"]).exit_code == 0
+    assert kept.stat().st_mode & 0o777 == 0o644

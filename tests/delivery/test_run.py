@@ -128,6 +128,9 @@ def test_file_transport_writes_one_eml_per_message(
     run.send_issue(engine, db_settings, issue.id or 0, lambda: transport)
     files = sorted(out.glob("*.eml"))
     assert len(files) == 9 and not list(out.glob("*.tmp"))
+    # Each holds its reader's unsubscribe link: the owner's only, whatever the umask (0644
+    # before, with the usual 022).
+    assert {f.stat().st_mode & 0o777 for f in files} == {0o600}
     first = message_from_bytes(files[0].read_bytes(), policy=default)
     assert files[0].name == first["Message-ID"].strip("<>").split("@")[0] + ".eml"
 

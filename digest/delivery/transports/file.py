@@ -28,7 +28,11 @@ class FileTransport(OneStep):
         path = self.path_for(message.message_id)
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_bytes(message.data)
+            # The owner's only (0600): a message holds its reader's unsubscribe and
+            # preferences links, which act for them.
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                           "wb") as fh:
+                fh.write(message.data)
             os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):  # a half-written file is no message
