@@ -26,9 +26,9 @@ from digest.store.models import (
 from tests.factories import AS_OF, add_sample_content, add_subscribers, approved_issue
 
 
-def withdraw_a_review(session: Session, issue: Issue) -> str:
+def withdraw_a_review(session: Session, issue_id: int) -> str:
     """Mark the issue's first review withdrawn (as a sync would), committed: its slug."""
-    first = session.exec(select(IssueItem).where(IssueItem.issue_id == issue.id,
+    first = session.exec(select(IssueItem).where(IssueItem.issue_id == issue_id,
                                                  IssueItem.kind == ItemKind.REVIEW)
                          .order_by(col(IssueItem.position))).first()
     assert first is not None
@@ -63,7 +63,7 @@ def approved(session: Session, db_settings: Settings) -> Issue:
 
 def test_the_first_send_of_an_approved_issue_with_a_withdrawn_item_is_refused(
         engine: Engine, session: Session, db_settings: Settings, approved: Issue) -> None:
-    slug = withdraw_a_review(session, approved)
+    slug = withdraw_a_review(session, approved.id or 0)
     iid = approved.id or 0
     before = footprint(session, iid)
     transport = MemoryTransport()
@@ -82,7 +82,7 @@ def test_a_send_under_way_is_finished_although_an_item_was_withdrawn_since(
     """Half the list has it already: stopping would leave the issue half sent for good."""
     iid = approved.id or 0
     run.prepare_issue(engine, iid, "test")  # started: outbox made, marked sending
-    withdraw_a_review(session, approved)
+    withdraw_a_review(session, approved.id or 0)
     transport = MemoryTransport()
     report = run.send_issue(engine, db_settings, iid, lambda: transport)
     assert report.total_sent == 6 and len(transport.sent) == 6
@@ -91,7 +91,7 @@ def test_a_send_under_way_is_finished_although_an_item_was_withdrawn_since(
 
 def test_reopen_replan_and_approve_again_sends_without_the_withdrawn_item(
         engine: Engine, session: Session, db_settings: Settings, approved: Issue) -> None:
-    slug = withdraw_a_review(session, approved)
+    slug = withdraw_a_review(session, approved.id or 0)
     issue = service.get_issue(session, approved.id or 0)
     lifecycle.reopen(session, issue, "sian", "a review was retracted")
     session.commit()

@@ -18,11 +18,9 @@ from digest.store.models import (
     IssueItem,
     IssueState,
     IssueVariant,
-    ItemKind,
-    Review,
-    now_utc,
 )
 from tests.factories import AS_OF
+from tests.issue.test_reopen import withdraw_a_review
 from tests.web.client import issue_id, login
 from tests.web.conftest import MakeWeb, Web
 
@@ -76,24 +74,17 @@ def test_approving_an_issue_with_no_items_is_refused_with_its_notice(web: Web,
 def test_approving_an_issue_carrying_a_withdrawn_item_is_refused_with_its_notice(
         web: Web, session: Session) -> None:
     csrf, iid = login(web[0]), issue_id(session)
-    first = session.exec(select(IssueItem).where(IssueItem.issue_id == iid,
-                                                 IssueItem.kind == ItemKind.REVIEW)).first()
-    assert first is not None
-    review = session.get(Review, first.item_id)
-    assert review is not None
-    review.withdrawn_at = now_utc()
-    session.add(review)
-    session.commit()
+    slug = withdraw_a_review(session, iid)
     before = frozen(session, iid)
     assert notice(web, csrf, iid, "approve") == "not-approved-withdrawn"
     assert frozen(session, iid) == before and before[0] is IssueState.DRAFT
     page = f"/editor/issues/{iid}?notice=not-approved-withdrawn"
     english = web[0].get(page + "&lang=en").text
     assert "Not approved: the issue carries a withdrawn item" in english
-    assert f"{review.slug} is withdrawn: replan to drop it" in english  # under Checks
+    assert f"{slug} is withdrawn: replan to drop it" in english  # under Checks
     welsh = web[0].get(page + "&lang=cy").text.replace("&#39;", "'")
     assert "mae eitem a dynnwyd yn ôl yn y rhifyn" in welsh
-    assert f"{review.slug}: wedi'i thynnu'n ôl" in welsh
+    assert f"{slug}: wedi'i thynnu'n ôl" in welsh
 
 
 @pytest.mark.parametrize("changes", [
@@ -171,18 +162,6 @@ def test_checking_the_links_of_a_started_issue_is_refused_with_its_notice(
     assert "Heb wirio" in web[0].get(page + "&lang=cy").text
 
 
-def withdraw_first_review(session: Session, iid: int) -> str:
-    first = session.exec(select(IssueItem).where(IssueItem.issue_id == iid,
-                                                 IssueItem.kind == ItemKind.REVIEW)).first()
-    assert first is not None
-    review = session.get(Review, first.item_id)
-    assert review is not None
-    review.withdrawn_at = now_utc()
-    session.add(review)
-    session.commit()
-    return review.slug
-
-
 def test_sending_an_approved_issue_carrying_a_withdrawn_item_is_refused_until_reopened(
         web: Web, session: Session) -> None:
     """Before, the button queued the send and answered "Sending started"; the send then
@@ -192,7 +171,7 @@ def test_sending_an_approved_issue_carrying_a_withdrawn_item_is_refused_until_re
     assert issue is not None
     lifecycle.approve(session, issue, "Siân")
     session.commit()
-    withdraw_first_review(session, iid)
+    withdraw_a_review(session, iid)
     before = frozen(session, iid)
     assert notice(web, csrf, iid, "send") == "not-sent-withdrawn"
     assert frozen(session, iid) == before and before[0] is IssueState.APPROVED
