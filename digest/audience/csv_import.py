@@ -20,6 +20,7 @@ from digest.audience.address import normalise_email
 from digest.audience.csv_lines import (
     ImportInvalid,
     ImportReport,
+    Item,
     LineError,
     NotActive,
     Row,
@@ -32,7 +33,7 @@ from digest.store.models import Language, SubscriberState
 from digest.text import UNSAFE, unsafe_character
 
 # Re-exported: the web sign-up and `digest issue send --to` normalise; callers catch these.
-__all__ = ["ImportInvalid", "ImportReport", "LineError", "Row", "normalise_email"]
+__all__ = ["ImportInvalid", "ImportReport", "Item", "LineError", "Row", "normalise_email"]
 
 REQUIRED_COLUMNS = ("email", "language")
 KNOWN_COLUMNS = ("email", "name", "language")
@@ -43,7 +44,6 @@ EXPORT_COLUMNS = ("state", "subscribed_at", "updated_at", "consent_source", "con
 MAX_NAME = 200  # characters: a name is a display name in every To: header
 _LANGUAGES = {lang.value: lang for lang in Language}
 _STATES = [state.value for state in SubscriberState]
-Item = Row | LineError | NotActive
 
 
 def parse_language(raw: str) -> Language:

@@ -47,6 +47,9 @@ class NotActive(NamedTuple):
     state: str
 
 
+Item = Row | LineError | NotActive  # a line's verdict (csv_import.parse)
+
+
 @dataclass
 class ImportReport:
     """What an import did."""

@@ -19,9 +19,9 @@ from digest.audience import suppression
 from digest.audience.csv_lines import (
     ImportInvalid,
     ImportReport,
+    Item,
     LineError,
     NotActive,
-    Row,
     repeated,
 )
 from digest.audience.keyed import Keyed
@@ -60,7 +60,7 @@ def _rows(session: Session, statement: str, **params: Any) -> list[tuple[Any, ..
     return [tuple(row) for row in _sql(session, statement, **params)]
 
 
-def _chunks(items: Iterable[Row | LineError | NotActive], errors: list[LineError],
+def _chunks(items: Iterable[Item], errors: list[LineError],
             not_active: list[int]) -> Iterator[list[tuple[int, str, str, str]]]:
     chunk: list[tuple[int, str, str, str]] = []
     for item in items:
@@ -80,7 +80,7 @@ def _chunks(items: Iterable[Row | LineError | NotActive], errors: list[LineError
         yield chunk
 
 
-def _load(session: Session, items: Iterable[Row | LineError | NotActive],
+def _load(session: Session, items: Iterable[Item],
           errors: list[LineError], not_active: list[int]) -> None:
     """Stream the rows into the staging table: executemany on SQLite, COPY on PostgreSQL."""
     dialect = session.get_bind().dialect.name
@@ -195,7 +195,7 @@ def _apply(session: Session, path: Path) -> ImportReport:
     return report
 
 
-def import_stream(session: Session, path: Path, items: Iterable[Row | LineError | NotActive], *,
+def import_stream(session: Session, path: Path, items: Iterable[Item], *,
                   skip_invalid: bool, keyed: Keyed | None) -> ImportReport:
     """Stage `items` (csv_import.parse), check them, and apply them (see csv_import)."""
     notes: list[str] = []

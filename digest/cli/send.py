@@ -30,7 +30,7 @@ from digest.cli.common import (
 )
 from digest.settings import MAX_CONNECTIONS, SettingInvalid, Settings
 from digest.store.db import session_scope
-from digest.store.models import Issue, IssueState, Language, now_utc
+from digest.store.models import Issue, Language, now_utc
 
 if TYPE_CHECKING:  # the delivery modules are imported by the functions that use them
     from sqlalchemy.engine import Engine
@@ -272,13 +272,11 @@ def _print_dry_run(engine: Engine, settings: Settings, issue: str) -> None:
 
 
 def _withdrawn(session: Session, row: Issue) -> str:
-    """Why the first send of an approved issue would be refused for its withdrawn items."""
+    """Why the send would be refused for its withdrawn items (lifecycle.refuse_first_send)."""
     from digest.issue import lifecycle
 
-    if row.state is not IssueState.APPROVED:
-        return ""
     try:
-        lifecycle.refuse_withdrawn(session, row, "reopen it, replan it and approve it again")
+        lifecycle.refuse_first_send(session, row)
     except lifecycle.WithdrawnItems as exc:
         return str(exc)
     return ""

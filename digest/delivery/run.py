@@ -110,10 +110,7 @@ def prepare_issue(engine: Engine, issue_id: int, actor: str, site: str = "",
             return issue.period, None
         if (refusal := lifecycle.can_send(issue)) is not None:
             raise ValueError(refusal)
-        if issue.state is IssueState.APPROVED:  # a send under way is finished as it began
-            lifecycle.refuse_withdrawn(session, issue, "nothing was sent; reopen it "
-                                       f"(digest issue reopen {issue.period} --reason ...), "
-                                       "replan it and approve it again, or cancel it")
+        lifecycle.refuse_first_send(session, issue)
         created = outbox.create_deliveries(session, issue_id)
         if lifecycle.start_send(session, issue, actor, created):
             checks.store_send_checks(session, issue, now or now_utc(), site)

@@ -263,6 +263,15 @@ def reopen(session: Session, issue: Issue, actor: str, reason: str) -> None:
     record(session, issue, actor, IssueAction.REOPENED, reason)
 
 
+def refuse_first_send(session: Session, issue: Issue) -> None:
+    """Raise WithdrawnItems if the issue is approved (its send not started) and carries a
+    withdrawn item; a send under way is finished as it began (half the list has it)."""
+    if issue.state is IssueState.APPROVED:
+        refuse_withdrawn(session, issue, "nothing was sent; reopen it (digest issue reopen "
+                         f"{issue.period} --reason ...), replan it and approve it again, or "
+                         "cancel it")
+
+
 def refuse_withdrawn(session: Session, issue: Issue, remedy: str) -> None:
     """Raise WithdrawnItems naming each withdrawn item the issue carries, and `remedy`."""
     if withdrawn := withdrawn_items(session, issue):

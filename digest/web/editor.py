@@ -178,30 +178,30 @@ def approve(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
 def cancel(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
            reason: Annotated[str, Form()] = "") -> Response:
     """Cancel the issue."""
-    check_csrf(who, csrf)
-    issue = _issue(session, issue_id)
-    try:
-        given = recorded(reason, MAX_REASON)
-    except ValueError:
-        return _back(svc.settings, issue, Language.CY, Notice.REASON_REFUSED)
-    return _transition(svc.settings, session, issue,
-                       lambda: lifecycle.cancel(session, issue, who.name, given),
-                       Notice.CANCELLED, [(lifecycle.TransitionError, Notice.NOT_CANCELLED)])
+    return _with_reason(svc.settings, session, who, csrf, issue_id, reason, lifecycle.cancel,
+                        Notice.CANCELLED, Notice.NOT_CANCELLED)
 
 
 @router.post("/issues/{issue_id}/reopen")
 def reopen(issue_id: str, who: Editor, svc: Svc, session: Db, csrf: Csrf = "",
            reason: Annotated[str, Form()] = "") -> Response:
     """Take an approved issue back to draft."""
+    return _with_reason(svc.settings, session, who, csrf, issue_id, reason, lifecycle.reopen,
+                        Notice.REOPENED, Notice.NOT_REOPENED)
+
+
+def _with_reason(settings: Settings, session: Session, who: EditorLogin, csrf: str,
+                 issue_id: str, reason: str, step: Callable[[Session, Issue, str, str], None],
+                 done: Notice, refused: Notice) -> Response:
+    """A lifecycle step that records a required one-line reason (cancel, reopen)."""
     check_csrf(who, csrf)
     issue = _issue(session, issue_id)
     try:
         given = recorded(reason, MAX_REASON)
     except ValueError:
-        return _back(svc.settings, issue, Language.CY, Notice.REASON_REFUSED)
-    return _transition(svc.settings, session, issue,
-                       lambda: lifecycle.reopen(session, issue, who.name, given),
-                       Notice.REOPENED, [(lifecycle.TransitionError, Notice.NOT_REOPENED)])
+        return _back(settings, issue, Language.CY, Notice.REASON_REFUSED)
+    return _transition(settings, session, issue, lambda: step(session, issue, who.name, given),
+                       done, [(lifecycle.TransitionError, refused)])
 
 
 @router.post("/issues/{issue_id}/replan")
@@ -240,7 +240,9 @@ def start_send(issue_id: str, who: Editor, svc: Svc, session: Db, tasks: Backgro
     issue = _issue(session, issue_id)
     if lifecycle.can_start_sending(issue) is not None:
         return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT)
-    if lifecycle.withdrawn_items(session, issue):  # the send would refuse it, unseen
+    try:  # the send would refuse it in the background, unseen
+        lifecycle.refuse_first_send(session, issue)
+    except lifecycle.WithdrawnItems:
         return _back(svc.settings, issue, Language.CY, Notice.NOT_SENT_WITHDRAWN)
     settings = svc.settings
     try:  # what the send would refuse only after this answered: the issue stays approved
